@@ -1,0 +1,18 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+)
+
+// TODO(owner of this file): replace this placeholder with the real command.
+func newAgentCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "agent",
+		Short: "not implemented yet",
+		RunE: func(*cobra.Command, []string) error {
+			return errors.New("agent: not implemented yet")
+		},
+	}
+}

@@ -1,0 +1,145 @@
+package event
+
+import "net/netip"
+
+// FDType is the kind of object a file descriptor refers to (Falco fd.type).
+type FDType uint8
+
+const (
+	FDUnknown FDType = iota
+	FDFile
+	FDDirectory
+	FDIPv4
+	FDIPv6
+	FDUnix
+	FDPipe
+	FDEvent
+	FDSignalFD
+	FDEventPoll
+	FDInotify
+	FDTimerFD
+	FDNetlink
+	FDMemfd
+	FDBPF
+)
+
+var fdTypeNames = [...]string{"", "file", "directory", "ipv4", "ipv6", "unix", "pipe", "event", "signalfd", "eventpoll", "inotify", "timerfd", "netlink", "memfd", "bpf"}
+var fdTypeChars = [...]byte{'?', 'f', 'd', '4', '6', 'u', 'p', 'e', 's', 'l', 'i', 't', 'n', 'f', 'b'}
+
+// String returns Falco's fd.type name.
+func (t FDType) String() string {
+	if int(t) < len(fdTypeNames) {
+		return fdTypeNames[t]
+	}
+	return ""
+}
+
+// Char returns Falco's fd.typechar.
+func (t FDType) Char() byte {
+	if int(t) < len(fdTypeChars) {
+		return fdTypeChars[t]
+	}
+	return '?'
+}
+
+// IsSocket reports whether the type is a network or unix socket.
+func (t FDType) IsSocket() bool { return t == FDIPv4 || t == FDIPv6 || t == FDUnix || t == FDNetlink }
+
+// FD is the process table's record of one open file descriptor.
+type FD struct {
+	Num   int32
+	Type  FDType
+	Name  string // path, or "cip:cport->sip:sport" for sockets as Falco writes fd.name
+	Flags uint32 // open flags
+	// NameRaw is the path as passed to the syscall, before resolution.
+	NameRaw string
+	// Socket facts.
+	Family    uint16
+	Proto     uint8
+	Local     netip.AddrPort
+	Remote    netip.AddrPort
+	Connected bool
+	Listening bool
+	// Server is true for an accepted socket (the local end is the server).
+	Server bool
+	// NameChanged is set when the last event changed the fd's name (Falco fd.name_changed).
+	NameChanged bool
+}
+
+// Process is the process table's shared record of one thread group.
+// Enrichment attaches a pointer to it; rules and the profiler read it.
+type Process struct {
+	Pid       uint32
+	Ppid      uint32
+	StartTime int64 // ns since epoch (exec or fork time)
+	ExecTime  int64 // ns since epoch of the last exec
+	ExitTime  int64 // 0 while alive
+	Comm      string
+	Exe       string
+	Args      []string
+	Cwd       string
+	Uid       uint32
+	Gid       uint32
+	Euid      uint32
+	Egid      uint32
+	LoginUID  uint32
+	Tty       uint32
+	CapEff    uint64
+	CgroupID  uint64
+	PidNS     uint32
+	MntNS     uint32
+	ExeIno    uint64
+	ExeDev    uint32
+	ExeCtime  int64
+	ExeMtime  int64
+	// ExeUpperLayer / ExeMemfd / ExeFromSnapshot describe the image.
+	ExeUpperLayer bool
+	ExeMemfd      bool
+	// FromSnapshot is true for processes found by the start-up /proc scan.
+	FromSnapshot bool
+	// Parent is the parent process record, nil when unknown.
+	Parent *Process
+	// Container is the container the process runs in (never nil once
+	// enriched: host processes point at the host container record).
+	Container *Container
+	// FDs maps fd numbers to their records.
+	FDs map[int32]*FD
+	// Generation counts execs; it lets the profiler key per-image state.
+	Generation uint32
+}
+
+// Ancestor returns the n-th ancestor (1 = parent), or nil.
+func (p *Process) Ancestor(n int) *Process {
+	a := p
+	for i := 0; i < n && a != nil; i++ {
+		a = a.Parent
+	}
+	if a == p {
+		return nil
+	}
+	return a
+}
+
+// Container is the shared record of one container (or the host).
+type Container struct {
+	ContainerInfo
+	// Mode is the namespace's detection mode as decided by the agent
+	// (off, learn, detect); empty means the configured default.
+	Mode string
+}
+
+// IsHost reports whether this is the host pseudo-container.
+func (c *Container) IsHost() bool { return c == nil || c.ID == HostContainerID }
+
+// Enriched is an event with the records enrichment attached: what rules,
+// profiler and model consume. Proc and Container are never nil after
+// enrichment; FD is the descriptor the syscall concerns (after the event's
+// effect was applied), nil when none.
+type Enriched struct {
+	*Event
+	Proc      *Process
+	Container *Container
+	FD        *FD
+	// Hostname of the machine the event came from.
+	Hostname string
+}
