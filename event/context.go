@@ -1,6 +1,9 @@
 package event
 
-import "net/netip"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // FDType is the kind of object a file descriptor refers to (Falco fd.type).
 type FDType uint8
@@ -123,9 +126,30 @@ func (p *Process) Ancestor(n int) *Process {
 // Container is the shared record of one container (or the host).
 type Container struct {
 	ContainerInfo
-	// Mode is the namespace's detection mode as decided by the agent
-	// (off, learn, detect); empty means the configured default.
-	Mode string
+	// Mode is the namespace's detection mode as decided by the agent;
+	// empty means the configured default.
+	Mode Mode
+}
+
+// Mode is a namespace's rollout mode for learned profiles.
+type Mode string
+
+const (
+	// ModeOff: no learning and no anomaly scoring (static rules still run).
+	ModeOff Mode = "off"
+	// ModeLearn: events are learned into the image's profile.
+	ModeLearn Mode = "learn"
+	// ModeDetect: events are scored against the profile.
+	ModeDetect Mode = "detect"
+)
+
+// ParseMode parses off|learn|detect.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case ModeOff, ModeLearn, ModeDetect:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("unknown mode %q (want off, learn or detect)", s)
 }
 
 // IsHost reports whether this is the host pseudo-container.
