@@ -1,0 +1,332 @@
+package output
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+func sample() *event.Alert {
+	return &event.Alert{
+		Time:     time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.FixedZone("X", 3600)),
+		Rule:     "Read sensitive file untrusted",
+		Priority: event.PriorityWarning,
+		Source:   "syscall",
+		Tags:     []string{"filesystem", "T1555", "container"},
+		Hostname: "node1",
+		Output:   "Sensitive file opened for reading (file=/etc/shadow container_id=abc)",
+		OutputFields: map[string]any{
+			"fd.name": "/etc/shadow", "container.id": "abc", "proc.pid": 42, "container.image.repository": nil,
+		},
+	}
+}
+
+// falcoShape checks what falcosidekick requires of a posted alert.
+func falcoShape(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, b)
+	}
+	if r, _ := m["rule"].(string); r == "" {
+		t.Errorf("empty rule in %s", b)
+	}
+	if _, err := event.ParsePriority(m["priority"].(string)); err != nil {
+		t.Errorf("priority: %v", err)
+	}
+	ts, _ := m["time"].(string)
+	if tm, err := time.Parse(time.RFC3339Nano, ts); err != nil || !strings.HasSuffix(ts, "Z") || tm.IsZero() {
+		t.Errorf("time %q is not RFC 3339 UTC: %v", ts, err)
+	}
+	if _, ok := m["output_fields"].(map[string]any); !ok {
+		t.Errorf("output_fields is not an object: %s", b)
+	}
+	return m
+}
+
+func TestMarshalFalcoShape(t *testing.T) {
+	b, err := Marshal(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := falcoShape(t, b)
+	if m["time"] != "2026-11-27T09:00:00.123456789Z" {
+		t.Errorf("time = %v", m["time"])
+	}
+	if m["priority"] != "Warning" || m["source"] != "syscall" || m["hostname"] != "node1" {
+		t.Errorf("fields: %s", b)
+	}
+	tags := m["tags"].([]any)
+	if len(tags) != 3 || tags[0] != "T1555" || tags[1] != "container" || tags[2] != "filesystem" {
+		t.Errorf("tags not sorted: %v", tags)
+	}
+	of := m["output_fields"].(map[string]any)
+	if of["proc.pid"] != float64(42) || of["container.image.repository"] != nil {
+		t.Errorf("output_fields = %v", of)
+	}
+	for _, k := range []string{"Namespace", "ContainerID", "Score"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("internal field %s serialised", k)
+		}
+	}
+	// Nil tags and fields still give the shape.
+	b, _ = Marshal(&event.Alert{Time: time.Unix(0, 0), Rule: "r", Priority: event.PriorityNotice})
+	m = falcoShape(t, b)
+	if string(mustJSON(m["tags"])) != "[]" {
+		t.Errorf("nil tags = %v", m["tags"])
+	}
+}
+
+func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+func TestFormatText(t *testing.T) {
+	cases := []struct {
+		out, want string
+	}{
+		{"Sensitive file opened (file=/etc/shadow)", "2026-11-27T09:00:00.123456789+0000: Warning Sensitive file opened (file=/etc/shadow)"},
+		{"evil\nfake line", "2026-11-27T09:00:00.123456789+0000: Warning evil\\nfake line"},
+	}
+	for _, tc := range cases {
+		a := sample()
+		a.Output = tc.out
+		if got := FormatText(a); got != tc.want {
+			t.Errorf("FormatText = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+func TestStdoutOutputs(t *testing.T) {
+	var buf bytes.Buffer
+	m, err := New([]string{"stdout", "stdout:json"}, Options{Stdout: &syncWriter{w: &buf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	m.Emit(sample())
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines, got %q", buf.String())
+	}
+	var text, js int
+	for _, l := range lines {
+		if strings.HasPrefix(l, "{") {
+			falcoShape(t, []byte(l))
+			js++
+		} else if strings.HasPrefix(l, "2026-11-27T09:00:00.123456789+0000: Warning ") {
+			text++
+		}
+	}
+	if text != 1 || js != 1 {
+		t.Errorf("text=%d json=%d in %q", text, js, lines)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func TestHTTPOutputPostsFalcoJSON(t *testing.T) {
+	got := make(chan []byte, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("request %s %s", r.Method, r.Header.Get("Content-Type"))
+		}
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+	}))
+	defer srv.Close()
+	m, err := New([]string{"http:" + srv.URL + "/"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	m.Emit(sample())
+	select {
+	case b := <-got:
+		falcoShape(t, b)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no POST arrived")
+	}
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDeadEndpointDropsWithoutBlocking(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // a hung endpoint
+	}))
+	defer srv.Close()
+	defer close(release)
+	var buf bytes.Buffer
+	sw := &syncWriter{w: &buf}
+	var mu sync.Mutex
+	drops := map[string]int{}
+	m, err := New([]string{"http:" + srv.URL, "stdout:json"}, Options{
+		QueueLen: 4, HTTPTimeout: 200 * time.Millisecond, Hostname: "n",
+		Stdout: sw,
+		OnDrop: func(o string) { mu.Lock(); drops[o]++; mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	start := time.Now()
+	for i := 0; i < 100; i++ {
+		m.Emit(sample())
+		time.Sleep(time.Millisecond) // lets the stdout output keep up; the HTTP one cannot
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("Emit blocked for %v on a dead endpoint", el)
+	}
+	d := m.Dropped()["http:"+srv.URL]
+	if d < 90 {
+		t.Errorf("dropped %d of 100 with a queue of 4, want >= 90", d)
+	}
+	mu.Lock()
+	if drops["http:"+srv.URL] < int(d) {
+		t.Errorf("OnDrop saw %d drops, Dropped() says %d", drops["http:"+srv.URL], d)
+	}
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = m.Close(ctx)
+	if err == nil {
+		t.Log("close drained before the deadline")
+	}
+	// The stdout output got the internal overflow alert.
+	sw.mu.Lock()
+	out := buf.String()
+	sw.mu.Unlock()
+	sc := bufio.NewScanner(strings.NewReader(out))
+	found := false
+	for sc.Scan() {
+		var a map[string]any
+		json.Unmarshal(sc.Bytes(), &a)
+		if a["rule"] == "Driftwatch internal: output queue overflow" {
+			found = true
+			if a["source"] != "internal" || a["priority"] != "Critical" {
+				t.Errorf("overflow alert shape: %s", sc.Text())
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no internal overflow alert on stdout:json; got %q", out)
+	}
+}
+
+func TestCloseHonoursDeadline(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	m := NewWithSinks(map[string]Sink{"slow": blockingSink{block}}, Options{QueueLen: 8})
+	m.Start()
+	for i := 0; i < 5; i++ {
+		m.Emit(sample())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := m.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), "not delivered") {
+		t.Errorf("Close = %v, want a deadline error", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("Close took %v past a 100ms deadline", el)
+	}
+	m.Emit(sample()) // after Close: ignored, no panic
+}
+
+type blockingSink struct{ c chan struct{} }
+
+func (b blockingSink) Write(ctx context.Context, a *event.Alert) error { <-b.c; return nil }
+func (b blockingSink) Close() error                                    { return nil }
+
+func TestFileReopen(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "alerts.json")
+	m, err := New([]string{"file:" + p}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	a := sample()
+	m.Emit(a)
+	waitLines(t, p, 1)
+	rotated := p + ".1"
+	if err := os.Rename(p, rotated); err != nil {
+		t.Fatal(err)
+	}
+	m.Reopen()
+	b := sample()
+	b.Rule = "after rotation"
+	m.Emit(b)
+	waitLines(t, p, 1)
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(rotated)
+	cur, _ := os.ReadFile(p)
+	if !strings.Contains(string(old), "Read sensitive file") || strings.Contains(string(old), "after rotation") {
+		t.Errorf("rotated file: %s", old)
+	}
+	if !strings.Contains(string(cur), "after rotation") {
+		t.Errorf("new file: %s", cur)
+	}
+	falcoShape(t, bytes.TrimSpace(cur))
+}
+
+func waitLines(t *testing.T, p string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(p)
+		if bytes.Count(b, []byte("\n")) >= n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s never had %d lines", p, n)
+}
+
+func TestBadSpecs(t *testing.T) {
+	for _, s := range []string{"kafka:x", "http:ftp://x", "file:/nonexistent-dir/x/y"} {
+		if _, err := New([]string{s}, Options{}); err == nil {
+			t.Errorf("New(%q) succeeded", s)
+		}
+	}
+}
+
+func BenchmarkEmitJSON(b *testing.B) {
+	m := NewWithSinks(map[string]Sink{"json": &jsonSink{w: io.Discard}}, Options{QueueLen: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	m.Start()
+	a := sample()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		m.Emit(a)
+	}
+	m.Close(context.Background())
+}
