@@ -1,0 +1,271 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// Record layout, mirrored from struct ev_hdr in sensor.bpf.c.
+const (
+	recVersion = 1
+	hdrSize    = 280
+
+	offTs       = 0
+	offCgroup   = 8
+	offCapEff   = 16
+	offRet      = 24
+	offRaw      = 32
+	offArg3     = 80
+	offExeIno   = 88
+	offExeCtime = 96
+	offExeMtime = 104
+	offPid      = 112
+	offTid      = 116
+	offPpid     = 120
+	offUID      = 124
+	offGID      = 128
+	offEUID     = 132
+	offEGID     = 136
+	offLoginUID = 140
+	offPidNS    = 144
+	offMntNS    = 148
+	offTty      = 152
+	offFlags    = 156
+	offMode     = 160
+	offFd       = 164
+	offFd2      = 168
+	offFlags2   = 172
+	offExeDev   = 176
+	offChildPid = 180
+	offChildTid = 184
+	offSyscall  = 188
+	offCPU      = 190
+	offKind     = 192
+	offSockType = 193
+	offFamily   = 194
+	offProto    = 196
+	offVersion  = 197
+	offSport    = 198
+	offDport    = 200
+	offRegions  = 202 // u16 off[6], then u16 len[6]
+	offSaddr    = 232
+	offDaddr    = 248
+	offComm     = 264
+)
+
+// String regions, in the order of off[]/len[].
+const (
+	regPath = iota
+	regPath2
+	regUnix
+	regExe
+	regCwd
+	regArgv
+	regCount
+)
+
+// ErrShortRecord and ErrBadRecord are returned by Decode for records that
+// are not a complete, current-version sensor record.
+var (
+	ErrShortRecord = errors.New("bpf: record shorter than its header")
+	ErrBadRecord   = errors.New("bpf: malformed record")
+)
+
+// Clock converts the kernel's boot-time nanoseconds (bpf_ktime_get_boot_ns)
+// to wall-clock nanoseconds since the Unix epoch.
+type Clock struct {
+	// BootToWall is CLOCK_REALTIME − CLOCK_BOOTTIME in nanoseconds.
+	BootToWall int64
+}
+
+// Wall returns the wall-clock time of a boot-time timestamp.
+func (c Clock) Wall(boot uint64) int64 { return int64(boot) + c.BootToWall }
+
+var le = binary.LittleEndian
+
+// Decode decodes one ring-buffer record into ev. It reuses ev's byte
+// slices (ev.Reset) and allocates nothing once they have grown to size.
+// It sets every field but Num, which the Sensor assigns.
+func Decode(raw []byte, ev *event.Event, clk Clock) error {
+	if len(raw) < hdrSize {
+		return ErrShortRecord
+	}
+	if raw[offVersion] != recVersion {
+		return fmt.Errorf("%w: version %d, want %d", ErrBadRecord, raw[offVersion], recVersion)
+	}
+	kind := event.Kind(raw[offKind])
+	if kind >= event.KindCount {
+		return fmt.Errorf("%w: kind %d", ErrBadRecord, kind)
+	}
+	// Validate the string regions before touching ev.
+	var offs, lens [regCount]int
+	for i := 0; i < regCount; i++ {
+		o := int(le.Uint16(raw[offRegions+2*i:]))
+		n := int(le.Uint16(raw[offRegions+2*regCount+2*i:]))
+		if n > 0 && (o < hdrSize || o+n > len(raw)) {
+			return fmt.Errorf("%w: region %d [%d,+%d) outside %d bytes", ErrBadRecord, i, o, n, len(raw))
+		}
+		offs[i], lens[i] = o, n
+	}
+
+	ev.Reset()
+	ev.Kind = kind
+	ev.Syscall = le.Uint16(raw[offSyscall:])
+	ev.CPU = le.Uint16(raw[offCPU:])
+	ev.Time = clk.Wall(le.Uint64(raw[offTs:]))
+	ev.Pid = le.Uint32(raw[offPid:])
+	ev.Tid = le.Uint32(raw[offTid:])
+	ev.Ppid = le.Uint32(raw[offPpid:])
+	ev.Uid = le.Uint32(raw[offUID:])
+	ev.Gid = le.Uint32(raw[offGID:])
+	ev.Euid = le.Uint32(raw[offEUID:])
+	ev.Egid = le.Uint32(raw[offEGID:])
+	ev.LoginUID = le.Uint32(raw[offLoginUID:])
+	ev.CgroupID = le.Uint64(raw[offCgroup:])
+	ev.PidNS = le.Uint32(raw[offPidNS:])
+	ev.MntNS = le.Uint32(raw[offMntNS:])
+	ev.Tty = le.Uint32(raw[offTty:])
+	ev.CapEff = le.Uint64(raw[offCapEff:])
+	copy(ev.Comm[:], raw[offComm:offComm+16])
+	ev.Ret = int64(le.Uint64(raw[offRet:]))
+	for i := range ev.Raw {
+		ev.Raw[i] = le.Uint64(raw[offRaw+8*i:])
+	}
+	ev.Fd = int32(le.Uint32(raw[offFd:]))
+	ev.Fd2 = int32(le.Uint32(raw[offFd2:]))
+	ev.Flags = le.Uint32(raw[offFlags:])
+	ev.Mode = le.Uint32(raw[offMode:])
+	ev.Arg3 = le.Uint64(raw[offArg3:])
+	ev.Flags2 = le.Uint32(raw[offFlags2:])
+
+	ev.Family = le.Uint16(raw[offFamily:])
+	ev.Proto = raw[offProto]
+	ev.SockType = raw[offSockType]
+	if ev.Family == event.AFInet || ev.Family == event.AFInet6 {
+		ev.Src = addrPort(raw[offSaddr:offSaddr+16], le.Uint16(raw[offSport:]), ev.Family)
+		ev.Dst = addrPort(raw[offDaddr:offDaddr+16], le.Uint16(raw[offDport:]), ev.Family)
+	}
+
+	ev.ExeIno = le.Uint64(raw[offExeIno:])
+	ev.ExeDev = encodeDev(le.Uint32(raw[offExeDev:]))
+	ev.ExeCtime = int64(le.Uint64(raw[offExeCtime:]))
+	ev.ExeMtime = int64(le.Uint64(raw[offExeMtime:]))
+	ev.ChildPid = le.Uint32(raw[offChildPid:])
+	ev.ChildTid = le.Uint32(raw[offChildTid:])
+
+	ev.Path = appendRegion(ev.Path, raw, offs[regPath], lens[regPath])
+	ev.Path2 = appendRegion(ev.Path2, raw, offs[regPath2], lens[regPath2])
+	ev.UnixPath = appendRegion(ev.UnixPath, raw, offs[regUnix], lens[regUnix])
+	ev.Exe = appendRegion(ev.Exe, raw, offs[regExe], lens[regExe])
+	ev.Cwd = appendRegion(ev.Cwd, raw, offs[regCwd], lens[regCwd])
+	ev.Argv = appendRegion(ev.Argv, raw, offs[regArgv], lens[regArgv])
+	return nil
+}
+
+func appendRegion(dst, raw []byte, off, n int) []byte {
+	if n == 0 {
+		return dst[:0]
+	}
+	return append(dst[:0], raw[off:off+n]...)
+}
+
+// addrPort builds an address from the record's 16 address bytes; the zero
+// AddrPort when both address and port are unset.
+func addrPort(b []byte, port uint16, family uint16) netip.AddrPort {
+	var a netip.Addr
+	if family == event.AFInet {
+		v4 := [4]byte(b[:4])
+		if v4 == [4]byte{} && port == 0 {
+			return netip.AddrPort{}
+		}
+		a = netip.AddrFrom4(v4)
+	} else {
+		v6 := [16]byte(b[:16])
+		if v6 == [16]byte{} && port == 0 {
+			return netip.AddrPort{}
+		}
+		a = netip.AddrFrom16(v6)
+	}
+	return netip.AddrPortFrom(a, port)
+}
+
+// encodeDev turns a kernel dev_t (MAJOR<<20 | MINOR) into the encoding that
+// stat(2) and /proc use (new_encode_dev).
+func encodeDev(kdev uint32) uint32 {
+	major, minor := kdev>>20, kdev&0xfffff
+	return (minor & 0xff) | (major << 8) | ((minor &^ 0xff) << 12)
+}
+
+// EncodeRecord is Decode's inverse for tests, fuzz seeds and benchmarks:
+// it lays ev out as the kernel would, strings after the header.
+func EncodeRecord(ev *event.Event, clk Clock) []byte {
+	regions := [regCount][]byte{ev.Path, ev.Path2, ev.UnixPath, ev.Exe, ev.Cwd, ev.Argv}
+	size := hdrSize
+	for _, r := range regions {
+		size += len(r)
+	}
+	raw := make([]byte, size)
+	le.PutUint64(raw[offTs:], uint64(ev.Time-clk.BootToWall))
+	le.PutUint64(raw[offCgroup:], ev.CgroupID)
+	le.PutUint64(raw[offCapEff:], ev.CapEff)
+	le.PutUint64(raw[offRet:], uint64(ev.Ret))
+	for i, r := range ev.Raw {
+		le.PutUint64(raw[offRaw+8*i:], r)
+	}
+	le.PutUint64(raw[offArg3:], ev.Arg3)
+	le.PutUint64(raw[offExeIno:], ev.ExeIno)
+	le.PutUint64(raw[offExeCtime:], uint64(ev.ExeCtime))
+	le.PutUint64(raw[offExeMtime:], uint64(ev.ExeMtime))
+	for off, v := range map[int]uint32{
+		offPid: ev.Pid, offTid: ev.Tid, offPpid: ev.Ppid, offUID: ev.Uid, offGID: ev.Gid,
+		offEUID: ev.Euid, offEGID: ev.Egid, offLoginUID: ev.LoginUID, offPidNS: ev.PidNS,
+		offMntNS: ev.MntNS, offTty: ev.Tty, offFlags: ev.Flags, offMode: ev.Mode,
+		offFd: uint32(ev.Fd), offFd2: uint32(ev.Fd2), offFlags2: ev.Flags2,
+		offExeDev: decodeDev(ev.ExeDev), offChildPid: ev.ChildPid, offChildTid: ev.ChildTid,
+	} {
+		le.PutUint32(raw[off:], v)
+	}
+	le.PutUint16(raw[offSyscall:], ev.Syscall)
+	le.PutUint16(raw[offCPU:], ev.CPU)
+	raw[offKind] = byte(ev.Kind)
+	raw[offSockType] = ev.SockType
+	le.PutUint16(raw[offFamily:], ev.Family)
+	raw[offProto] = ev.Proto
+	raw[offVersion] = recVersion
+	putAddr := func(off, portOff int, ap netip.AddrPort) {
+		if !ap.IsValid() {
+			return
+		}
+		if ap.Addr().Is4() {
+			a := ap.Addr().As4()
+			copy(raw[off:], a[:])
+		} else {
+			a := ap.Addr().As16()
+			copy(raw[off:], a[:])
+		}
+		le.PutUint16(raw[portOff:], ap.Port())
+	}
+	putAddr(offSaddr, offSport, ev.Src)
+	putAddr(offDaddr, offDport, ev.Dst)
+	copy(raw[offComm:offComm+16], ev.Comm[:])
+	pos := hdrSize
+	for i, r := range regions {
+		if len(r) == 0 {
+			continue
+		}
+		le.PutUint16(raw[offRegions+2*i:], uint16(pos))
+		le.PutUint16(raw[offRegions+2*regCount+2*i:], uint16(len(r)))
+		pos += copy(raw[pos:], r)
+	}
+	return raw
+}
+
+func decodeDev(dev uint32) uint32 {
+	major := (dev >> 8) & 0xfff
+	minor := (dev & 0xff) | ((dev >> 12) & 0xfff00)
+	return major<<20 | minor
+}

@@ -1,0 +1,995 @@
+//go:build ignore
+
+// SPDX-License-Identifier: GPL-2.0
+//
+// driftwatch's kernel sensor. CO-RE against the committed vmlinux.h; built
+// by bpf2go (see gen.go, generate.sh). Layout of the records is mirrored by
+// decode.go: change both together and bump EV_VERSION.
+//
+// Hooks (all tracepoints, no kprobes/fentry/LSM: those are refused on
+// locked-down kernels):
+//   tp_btf/sys_exit              every syscall's exit; one array lookup ends
+//                                the program for syscalls nobody enabled.
+//                                Arguments come from the pt_regs saved at
+//                                entry, so no sys_enter hook and no per-task
+//                                stash map are needed (see docs/sensor.md).
+//   tp_btf/sched_process_exec    successful execs (new image, argv, exe facts)
+//   tp_btf/sched_process_fork    new processes and threads
+//   tp_btf/sched_process_exit    process and thread exits
+//
+// Lifecycle records go to their own ring (lifecycle_rb) so file/network
+// floods in syscall_rb can never push out an exec, fork or exit.
+
+#include "vmlinux.h"
+#include <bpf_helpers.h>
+#include <bpf_core_read.h>
+#include <bpf_tracing.h>
+#include <bpf_endian.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EV_VERSION 1
+
+// Record kinds (event.Kind).
+#define KIND_SYSCALL 0
+#define KIND_EXEC 1
+#define KIND_FORK 2
+#define KIND_EXIT 3
+
+// Loss counter slots (lost map index); names in decode.go lostNames.
+#define LOST_EXEC 0
+#define LOST_FORK 1
+#define LOST_EXIT 2
+#define LOST_FILE 3
+#define LOST_NET 4
+#define LOST_PROC 5
+#define LOST_SLOTS 8
+
+// Flags2 bits (event.Flag*).
+#define F_ARGV_TRUNC (1 << 0)
+#define F_EXE_UPPER (1 << 1)
+#define F_EXE_MEMFD (1 << 2)
+#define F_PATH_TRUNC (1 << 3)
+#define F_THREAD (1 << 4)
+#define F_EXE_UNKNOWN (1 << 5)
+
+// String regions (index into off[]/len[]), mapped to event.Event fields.
+#define R_PATH 0
+#define R_PATH2 1
+#define R_UNIX 2
+#define R_EXE 3
+#define R_CWD 4
+#define R_ARGV 5
+#define R_COUNT 6
+
+#define PATH_LEN 512  // syscall path arguments
+#define UNIX_LEN 128  // sockaddr_un path (108) rounded up
+#define EXE_LEN 1024  // exe path, cwd and exec filename
+#define ARGV_LEN 4096 // argv bytes
+#define NAME_LEN 256  // one path component
+#define PATH_DEPTH 40 // dentry walk bound
+
+#define NR_SYSCALLS 512
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define TS_COMPAT 0x0002
+#define AT_FDCWD -100
+
+// x86_64 syscall numbers (event/syscalls.go).
+#define NR_open 2
+#define NR_socket 41
+#define NR_connect 42
+#define NR_accept 43
+#define NR_sendto 44
+#define NR_sendmsg 46
+#define NR_bind 49
+#define NR_listen 50
+#define NR_execve 59
+#define NR_rename 82
+#define NR_mkdir 83
+#define NR_link 86
+#define NR_unlink 87
+#define NR_symlink 88
+#define NR_chmod 90
+#define NR_fchmod 91
+#define NR_ptrace 101
+#define NR_setuid 105
+#define NR_setgid 106
+#define NR_setresuid 117
+#define NR_setresgid 119
+#define NR_capset 126
+#define NR_mount 165
+#define NR_umount2 166
+#define NR_init_module 175
+#define NR_openat 257
+#define NR_mkdirat 258
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_linkat 265
+#define NR_symlinkat 266
+#define NR_fchmodat 268
+#define NR_unshare 272
+#define NR_accept4 288
+#define NR_dup 32
+#define NR_dup2 33
+#define NR_dup3 292
+#define NR_setns 308
+#define NR_finit_module 313
+#define NR_renameat2 316
+#define NR_memfd_create 319
+#define NR_execveat 322
+#define NR_openat2 437
+#define NR_fchmodat2 452
+
+// Fixed record header: 280 bytes, little endian, mirrored in decode.go.
+struct ev_hdr {
+	__u64 ts;        // 0   bpf_ktime_get_boot_ns
+	__u64 cgroup_id; // 8
+	__u64 cap_eff;   // 16
+	__s64 ret;       // 24
+	__u64 raw[6];    // 32
+	__u64 arg3;      // 80
+	__u64 exe_ino;   // 88
+	__s64 exe_ctime; // 96  ns since epoch
+	__s64 exe_mtime; // 104
+	__u32 pid;       // 112
+	__u32 tid;       // 116
+	__u32 ppid;      // 120
+	__u32 uid;       // 124
+	__u32 gid;       // 128
+	__u32 euid;      // 132
+	__u32 egid;      // 136
+	__u32 loginuid;  // 140
+	__u32 pidns;     // 144
+	__u32 mntns;     // 148
+	__u32 tty;       // 152 new_encode_dev, as /proc/PID/stat tty_nr
+	__u32 flags;     // 156
+	__u32 mode;      // 160
+	__s32 fd;        // 164
+	__s32 fd2;       // 168
+	__u32 flags2;    // 172
+	__u32 exe_dev;   // 176 kernel dev_t (MAJOR<<20|MINOR)
+	__u32 child_pid; // 180
+	__u32 child_tid; // 184
+	__u16 syscall;   // 188
+	__u16 cpu;       // 190
+	__u8 kind;       // 192
+	__u8 sock_type;  // 193
+	__u16 family;    // 194
+	__u8 proto;      // 196
+	__u8 version;    // 197
+	__u16 sport;     // 198 host order
+	__u16 dport;     // 200
+	__u16 off[R_COUNT]; // 202 region offsets from the record start
+	__u16 len[R_COUNT]; // 214 region lengths (bytes used)
+	__u8 pad[6];        // 226
+	__u8 saddr[16];     // 232 IPv4 in the first 4 bytes
+	__u8 daddr[16];     // 248
+	__u8 comm[16];      // 264
+};                          // 280
+
+#define HDR_SIZE 280
+#define REC_PLAIN HDR_SIZE
+#define REC_NET (HDR_SIZE + UNIX_LEN)
+#define REC_P1 (HDR_SIZE + PATH_LEN)
+#define REC_P2 (HDR_SIZE + 2 * PATH_LEN)
+#define REC_EXEC (HDR_SIZE + 3 * EXE_LEN + ARGV_LEN)
+#define OFF_EXE HDR_SIZE
+#define OFF_CWD (HDR_SIZE + EXE_LEN)
+#define OFF_FILENAME (HDR_SIZE + 2 * EXE_LEN)
+#define OFF_ARGV (HDR_SIZE + 3 * EXE_LEN)
+
+_Static_assert(sizeof(struct ev_hdr) == HDR_SIZE, "ev_hdr layout");
+
+// Set by the loader before load.
+const volatile __u32 ignore_tgid = 0;         // the sensor's own process
+const volatile __u64 sys_wakeup_bytes = 65536; // syscall ring: wake reader past this
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} syscall_rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} lifecycle_rb SEC(".maps");
+
+// Per-syscall enable switch, filled from userspace: nonzero = report.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NR_SYSCALLS);
+	__type(key, __u32);
+	__type(value, __u32);
+} syscall_enable SEC(".maps");
+
+// Failed ring reservations per LOST_* slot.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+// Scratch space for building paths backwards (dentry walk).
+struct scratch {
+	char buf[2 * EXE_LEN + NAME_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+static __always_inline void count_lost(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&lost, &slot);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u32 new_encode_dev(__u32 major, __u32 minor)
+{
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
+
+// fill_task fills identity and credentials of the current task t.
+static __always_inline void fill_task(struct ev_hdr *h, struct task_struct *t, __u8 kind)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+
+	h->version = EV_VERSION;
+	h->kind = kind;
+	h->ts = bpf_ktime_get_boot_ns();
+	h->cpu = bpf_get_smp_processor_id();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->pid = pt >> 32;
+	h->tid = (__u32)pt;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+
+	const struct cred *c = t->cred;
+	h->uid = c->uid.val;
+	h->gid = c->gid.val;
+	h->euid = c->euid.val;
+	h->egid = c->egid.val;
+	h->cap_eff = c->cap_effective.val;
+	h->ppid = t->real_parent->tgid;
+	h->loginuid = t->loginuid.val;
+
+	struct nsproxy *ns = t->nsproxy;
+	if (ns) {
+		h->mntns = ns->mnt_ns->ns.inum;
+		h->pidns = ns->pid_ns_for_children->ns.inum;
+	}
+	struct pid *p = t->thread_pid;
+	if (p) {
+		unsigned int level = p->level;
+		struct upid up = {};
+		if (level < 32) {
+			bpf_probe_read_kernel(&up, sizeof(up), (void *)p + bpf_core_field_offset(struct pid, numbers) +
+								    level * bpf_core_type_size(struct upid));
+			if (up.ns)
+				h->pidns = BPF_CORE_READ(up.ns, ns.inum);
+		}
+	}
+	struct tty_struct *tty = t->signal->tty;
+	if (tty) {
+		struct tty_driver *drv = tty->driver;
+		h->tty = new_encode_dev(drv->major, drv->minor_start + tty->index);
+	}
+	h->off[0] = h->off[1] = h->off[2] = h->off[3] = h->off[4] = h->off[5] = 0;
+	h->len[0] = h->len[1] = h->len[2] = h->len[3] = h->len[4] = h->len[5] = 0;
+	h->flags2 = 0;
+}
+
+static __always_inline void clear_args(struct ev_hdr *h)
+{
+	h->ret = 0;
+	h->arg3 = 0;
+	h->exe_ino = 0;
+	h->exe_ctime = 0;
+	h->exe_mtime = 0;
+	h->exe_dev = 0;
+	h->child_pid = 0;
+	h->child_tid = 0;
+	h->flags = 0;
+	h->mode = 0;
+	h->fd = 0;
+	h->fd2 = 0;
+	h->syscall = 0;
+	h->sock_type = 0;
+	h->family = 0;
+	h->proto = 0;
+	h->sport = 0;
+	h->dport = 0;
+	__builtin_memset(h->saddr, 0, sizeof(h->saddr));
+	__builtin_memset(h->daddr, 0, sizeof(h->daddr));
+	__builtin_memset(h->raw, 0, sizeof(h->raw));
+}
+
+// read_user_path copies a user string into the record at off (region r, size cap).
+static __always_inline void read_user_path(struct ev_hdr *h, int r, __u16 off, __u32 cap, const void *src)
+{
+	h->off[r] = off;
+	if (!src)
+		return;
+	long n = bpf_probe_read_user_str((char *)h + off, cap, src);
+	if (n > 0) {
+		h->len[r] = n - 1;
+		if (n == cap)
+			h->flags2 |= F_PATH_TRUNC;
+	}
+}
+
+// ---------------------------------------------------------------- exe facts
+
+static __always_inline __s64 ts_ns(__s64 sec, __u32 nsec)
+{
+	return sec * 1000000000LL + nsec;
+}
+
+struct inode___pre611 {
+	struct timespec64 i_ctime;
+	struct timespec64 i_mtime;
+};
+
+struct inode___611 {
+	struct timespec64 __i_ctime;
+};
+
+static __always_inline void exe_facts(struct ev_hdr *h, struct file *f)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	if (!ino) {
+		h->flags2 |= F_EXE_UNKNOWN;
+		return;
+	}
+	h->exe_ino = BPF_CORE_READ(ino, i_ino);
+	h->exe_dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	if (bpf_core_field_exists(ino->i_ctime_sec)) {
+		h->exe_ctime = ts_ns(BPF_CORE_READ(ino, i_ctime_sec), BPF_CORE_READ(ino, i_ctime_nsec));
+		h->exe_mtime = ts_ns(BPF_CORE_READ(ino, i_mtime_sec), BPF_CORE_READ(ino, i_mtime_nsec));
+	} else {
+		struct inode___pre611 *old = (void *)ino;
+		if (bpf_core_field_exists(old->i_ctime)) {
+			h->exe_ctime = ts_ns(BPF_CORE_READ(old, i_ctime.tv_sec), BPF_CORE_READ(old, i_ctime.tv_nsec));
+			h->exe_mtime = ts_ns(BPF_CORE_READ(old, i_mtime.tv_sec), BPF_CORE_READ(old, i_mtime.tv_nsec));
+		}
+	}
+	unsigned long magic = BPF_CORE_READ(ino, i_sb, s_magic);
+	if (magic == OVERLAYFS_SUPER_MAGIC) {
+		// struct ovl_inode keeps __upperdentry right after the VFS
+		// inode: non-NULL means the file lives on (or was copied up
+		// to) the upper, writable layer. Same test as Falco.
+		struct dentry *upper = 0;
+		bpf_probe_read_kernel(&upper, sizeof(upper), (void *)ino + bpf_core_type_size(struct inode));
+		if (upper)
+			h->flags2 |= F_EXE_UPPER;
+	}
+	// memfd: the dentry name starts with "memfd:".
+	char pfx[6] = {};
+	const unsigned char *name = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+	bpf_probe_read_kernel(pfx, sizeof(pfx), name);
+	if (pfx[0] == 'm' && pfx[1] == 'e' && pfx[2] == 'm' && pfx[3] == 'f' && pfx[4] == 'd' && pfx[5] == ':')
+		h->flags2 |= F_EXE_MEMFD;
+}
+
+// walk_path writes the absolute path of p into the record at off (region r)
+// by walking dentries and mounts upwards, as d_path does, with a bound.
+static __always_inline void walk_path(struct ev_hdr *h, int r, __u16 off, const struct path *p)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	h->off[r] = off;
+	if (!s)
+		return;
+
+	struct dentry *d = BPF_CORE_READ(p, dentry);
+	struct vfsmount *vm = BPF_CORE_READ(p, mnt);
+	struct mount *m = (void *)vm - bpf_core_field_offset(struct mount, mnt);
+	__u32 pos = EXE_LEN; // write backwards, [pos, EXE_LEN) is the result
+	int complete = 0;
+
+	for (int i = 0; i < PATH_DEPTH; i++) {
+		struct dentry *root = BPF_CORE_READ(m, mnt.mnt_root);
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		if (d == root) {
+			struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+			if (m == mp) {
+				complete = 1;
+				break;
+			}
+			d = BPF_CORE_READ(m, mnt_mountpoint);
+			m = mp;
+			continue;
+		}
+		if (d == parent) {
+			complete = 1; // a root of its own (pipe, memfd, anon)
+			break;
+		}
+		__u32 len = BPF_CORE_READ(d, d_name.len);
+		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+		if (len > NAME_LEN - 1)
+			len = NAME_LEN - 1;
+		if (len + 1 > pos) {
+			h->flags2 |= F_PATH_TRUNC;
+			break;
+		}
+		pos -= len + 1;
+		pos &= EXE_LEN - 1;
+		s->buf[pos] = '/';
+		bpf_probe_read_kernel(&s->buf[(pos + 1) & (EXE_LEN - 1)], len & (NAME_LEN - 1), name);
+		d = parent;
+	}
+	if (!complete && pos != EXE_LEN)
+		h->flags2 |= F_PATH_TRUNC;
+	if (pos == EXE_LEN) {
+		pos = EXE_LEN - 1;
+		s->buf[EXE_LEN - 1] = '/';
+	}
+	__u32 n = EXE_LEN - pos;
+	if (n > EXE_LEN)
+		return;
+	bpf_probe_read_kernel((char *)h + off, n & (2 * EXE_LEN - 1), &s->buf[pos & (EXE_LEN - 1)]);
+	h->len[r] = n;
+}
+
+// --------------------------------------------------------------- lifecycle
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(dw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct ev_hdr *h = bpf_ringbuf_reserve(&lifecycle_rb, REC_EXEC, 0);
+	if (!h) {
+		count_lost(LOST_EXEC);
+		return 0;
+	}
+	struct task_struct *t = bpf_get_current_task_btf();
+	clear_args(h);
+	fill_task(h, t, KIND_EXEC);
+	h->syscall = NR_execve;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (regs && regs->orig_ax == NR_execveat)
+		h->syscall = NR_execveat;
+
+	struct file *f = bprm->file;
+	exe_facts(h, f);
+	walk_path(h, R_EXE, OFF_EXE, &f->f_path);
+	walk_path(h, R_CWD, OFF_CWD, &t->fs->pwd);
+
+	h->off[R_PATH] = OFF_FILENAME;
+	long n = bpf_probe_read_kernel_str((char *)h + OFF_FILENAME, EXE_LEN, bprm->filename);
+	if (n > 0)
+		h->len[R_PATH] = n - 1;
+
+	h->off[R_ARGV] = OFF_ARGV;
+	struct mm_struct *mm = t->mm;
+	if (mm) {
+		unsigned long start = mm->arg_start, end = mm->arg_end;
+		unsigned long len = end - start;
+		if (end > start) {
+			if (len > ARGV_LEN) {
+				len = ARGV_LEN;
+				h->flags2 |= F_ARGV_TRUNC;
+			}
+			if (bpf_probe_read_user((char *)h + OFF_ARGV, len & (2 * ARGV_LEN - 1), (void *)start) == 0)
+				h->len[R_ARGV] = len;
+		}
+	}
+	bpf_ringbuf_submit(h, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(dw_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct ev_hdr *h = bpf_ringbuf_reserve(&lifecycle_rb, REC_PLAIN, 0);
+	if (!h) {
+		count_lost(LOST_FORK);
+		return 0;
+	}
+	struct task_struct *t = bpf_get_current_task_btf();
+	clear_args(h);
+	fill_task(h, t, KIND_FORK);
+	h->child_pid = child->tgid;
+	h->child_tid = child->pid;
+	if (child->tgid == parent->tgid)
+		h->flags2 |= F_THREAD;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	if (regs) {
+		h->syscall = regs->orig_ax;
+		h->flags = regs->di; // clone flags (clone(2) only)
+	}
+	bpf_ringbuf_submit(h, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(dw_exit, struct task_struct *p)
+{
+	struct ev_hdr *h = bpf_ringbuf_reserve(&lifecycle_rb, REC_PLAIN, 0);
+	if (!h) {
+		count_lost(LOST_EXIT);
+		return 0;
+	}
+	struct task_struct *t = bpf_get_current_task_btf();
+	clear_args(h);
+	fill_task(h, t, KIND_EXIT);
+	h->syscall = 231; // exit_group
+	h->ret = t->exit_code;
+	if (t->pid != t->tgid)
+		h->flags2 |= F_THREAD;
+	bpf_ringbuf_submit(h, 0);
+	return 0;
+}
+
+// ---------------------------------------------------------------- syscalls
+
+static __always_inline void submit_sys(struct ev_hdr *h)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&syscall_rb, BPF_RB_AVAIL_DATA) >= sys_wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(h, flags);
+}
+
+static __always_inline struct ev_hdr *reserve_sys(__u32 size, __u32 lostslot, struct task_struct *t, struct pt_regs *regs,
+						  long nr, long ret)
+{
+	struct ev_hdr *h = bpf_ringbuf_reserve(&syscall_rb, size, 0);
+	if (!h) {
+		count_lost(lostslot);
+		return 0;
+	}
+	clear_args(h);
+	fill_task(h, t, KIND_SYSCALL);
+	h->syscall = nr;
+	h->ret = ret;
+	h->raw[0] = regs->di;
+	h->raw[1] = regs->si;
+	h->raw[2] = regs->dx;
+	h->raw[3] = regs->r10;
+	h->raw[4] = regs->r8;
+	h->raw[5] = regs->r9;
+	return h;
+}
+
+// sock_of returns the struct sock behind fd of task t, or NULL.
+static __always_inline struct sock *sock_of(struct task_struct *t, long fd)
+{
+	if (fd < 0)
+		return 0;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt)
+		return 0;
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if (fd >= max)
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return 0;
+	return BPF_CORE_READ(so, sk);
+}
+
+// sock_facts fills family, type, protocol and (when local/remote are
+// non-NULL) the socket's local and remote address into the header.
+static __always_inline void sock_facts(struct ev_hdr *h, struct sock *sk, __u8 *la, __u16 *lp, __u8 *ra, __u16 *rp)
+{
+	if (!sk)
+		return;
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (!h->family)
+		h->family = fam;
+	h->proto = BPF_CORE_READ(sk, sk_protocol);
+	h->sock_type = BPF_CORE_READ(sk, sk_type);
+	if (fam == AF_INET) {
+		if (la) {
+			BPF_CORE_READ_INTO(la, sk, __sk_common.skc_rcv_saddr);
+			*lp = BPF_CORE_READ(sk, __sk_common.skc_num);
+		}
+		if (ra) {
+			BPF_CORE_READ_INTO(ra, sk, __sk_common.skc_daddr);
+			*rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		}
+	} else if (fam == AF_INET6) {
+		if (la) {
+			BPF_CORE_READ_INTO((struct in6_addr *)la, sk, __sk_common.skc_v6_rcv_saddr);
+			*lp = BPF_CORE_READ(sk, __sk_common.skc_num);
+		}
+		if (ra) {
+			BPF_CORE_READ_INTO((struct in6_addr *)ra, sk, __sk_common.skc_v6_daddr);
+			*rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		}
+	}
+}
+
+struct sa_buf {
+	__u16 family;
+	__u8 data[UNIX_LEN];
+};
+
+// user_sockaddr reads a user sockaddr of alen bytes into addr/port (and
+// the unix path region); returns its family or 0.
+static __always_inline __u16 user_sockaddr(struct ev_hdr *h, const void *uaddr, long alen, __u8 *addr, __u16 *port)
+{
+	struct sa_buf sa = {};
+	if (!uaddr || alen < 2)
+		return 0;
+	if (alen > sizeof(sa))
+		alen = sizeof(sa);
+	if (bpf_probe_read_user(&sa, alen & 0xff, uaddr))
+		return 0;
+	h->family = sa.family;
+	if (sa.family == AF_INET) {
+		*port = ((__u16)sa.data[0] << 8) | sa.data[1];
+		__builtin_memcpy(addr, &sa.data[2], 4);
+	} else if (sa.family == AF_INET6) {
+		*port = ((__u16)sa.data[0] << 8) | sa.data[1];
+		__builtin_memcpy(addr, &sa.data[6], 16);
+	} else if (sa.family == AF_UNIX) {
+		h->off[R_UNIX] = HDR_SIZE;
+		long n = alen - 2;
+		if (n <= 0)
+			return sa.family;
+		if (sa.data[0] != 0) {
+			long m = bpf_probe_read_kernel_str((char *)h + HDR_SIZE, UNIX_LEN, sa.data);
+			if (m > 0)
+				h->len[R_UNIX] = m - 1;
+		} else {
+			// abstract: the name is every byte of the address
+			if (n > UNIX_LEN)
+				n = UNIX_LEN;
+			bpf_probe_read_kernel((char *)h + HDR_SIZE, n & (UNIX_LEN - 1), sa.data);
+			h->len[R_UNIX] = n & (UNIX_LEN - 1);
+		}
+	}
+	return sa.family;
+}
+
+static __always_inline int sys_net(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+{
+	struct ev_hdr *h = reserve_sys(REC_NET, LOST_NET, t, regs, nr, ret);
+	if (!h)
+		return 0;
+	long fd = regs->di;
+	h->fd = fd;
+	switch (nr) {
+	case NR_socket:
+		h->family = regs->di;
+		h->sock_type = regs->si & 0xf;
+		h->flags = regs->si;
+		h->mode = regs->dx;
+		h->proto = regs->dx;
+		h->fd = -1;
+		if (ret >= 0)
+			sock_facts(h, sock_of(t, ret), 0, 0, 0, 0);
+		break;
+	case NR_connect: {
+		user_sockaddr(h, (void *)regs->si, regs->dx, h->daddr, &h->dport);
+		sock_facts(h, sock_of(t, fd), h->saddr, &h->sport, 0, 0);
+		break;
+	}
+	case NR_accept:
+	case NR_accept4:
+		if (nr == NR_accept4)
+			h->flags = regs->r10;
+		if (ret >= 0)
+			sock_facts(h, sock_of(t, ret), h->daddr, &h->dport, h->saddr, &h->sport);
+		else
+			sock_facts(h, sock_of(t, fd), 0, 0, 0, 0);
+		break;
+	case NR_bind:
+		user_sockaddr(h, (void *)regs->si, regs->dx, h->saddr, &h->sport);
+		sock_facts(h, sock_of(t, fd), 0, 0, 0, 0);
+		break;
+	case NR_listen:
+		h->mode = regs->si;
+		sock_facts(h, sock_of(t, fd), h->saddr, &h->sport, 0, 0);
+		break;
+	case NR_sendto: {
+		h->flags = regs->r10;
+		struct sock *sk = sock_of(t, fd);
+		if (regs->r8 && user_sockaddr(h, (void *)regs->r8, regs->r9, h->daddr, &h->dport))
+			sock_facts(h, sk, h->saddr, &h->sport, 0, 0);
+		else
+			sock_facts(h, sk, h->saddr, &h->sport, h->daddr, &h->dport);
+		break;
+	}
+	case NR_sendmsg: {
+		h->flags = regs->dx;
+		struct sock *sk = sock_of(t, fd);
+		struct {
+			void *name;
+			int namelen;
+		} msg = {};
+		bpf_probe_read_user(&msg, sizeof(msg), (void *)regs->si);
+		if (msg.name && user_sockaddr(h, msg.name, msg.namelen, h->daddr, &h->dport))
+			sock_facts(h, sk, h->saddr, &h->sport, 0, 0);
+		else
+			sock_facts(h, sk, h->saddr, &h->sport, h->daddr, &h->dport);
+		break;
+	}
+	}
+	submit_sys(h);
+	return 0;
+}
+
+static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+{
+	__u32 slot = LOST_FILE;
+	if (nr == NR_execve || nr == NR_execveat || nr == NR_memfd_create || nr == NR_init_module ||
+	    nr == NR_finit_module || nr == NR_umount2)
+		slot = LOST_PROC;
+	struct ev_hdr *h = reserve_sys(REC_P1, slot, t, regs, nr, ret);
+	if (!h)
+		return 0;
+	const void *path = 0;
+	h->fd = AT_FDCWD;
+	switch (nr) {
+	case NR_open:
+		path = (void *)regs->di;
+		h->flags = regs->si;
+		h->mode = regs->dx;
+		break;
+	case NR_openat:
+		h->fd = regs->di;
+		path = (void *)regs->si;
+		h->flags = regs->dx;
+		h->mode = regs->r10;
+		break;
+	case NR_openat2: {
+		struct {
+			__u64 flags, mode, resolve;
+		} how = {};
+		h->fd = regs->di;
+		path = (void *)regs->si;
+		bpf_probe_read_user(&how, sizeof(how), (void *)regs->dx);
+		h->flags = how.flags;
+		h->mode = how.mode;
+		h->arg3 = how.resolve;
+		break;
+	}
+	case NR_execve:
+		path = (void *)regs->di;
+		break;
+	case NR_execveat:
+		h->fd = regs->di;
+		path = (void *)regs->si;
+		h->flags = regs->r8;
+		break;
+	case NR_unlink:
+		path = (void *)regs->di;
+		break;
+	case NR_chmod:
+	case NR_mkdir:
+		path = (void *)regs->di;
+		h->mode = regs->si;
+		break;
+	case NR_unlinkat:
+		h->fd = regs->di;
+		path = (void *)regs->si;
+		h->flags = regs->dx;
+		break;
+	case NR_mkdirat:
+	case NR_fchmodat:
+	case NR_fchmodat2:
+		h->fd = regs->di;
+		path = (void *)regs->si;
+		h->mode = regs->dx;
+		if (nr == NR_fchmodat2)
+			h->flags = regs->r10;
+		break;
+	case NR_memfd_create:
+		h->fd = -1;
+		path = (void *)regs->di;
+		h->flags = regs->si;
+		break;
+	case NR_umount2:
+		path = (void *)regs->di;
+		h->flags = regs->si;
+		break;
+	case NR_init_module:
+		h->fd = -1;
+		path = (void *)regs->dx; // module parameters
+		h->arg3 = regs->si;      // image length
+		break;
+	case NR_finit_module:
+		h->fd = regs->di;
+		path = (void *)regs->si; // module parameters
+		h->flags = regs->dx;
+		break;
+	}
+	read_user_path(h, R_PATH, HDR_SIZE, PATH_LEN, path);
+	submit_sys(h);
+	return 0;
+}
+
+static __always_inline int sys_p2(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+{
+	struct ev_hdr *h = reserve_sys(REC_P2, nr == NR_mount ? LOST_PROC : LOST_FILE, t, regs, nr, ret);
+	if (!h)
+		return 0;
+	const void *p1 = 0, *p2 = 0;
+	h->fd = AT_FDCWD;
+	h->fd2 = AT_FDCWD;
+	switch (nr) {
+	case NR_symlink:
+	case NR_link:
+	case NR_rename:
+		p1 = (void *)regs->di;
+		p2 = (void *)regs->si;
+		break;
+	case NR_symlinkat:
+		p1 = (void *)regs->di;
+		h->fd2 = regs->si;
+		p2 = (void *)regs->dx;
+		break;
+	case NR_linkat:
+	case NR_renameat:
+	case NR_renameat2:
+		h->fd = regs->di;
+		p1 = (void *)regs->si;
+		h->fd2 = regs->dx;
+		p2 = (void *)regs->r10;
+		if (nr != NR_renameat)
+			h->flags = regs->r8;
+		break;
+	case NR_mount:
+		p1 = (void *)regs->di;
+		p2 = (void *)regs->si;
+		h->flags = regs->r10;
+		h->fd = -1;
+		h->fd2 = -1;
+		break;
+	}
+	read_user_path(h, R_PATH, HDR_SIZE, PATH_LEN, p1);
+	read_user_path(h, R_PATH2, HDR_SIZE + PATH_LEN, PATH_LEN, p2);
+	submit_sys(h);
+	return 0;
+}
+
+static __always_inline int sys_plain(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+{
+	struct ev_hdr *h = reserve_sys(REC_PLAIN, (nr == NR_dup || nr == NR_dup2 || nr == NR_dup3 || nr == NR_fchmod) ? LOST_FILE : LOST_PROC,
+				       t, regs, nr, ret);
+	if (!h)
+		return 0;
+	h->fd = -1;
+	h->fd2 = -1;
+	switch (nr) {
+	case NR_dup:
+		h->fd = regs->di;
+		break;
+	case NR_dup2:
+		h->fd = regs->di;
+		h->fd2 = regs->si;
+		break;
+	case NR_dup3:
+		h->fd = regs->di;
+		h->fd2 = regs->si;
+		h->flags = regs->dx;
+		break;
+	case NR_fchmod:
+		h->fd = regs->di;
+		h->mode = regs->si;
+		break;
+	case NR_ptrace:
+		h->flags = regs->di;
+		h->arg3 = regs->si;
+		break;
+	case NR_setuid:
+	case NR_setgid:
+		h->mode = regs->di;
+		break;
+	case NR_setresuid:
+	case NR_setresgid:
+		h->mode = regs->di;
+		h->flags = regs->si;
+		h->arg3 = regs->dx;
+		break;
+	case NR_capset: {
+		__u32 d[6] = {};
+		bpf_probe_read_user(d, sizeof(d), (void *)regs->si);
+		h->arg3 = (__u64)d[0] | ((__u64)d[3] << 32); // effective
+		break;
+	}
+	case NR_unshare:
+		h->flags = regs->di;
+		break;
+	case NR_setns:
+		h->fd = regs->di;
+		h->flags = regs->si;
+		h->arg3 = regs->si;
+		break;
+	}
+	submit_sys(h);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
+{
+	long nr = regs->orig_ax;
+	if ((unsigned long)nr >= NR_SYSCALLS)
+		return 0;
+	__u32 key = nr;
+	__u32 *on = bpf_map_lookup_elem(&syscall_enable, &key);
+	if (!on || !*on)
+		return 0;
+	__u64 pt = bpf_get_current_pid_tgid();
+	if ((__u32)(pt >> 32) == ignore_tgid)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (t->thread_info.status & TS_COMPAT)
+		return 0; // ia32 numbering: not reported
+
+	switch (nr) {
+	case NR_execve:
+	case NR_execveat:
+		if (ret == 0)
+			return 0; // reported by sched_process_exec
+		/* fallthrough */
+	case NR_open:
+	case NR_openat:
+	case NR_openat2:
+	case NR_unlink:
+	case NR_unlinkat:
+	case NR_mkdir:
+	case NR_mkdirat:
+	case NR_chmod:
+	case NR_fchmodat:
+	case NR_fchmodat2:
+	case NR_memfd_create:
+	case NR_umount2:
+	case NR_init_module:
+	case NR_finit_module:
+		return sys_p1(t, regs, nr, ret);
+	case NR_symlink:
+	case NR_symlinkat:
+	case NR_link:
+	case NR_linkat:
+	case NR_rename:
+	case NR_renameat:
+	case NR_renameat2:
+	case NR_mount:
+		return sys_p2(t, regs, nr, ret);
+	case NR_socket:
+	case NR_connect:
+	case NR_accept:
+	case NR_accept4:
+	case NR_bind:
+	case NR_listen:
+	case NR_sendto:
+	case NR_sendmsg:
+		return sys_net(t, regs, nr, ret);
+	case NR_dup:
+	case NR_dup2:
+	case NR_dup3:
+	case NR_fchmod:
+	case NR_ptrace:
+	case NR_setuid:
+	case NR_setgid:
+	case NR_setresuid:
+	case NR_setresgid:
+	case NR_capset:
+	case NR_unshare:
+	case NR_setns:
+		return sys_plain(t, regs, nr, ret);
+	}
+	return 0;
+}

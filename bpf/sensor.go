@@ -1,0 +1,512 @@
+// Package bpf is driftwatch's live kernel sensor: the eBPF programs in
+// sensor.bpf.c (CO-RE against the committed vmlinux.h, compiled by bpf2go
+// into the committed sensor_x86_bpfel.o) and the loader that attaches them
+// and turns their ring-buffer records into event.Event values.
+//
+// Open loads and attaches everything and returns a Sensor, an event.Source:
+// Next decodes the next record without allocating. Syscall events come from
+// one hook on every syscall's exit (tp_btf/sys_exit) that ends at once for
+// syscalls not enabled in the per-syscall switch; process lifecycle (exec,
+// fork, exit) comes from the scheduler tracepoints into a ring of its own,
+// so a flood of file or network events never costs an exec or exit. Failed
+// ring reservations are counted per kind (Lost). See docs/sensor.md.
+//
+// Only x86_64 is supported. Environment problems (no privileges, no kernel
+// BTF, a missing tracepoint) are reported as *EnvError.
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// Sentinel causes carried by *EnvError.
+var (
+	// ErrPermission: the process may not load BPF programs (not root, or
+	// without CAP_BPF and CAP_PERFMON).
+	ErrPermission = errors.New("not permitted to load BPF programs: run as root (or with CAP_BPF and CAP_PERFMON)")
+	// ErrNoBTF: the kernel exposes no BTF (CONFIG_DEBUG_INFO_BTF).
+	ErrNoBTF = errors.New("kernel BTF not available (needs CONFIG_DEBUG_INFO_BTF)")
+	// ErrMissingHook: a tracepoint the sensor needs does not exist.
+	ErrMissingHook = errors.New("kernel tracepoint not available")
+	// ErrUnsupportedSyscall: Config.Syscalls names a syscall the sensor does not capture.
+	ErrUnsupportedSyscall = errors.New("syscall not supported by the sensor")
+)
+
+// EnvError says what the environment lacks for the sensor to run. The CLI
+// exits with status 2 for it.
+type EnvError struct {
+	// What names the missing piece: "privileges", a BTF path, a tracepoint.
+	What string
+	Err  error
+}
+
+func (e *EnvError) Error() string { return fmt.Sprintf("%s: %v", e.What, e.Err) }
+func (e *EnvError) Unwrap() error { return e.Err }
+
+// DefaultBTFPath is where the kernel exposes its BTF.
+const DefaultBTFPath = "/sys/kernel/btf/vmlinux"
+
+// Config selects what the sensor captures.
+type Config struct {
+	// Syscalls lists the x86_64 syscall numbers to report (event.Sys*);
+	// nil means all of SupportedSyscalls. An empty non-nil slice reports
+	// lifecycle events only.
+	Syscalls []uint16
+	// RingSizeSyscall and RingSizeLifecycle are the ring buffer sizes in
+	// bytes (powers of two, multiples of the page size); 0 means 8 MiB and
+	// 4 MiB.
+	RingSizeSyscall, RingSizeLifecycle int
+	// WakeupBytes is the syscall-ring fill level at which the kernel wakes
+	// the reader; below it records are picked up every PollInterval. 0
+	// means 64 KiB.
+	WakeupBytes int
+	// PollInterval bounds the delivery delay of syscall records; 0 means 5 ms.
+	PollInterval time.Duration
+	// KernelBTF is the kernel BTF to check and relocate against; "" means
+	// DefaultBTFPath.
+	KernelBTF string
+	// IncludeSelf reports the sensor process's own syscalls too (they are
+	// filtered in the kernel by default).
+	IncludeSelf bool
+}
+
+// hook is one program and the kernel tracepoint it needs.
+type hook struct {
+	prog     string // program name in sensor.bpf.c
+	target   string // BTF tracepoint (btf_trace_<target>)
+	feature  string // Features key
+	optional bool
+}
+
+var hooks = []hook{
+	{prog: "dw_sys_exit", target: "sys_exit", feature: "syscalls"},
+	{prog: "dw_exec", target: "sched_process_exec", feature: "exec"},
+	{prog: "dw_fork", target: "sched_process_fork", feature: "fork"},
+	{prog: "dw_exit", target: "sched_process_exit", feature: "exit"},
+}
+
+// supported lists the syscalls sensor.bpf.c decodes (its sys_exit switch).
+var supported = []uint16{
+	event.SysExecve, event.SysExecveat, event.SysOpen, event.SysOpenat, event.SysOpenat2,
+	event.SysConnect, event.SysAccept, event.SysAccept4, event.SysBind, event.SysListen,
+	event.SysSocket, event.SysSendto, event.SysSendmsg, event.SysPtrace, event.SysSetuid,
+	event.SysSetgid, event.SysSetresuid, event.SysSetresgid, event.SysCapset, event.SysSymlink,
+	event.SysSymlinkat, event.SysLink, event.SysLinkat, event.SysRename, event.SysRenameat,
+	event.SysRenameat2, event.SysUnlink, event.SysUnlinkat, event.SysMkdir, event.SysMkdirat,
+	event.SysChmod, event.SysFchmod, event.SysFchmodat, event.SysFchmodat2, event.SysDup,
+	event.SysDup2, event.SysDup3, event.SysInitModule, event.SysFinitModule,
+	event.SysMemfdCreate, event.SysMount, event.SysUmount2, event.SysUnshare, event.SysSetns,
+}
+
+// SupportedSyscalls returns the x86_64 numbers of the syscalls the sensor
+// can report, in ascending order.
+func SupportedSyscalls() []uint16 {
+	s := slices.Clone(supported)
+	slices.Sort(s)
+	return s
+}
+
+// LostKinds names the loss counters, in the order of the kernel's slots.
+var LostKinds = []string{"exec", "fork", "exit", "file", "net", "process"}
+
+// Sensor is the loaded and attached sensor. Next must be called from one
+// goroutine at a time; Close may be called from any.
+type Sensor struct {
+	objs     sensorObjects
+	links    []link.Link
+	features map[string]bool
+
+	lifeRd, sysRd *ringbuf.Reader
+	epfd, wakefd  int
+	poll          time.Duration
+
+	mu      sync.Mutex // held by Next while reading; Close waits for it
+	closed  atomic.Bool
+	clock   Clock
+	num     uint64
+	lifeRec ringbuf.Record
+	sysRec  ringbuf.Record
+	lifeOK  bool // lifeRec holds an undelivered record
+	sysOK   bool
+	events  [4]unix.EpollEvent
+
+	lostAtClose map[string]uint64
+}
+
+// hookTarget lets tests pretend a tracepoint is missing.
+var hookTarget = func(h hook) string { return h.target }
+
+// Open loads the programs, fills the syscall switch and attaches every hook.
+func Open(cfg Config) (*Sensor, error) {
+	btfPath := cfg.KernelBTF
+	if btfPath == "" {
+		btfPath = DefaultBTFPath
+	}
+	if _, err := os.Stat(btfPath); err != nil {
+		return nil, &EnvError{What: "kernel BTF at " + btfPath, Err: ErrNoBTF}
+	}
+	kspec, err := btf.LoadSpec(btfPath)
+	if err != nil {
+		return nil, &EnvError{What: "kernel BTF at " + btfPath, Err: fmt.Errorf("%w: %v", ErrNoBTF, err)}
+	}
+	if os.Geteuid() != 0 && !haveBPFCaps() {
+		return nil, &EnvError{What: "privileges", Err: ErrPermission}
+	}
+
+	syscalls := cfg.Syscalls
+	if syscalls == nil {
+		syscalls = supported
+	}
+	for _, nr := range syscalls {
+		if !slices.Contains(supported, nr) {
+			return nil, fmt.Errorf("%w: %s (%d)", ErrUnsupportedSyscall, event.SyscallName(nr), nr)
+		}
+	}
+
+	spec, err := loadSensor()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: parse embedded objects: %w", err)
+	}
+	features := map[string]bool{}
+	for _, h := range hooks {
+		var fn *btf.Typedef
+		ok := kspec.TypeByName("btf_trace_"+hookTarget(h), &fn) == nil
+		features[h.feature] = ok
+		if ok {
+			continue
+		}
+		if !h.optional {
+			return nil, &EnvError{What: "tracepoint " + hookTarget(h), Err: ErrMissingHook}
+		}
+		fmt.Fprintf(os.Stderr, "driftwatch: warning: tracepoint %s missing: %s events are off\n", hookTarget(h), h.feature)
+		delete(spec.Programs, h.prog)
+	}
+	features["loginuid"] = hasMember(kspec, "task_struct", "loginuid")
+	features["exe_upper_layer"] = hasType(kspec, "ovl_inode")
+	features["exe_times"] = hasMember(kspec, "inode", "i_ctime_sec") || hasMember(kspec, "inode", "i_ctime")
+
+	if size := cfg.RingSizeSyscall; size > 0 {
+		spec.Maps["syscall_rb"].MaxEntries = uint32(size)
+	}
+	if size := cfg.RingSizeLifecycle; size > 0 {
+		spec.Maps["lifecycle_rb"].MaxEntries = uint32(size)
+	}
+	if !cfg.IncludeSelf {
+		if err := spec.Variables["ignore_tgid"].Set(uint32(os.Getpid())); err != nil {
+			return nil, fmt.Errorf("bpf: set ignore_tgid: %w", err)
+		}
+	}
+	wake := uint64(64 << 10)
+	if cfg.WakeupBytes > 0 {
+		wake = uint64(cfg.WakeupBytes)
+	}
+	if err := spec.Variables["sys_wakeup_bytes"].Set(wake); err != nil {
+		return nil, fmt.Errorf("bpf: set sys_wakeup_bytes: %w", err)
+	}
+
+	_ = rlimit.RemoveMemlock() // needed before 5.11 only; harmless after
+
+	s := &Sensor{features: features, epfd: -1, wakefd: -1, poll: cfg.PollInterval}
+	if s.poll <= 0 {
+		s.poll = 5 * time.Millisecond
+	}
+	opts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kspec}}
+	if err := spec.LoadAndAssign(&s.objs, opts); err != nil {
+		return nil, loadError(err)
+	}
+	fail := func(err error) (*Sensor, error) {
+		s.release()
+		return nil, err
+	}
+
+	for _, nr := range syscalls {
+		if err := s.objs.SyscallEnable.Put(uint32(nr), uint32(1)); err != nil {
+			return fail(fmt.Errorf("bpf: enable syscall %d: %w", nr, err))
+		}
+	}
+
+	progs := map[string]*ebpf.Program{
+		"dw_sys_exit": s.objs.DwSysExit, "dw_exec": s.objs.DwExec,
+		"dw_fork": s.objs.DwFork, "dw_exit": s.objs.DwExit,
+	}
+	for _, h := range hooks {
+		p := progs[h.prog]
+		if p == nil || !features[h.feature] {
+			continue
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			if errors.Is(err, os.ErrPermission) {
+				return fail(&EnvError{What: "privileges", Err: fmt.Errorf("%w: attach %s: %v", ErrPermission, h.target, err)})
+			}
+			return fail(&EnvError{What: "tracepoint " + h.target, Err: fmt.Errorf("%w: %v", ErrMissingHook, err)})
+		}
+		s.links = append(s.links, l)
+	}
+
+	if s.lifeRd, err = ringbuf.NewReader(s.objs.LifecycleRb); err != nil {
+		return fail(fmt.Errorf("bpf: lifecycle ring reader: %w", err))
+	}
+	if s.sysRd, err = ringbuf.NewReader(s.objs.SyscallRb); err != nil {
+		return fail(fmt.Errorf("bpf: syscall ring reader: %w", err))
+	}
+	past := time.Unix(1, 0) // ReadInto then never blocks: Next does the waiting
+	s.lifeRd.SetDeadline(past)
+	s.sysRd.SetDeadline(past)
+	if err := s.setupPoll(); err != nil {
+		return fail(err)
+	}
+	s.clock = bootClock()
+	return s, nil
+}
+
+func (s *Sensor) setupPoll() error {
+	var err error
+	if s.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fmt.Errorf("bpf: epoll: %w", err)
+	}
+	if s.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return fmt.Errorf("bpf: eventfd: %w", err)
+	}
+	for _, fd := range []int{s.objs.LifecycleRb.FD(), s.objs.SyscallRb.FD(), s.wakefd} {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			return fmt.Errorf("bpf: epoll add: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadError classifies a collection load failure.
+func loadError(err error) error {
+	if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EPERM) {
+		return &EnvError{What: "privileges", Err: fmt.Errorf("%w: %v", ErrPermission, err)}
+	}
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("bpf: verifier rejected the sensor: %+v", ve)
+	}
+	return fmt.Errorf("bpf: load: %w", err)
+}
+
+func hasType(spec *btf.Spec, name string) bool {
+	_, err := spec.AnyTypeByName(name)
+	return err == nil
+}
+
+func hasMember(spec *btf.Spec, typ, member string) bool {
+	var st *btf.Struct
+	if spec.TypeByName(typ, &st) != nil {
+		return false
+	}
+	for _, m := range st.Members {
+		if m.Name == member {
+			return true
+		}
+	}
+	return false
+}
+
+// haveBPFCaps reports whether the effective set holds CAP_BPF and CAP_PERFMON.
+func haveBPFCaps() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	eff := uint64(data[0].Effective) | uint64(data[1].Effective)<<32
+	const capPerfmon, capBPF, capSysAdmin = 38, 39, 21
+	return eff&(1<<capSysAdmin) != 0 || (eff&(1<<capBPF) != 0 && eff&(1<<capPerfmon) != 0)
+}
+
+// bootClock measures CLOCK_REALTIME − CLOCK_BOOTTIME.
+func bootClock() Clock {
+	var rt, bt unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
+	return Clock{BootToWall: rt.Nano() - bt.Nano()}
+}
+
+// Features reports which hooks and kernel facts are available.
+func (s *Sensor) Features() map[string]bool {
+	out := make(map[string]bool, len(s.features))
+	for k, v := range s.features {
+		out[k] = v
+	}
+	return out
+}
+
+// Clock returns the boot-to-wall conversion the sensor uses.
+func (s *Sensor) Clock() Clock { return s.clock }
+
+// Next decodes the next event into ev, blocking until one arrives. Of the
+// two rings' next records the older is delivered first (lifecycle on a
+// tie), so a process's exec precedes its syscalls. Returns os.ErrClosed
+// after Close.
+func (s *Sensor) Next(ev *event.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.closed.Load() {
+			return os.ErrClosed
+		}
+		if !s.lifeOK {
+			ok, err := fill(s.lifeRd, &s.lifeRec)
+			if err != nil {
+				return s.readErr(err)
+			}
+			s.lifeOK = ok
+		}
+		if !s.sysOK {
+			ok, err := fill(s.sysRd, &s.sysRec)
+			if err != nil {
+				return s.readErr(err)
+			}
+			s.sysOK = ok
+		}
+		var rec *ringbuf.Record
+		switch {
+		case s.lifeOK && s.sysOK:
+			if recTime(s.sysRec.RawSample) < recTime(s.lifeRec.RawSample) {
+				rec, s.sysOK = &s.sysRec, false
+			} else {
+				rec, s.lifeOK = &s.lifeRec, false
+			}
+		case s.lifeOK:
+			rec, s.lifeOK = &s.lifeRec, false
+		case s.sysOK:
+			rec, s.sysOK = &s.sysRec, false
+		}
+		if rec != nil {
+			if err := Decode(rec.RawSample, ev, s.clock); err != nil {
+				return err
+			}
+			s.num++
+			ev.Num = s.num
+			return nil
+		}
+		s.wait()
+	}
+}
+
+// fill reads the next record of rd into rec; false when the ring is empty.
+func fill(rd *ringbuf.Reader, rec *ringbuf.Record) (bool, error) {
+	if rd.AvailableBytes() == 0 {
+		return false, nil
+	}
+	err := rd.ReadInto(rec)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, nil
+	}
+	return false, err
+}
+
+func recTime(raw []byte) uint64 {
+	if len(raw) < 8 {
+		return 0
+	}
+	return le.Uint64(raw)
+}
+
+func (s *Sensor) readErr(err error) error {
+	if s.closed.Load() || errors.Is(err, os.ErrClosed) {
+		return os.ErrClosed
+	}
+	return fmt.Errorf("bpf: read ring: %w", err)
+}
+
+// wait blocks until a ring signals data, Close is called or PollInterval
+// passes (syscall records are submitted without wake-ups below the
+// WakeupBytes fill level, so the interval bounds their delay).
+func (s *Sensor) wait() {
+	ms := int(s.poll / time.Millisecond)
+	if ms < 1 {
+		ms = 1
+	}
+	_, _ = unix.EpollWait(s.epfd, s.events[:], ms)
+	s.clock = bootClock()
+}
+
+// Lost returns the failed ring reservations per kind (LostKinds), summed
+// over CPUs. After Close it returns the counts read at Close.
+func (s *Sensor) Lost() map[string]uint64 {
+	if s.closed.Load() && s.lostAtClose != nil {
+		return s.lostAtClose
+	}
+	return s.readLost()
+}
+
+func (s *Sensor) readLost() map[string]uint64 {
+	out := make(map[string]uint64, len(LostKinds))
+	for i, name := range LostKinds {
+		var perCPU []uint64
+		if err := s.objs.Lost.Lookup(uint32(i), &perCPU); err != nil {
+			continue
+		}
+		var sum uint64
+		for _, v := range perCPU {
+			sum += v
+		}
+		out[name] = sum
+	}
+	return out
+}
+
+// Close detaches the programs and frees the rings; a blocked Next returns
+// os.ErrClosed.
+func (s *Sensor) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	lost := s.readLost()
+	if s.wakefd >= 0 {
+		var one = [8]byte{1}
+		_, _ = unix.Write(s.wakefd, one[:])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lostAtClose = lost
+	return s.release()
+}
+
+func (s *Sensor) release() error {
+	var errs []error
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	s.links = nil
+	if s.lifeRd != nil {
+		errs = append(errs, s.lifeRd.Close())
+	}
+	if s.sysRd != nil {
+		errs = append(errs, s.sysRd.Close())
+	}
+	if s.epfd >= 0 {
+		unix.Close(s.epfd)
+		s.epfd = -1
+	}
+	if s.wakefd >= 0 {
+		unix.Close(s.wakefd)
+		s.wakefd = -1
+	}
+	errs = append(errs, s.objs.Close())
+	return errors.Join(errs...)
+}
