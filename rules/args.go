@@ -142,6 +142,10 @@ func argValue(c *evalCtx, name string) (string, bool) {
 		if e.Kind != event.KindSyscall {
 			return "", false
 		}
+		if name == "mode" && isChmod(e) {
+			c.valid &^= 1 << cacheReq
+			return c.store(cacheReq, appendModeNames(c.bufs[cacheReq][:0], e.Mode)), true
+		}
 		return c.storeInt(int64(e.Mode)), true
 	case "type":
 		if e.Kind != event.KindSyscall {
@@ -221,6 +225,34 @@ func appendEvtArgs(c *evalCtx, b []byte) []byte {
 		b = append(b, n...)
 		b = append(b, '=')
 		b = append(b, v...)
+	}
+	return b
+}
+
+func isChmod(e *event.Event) bool {
+	switch e.Syscall {
+	case event.SysChmod, event.SysFchmod, event.SysFchmodat, event.SysFchmodat2:
+		return true
+	}
+	return false
+}
+
+var modeNames = [...]string{"S_IXOTH", "S_IWOTH", "S_IROTH", "S_IXGRP", "S_IWGRP", "S_IRGRP",
+	"S_IXUSR", "S_IWUSR", "S_IRUSR", "S_ISVTX", "S_ISGID", "S_ISUID"}
+
+// appendModeNames renders a chmod mode as Falco does (S_IRUSR|S_ISUID ...).
+func appendModeNames(b []byte, mode uint32) []byte {
+	n := len(b)
+	for i, name := range modeNames {
+		if mode&(1<<uint(i)) != 0 {
+			if len(b) > n {
+				b = append(b, '|')
+			}
+			b = append(b, name...)
+		}
+	}
+	if len(b) == n {
+		b = append(b, '0')
 	}
 	return b
 }

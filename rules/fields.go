@@ -649,6 +649,13 @@ func init() {
 	ancestorField("proc.apid", tInt, "pid of an ancestor", func(p *event.Process) (value, bool) {
 		return value{n: int64(p.Pid)}, true
 	})
+	num("proc.puid", "driftwatch extension: the parent's effective uid from the process table", func(c *evalCtx) (int64, bool) {
+		p := c.ancestor(1)
+		if p == nil {
+			return 0, false
+		}
+		return int64(p.Euid), true
+	})
 	num("thread.tid", "thread id", func(c *evalCtx) (int64, bool) { return int64(c.e.Tid), c.e.Event != nil })
 	str("thread.cap_effective", "effective capabilities (CAP_* names, space separated)", func(c *evalCtx) (string, bool) {
 		if s, ok := c.cached(cacheCaps); ok {
