@@ -25,7 +25,6 @@ type Reader struct {
 	// OnContainer, when set, is called for each container record.
 	OnContainer func(info event.ContainerInfo)
 
-	gz     *gzip.Reader
 	br     *bufio.Reader
 	closer io.Closer
 	snap   *event.Snapshot
@@ -60,7 +59,12 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, &CorruptError{Offset: HeaderSize, Err: fmt.Errorf("gzip header: %w", noEOF(err))}
 	}
 	gz.Multistream(false)
-	tr := &Reader{gz: gz, br: bufio.NewReaderSize(gz, 64<<10), off: HeaderSize, buf: make([]byte, 0, 4096)}
+	return newStreamReader(gz)
+}
+
+// newStreamReader reads the decompressed record stream (snapshot first).
+func newStreamReader(stream io.Reader) (*Reader, error) {
+	tr := &Reader{br: bufio.NewReaderSize(stream, 64<<10), off: HeaderSize, buf: make([]byte, 0, 4096)}
 	kind, payload, err := tr.record()
 	if err != nil {
 		return nil, err
