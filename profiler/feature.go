@@ -1,0 +1,525 @@
+package profiler
+
+import (
+	"bytes"
+	"net/netip"
+	"strconv"
+	"unsafe"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// Category is a kind of learned behaviour. Each has its own counts,
+// lifecycle state and (in package model) threshold and alert rule.
+type Category uint8
+
+const (
+	// CatProcess: executable path with the argv shape, "/usr/bin/cat [cat <path>]".
+	CatProcess Category = iota
+	// CatEdge: parent → child executable, "/bin/sh -> /usr/bin/cat".
+	CatEdge
+	// CatFile: generalised path × access, "/etc/hostname [read]".
+	CatFile
+	// CatNetwork: outbound peer, "tcp 10.0.0.7 :443".
+	CatNetwork
+	// CatListen: listening or accepted port, "tcp :8080 [listen]".
+	CatListen
+	// CatPrivilege: setuid targets, capability changes, ptrace, module
+	// loads, mounts, namespace changes, memfd creation: "setuid uid=0".
+	CatPrivilege
+	// NumCategories is the number of categories; not a category.
+	NumCategories
+)
+
+var categoryNames = [NumCategories]string{"process", "edge", "file", "network", "listen", "privilege"}
+
+// String returns the category's name as used in JSON, metrics and alerts.
+func (c Category) String() string {
+	if c < NumCategories {
+		return categoryNames[c]
+	}
+	return "unknown"
+}
+
+// ParseCategory parses a category name.
+func ParseCategory(s string) (Category, bool) {
+	for i, n := range categoryNames {
+		if n == s {
+			return Category(i), true
+		}
+	}
+	return 0, false
+}
+
+// MaxLevels bounds the depth of a feature's back-off chain.
+const MaxLevels = 24
+
+// Feature is one generalised feature extracted from an event. Text and the
+// chain are views into the Extractor's reusable buffer: valid until the next
+// Extract. Chain[0] is the category root; Chain[Depth-1] is the deepest
+// node (for files: the path itself, below its directories); Hash is the
+// feature (the leaf below the chain).
+type Feature struct {
+	Cat   Category
+	Text  []byte
+	Hash  uint64
+	Depth int
+	Chain [MaxLevels]uint64
+	// Levels are the text prefix lengths of the chain nodes.
+	Levels [MaxLevels]uint16
+
+	start int
+	buf   []byte // only used by helpers building a lone feature
+}
+
+func (f *Feature) reset(c Category, start int) {
+	f.Cat, f.start, f.Depth = c, start, 1
+	f.Chain[0], f.Levels[0] = RootHash, 0
+}
+
+func (f *Feature) hashAt(dst []byte, pos int) uint64 { return hashBytes(RootHash, dst[f.start:pos]) }
+
+// addLevel records a chain node whose text ends at absolute buffer position end.
+func (f *Feature) addLevel(end int, h uint64) {
+	if f.Depth >= MaxLevels {
+		return
+	}
+	rel := end - f.start
+	if f.Depth > 0 && int(f.Levels[f.Depth-1]) == rel {
+		return
+	}
+	f.Chain[f.Depth], f.Levels[f.Depth] = h, uint16(rel)
+	f.Depth++
+}
+
+// NodeText returns the text of chain node i.
+func (f *Feature) NodeText(i int) []byte { return f.Text[:f.Levels[i]] }
+
+// Extractor turns enriched events into features. It reuses its buffers and
+// allocates nothing in steady state; it is not safe for concurrent use.
+type Extractor struct {
+	gen     *GenConfig
+	buf     []byte
+	scratch []byte
+	feats   [4]Feature
+	n       int
+}
+
+// NewExtractor returns an extractor using gen (defaults filled in).
+func NewExtractor(gen GenConfig) *Extractor {
+	gen.fill()
+	return &Extractor{gen: &gen, buf: make([]byte, 0, 1024), scratch: make([]byte, 0, 512)}
+}
+
+// Open flag bits (Linux x86_64).
+const (
+	oAccMode    = 0x3
+	oWronly     = 0x1
+	oRdwr       = 0x2
+	oCreat      = 0x40
+	oTrunc      = 0x200
+	einprogress = -115
+)
+
+// Access labels of file features.
+const (
+	AccessRead   = "read"
+	AccessWrite  = "write"
+	AccessCreate = "create"
+	AccessDelete = "delete"
+	AccessExec   = "exec"
+)
+
+// Extract returns the features of e, using collapsed (the file category's
+// collapsed directories of the profile, may be nil). The slice and its
+// contents are valid until the next call.
+func (x *Extractor) Extract(e *event.Enriched, collapsed map[uint64]string) []Feature {
+	x.buf = x.buf[:0]
+	x.n = 0
+	ev := e.Event
+	if ev == nil {
+		return nil
+	}
+	switch ev.Kind {
+	case event.KindExec:
+		x.process(e)
+		x.edge(e)
+	case event.KindSyscall:
+		if ev.Ret < 0 && !(ev.Ret == einprogress && ev.Syscall == event.SysConnect) {
+			return nil
+		}
+		x.syscall(e, collapsed)
+	}
+	return x.feats[:x.n]
+}
+
+func (x *Extractor) begin(c Category) *Feature {
+	f := &x.feats[x.n]
+	x.n++
+	f.reset(c, len(x.buf))
+	return f
+}
+
+// finish hashes the whole text as the feature's hash.
+func (x *Extractor) finish(f *Feature) {
+	f.Text = x.buf[f.start:]
+	f.Hash = hashBytes(RootHash, f.Text)
+}
+
+// node marks the current end of the text as a chain node.
+func (x *Extractor) node(f *Feature) {
+	f.addLevel(len(x.buf), hashBytes(RootHash, x.buf[f.start:]))
+}
+
+func base(b []byte) []byte {
+	if i := bytes.LastIndexByte(b, '/'); i >= 0 {
+		return b[i+1:]
+	}
+	return b
+}
+
+func baseStr(s string) string {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return s[i+1:]
+		}
+	}
+	return s
+}
+
+func (x *Extractor) appendExe(exe []byte) {
+	if len(exe) == 0 {
+		x.buf = append(x.buf, '?')
+		return
+	}
+	x.scratch = cleanPath(x.scratch[:0], exe, nil)
+	c := x.scratch
+	for i := 0; i < len(c); {
+		if c[i] == '/' {
+			x.buf = append(x.buf, '/')
+			i++
+			continue
+		}
+		j := i
+		for j < len(c) && c[j] != '/' {
+			j++
+		}
+		x.buf = AppendName(x.buf, c[i:j], false)
+		i = j
+	}
+}
+
+// appendProcName writes "exe" or "exe(argv0)" when argv0's base differs
+// from the exe's (busybox applets, login shells "-sh").
+func (x *Extractor) appendProcName(exe []byte, argv0 string) {
+	x.appendExe(exe)
+	if argv0 == "" {
+		return
+	}
+	b := baseStr(argv0)
+	if b != string(base(exe)) {
+		x.buf = append(x.buf, '(')
+		x.buf = AppendName(x.buf, sbytes(b), false)
+		x.buf = append(x.buf, ')')
+	}
+}
+
+func firstArg(argv []byte) []byte {
+	if i := bytes.IndexByte(argv, 0); i >= 0 {
+		return argv[:i]
+	}
+	return argv
+}
+
+// Argv shape limits.
+const (
+	maxShapeArgs  = 8
+	maxLiteralArg = 24
+)
+
+// appendArgvShape writes the argv shape: argv[0]'s base name, then each
+// argument generalised: options keep their name ("--config=<v>"), paths
+// become <path>, numbers <n>, generated tokens their shape, long literals
+// <str>; more than eight arguments end in "…".
+func (x *Extractor) appendArgvShape(argv []byte) {
+	if len(argv) > 0 && argv[len(argv)-1] == 0 {
+		argv = argv[:len(argv)-1]
+	}
+	i := 0
+	for n := 0; i <= len(argv) && len(argv) > 0; n++ {
+		j := bytes.IndexByte(argv[i:], 0)
+		if j < 0 {
+			j = len(argv)
+		} else {
+			j += i
+		}
+		a := argv[i:j]
+		if n == 0 {
+			x.buf = AppendName(x.buf, base(a), false)
+		} else {
+			x.buf = append(x.buf, ' ')
+			if n > maxShapeArgs {
+				x.buf = append(x.buf, "…"...)
+				return
+			}
+			x.appendArg(a)
+		}
+		i = j + 1
+		if j >= len(argv) {
+			break
+		}
+	}
+}
+
+func (x *Extractor) appendArg(a []byte) {
+	switch {
+	case len(a) == 0:
+		x.buf = append(x.buf, `""`...)
+	case a[0] == '-':
+		if k := bytes.IndexByte(a, '='); k >= 0 {
+			x.buf = appendLiteral(x.buf, a[:k])
+			x.buf = append(x.buf, "=<v>"...)
+		} else if len(a) > maxLiteralArg {
+			x.buf = append(x.buf, "-<str>"...)
+		} else {
+			x.buf = appendLiteral(x.buf, a)
+		}
+	case bytes.IndexByte(a, '/') >= 0:
+		x.buf = append(x.buf, "<path>"...)
+	case allDigits(a):
+		x.buf = append(x.buf, tokNum...)
+	case len(a) > maxLiteralArg || bytes.IndexByte(a, ' ') >= 0:
+		x.buf = append(x.buf, "<str>"...)
+	default:
+		x.buf = AppendName(x.buf, a, false)
+	}
+}
+
+// appendLiteral copies a short literal, replacing bytes that would make the
+// shape ambiguous (spaces, brackets, control characters) with '?'.
+func appendLiteral(dst, a []byte) []byte {
+	for _, c := range a {
+		if c < 0x20 || c == ' ' || c == '[' || c == ']' || c == 0x7f {
+			c = '?'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func (x *Extractor) process(e *event.Enriched) {
+	ev := e.Event
+	exe := ev.Exe
+	argv := ev.Argv
+	if len(exe) == 0 && e.Proc != nil {
+		exe = sbytes(e.Proc.Exe) // only when the sensor did not fill the event
+	}
+	f := x.begin(CatProcess)
+	x.appendExe(exe)
+	x.node(f)
+	x.buf = append(x.buf, " ["...)
+	if len(argv) == 0 && e.Proc != nil && len(e.Proc.Args) > 0 {
+		x.buf = AppendName(x.buf, sbytes(baseStr(e.Proc.Args[0])), false)
+	} else {
+		x.appendArgvShape(argv)
+	}
+	x.buf = append(x.buf, ']')
+	x.finish(f)
+}
+
+func (x *Extractor) edge(e *event.Enriched) {
+	ev := e.Event
+	f := x.begin(CatEdge)
+	var par *event.Process
+	if e.Proc != nil {
+		par = e.Proc.Parent
+	}
+	if par == nil {
+		x.buf = append(x.buf, '?')
+	} else {
+		argv0 := ""
+		if len(par.Args) > 0 {
+			argv0 = par.Args[0]
+		}
+		x.appendProcName(sbytes(par.Exe), argv0)
+	}
+	x.buf = append(x.buf, " ->"...)
+	x.node(f)
+	x.buf = append(x.buf, ' ')
+	x.appendProcName(ev.Exe, string(firstArg(ev.Argv)))
+	x.finish(f)
+}
+
+func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed map[uint64]string) {
+	f := x.begin(CatFile)
+	var cwd []byte
+	if len(p) > 0 && p[0] != '/' {
+		if e.Proc != nil && e.Proc.Cwd != "" {
+			cwd = sbytes(e.Proc.Cwd)
+		} else if len(e.Event.Cwd) > 0 {
+			cwd = e.Event.Cwd
+		}
+	}
+	x.buf = x.gen.appendPath(x.buf, f, &x.scratch, p, cwd, collapsed)
+	x.buf = append(x.buf, " ["...)
+	x.buf = append(x.buf, access...)
+	x.buf = append(x.buf, ']')
+	x.finish(f)
+}
+
+// openPath prefers the resolved fd name over the raw argument.
+func openPath(e *event.Enriched) []byte {
+	if e.FD != nil && (e.FD.Type == event.FDFile || e.FD.Type == event.FDDirectory) && e.FD.Name != "" && e.FD.Name[0] == '/' {
+		return sbytes(e.FD.Name)
+	}
+	return e.Event.Path
+}
+
+func openAccess(flags uint32) string {
+	switch {
+	case flags&oCreat != 0:
+		return AccessCreate
+	case flags&oAccMode == oWronly || flags&oAccMode == oRdwr || flags&oTrunc != 0:
+		return AccessWrite
+	}
+	return AccessRead
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case event.ProtoTCP:
+		return "tcp"
+	case event.ProtoUDP:
+		return "udp"
+	case event.ProtoICMP:
+		return "icmp"
+	case event.ProtoRaw:
+		return "raw"
+	}
+	return "ip"
+}
+
+func inet(ev *event.Event) bool {
+	return ev.Family == event.AFInet || ev.Family == event.AFInet6
+}
+
+func (x *Extractor) network(ev *event.Event) {
+	if !inet(ev) || !ev.Dst.IsValid() {
+		return
+	}
+	f := x.begin(CatNetwork)
+	x.buf = append(x.buf, protoName(ev.Proto)...)
+	x.buf = append(x.buf, ' ')
+	x.buf = x.gen.AppendAddr(x.buf, ev.Dst.Addr())
+	x.node(f)
+	x.buf = append(x.buf, " :"...)
+	x.buf = x.gen.AppendPort(x.buf, ev.Dst.Port())
+	x.finish(f)
+}
+
+func (x *Extractor) listen(ev *event.Event, local netip.AddrPort, how string) {
+	if !inet(ev) || !local.IsValid() {
+		return
+	}
+	f := x.begin(CatListen)
+	x.buf = append(x.buf, protoName(ev.Proto)...)
+	x.buf = append(x.buf, " :"...)
+	x.buf = x.gen.AppendPort(x.buf, local.Port())
+	x.node(f)
+	x.buf = append(x.buf, " ["...)
+	x.buf = append(x.buf, how...)
+	x.buf = append(x.buf, ']')
+	x.finish(f)
+}
+
+func (x *Extractor) privilege(name string, arg func()) {
+	f := x.begin(CatPrivilege)
+	x.buf = append(x.buf, name...)
+	x.node(f)
+	if arg != nil {
+		x.buf = append(x.buf, ' ')
+		arg()
+	}
+	x.finish(f)
+}
+
+func (x *Extractor) appendHex(v uint64) {
+	x.buf = append(x.buf, "0x"...)
+	x.buf = strconv.AppendUint(x.buf, v, 16)
+}
+
+func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
+	ev := e.Event
+	switch ev.Syscall {
+	case event.SysOpen, event.SysOpenat, event.SysOpenat2, sysCreat:
+		flags := ev.Flags
+		if ev.Syscall == sysCreat {
+			flags = oCreat | oWronly | oTrunc
+		}
+		x.file(e, openPath(e), openAccess(flags), collapsed)
+	case event.SysUnlink, event.SysUnlinkat, sysRmdir:
+		x.file(e, ev.Path, AccessDelete, collapsed)
+	case event.SysRename, event.SysRenameat, event.SysRenameat2:
+		x.file(e, ev.Path, AccessDelete, collapsed)
+		x.file(e, ev.Path2, AccessWrite, collapsed)
+	case event.SysMkdir, event.SysMkdirat:
+		x.file(e, ev.Path, AccessCreate, collapsed)
+	case event.SysExecve, event.SysExecveat:
+		x.file(e, ev.Path, AccessExec, collapsed)
+	case event.SysConnect, event.SysSendto, event.SysSendmsg:
+		x.network(ev)
+	case event.SysBind:
+		if ev.Src.IsValid() && ev.Src.Port() != 0 {
+			x.listen(ev, ev.Src, "bind")
+		}
+	case event.SysListen:
+		local := ev.Src
+		if !local.IsValid() && e.FD != nil {
+			local = e.FD.Local
+		}
+		x.listen(ev, local, "listen")
+	case event.SysAccept, event.SysAccept4:
+		local := ev.Dst
+		if !local.IsValid() && e.FD != nil {
+			local = e.FD.Local
+		}
+		x.listen(ev, local, "accept")
+	case event.SysSetuid, sysSetreuid, event.SysSetresuid:
+		x.privilege("setuid", func() { x.buf = append(x.buf, "uid="...); x.buf = strconv.AppendUint(x.buf, uint64(ev.Mode), 10) })
+	case event.SysSetgid, sysSetregid, event.SysSetresgid:
+		x.privilege("setgid", func() { x.buf = append(x.buf, "gid="...); x.buf = strconv.AppendUint(x.buf, uint64(ev.Mode), 10) })
+	case event.SysCapset:
+		x.privilege("capset", func() { x.appendHex(ev.Arg3) })
+	case event.SysPtrace:
+		x.privilege("ptrace", func() { x.buf = append(x.buf, "req="...); x.buf = strconv.AppendUint(x.buf, uint64(ev.Flags), 10) })
+	case event.SysInitModule, event.SysFinitModule:
+		x.privilege("module_load", nil)
+	case event.SysMount:
+		x.privilege("mount", func() {
+			var f Feature
+			x.buf = x.gen.appendPath(x.buf, &f, &x.scratch, ev.Path2, nil, nil)
+		})
+	case event.SysUmount2:
+		x.privilege("umount", func() {
+			var f Feature
+			x.buf = x.gen.appendPath(x.buf, &f, &x.scratch, ev.Path, nil, nil)
+		})
+	case event.SysUnshare:
+		x.privilege("unshare", func() { x.appendHex(uint64(ev.Flags)) })
+	case event.SysSetns:
+		x.privilege("setns", func() { x.appendHex(uint64(ev.Flags)) })
+	case event.SysMemfdCreate:
+		x.privilege("memfd_create", func() { x.buf = AppendName(x.buf, ev.Path, false) })
+	}
+}
+
+// Syscall numbers not among event's named constants (x86_64).
+const (
+	sysCreat    uint16 = 85
+	sysRmdir    uint16 = 84
+	sysSetreuid uint16 = 113
+	sysSetregid uint16 = 114
+)
+
+// sbytes views a string as bytes without copying; the result must only be read.
+func sbytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -1,0 +1,329 @@
+package profiler
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// GenConfig controls generalisation. The zero value is completed by
+// defaults (see DefaultGenConfig).
+type GenConfig struct {
+	// CollapseThreshold is the number of distinct children a directory may
+	// have before it collapses to "<dir>/*" (default 50).
+	CollapseThreshold int
+	// CollapseOverrides sets the threshold per directory prefix ("/var/log/");
+	// the longest matching prefix wins; a value ≤ 0 means "never collapse".
+	CollapseOverrides map[string]int
+	// EphemeralLow..EphemeralHigh is the port range collapsed to "eph"
+	// (default 32768..65535, the Linux ip_local_port_range upper end).
+	EphemeralLow, EphemeralHigh uint16
+	// IPv4Prefix / IPv6Prefix group peers into CIDRs of that length
+	// (0: exact addresses, the default).
+	IPv4Prefix, IPv6Prefix int
+}
+
+// DefaultGenConfig returns the documented defaults.
+func DefaultGenConfig() GenConfig {
+	return GenConfig{CollapseThreshold: 50, EphemeralLow: 32768, EphemeralHigh: 65535}
+}
+
+func (g *GenConfig) fill() {
+	d := DefaultGenConfig()
+	if g.CollapseThreshold == 0 {
+		g.CollapseThreshold = d.CollapseThreshold
+	}
+	if g.EphemeralLow == 0 && g.EphemeralHigh == 0 {
+		g.EphemeralLow, g.EphemeralHigh = d.EphemeralLow, d.EphemeralHigh
+	}
+}
+
+// threshold returns the collapse threshold for a directory prefix ending
+// in '/'; ≤ 0 means never.
+func (g *GenConfig) threshold(dir string) int {
+	best, bestLen := g.CollapseThreshold, -1
+	for p, v := range g.CollapseOverrides {
+		if len(p) > bestLen && strings.HasPrefix(dir, p) {
+			best, bestLen = v, len(p)
+		}
+	}
+	return best
+}
+
+// Placeholders written in place of generated-looking tokens.
+const (
+	tokNum  = "<n>"
+	tokPid  = "<pid>"
+	tokHex  = "<hex>"
+	tokUUID = "<uuid>"
+	tokRand = "<rand>"
+	tokStar = "*"
+)
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isHex(c byte) bool   { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') }
+func isSep(c byte) bool {
+	return c == '.' || c == '-' || c == '_' || c == '@' || c == ':' || c == '+' || c == ','
+}
+
+func allDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// hexID: at least 12 hex characters with at least one digit and one letter
+// (container ids, hashes, inode-style names).
+func hexID(b []byte) bool {
+	if len(b) < 12 {
+		return false
+	}
+	digit, letter := false, false
+	for _, c := range b {
+		switch {
+		case isDigit(c):
+			digit = true
+		case isHex(c):
+			letter = true
+		default:
+			return false
+		}
+	}
+	return digit && letter
+}
+
+// isUUID matches 8-4-4-4-12 hex digits.
+func isUUID(b []byte) bool {
+	if len(b) < 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := b[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !isHex(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// randomish: ≥ 8 characters of [A-Za-z0-9+/=] with upper, lower and digit
+// (mktemp suffixes, base64 tokens, generated pod-name hashes are caught by
+// hexID or this).
+func randomish(b []byte) bool {
+	if len(b) < 8 {
+		return false
+	}
+	up, lo, dg := false, false, false
+	for _, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			up = true
+		case c >= 'a' && c <= 'z':
+			lo = true
+		case isDigit(c):
+			dg = true
+		case c == '+' || c == '/' || c == '=':
+		default:
+			return false
+		}
+	}
+	return up && lo && dg
+}
+
+// appendToken generalises one token (no separators inside).
+func appendToken(dst, tok []byte) []byte {
+	switch {
+	case len(tok) >= 4 && allDigits(tok):
+		return append(dst, tokNum...)
+	case hexID(tok):
+		return append(dst, tokHex...)
+	case randomish(tok):
+		return append(dst, tokRand...)
+	}
+	// Digit runs of four or more inside a token (timestamps, pids).
+	for i := 0; i < len(tok); {
+		if isDigit(tok[i]) {
+			j := i
+			for j < len(tok) && isDigit(tok[j]) {
+				j++
+			}
+			if j-i >= 4 {
+				dst = append(dst, tokNum...)
+			} else {
+				dst = append(dst, tok[i:j]...)
+			}
+			i = j
+			continue
+		}
+		dst = append(dst, tok[i])
+		i++
+	}
+	return dst
+}
+
+// AppendName generalises one path component or name: whole-number names
+// become <n> (<pid> directly under /proc), UUIDs <uuid>, long hex ids <hex>,
+// random-looking tokens <rand>, and digit runs of four or more <n>.
+func AppendName(dst, comp []byte, underProc bool) []byte {
+	if allDigits(comp) {
+		if underProc {
+			return append(dst, tokPid...)
+		}
+		return append(dst, tokNum...)
+	}
+	if hexID(comp) {
+		return append(dst, tokHex...)
+	}
+	for i := 0; i < len(comp); {
+		if isUUID(comp[i:]) {
+			dst = append(dst, tokUUID...)
+			i += 36
+			continue
+		}
+		if isSep(comp[i]) {
+			dst = append(dst, comp[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(comp) && !isSep(comp[j]) {
+			j++
+		}
+		dst = appendToken(dst, comp[i:j])
+		i = j
+	}
+	return dst
+}
+
+// cleanPath resolves "." and ".." and duplicate slashes of p (joined to cwd
+// when relative and cwd is absolute) into dst, without allocating beyond
+// dst's capacity. The result starts with '/' unless p was relative and no
+// absolute cwd was known.
+func cleanPath(dst, p, cwd []byte) []byte {
+	dst = dst[:0]
+	if len(p) > 0 && p[0] != '/' && len(cwd) > 0 && cwd[0] == '/' {
+		dst = cleanInto(dst, cwd)
+	}
+	dst = cleanInto(dst, p)
+	if len(dst) == 0 && len(p) > 0 && p[0] == '/' {
+		dst = append(dst, '/')
+	}
+	return dst
+}
+
+func cleanInto(dst, p []byte) []byte {
+	for i := 0; i < len(p); {
+		for i < len(p) && p[i] == '/' {
+			i++
+		}
+		j := i
+		for j < len(p) && p[j] != '/' {
+			j++
+		}
+		comp := p[i:j]
+		i = j
+		switch {
+		case len(comp) == 0 || (len(comp) == 1 && comp[0] == '.'):
+		case len(comp) == 2 && comp[0] == '.' && comp[1] == '.':
+			k := len(dst) - 1
+			for k >= 0 && dst[k] != '/' {
+				k--
+			}
+			if k < 0 {
+				k = 0
+			}
+			dst = dst[:k]
+		default:
+			dst = append(dst, '/')
+			dst = append(dst, comp...)
+		}
+	}
+	return dst
+}
+
+// AppendPort writes a port, collapsing the ephemeral range to "eph".
+func (g *GenConfig) AppendPort(dst []byte, port uint16) []byte {
+	if port >= g.EphemeralLow && port <= g.EphemeralHigh && g.EphemeralHigh != 0 {
+		return append(dst, "eph"...)
+	}
+	return strconv.AppendUint(dst, uint64(port), 10)
+}
+
+// AppendAddr writes an address, grouped to a CIDR when configured.
+func (g *GenConfig) AppendAddr(dst []byte, a netip.Addr) []byte {
+	a = a.Unmap()
+	bits := g.IPv4Prefix
+	if a.Is6() {
+		bits = g.IPv6Prefix
+	}
+	if bits > 0 && bits < a.BitLen() {
+		if p, err := a.Prefix(bits); err == nil {
+			return p.AppendTo(dst)
+		}
+	}
+	return a.AppendTo(dst)
+}
+
+// GeneralizePath returns the generalised form of a path with no collapsed
+// directories (token shapes only); a convenience for tools and tests.
+func (g *GenConfig) GeneralizePath(p string) string {
+	var f Feature
+	var scratch []byte
+	f.buf = g.appendPath(f.buf, &f, &scratch, []byte(p), nil, nil)
+	return string(f.buf)
+}
+
+// appendPath writes the generalised path into dst, recording a chain level
+// after every directory ("/usr/lib/") and after the full path. Components
+// following a collapsed directory become "*".
+func (g *GenConfig) appendPath(dst []byte, f *Feature, scratch *[]byte, p, cwd []byte, collapsed map[uint64]string) []byte {
+	*scratch = cleanPath((*scratch)[:0], p, cwd)
+	c := *scratch
+	base := len(dst)
+	h := f.hashAt(dst, base)
+	if len(c) == 0 {
+		dst = append(dst, '?')
+		h = hashBytes(h, dst[base:])
+		f.addLevel(len(dst), h)
+		return dst
+	}
+	underProc := false
+	for i := 0; i < len(c); {
+		if c[i] == '/' {
+			i++
+		}
+		j := i
+		for j < len(c) && c[j] != '/' {
+			j++
+		}
+		comp := c[i:j]
+		i = j
+		start := len(dst)
+		dst = append(dst, '/')
+		if _, ok := collapsed[hashBytes(h, dst[start:])]; ok && collapsed != nil {
+			dst = append(dst, tokStar...)
+		} else {
+			dst = AppendName(dst, comp, underProc)
+		}
+		underProc = start == base && string(comp) == "proc"
+		h = hashBytes(h, dst[start:])
+		if i < len(c) {
+			// A directory level: the prefix including its trailing slash.
+			f.addLevel(len(dst)+1, hashBytes(h, slash))
+		}
+	}
+	f.addLevel(len(dst), h)
+	return dst
+}
+
+var slash = []byte{'/'}
