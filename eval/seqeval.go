@@ -1,0 +1,266 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/driftwatch/driftwatch/agent/pipeline"
+	"github.com/driftwatch/driftwatch/eval/adfa"
+	"github.com/driftwatch/driftwatch/eval/input"
+	"github.com/driftwatch/driftwatch/eval/labels"
+	"github.com/driftwatch/driftwatch/eval/report"
+	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/model/seq"
+)
+
+// seqScenario is a syscall-only scenario: training, validation (threshold)
+// and test recordings, each opened with format.
+type seqScenario struct {
+	name, format           string
+	train, validation, test []string
+}
+
+// LID-DS 2021 scenario layout.
+const (
+	liddsTraining   = "training"
+	liddsValidation = "validation"
+	liddsTest       = "test"
+)
+
+func globAll(dir string, patterns ...string) []string {
+	var out []string
+	for _, p := range patterns {
+		m, _ := filepath.Glob(filepath.Join(dir, p))
+		out = append(out, m...)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func liddsScenario(dir string) (seqScenario, bool) {
+	s := seqScenario{name: filepath.Base(filepath.Clean(dir)), format: input.LIDDS}
+	s.train = globAll(filepath.Join(dir, liddsTraining), "*.zip")
+	s.validation = globAll(filepath.Join(dir, liddsValidation), "*.zip")
+	s.test = globAll(filepath.Join(dir, liddsTest), "*.zip", "*/*.zip")
+	return s, len(s.train) > 0 && len(s.test) > 0
+}
+
+// isLIDDSDataset reports whether dir is a LID-DS scenario or a directory
+// of scenarios.
+func isLIDDSDataset(dir string) bool {
+	if _, ok := liddsScenario(dir); ok {
+		return true
+	}
+	subs, _ := os.ReadDir(dir)
+	for _, s := range subs {
+		if _, ok := liddsScenario(filepath.Join(dir, s.Name())); s.IsDir() && ok {
+			return true
+		}
+	}
+	return false
+}
+
+func runLIDDS(ctx context.Context, dir string, opts Options) (*report.Report, error) {
+	var scs []seqScenario
+	if s, ok := liddsScenario(dir); ok {
+		scs = append(scs, s)
+	} else {
+		subs, _ := os.ReadDir(dir)
+		for _, d := range subs {
+			if s, ok := liddsScenario(filepath.Join(dir, d.Name())); d.IsDir() && ok {
+				scs = append(scs, s)
+			}
+		}
+	}
+	rep := newReport(dir, "lid-ds", []string{DetectModel})
+	rep.Notes = append(rep.Notes, seqNote(opts.Seq),
+		"LID-DS labels: a syscall is attack iff its recording has exploit=true and it is at/after time.exploit[0].absolute; one attack per exploit recording",
+		"static rules are not run on LID-DS: recordings lack container and process-lifecycle context")
+	return runSeq(ctx, rep, scs, opts)
+}
+
+func runADFA(ctx context.Context, root string, opts Options) (*report.Report, error) {
+	traces, err := adfa.Scan(root)
+	if err != nil {
+		return nil, err
+	}
+	s := seqScenario{name: "ADFA-LD", format: input.ADFA}
+	var attacks []string
+	val := 0
+	for _, t := range traces {
+		switch t.Split {
+		case adfa.SplitTraining:
+			s.train = append(s.train, t.Path)
+		case adfa.SplitValidation:
+			// Alternate validation traces between threshold calibration
+			// and benign test data, so false alarms are measured on traces
+			// the threshold never saw.
+			if val%2 == 0 {
+				s.validation = append(s.validation, t.Path)
+			} else {
+				s.test = append(s.test, t.Path)
+			}
+			val++
+		case adfa.SplitAttack:
+			attacks = append(attacks, t.Path)
+		}
+	}
+	s.test = append(s.test, attacks...)
+	if len(s.train) == 0 || len(attacks) == 0 {
+		return nil, fmt.Errorf("eval: %s: ADFA-LD needs training and attack traces", root)
+	}
+	rep := newReport(root, "adfa-ld", []string{DetectModel})
+	rep.Notes = append(rep.Notes, seqNote(opts.Seq),
+		"ADFA-LD: Validation_Data_Master traces alternate between threshold calibration (even) and benign test data (odd); each attack trace is one attack",
+		"static rules are not run on ADFA-LD: traces hold syscall numbers only")
+	return runSeq(ctx, rep, []seqScenario{s}, opts)
+}
+
+func seqNote(c seq.Config) string {
+	return fmt.Sprintf("sequence model: STIDE n=%d, window=%d, thread-aware=%v; threshold = max window score over validation recordings", c.N, c.Window, c.ThreadAware)
+}
+
+func runSeq(ctx context.Context, rep *report.Report, scs []seqScenario, opts Options) (*report.Report, error) {
+	var all []*collector
+	total := 0
+	for _, s := range scs {
+		total += len(s.train) + len(s.validation) + len(s.test)
+	}
+	done := 0
+	step := func(what string) {
+		done++
+		opts.progress(done, total, what)
+	}
+	for _, s := range scs {
+		c, res, err := runSeqScenario(ctx, s, opts, step)
+		if err != nil {
+			return nil, fmt.Errorf("eval: scenario %s: %w", s.name, err)
+		}
+		all = append(all, c)
+		rep.Scenarios = append(rep.Scenarios, res)
+	}
+	rep.Detectors[DetectModel] = figuresOf(all)
+	rep.Curves[DetectModel] = curvesOf(all)
+	return rep, nil
+}
+
+func runSeqScenario(ctx context.Context, s seqScenario, opts Options, step func(string)) (*collector, *report.Scenario, error) {
+	m, err := seq.New(opts.Seq)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := seq.NewDetector(m)
+	replay := func(path string, mode event.Mode, observe func(src input.Source, e *event.Enriched), emit func(*event.Alert)) (input.Source, int64, error) {
+		src, err := input.Open(path, s.format)
+		if err != nil {
+			return nil, 0, err
+		}
+		d.NewRecording()
+		p := pipeline.New(pipeline.Config{Detector: d, DefaultMode: mode, Emit: emit,
+			Observe: func(e *event.Enriched) {
+				if observe != nil {
+					observe(src, e)
+				}
+			}})
+		p.LoadSnapshot(src.Snapshot())
+		var ev event.Event
+		n, err := drive(ctx, src, &ev, p.Handle)
+		src.Close()
+		if err != nil {
+			return nil, n, fmt.Errorf("%s: %w", path, err)
+		}
+		return src, n, nil
+	}
+	for _, path := range s.train {
+		if _, _, err := replay(path, event.ModeLearn, nil, nil); err != nil {
+			return nil, nil, err
+		}
+		step(filepath.Base(path))
+	}
+	// Threshold: the highest window score over validation recordings.
+	m.SetThreshold(math.Inf(1))
+	threshold := 0.0
+	for _, path := range s.validation {
+		if _, _, err := replay(path, event.ModeDetect, nil, nil); err != nil {
+			return nil, nil, err
+		}
+		threshold = max(threshold, d.MaxScore())
+		step(filepath.Base(path))
+	}
+	m.SetThreshold(threshold)
+
+	c := newCollector()
+	c.threshold = report.Float(threshold)
+	res := &report.Scenario{Name: s.name, Kind: labels.KindAttack, Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
+	var pending []*event.Alert
+	timelineDone := false
+	for _, path := range s.test {
+		src, err := input.Open(path, s.format)
+		if err != nil {
+			return nil, nil, err
+		}
+		var lab *labels.Labels
+		if l, ok := src.(input.Labelled); ok {
+			lab = l.Labels()
+		}
+		src.Close()
+		base := len(c.attacks)
+		for _, a := range lab.Attacks {
+			c.addAttack(a.StartNs)
+		}
+		attackRec := len(lab.Attacks) > 0
+		c.recordTimeline = attackRec && !timelineDone
+		first := true
+		c.lid.StartRecording(attackRec)
+		c.cost.Start()
+		_, n, err := replay(path, event.ModeDetect, func(_ input.Source, e *event.Enriched) {
+			if first {
+				first = false
+				if c.recordTimeline {
+					c.timelineT0 = e.Time
+					for _, a := range lab.Attacks {
+						end := a.EndNs
+						if end > e.Time+int64(1e15) { // open-ended (LID-DS): shade to the last event
+							end = math.MaxInt64
+						}
+						res.Attacks = append(res.Attacks, report.Window{Start: float64(a.StartNs-e.Time) / 1e9, End: float64(end-e.Time) / 1e9})
+					}
+				}
+			}
+			cid := containerOf(e)
+			for _, a := range pending {
+				idx := lab.Attribute(a.EventTime, cid, e.Pid, e.Proc, opts.Grace)
+				if idx >= 0 {
+					idx += base
+				}
+				c.alert(a.EventTime, idx)
+			}
+			attack := lab.Attribute(e.Time, cid, e.Pid, e.Proc, 0) >= 0
+			c.event(e.Time, path+"\x00"+cid, attack, d.LastScore(), len(pending) > 0)
+			pending = pending[:0]
+		}, func(a *event.Alert) { pending = append(pending, a) })
+		c.cost.Stop(n)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c.recordTimeline {
+			timelineDone = true
+			c.recordTimeline = false
+			// Clamp an open-ended window to the recording's last event.
+			if len(c.timeline) > 0 {
+				last := c.timeline[len(c.timeline)-1].X
+				for i := range res.Attacks {
+					res.Attacks[i].End = math.Min(res.Attacks[i].End, last)
+				}
+			}
+		}
+		step(filepath.Base(path))
+	}
+	res.Detectors[DetectModel] = c.figures()
+	res.Timeline[DetectModel] = downsample(c.timeline)
+	return c, res, nil
+}
