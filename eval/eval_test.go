@@ -55,8 +55,8 @@ func (m *fakeModel) Handle(e *event.Enriched, mode event.Mode, emit func(*event.
 	}
 }
 func (m *fakeModel) Suppress(*event.Alert, *event.Enriched) bool { return false }
-func (m *fakeModel) FinishLearning() error                      { m.finished = true; return nil }
-func (m *fakeModel) LastScore() float64                         { return m.last }
+func (m *fakeModel) FinishLearning() error                       { m.finished = true; return nil }
+func (m *fakeModel) LastScore() float64                          { return m.last }
 
 var _ pipeline.Detector = (*fakeModel)(nil)
 
@@ -163,9 +163,9 @@ func TestRunSuite(t *testing.T) {
 	}
 	hours := 2 * 59.0 / 3600 // two test traces of 59 s, all in the host container
 	tests := []struct {
-		det             string
-		tp, fp, fn      int
-		precision, lat  float64
+		det            string
+		tp, fp, fn     int
+		precision, lat float64
 	}{
 		{report.Rules, 2, 1, 0, 2.0 / 3, 1},
 		{report.Model, 1, 1, 0, 0.5, 2},

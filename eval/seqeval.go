@@ -20,7 +20,7 @@ import (
 // seqScenario is a syscall-only scenario: training, validation (threshold)
 // and test recordings, each opened with format.
 type seqScenario struct {
-	name, format           string
+	name, format            string
 	train, validation, test []string
 }
 

@@ -137,7 +137,7 @@ func Test2019(t *testing.T) {
 	if len(evs) != 3 {
 		t.Fatalf("%d events", len(evs))
 	}
-	first := int64((21*3600+17*60+19) * 1e9)
+	first := int64((21*3600 + 17*60 + 19) * 1e9)
 	if m := r.Meta(); !m.Exploit || m.ExploitNs != first+2e9 || m.Edition != 2019 {
 		t.Fatalf("meta %+v", m)
 	}
