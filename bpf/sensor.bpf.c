@@ -332,7 +332,9 @@ static __always_inline void read_user_path(struct ev_hdr *h, int r, __u16 off, _
 
 static __always_inline __s64 ts_ns(__s64 sec, __u32 nsec)
 {
-	return sec * 1000000000LL + nsec;
+	// Multigrain timestamps keep a "queried" flag in bit 31 of the ctime
+	// nanoseconds (I_CTIME_QUERIED); nanoseconds never exceed 30 bits.
+	return sec * 1000000000LL + (nsec & 0x3fffffff);
 }
 
 struct inode___pre611 {
@@ -410,12 +412,17 @@ static __always_inline void walk_path(struct ev_hdr *h, int r, __u16 off, const 
 			m = mp;
 			continue;
 		}
-		if (d == parent) {
-			complete = 1; // a root of its own (pipe, memfd, anon)
-			break;
-		}
 		__u32 len = BPF_CORE_READ(d, d_name.len);
 		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+		if (d == parent) {
+			// A root of its own outside any mount tree (memfd, pipe,
+			// anon inode): its name ("memfd:x") is the whole path.
+			complete = 1;
+			char c = 0;
+			bpf_probe_read_kernel(&c, 1, name);
+			if (c == '/' || len == 0)
+				break;
+		}
 		if (len > NAME_LEN - 1)
 			len = NAME_LEN - 1;
 		if (len + 1 > pos) {
@@ -426,6 +433,8 @@ static __always_inline void walk_path(struct ev_hdr *h, int r, __u16 off, const 
 		pos &= EXE_LEN - 1;
 		s->buf[pos] = '/';
 		bpf_probe_read_kernel(&s->buf[(pos + 1) & (EXE_LEN - 1)], len & (NAME_LEN - 1), name);
+		if (complete)
+			break;
 		d = parent;
 	}
 	if (!complete && pos != EXE_LEN)
@@ -455,10 +464,6 @@ int BPF_PROG(dw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	clear_args(h);
 	fill_task(h, t, KIND_EXEC);
 	h->syscall = NR_execve;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
-	if (regs && regs->orig_ax == NR_execveat)
-		h->syscall = NR_execveat;
-
 	struct file *f = bprm->file;
 	exe_facts(h, f);
 	walk_path(h, R_EXE, OFF_EXE, &f->f_path);
@@ -468,6 +473,13 @@ int BPF_PROG(dw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	long n = bpf_probe_read_kernel_str((char *)h + OFF_FILENAME, EXE_LEN, bprm->filename);
 	if (n > 0)
 		h->len[R_PATH] = n - 1;
+	// The syscall is not recoverable from the registers here (the loader
+	// has reset them); execveat on a descriptor is named "/dev/fd/N[/...]"
+	// by the kernel. execveat(AT_FDCWD, path) reads as execve.
+	const char *fn = (const char *)h + OFF_FILENAME;
+	if (n > 8 && fn[0] == '/' && fn[1] == 'd' && fn[2] == 'e' && fn[3] == 'v' && fn[4] == '/' && fn[5] == 'f' &&
+	    fn[6] == 'd' && fn[7] == '/')
+		h->syscall = NR_execveat;
 
 	h->off[R_ARGV] = OFF_ARGV;
 	struct mm_struct *mm = t->mm;
@@ -599,20 +611,20 @@ static __always_inline void sock_facts(struct ev_hdr *h, struct sock *sk, __u8 *
 	h->sock_type = BPF_CORE_READ(sk, sk_type);
 	if (fam == AF_INET) {
 		if (la) {
-			BPF_CORE_READ_INTO(la, sk, __sk_common.skc_rcv_saddr);
+			bpf_core_read(la, 4, &sk->__sk_common.skc_rcv_saddr);
 			*lp = BPF_CORE_READ(sk, __sk_common.skc_num);
 		}
 		if (ra) {
-			BPF_CORE_READ_INTO(ra, sk, __sk_common.skc_daddr);
+			bpf_core_read(ra, 4, &sk->__sk_common.skc_daddr);
 			*rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 		}
 	} else if (fam == AF_INET6) {
 		if (la) {
-			BPF_CORE_READ_INTO((struct in6_addr *)la, sk, __sk_common.skc_v6_rcv_saddr);
+			bpf_core_read(la, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 			*lp = BPF_CORE_READ(sk, __sk_common.skc_num);
 		}
 		if (ra) {
-			BPF_CORE_READ_INTO((struct in6_addr *)ra, sk, __sk_common.skc_v6_daddr);
+			bpf_core_read(ra, 16, &sk->__sk_common.skc_v6_daddr);
 			*rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 		}
 	}

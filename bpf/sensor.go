@@ -240,23 +240,8 @@ func Open(cfg Config) (*Sensor, error) {
 		}
 	}
 
-	progs := map[string]*ebpf.Program{
-		"dw_sys_exit": s.objs.DwSysExit, "dw_exec": s.objs.DwExec,
-		"dw_fork": s.objs.DwFork, "dw_exit": s.objs.DwExit,
-	}
-	for _, h := range hooks {
-		p := progs[h.prog]
-		if p == nil || !features[h.feature] {
-			continue
-		}
-		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
-		if err != nil {
-			if errors.Is(err, os.ErrPermission) {
-				return fail(&EnvError{What: "privileges", Err: fmt.Errorf("%w: attach %s: %v", ErrPermission, h.target, err)})
-			}
-			return fail(&EnvError{What: "tracepoint " + h.target, Err: fmt.Errorf("%w: %v", ErrMissingHook, err)})
-		}
-		s.links = append(s.links, l)
+	if err := s.Attach(); err != nil {
+		return fail(err)
 	}
 
 	if s.lifeRd, err = ringbuf.NewReader(s.objs.LifecycleRb); err != nil {
@@ -509,4 +494,43 @@ func (s *Sensor) release() error {
 	}
 	errs = append(errs, s.objs.Close())
 	return errors.Join(errs...)
+}
+
+// Detach removes the programs from their hooks without unloading them; the
+// rings and counters stay. The overhead benchmark uses it for its runs
+// without the sensor.
+func (s *Sensor) Detach() error {
+	var errs []error
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	s.links = nil
+	return errors.Join(errs...)
+}
+
+// Attach (re)attaches every available hook after Detach.
+func (s *Sensor) Attach() error {
+	if len(s.links) > 0 {
+		return nil
+	}
+	progs := map[string]*ebpf.Program{
+		"dw_sys_exit": s.objs.DwSysExit, "dw_exec": s.objs.DwExec,
+		"dw_fork": s.objs.DwFork, "dw_exit": s.objs.DwExit,
+	}
+	for _, h := range hooks {
+		p := progs[h.prog]
+		if p == nil || !s.features[h.feature] {
+			continue
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			s.Detach()
+			if errors.Is(err, os.ErrPermission) {
+				return &EnvError{What: "privileges", Err: fmt.Errorf("%w: attach %s: %v", ErrPermission, h.target, err)}
+			}
+			return &EnvError{What: "tracepoint " + h.target, Err: fmt.Errorf("%w: %v", ErrMissingHook, err)}
+		}
+		s.links = append(s.links, l)
+	}
+	return nil
 }

@@ -2,17 +2,88 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/driftwatch/driftwatch/bpf"
+	"github.com/driftwatch/driftwatch/bpf/overhead"
 )
 
-// TODO(owner of this file): replace this placeholder with the real command.
 func newBenchCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "not implemented yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("bench: not implemented yet")
+		Short: "Benchmarks that need the live system (see `bench overhead`)",
+	}
+	cmd.AddCommand(newBenchOverheadCmd())
+	return cmd
+}
+
+func newBenchOverheadCmd() *cobra.Command {
+	var (
+		rounds    int
+		duration  time.Duration
+		workloads string
+		verbose   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "overhead",
+		Short: "Measure the sensor's cost on exec, open and connect storms (root)",
+		Long: `Runs an exec storm (fork+exec /bin/true), an open storm (open, read 1 byte,
+close) and a loopback connect storm, each with and without the sensor attached
+and consuming events, in interleaved pairs, and prints per workload the median
+ratio ops/s with ÷ ops/s without (1.00 = no cost).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := os.MkdirTemp("", "driftwatch-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			all, err := overhead.Workloads(dir)
+			if err != nil {
+				return err
+			}
+			var sel []overhead.Workload
+			for _, w := range all {
+				if workloads == "" || containsName(workloads, w.Name) {
+					sel = append(sel, w)
+				}
+			}
+			if len(sel) == 0 {
+				return withCode(2, fmt.Errorf("%w: %q (want exec, open, connect)", overhead.ErrNoWorkloads, workloads))
+			}
+			opt := overhead.Options{Rounds: rounds, Duration: duration}
+			if verbose {
+				opt.Progress = cmd.ErrOrStderr()
+			}
+			res, err := overhead.Measure(sel, opt)
+			if err != nil {
+				var env *bpf.EnvError
+				if errors.As(err, &env) {
+					return withCode(2, err)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "sensor overhead: %d interleaved pairs of %s per workload\n", rounds, duration)
+			return overhead.Print(cmd.OutOrStdout(), res)
 		},
 	}
+	cmd.Flags().IntVar(&rounds, "rounds", 5, "interleaved with/without pairs per workload")
+	cmd.Flags().DurationVar(&duration, "duration", 2*time.Second, "length of one run")
+	cmd.Flags().StringVar(&workloads, "workloads", "", "comma-separated subset of exec,open,connect (default all)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every run's rate on stderr")
+	return cmd
+}
+
+func containsName(list, name string) bool {
+	for _, s := range strings.Split(list, ",") {
+		if strings.TrimSpace(s) == name {
+			return true
+		}
+	}
+	return false
 }

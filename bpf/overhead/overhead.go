@@ -1,0 +1,281 @@
+// Package overhead measures what the live sensor costs the workloads it
+// watches: an exec storm (fork+exec /bin/true), an open storm (open, read
+// one byte, close) and a loopback connect storm (socket, connect, accept,
+// close), each run with and without the sensor attached and consuming
+// events, in interleaved pairs. The figure per workload is the median over
+// rounds of ops/s with ÷ ops/s without.
+package overhead
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/driftwatch/driftwatch/bpf"
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// Workload is one storm: Run repeats its operation until d has passed and
+// returns the operations done.
+type Workload struct {
+	Name string
+	Run  func(d time.Duration) (int, error)
+}
+
+// Workloads returns the exec, open and connect storms. dir holds the file
+// the open storm reads.
+func Workloads(dir string) ([]Workload, error) {
+	f := filepath.Join(dir, "overhead-open-storm")
+	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+		return nil, err
+	}
+	return []Workload{
+		{Name: "exec", Run: ExecStorm},
+		{Name: "open", Run: func(d time.Duration) (int, error) { return OpenStorm(f, d) }},
+		{Name: "connect", Run: ConnectStorm},
+	}, nil
+}
+
+// ExecStorm forks and execs /bin/true and waits for it, repeatedly.
+func ExecStorm(d time.Duration) (int, error) {
+	attr := &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}
+	argv := []string{"/bin/true"}
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); n++ {
+		pid, err := syscall.ForkExec("/bin/true", argv, attr)
+		if err != nil {
+			return n, fmt.Errorf("exec storm: %w", err)
+		}
+		var ws syscall.WaitStatus
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+			return n, fmt.Errorf("exec storm: wait: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// OpenStorm opens path, reads one byte and closes it, repeatedly.
+func OpenStorm(path string, d time.Duration) (int, error) {
+	var b [1]byte
+	n := 0
+	for end := time.Now().Add(d); ; {
+		for i := 0; i < 256; i++ {
+			fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				return n, fmt.Errorf("open storm: %w", err)
+			}
+			if _, err := syscall.Read(fd, b[:]); err != nil {
+				return n, fmt.Errorf("open storm: read: %w", err)
+			}
+			syscall.Close(fd)
+		}
+		n += 256
+		if !time.Now().Before(end) {
+			return n, nil
+		}
+	}
+}
+
+// ConnectStorm connects to a loopback listener, accepts and closes both
+// ends, repeatedly.
+func ConnectStorm(d time.Duration) (int, error) {
+	lfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("connect storm: %w", err)
+	}
+	defer syscall.Close(lfd)
+	lo := &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	if err := syscall.Bind(lfd, lo); err != nil {
+		return 0, fmt.Errorf("connect storm: bind: %w", err)
+	}
+	if err := syscall.Listen(lfd, 128); err != nil {
+		return 0, fmt.Errorf("connect storm: listen: %w", err)
+	}
+	sa, err := syscall.Getsockname(lfd)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for end := time.Now().Add(d); ; {
+		for i := 0; i < 64; i++ {
+			cfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return n, fmt.Errorf("connect storm: socket: %w", err)
+			}
+			if err := syscall.Connect(cfd, sa); err != nil {
+				syscall.Close(cfd)
+				return n, fmt.Errorf("connect storm: connect: %w", err)
+			}
+			afd, _, err := syscall.Accept4(lfd, syscall.SOCK_CLOEXEC)
+			if err != nil {
+				syscall.Close(cfd)
+				return n, fmt.Errorf("connect storm: accept: %w", err)
+			}
+			// RST instead of TIME_WAIT keeps the port space from filling.
+			syscall.SetsockoptLinger(cfd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+			syscall.Close(cfd)
+			syscall.Close(afd)
+		}
+		n += 64
+		if !time.Now().Before(end) {
+			return n, nil
+		}
+	}
+}
+
+// Options configure Measure.
+type Options struct {
+	Rounds   int           // interleaved pairs per workload (default 5)
+	Duration time.Duration // length of one run (default 2s)
+	Sensor   bpf.Config
+	// Progress, when set, receives a line per run.
+	Progress io.Writer
+}
+
+// Result is one workload's outcome.
+type Result struct {
+	Name          string
+	Without, With []float64 // ops/s per round
+	Ratios        []float64 // with/without per round
+	MedianRatio   float64
+	EventsPerSec  float64 // events the consumer decoded per second, median over rounds
+	Lost          map[string]uint64
+}
+
+// Measure runs each workload in Rounds interleaved pairs (without, then
+// with the sensor attached and consuming; the order alternates per round)
+// and returns the ratios. The sensor is loaded once; "without" detaches
+// its programs.
+func Measure(workloads []Workload, opt Options) ([]Result, error) {
+	if opt.Rounds <= 0 {
+		opt.Rounds = 5
+	}
+	if opt.Duration <= 0 {
+		opt.Duration = 2 * time.Second
+	}
+	// The storms run in this process: report its syscalls too.
+	opt.Sensor.IncludeSelf = true
+	s, err := bpf.Open(opt.Sensor)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+
+	var events atomic.Uint64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ev event.Event
+		for {
+			if err := s.Next(&ev); err != nil {
+				return
+			}
+			events.Add(1)
+		}
+	}()
+	defer wg.Wait()
+	defer s.Close()
+
+	if err := s.Detach(); err != nil {
+		return nil, err
+	}
+	var out []Result
+	for _, w := range workloads {
+		r := Result{Name: w.Name}
+		lost0 := s.Lost()
+		var evRates []float64
+		for round := 0; round < opt.Rounds; round++ {
+			var with, without float64
+			for _, on := range order(round) {
+				if on {
+					if err := s.Attach(); err != nil {
+						return nil, err
+					}
+				}
+				e0 := events.Load()
+				t0 := time.Now()
+				n, err := w.Run(opt.Duration)
+				el := time.Since(t0).Seconds()
+				if on {
+					time.Sleep(20 * time.Millisecond) // let the consumer drain
+					if err := s.Detach(); err != nil {
+						return nil, err
+					}
+					evRates = append(evRates, float64(events.Load()-e0)/el)
+				}
+				if err != nil {
+					return nil, err
+				}
+				rate := float64(n) / el
+				if on {
+					with = rate
+				} else {
+					without = rate
+				}
+				if opt.Progress != nil {
+					fmt.Fprintf(opt.Progress, "%s round %d sensor=%v: %.0f ops/s\n", w.Name, round+1, on, rate)
+				}
+			}
+			r.With = append(r.With, with)
+			r.Without = append(r.Without, without)
+			r.Ratios = append(r.Ratios, with/without)
+		}
+		r.MedianRatio = Median(r.Ratios)
+		r.EventsPerSec = Median(evRates)
+		r.Lost = map[string]uint64{}
+		for k, v := range s.Lost() {
+			if d := v - lost0[k]; d > 0 {
+				r.Lost[k] = d
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// order alternates which run of a pair goes first.
+func order(round int) []bool {
+	if round%2 == 0 {
+		return []bool{false, true}
+	}
+	return []bool{true, false}
+}
+
+// Median returns the median of xs (0 for none).
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Print writes the results as a table.
+func Print(w io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tops/s without\tops/s with\tmedian ratio\tevents/s\tlost\t")
+	for _, r := range results {
+		lost := "0"
+		if len(r.Lost) > 0 {
+			lost = fmt.Sprint(r.Lost)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.3f\t%.0f\t%s\t\n", r.Name, Median(r.Without), Median(r.With), r.MedianRatio, r.EventsPerSec, lost)
+	}
+	return tw.Flush()
+}
+
+// ErrNoWorkloads is returned when nothing was selected.
+var ErrNoWorkloads = errors.New("overhead: no workloads selected")

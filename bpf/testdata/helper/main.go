@@ -1,0 +1,164 @@
+// Command helper performs one kernel operation per invocation for the
+// sensor tests, with raw syscalls so the syscall numbers are exact, and
+// prints what the test needs to match (fds, ports, pids) as key=value.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	runtime.LockOSThread()
+	if len(os.Args) < 2 {
+		fail(fmt.Errorf("usage: helper OP ARGS"))
+	}
+	args := os.Args[2:]
+	var err error
+	switch os.Args[1] {
+	case "execfail":
+		err = unix.Exec(args[0], args, os.Environ())
+		if err == unix.ENOENT {
+			fmt.Println("errno=ENOENT")
+			return
+		}
+	case "openw":
+		var fd int
+		fd, err = unix.Openat(unix.AT_FDCWD, args[0], unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o640)
+		fmt.Printf("fd=%d\n", fd)
+	case "net":
+		err = netPair()
+	case "ptrace":
+		err = ptraceAttach()
+	case "symlinkat":
+		err = unix.Symlinkat(args[0], unix.AT_FDCWD, args[1])
+	case "memfd":
+		err = memfdExec()
+	case "setuid":
+		uid, _ := strconv.Atoi(args[0])
+		if _, _, e := unix.RawSyscall(unix.SYS_SETUID, uintptr(uid), 0, 0); e != 0 {
+			err = e
+		}
+	case "unlink":
+		p, _ := unix.BytePtrFromString(args[0])
+		if _, _, e := unix.RawSyscall(unix.SYS_UNLINK, uintptr(unsafePtr(p)), 0, 0); e != 0 {
+			err = e
+		}
+	case "openflood":
+		d, _ := time.ParseDuration(args[1])
+		openFlood(args[0], d)
+	default:
+		err = fmt.Errorf("unknown op %q", os.Args[1])
+	}
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "helper:", err)
+	os.Exit(1)
+}
+
+// netPair listens on loopback, connects, accepts and dup2s the accepted
+// socket onto fd 0.
+func netPair() error {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	if err := unix.Listen(lfd, 8); err != nil {
+		return err
+	}
+	sa, _ := unix.Getsockname(lfd)
+	lport := sa.(*unix.SockaddrInet4).Port
+	cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Connect(cfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: lport}); err != nil {
+		return err
+	}
+	ca, _ := unix.Getsockname(cfd)
+	cport := ca.(*unix.SockaddrInet4).Port
+	afd, _, err := unix.Accept4(lfd, 0)
+	if err != nil {
+		return err
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_DUP2, uintptr(afd), 0, 0); e != 0 {
+		return e
+	}
+	fmt.Printf("lfd=%d lport=%d cfd=%d cport=%d afd=%d\n", lfd, lport, cfd, cport, afd)
+	return nil
+}
+
+func ptraceAttach() error {
+	cmd := exec.Command("/bin/sleep", "10")
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer cmd.Process.Kill()
+	pid := cmd.Process.Pid
+	if err := unix.PtraceAttach(pid); err != nil {
+		return err
+	}
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
+	fmt.Printf("child=%d\n", pid)
+	return unix.PtraceDetach(pid)
+}
+
+func memfdExec() error {
+	img, err := os.ReadFile("/bin/true")
+	if err != nil {
+		return err
+	}
+	fd, err := unix.MemfdCreate("dwtest", unix.MFD_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	if _, err := unix.Write(fd, img); err != nil {
+		return err
+	}
+	fmt.Printf("fd=%d\n", fd)
+	os.Stdout.Sync()
+	argv0, _ := unix.BytePtrFromString("dwtest-memfd")
+	argv := []*byte{argv0, nil}
+	envv := []*byte{nil}
+	empty, _ := unix.BytePtrFromString("")
+	_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafePtr(empty)),
+		uintptr(unsafePtr(&argv[0])), uintptr(unsafePtr(&envv[0])), unix.AT_EMPTY_PATH, 0)
+	return e
+}
+
+// openFlood opens path from several threads flat out for d.
+func openFlood(path string, d time.Duration) {
+	var wg sync.WaitGroup
+	end := time.Now().Add(d)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			for time.Now().Before(end) {
+				for j := 0; j < 100; j++ {
+					fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+					if err == nil {
+						unix.Close(fd)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
