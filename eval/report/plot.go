@@ -185,7 +185,7 @@ func (r *Report) Plots(dir string) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			poly.Color = color.RGBA{R: 0xff, G: 0xa5, A: 0x50}
+			poly.Color = shadeColor
 			poly.LineStyle.Width = 0
 			p.Add(poly)
 		}
@@ -222,5 +222,8 @@ func (shade) Thumbnail(c *draw.Canvas) {
 		{X: c.Min.X, Y: c.Min.Y}, {X: c.Min.X, Y: c.Max.Y},
 		{X: c.Max.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Min.Y},
 	}
-	c.FillPolygon(color.RGBA{R: 0xff, G: 0xa5, A: 0x50}, c.ClipPolygonY(pts))
+	c.FillPolygon(shadeColor, c.ClipPolygonY(pts))
 }
+
+// shadeColor is the translucent orange of attack windows (non-premultiplied).
+var shadeColor = color.NRGBA{R: 0xff, G: 0xa5, B: 0x00, A: 0x50}
