@@ -60,7 +60,9 @@ func defaultCases() []falcoCase {
 				return connectEv(inCtr(proc("java", "/usr/bin/java", "java", "-jar", "app.jar"), ctr()), "10.0.0.7", 3333)
 			}},
 		{"Scanner or attack tool launched",
-			func() *event.Enriched { return execEv(cshell(proc("nmap", "/usr/bin/nmap", "nmap", "-sS", "10.0.0.0/24"))) },
+			func() *event.Enriched {
+				return execEv(cshell(proc("nmap", "/usr/bin/nmap", "nmap", "-sS", "10.0.0.0/24")))
+			},
 			func() *event.Enriched { return execEv(cshell(proc("nc", "/usr/bin/nc", "nc", "-z", "db", "5432"))) }},
 		{"Credential file read", catShadow,
 			func() *event.Enriched {
@@ -102,8 +104,12 @@ func defaultCases() []falcoCase {
 			func() *event.Enriched { return sysEv(cshell(proc("insmod", "/sbin/insmod")), event.SysFinitModule, 0) },
 			func() *event.Enriched { return sysEv(proc("modprobe", "/sbin/modprobe"), event.SysFinitModule, 0) }},
 		{"Write below /proc/sys from container",
-			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/proc/sys/kernel/core_pattern", oWronly) },
-			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/proc/sys/kernel/core_pattern", 0) }},
+			func() *event.Enriched {
+				return openEv(cshell(proc("sh", "/bin/sh")), "/proc/sys/kernel/core_pattern", oWronly)
+			},
+			func() *event.Enriched {
+				return openEv(cshell(proc("sh", "/bin/sh")), "/proc/sys/kernel/core_pattern", 0)
+			}},
 		{"Cgroup release_agent written",
 			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/tmp/cg/release_agent", oWronly) },
 			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/tmp/cg/release_agent", 0) }},
@@ -153,13 +159,23 @@ func defaultCases() []falcoCase {
 				p.Tty = 34816
 				return execEv(p)
 			},
-			func() *event.Enriched { return execEv(inCtr(lineage(proc("bash", "/bin/bash"), proc("runc", "/usr/bin/runc")), ctr())) }},
+			func() *event.Enriched {
+				return execEv(inCtr(lineage(proc("bash", "/bin/bash"), proc("runc", "/usr/bin/runc")), ctr()))
+			}},
 		{"Package manager in container",
-			func() *event.Enriched { return execEv(cshell(proc("apt-get", "/usr/bin/apt-get", "apt-get", "install", "nmap"))) },
-			func() *event.Enriched { return execEv(lineage(proc("apt-get", "/usr/bin/apt-get", "apt-get", "update"), proc("bash", "/bin/bash"))) }},
+			func() *event.Enriched {
+				return execEv(cshell(proc("apt-get", "/usr/bin/apt-get", "apt-get", "install", "nmap")))
+			},
+			func() *event.Enriched {
+				return execEv(lineage(proc("apt-get", "/usr/bin/apt-get", "apt-get", "update"), proc("bash", "/bin/bash")))
+			}},
 		{"Write below binary directory",
-			func() *event.Enriched { return openEv(cshell(proc("curl", "/usr/bin/curl")), "/usr/local/bin/kubectl", oWronly|oCreat) },
-			func() *event.Enriched { return openEv(cshell(proc("curl", "/usr/bin/curl")), "/usr/local/binaries/x", oWronly|oCreat) }},
+			func() *event.Enriched {
+				return openEv(cshell(proc("curl", "/usr/bin/curl")), "/usr/local/bin/kubectl", oWronly|oCreat)
+			},
+			func() *event.Enriched {
+				return openEv(cshell(proc("curl", "/usr/bin/curl")), "/usr/local/binaries/x", oWronly|oCreat)
+			}},
 		{"Write below /etc in container",
 			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/etc/crontab", oWronly|oTrunc) },
 			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/etc/crontab", 0) }},

@@ -485,9 +485,6 @@ func (p *parser) parseValue(inList bool) (operand, error) {
 		if isSpace(c) || c == '"' || c == '\'' || (brackets == 0 && (c == ')' || c == '(' || c == ',')) {
 			break
 		}
-		if !inList && brackets == 0 && (c == '=' || c == '<' || c == '>' || c == '!') {
-			break
-		}
 		p.i++
 	}
 	if p.i == start {
