@@ -1,0 +1,587 @@
+package proctable
+
+import (
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// Defaults for Options' zero values.
+const (
+	DefaultExitGrace = 30 * time.Second
+	DefaultMaxProcs  = 65536
+	DefaultMaxFDs    = 4096
+)
+
+// Linux constants the fd logic needs.
+const (
+	atFDCWD     = -100
+	oDirectory  = 0o200000
+	oCloexec    = 0o2000000
+	eInProgress = -115
+	sockStream  = 1
+	sockDgram   = 2
+	afNetlink   = 16
+)
+
+// ContainerResolver maps a cgroup id to its shared container record
+// (container.Resolver implements it).
+type ContainerResolver interface {
+	Resolve(cgroupID uint64) *event.Container
+}
+
+// Options configures a Table. The zero value is usable.
+type Options struct {
+	// ExitGrace is how long (in event time) an exited process stays after
+	// its last child record is gone; default DefaultExitGrace.
+	ExitGrace time.Duration
+	// MaxProcs caps the number of records; above it exited records are
+	// evicted oldest exit first, even with children. Live processes are
+	// never evicted. Default DefaultMaxProcs.
+	MaxProcs int
+	// MaxFDs caps each process's fd table; new fds above it are not
+	// stored (the event still gets a transient FD). Default DefaultMaxFDs.
+	MaxFDs int
+	// Containers, when set, attributes snapshot processes to containers
+	// in LoadSnapshot.
+	Containers ContainerResolver
+}
+
+// entry is the table's bookkeeping around one process record.
+type entry struct {
+	p      *event.Process
+	parent *entry
+	// kids counts child entries still in the table that point at this one.
+	kids   int
+	exited bool
+	gone   bool // removed from the table
+}
+
+// Table is the process table. It is not safe for concurrent use: the
+// pipeline calls Apply from its single goroutine.
+type Table struct {
+	opts   Options
+	byPid  map[uint32]*entry
+	exited []*entry // in exit order; may hold entries already gone
+	now    int64    // latest event time seen
+	// applied counts events since the last reap scan.
+	applied int
+	// Evicted counts exited records dropped by the MaxProcs cap.
+	evicted uint64
+}
+
+// New returns an empty table.
+func New(opts Options) *Table {
+	if opts.ExitGrace <= 0 {
+		opts.ExitGrace = DefaultExitGrace
+	}
+	if opts.MaxProcs <= 0 {
+		opts.MaxProcs = DefaultMaxProcs
+	}
+	if opts.MaxFDs <= 0 {
+		opts.MaxFDs = DefaultMaxFDs
+	}
+	return &Table{opts: opts, byPid: make(map[uint32]*entry)}
+}
+
+// Len returns the number of process records held (live and exited).
+func (t *Table) Len() int { return len(t.byPid) }
+
+// Evicted returns how many exited records the MaxProcs cap dropped early.
+func (t *Table) Evicted() uint64 { return t.evicted }
+
+// Get returns the record of pid (live or exited, not yet reaped), or nil.
+func (t *Table) Get(pid uint32) *event.Process {
+	if e := t.byPid[pid]; e != nil {
+		return e.p
+	}
+	return nil
+}
+
+// LoadSnapshot adds every process of a start-up snapshot, linking parents
+// so that processes older than the capture have full ancestry.
+func (t *Table) LoadSnapshot(s *event.Snapshot) {
+	if s == nil {
+		return
+	}
+	for i := range s.Processes {
+		pi := &s.Processes[i]
+		p := &event.Process{
+			Pid: pi.Pid, Ppid: pi.Ppid, StartTime: pi.StartTime, ExecTime: pi.StartTime,
+			Comm: pi.Comm, Exe: pi.Exe, Args: pi.Args, Cwd: pi.Cwd,
+			Uid: pi.Uid, Gid: pi.Gid, Euid: pi.Euid, LoginUID: pi.LoginUID, Tty: pi.Tty,
+			CapEff: pi.CapEff, CgroupID: pi.CgroupID, PidNS: pi.PidNS, MntNS: pi.MntNS, ExeIno: pi.ExeIno,
+			FromSnapshot: true, FDs: make(map[int32]*event.FD, len(pi.FDs)),
+		}
+		if t.opts.Containers != nil {
+			p.Container = t.opts.Containers.Resolve(pi.CgroupID)
+		}
+		for _, f := range pi.FDs {
+			p.FDs[f.Num] = &event.FD{Num: f.Num, Type: f.Type, Name: f.Name, NameRaw: f.Name}
+		}
+		if old := t.byPid[pi.Pid]; old != nil {
+			t.remove(old)
+		}
+		t.byPid[pi.Pid] = &entry{p: p}
+	}
+	for _, e := range t.byPid {
+		if e.parent == nil && e.p.Ppid != 0 && e.p.Ppid != e.p.Pid {
+			if pe := t.byPid[e.p.Ppid]; pe != nil {
+				t.link(e, pe)
+			}
+		}
+	}
+	if s.Time > t.now {
+		t.now = s.Time
+	}
+}
+
+func (t *Table) link(child, parent *entry) {
+	if child.parent != nil {
+		child.parent.kids--
+	}
+	child.parent = parent
+	child.p.Parent = parent.p
+	parent.kids++
+}
+
+// lookup returns pid's entry, creating a minimal one from the event's
+// fields (parent found by Ppid) for a process the table has not seen.
+func (t *Table) lookup(ev *event.Event, c *event.Container) *entry {
+	// An exited record still answers for its pid: syscall events from
+	// another ring may arrive after the exit. Pid reuse is recognised at
+	// the fork that creates the new process (see fork).
+	if e := t.byPid[ev.Pid]; e != nil {
+		return e
+	}
+	p := &event.Process{
+		Pid: ev.Pid, Ppid: ev.Ppid, Comm: ev.CommString(),
+		Uid: ev.Uid, Gid: ev.Gid, Euid: ev.Euid, Egid: ev.Egid, LoginUID: ev.LoginUID,
+		Tty: ev.Tty, CapEff: ev.CapEff, CgroupID: ev.CgroupID, PidNS: ev.PidNS, MntNS: ev.MntNS,
+		Container: c, FDs: make(map[int32]*event.FD),
+	}
+	if len(ev.Exe) > 0 && ev.Kind != event.KindSyscall {
+		setImage(p, ev)
+	}
+	e := &entry{p: p}
+	t.byPid[ev.Pid] = e
+	if pe := t.byPid[ev.Ppid]; pe != nil && ev.Ppid != ev.Pid {
+		t.link(e, pe)
+	}
+	return e
+}
+
+// setImage copies the exec facts of ev into p.
+func setImage(p *event.Process, ev *event.Event) {
+	p.Exe = string(ev.Exe)
+	p.Args = ev.ArgvStrings()
+	if len(ev.Cwd) > 0 {
+		p.Cwd = string(ev.Cwd)
+	}
+	p.ExeIno, p.ExeDev, p.ExeCtime, p.ExeMtime = ev.ExeIno, ev.ExeDev, ev.ExeCtime, ev.ExeMtime
+	p.ExeUpperLayer = ev.Flags2&event.FlagExeUpperLayer != 0
+	p.ExeMemfd = ev.Flags2&event.FlagExeMemfd != 0
+}
+
+// Apply updates the table with one event and returns the event's process
+// record and the file descriptor the syscall concerns (nil when none). It
+// is the single entry point the pipeline calls for every event before the
+// rules. c is the event's container (from its cgroup id), may be nil.
+func (t *Table) Apply(ev *event.Event, c *event.Container) (*event.Process, *event.FD) {
+	if ev.Time > t.now {
+		t.now = ev.Time
+	}
+	e := t.lookup(ev, c)
+	p := e.p
+	if c != nil {
+		p.Container = c
+	}
+	// Credentials and namespaces as of this event.
+	p.Uid, p.Gid, p.Euid, p.Egid = ev.Uid, ev.Gid, ev.Euid, ev.Egid
+	p.LoginUID, p.CapEff, p.Tty = ev.LoginUID, ev.CapEff, ev.Tty
+	if ev.CgroupID != 0 {
+		p.CgroupID = ev.CgroupID
+	}
+	if ev.PidNS != 0 {
+		p.PidNS, p.MntNS = ev.PidNS, ev.MntNS
+	}
+	var fd *event.FD
+	switch ev.Kind {
+	case event.KindExec:
+		setImage(p, ev)
+		p.Comm = ev.CommString()
+		p.ExecTime = ev.Time
+		if p.StartTime == 0 {
+			p.StartTime = ev.Time
+		}
+		p.Generation++
+		for n, f := range p.FDs {
+			if f.Flags&oCloexec != 0 {
+				delete(p.FDs, n)
+			}
+		}
+	case event.KindFork:
+		if ev.Flags2&event.FlagThread == 0 && ev.ChildPid != 0 && ev.ChildPid != ev.Pid {
+			t.fork(e, ev)
+		}
+	case event.KindExit:
+		if !e.exited {
+			p.ExitTime = ev.Time
+			e.exited = true
+			t.exited = append(t.exited, e)
+		}
+	case event.KindSyscall:
+		fd = t.syscall(p, ev)
+	}
+	t.applied++
+	if t.applied >= 1024 || len(t.byPid) > t.opts.MaxProcs {
+		t.reap()
+	}
+	return p, fd
+}
+
+// fork creates the child record: parent link, copied image facts and a
+// copy of the fd table (the FD records are shared, as the open file
+// descriptions are).
+func (t *Table) fork(parent *entry, ev *event.Event) {
+	pp := parent.p
+	if old := t.byPid[ev.ChildPid]; old != nil {
+		if !old.exited && old.p.Parent == nil {
+			// The child's own events overtook the fork: adopt it.
+			t.link(old, parent)
+			if len(old.p.FDs) == 0 {
+				copyFDs(old.p, pp)
+			}
+			return
+		}
+		if !old.exited && old.parent == parent {
+			return // duplicate fork event
+		}
+		t.remove(old)
+	}
+	child := &event.Process{
+		Pid: ev.ChildPid, Ppid: pp.Pid, StartTime: ev.Time, ExecTime: pp.ExecTime,
+		Comm: pp.Comm, Exe: pp.Exe, Args: pp.Args, Cwd: pp.Cwd,
+		Uid: pp.Uid, Gid: pp.Gid, Euid: pp.Euid, Egid: pp.Egid, LoginUID: pp.LoginUID,
+		Tty: pp.Tty, CapEff: pp.CapEff, CgroupID: pp.CgroupID, PidNS: pp.PidNS, MntNS: pp.MntNS,
+		ExeIno: pp.ExeIno, ExeDev: pp.ExeDev, ExeCtime: pp.ExeCtime, ExeMtime: pp.ExeMtime,
+		ExeUpperLayer: pp.ExeUpperLayer, ExeMemfd: pp.ExeMemfd,
+		Container: pp.Container, Generation: pp.Generation,
+	}
+	if len(ev.Exe) > 0 && child.Exe == "" {
+		setImage(child, ev)
+	}
+	copyFDs(child, pp)
+	ce := &entry{p: child}
+	t.byPid[ev.ChildPid] = ce
+	t.link(ce, parent)
+}
+
+func copyFDs(dst, src *event.Process) {
+	dst.FDs = make(map[int32]*event.FD, len(src.FDs))
+	for n, f := range src.FDs {
+		dst.FDs[n] = f
+	}
+}
+
+// remove drops an entry from the table (pid reuse, reaping, eviction).
+func (t *Table) remove(e *entry) {
+	if e.gone {
+		return
+	}
+	e.gone = true
+	if t.byPid[e.p.Pid] == e {
+		delete(t.byPid, e.p.Pid)
+	}
+	if e.parent != nil {
+		e.parent.kids--
+	}
+}
+
+// reap drops exited records whose grace period passed and that no child
+// record refers to, then enforces MaxProcs by evicting the oldest exited.
+func (t *Table) reap() {
+	t.applied = 0
+	grace := int64(t.opts.ExitGrace)
+	// Removing a child can make its exited parent reapable: repeat while
+	// progress is made (bounded by the depth of exited chains).
+	for changed := true; changed; {
+		changed = false
+		kept := t.exited[:0]
+		for _, e := range t.exited {
+			if e.gone {
+				continue
+			}
+			if e.kids <= 0 && t.now-e.p.ExitTime >= grace {
+				t.remove(e)
+				changed = true
+				continue
+			}
+			kept = append(kept, e)
+		}
+		clear(t.exited[len(kept):])
+		t.exited = kept
+	}
+	if over := len(t.byPid) - t.opts.MaxProcs; over > 0 {
+		sort.SliceStable(t.exited, func(i, j int) bool { return t.exited[i].p.ExitTime < t.exited[j].p.ExitTime })
+		n := 0
+		for _, e := range t.exited {
+			if n >= over {
+				break
+			}
+			t.remove(e)
+			t.evicted++
+			n++
+		}
+		t.exited = append(t.exited[:0], t.exited[n:]...)
+	}
+}
+
+// Reap runs the reaping pass now (Apply runs it every 1024 events).
+func (t *Table) Reap() { t.reap() }
+
+// setFD stores f under its number, within the per-process cap.
+func (t *Table) setFD(p *event.Process, f *event.FD) {
+	if p.FDs == nil {
+		p.FDs = make(map[int32]*event.FD)
+	}
+	if _, ok := p.FDs[f.Num]; !ok && len(p.FDs) >= t.opts.MaxFDs {
+		return
+	}
+	p.FDs[f.Num] = f
+}
+
+// resolvePath makes a path argument absolute: relative paths are joined to
+// the cwd (dirfd AT_FDCWD) or to the directory fd's path.
+func resolvePath(p *event.Process, dirfd int32, raw []byte) string {
+	s := string(raw)
+	if len(s) > 0 && s[0] == '/' {
+		return filepath.Clean(s)
+	}
+	base := ""
+	if dirfd == atFDCWD {
+		base = p.Cwd
+	} else if f := p.FDs[dirfd]; f != nil && (f.Type == event.FDDirectory || f.Type == event.FDFile) {
+		base = f.Name
+	}
+	if base == "" || s == "" {
+		if s == "" {
+			return base
+		}
+		return s
+	}
+	return filepath.Join(base, s)
+}
+
+func socketType(family uint16) event.FDType {
+	switch family {
+	case event.AFInet:
+		return event.FDIPv4
+	case event.AFInet6:
+		return event.FDIPv6
+	case event.AFUnix:
+		return event.FDUnix
+	case afNetlink:
+		return event.FDNetlink
+	}
+	return event.FDUnknown
+}
+
+// socketFD returns the socket record for fd, creating one from the event's
+// family when the table does not know it (sockets older than the capture).
+func (t *Table) socketFD(p *event.Process, fd int32, ev *event.Event) *event.FD {
+	f := p.FDs[fd]
+	if f == nil || !f.Type.IsSocket() && f.Type != event.FDUnknown {
+		f = &event.FD{Num: fd, Type: socketType(ev.Family), Family: ev.Family, Proto: ev.Proto}
+		t.setFD(p, f)
+	}
+	if f.Family == 0 {
+		f.Family = ev.Family
+		if f.Type == event.FDUnknown {
+			f.Type = socketType(ev.Family)
+		}
+	}
+	if f.Proto == 0 {
+		f.Proto = ev.Proto
+	}
+	return f
+}
+
+func (t *Table) setName(f *event.FD, name string) {
+	f.NameChanged = f.Name != name
+	f.Name = name
+}
+
+// tupleName is fd.name for a socket: Falco's "client->server" tuple for
+// inet, the path for unix, the bound endpoint for a server socket.
+func tupleName(f *event.FD, unixPath []byte) string {
+	if f.Type == event.FDUnix || f.Family == event.AFUnix {
+		if len(unixPath) > 0 {
+			return string(unixPath)
+		}
+		return f.Name
+	}
+	if !f.Remote.IsValid() {
+		if f.Local.IsValid() {
+			return FormatEndpoint(f.Local)
+		}
+		return ""
+	}
+	if f.Server {
+		return FormatTuple(f.Remote, f.Local)
+	}
+	return FormatTuple(f.Local, f.Remote)
+}
+
+// syscall applies a syscall event to p's fd table and returns the FD it
+// concerns.
+func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
+	failed := ev.Ret < 0
+	switch ev.Syscall {
+	case event.SysOpen, event.SysOpenat, event.SysOpenat2:
+		dirfd := ev.Fd
+		if ev.Syscall == event.SysOpen {
+			dirfd = atFDCWD
+		}
+		typ := event.FDFile
+		if ev.Flags&oDirectory != 0 {
+			typ = event.FDDirectory
+		}
+		f := &event.FD{Num: -1, Type: typ, Name: resolvePath(p, dirfd, ev.Path), NameRaw: string(ev.Path), Flags: ev.Flags}
+		if failed {
+			return f
+		}
+		f.Num = int32(ev.Ret)
+		t.setFD(p, f)
+		return f
+	case event.SysMemfdCreate:
+		f := &event.FD{Num: -1, Type: event.FDMemfd, Name: "memfd:" + string(ev.Path), NameRaw: string(ev.Path), Flags: ev.Flags}
+		if !failed {
+			f.Num = int32(ev.Ret)
+			t.setFD(p, f)
+		}
+		return f
+	case event.SysSocket:
+		proto := uint8(ev.Mode)
+		if proto == 0 && (ev.Family == event.AFInet || ev.Family == event.AFInet6) {
+			switch ev.SockType & 0xf {
+			case sockStream:
+				proto = event.ProtoTCP
+			case sockDgram:
+				proto = event.ProtoUDP
+			}
+		}
+		if ev.Proto != 0 {
+			proto = ev.Proto
+		}
+		f := &event.FD{Num: -1, Type: socketType(ev.Family), Family: ev.Family, Proto: proto}
+		if !failed {
+			f.Num = int32(ev.Ret)
+			t.setFD(p, f)
+		}
+		return f
+	case event.SysConnect:
+		f := t.socketFD(p, ev.Fd, ev)
+		if failed && ev.Ret != eInProgress {
+			// Report the attempted peer without changing the table.
+			tf := *f
+			tf.Remote = ev.Dst
+			if ev.Src.IsValid() {
+				tf.Local = ev.Src
+			}
+			tf.Name = tupleName(&tf, ev.UnixPath)
+			return &tf
+		}
+		f.Remote = ev.Dst
+		if ev.Src.IsValid() {
+			f.Local = ev.Src
+		}
+		f.Connected, f.Server = true, false
+		t.setName(f, tupleName(f, ev.UnixPath))
+		return f
+	case event.SysAccept, event.SysAccept4:
+		lf := t.socketFD(p, ev.Fd, ev)
+		if failed {
+			return lf
+		}
+		f := &event.FD{Num: int32(ev.Ret), Type: lf.Type, Family: lf.Family, Proto: lf.Proto,
+			Local: ev.Dst, Remote: ev.Src, Connected: true, Server: true}
+		if f.Type == event.FDUnknown {
+			f.Type = socketType(ev.Family)
+		}
+		if !f.Local.IsValid() {
+			f.Local = lf.Local
+		}
+		f.Name = tupleName(f, ev.UnixPath)
+		if f.Name == "" && f.Type == event.FDUnix {
+			f.Name = lf.Name
+		}
+		f.NameChanged = true
+		t.setFD(p, f)
+		return f
+	case event.SysBind:
+		f := t.socketFD(p, ev.Fd, ev)
+		if failed {
+			tf := *f
+			tf.Local = ev.Src
+			tf.Name = tupleName(&tf, ev.UnixPath)
+			return &tf
+		}
+		f.Local = ev.Src
+		t.setName(f, tupleName(f, ev.UnixPath))
+		return f
+	case event.SysListen:
+		f := t.socketFD(p, ev.Fd, ev)
+		if !failed {
+			f.Listening = true
+		}
+		return f
+	case event.SysSendto, event.SysSendmsg:
+		f := t.socketFD(p, ev.Fd, ev)
+		if !failed && ev.Dst.IsValid() && !f.Connected {
+			f.Remote = ev.Dst
+			if ev.Src.IsValid() {
+				f.Local = ev.Src
+			}
+			t.setName(f, tupleName(f, ev.UnixPath))
+		}
+		return f
+	case event.SysDup, event.SysDup2, event.SysDup3:
+		old := p.FDs[ev.Fd]
+		if failed {
+			return old
+		}
+		newNum := int32(ev.Ret)
+		if ev.Syscall != event.SysDup && ev.Fd2 >= 0 {
+			newNum = ev.Fd2
+		}
+		var f *event.FD
+		if old != nil {
+			c := *old
+			f = &c
+		} else {
+			f = &event.FD{Type: event.FDUnknown}
+		}
+		f.Num = newNum
+		f.Flags &^= oCloexec
+		if ev.Syscall == event.SysDup3 && ev.Flags&oCloexec != 0 {
+			f.Flags |= oCloexec
+		}
+		f.NameChanged = false
+		if newNum != ev.Fd || old == nil {
+			t.setFD(p, f)
+		}
+		return f
+	case event.SysClose:
+		f := p.FDs[ev.Fd]
+		if !failed {
+			delete(p.FDs, ev.Fd)
+		}
+		return f
+	case event.SysRead, event.SysWrite, event.SysFchmod:
+		return p.FDs[ev.Fd]
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+package proctable
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+func sys(pid uint32, nr uint16, mod func(e *event.Event)) *event.Event {
+	e := &event.Event{Kind: event.KindSyscall, Syscall: nr, Pid: pid, Tid: pid, Ppid: 1, Time: 1}
+	e.SetComm("proc")
+	if mod != nil {
+		mod(e)
+	}
+	return e
+}
+
+var (
+	client = netip.MustParseAddrPort("10.0.0.2:40000")
+	server = netip.MustParseAddrPort("10.0.0.1:4444")
+)
+
+func TestFDSemantics(t *testing.T) {
+	type step struct {
+		ev *event.Event
+		// expectations on the returned FD (wantNil: none)
+		wantNil  bool
+		wantNum  int32
+		wantType event.FDType
+		wantName string
+	}
+	tests := []struct {
+		name  string
+		steps []step
+		// final check of the table's fd
+		checkFD   int32
+		checkType event.FDType
+		checkName string
+		absent    bool
+	}{
+		{
+			name: "socket dup2'ed onto stdin is a socket with its tuple",
+			steps: []step{
+				{ev: sys(10, event.SysSocket, func(e *event.Event) { e.Family, e.SockType, e.Ret = event.AFInet, 1, 3 }), wantNum: 3, wantType: event.FDIPv4},
+				{ev: sys(10, event.SysConnect, func(e *event.Event) { e.Fd, e.Src, e.Dst, e.Family = 3, client, server, event.AFInet }), wantNum: 3, wantType: event.FDIPv4, wantName: "10.0.0.2:40000->10.0.0.1:4444"},
+				{ev: sys(10, event.SysDup2, func(e *event.Event) { e.Fd, e.Fd2, e.Ret = 3, 0, 0 }), wantNum: 0, wantType: event.FDIPv4, wantName: "10.0.0.2:40000->10.0.0.1:4444"},
+			},
+			checkFD: 0, checkType: event.FDIPv4, checkName: "10.0.0.2:40000->10.0.0.1:4444",
+		},
+		{
+			name: "dup returns the new fd from Ret",
+			steps: []step{
+				{ev: sys(11, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret = -100, []byte("/etc/passwd"), 5 }), wantNum: 5, wantType: event.FDFile, wantName: "/etc/passwd"},
+				{ev: sys(11, event.SysDup, func(e *event.Event) { e.Fd, e.Ret = 5, 9 }), wantNum: 9, wantType: event.FDFile, wantName: "/etc/passwd"},
+			},
+			checkFD: 9, checkType: event.FDFile, checkName: "/etc/passwd",
+		},
+		{
+			name: "relative openat against a directory fd",
+			steps: []step{
+				{ev: sys(12, event.SysOpenat, func(e *event.Event) {
+					e.Fd, e.Path, e.Ret, e.Flags = -100, []byte("/var/lib"), 4, oDirectory
+				}), wantNum: 4, wantType: event.FDDirectory, wantName: "/var/lib"},
+				{ev: sys(12, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret = 4, []byte("../log/x.log"), 6 }), wantNum: 6, wantType: event.FDFile, wantName: "/var/log/x.log"},
+			},
+			checkFD: 6, checkType: event.FDFile, checkName: "/var/log/x.log",
+		},
+		{
+			name: "failed open gives a transient fd with the path",
+			steps: []step{
+				{ev: sys(13, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret = -100, []byte("/etc/shadow"), -13 }), wantNum: -1, wantType: event.FDFile, wantName: "/etc/shadow"},
+			},
+			checkFD: -1, absent: true,
+		},
+		{
+			name: "accept adds the returned fd as a server-side tuple",
+			steps: []step{
+				{ev: sys(14, event.SysSocket, func(e *event.Event) { e.Family, e.SockType, e.Ret = event.AFInet, 1, 3 }), wantNum: 3, wantType: event.FDIPv4},
+				{ev: sys(14, event.SysBind, func(e *event.Event) { e.Fd, e.Src, e.Family = 3, server, event.AFInet }), wantNum: 3, wantType: event.FDIPv4, wantName: "10.0.0.1:4444"},
+				{ev: sys(14, event.SysListen, func(e *event.Event) { e.Fd = 3 }), wantNum: 3, wantType: event.FDIPv4, wantName: "10.0.0.1:4444"},
+				{ev: sys(14, event.SysAccept4, func(e *event.Event) { e.Fd, e.Src, e.Dst, e.Ret, e.Family = 3, client, server, 7, event.AFInet }), wantNum: 7, wantType: event.FDIPv4, wantName: "10.0.0.2:40000->10.0.0.1:4444"},
+			},
+			checkFD: 7, checkType: event.FDIPv4, checkName: "10.0.0.2:40000->10.0.0.1:4444",
+		},
+		{
+			name: "fd reuse without close overwrites",
+			steps: []step{
+				{ev: sys(15, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret = -100, []byte("/a"), 3 }), wantNum: 3, wantType: event.FDFile, wantName: "/a"},
+				{ev: sys(15, event.SysMemfdCreate, func(e *event.Event) { e.Path, e.Ret = []byte("payload"), 3 }), wantNum: 3, wantType: event.FDMemfd, wantName: "memfd:payload"},
+			},
+			checkFD: 3, checkType: event.FDMemfd, checkName: "memfd:payload",
+		},
+		{
+			name: "ipv6 tuple without brackets",
+			steps: []step{
+				{ev: sys(16, event.SysConnect, func(e *event.Event) {
+					e.Fd, e.Family = 5, event.AFInet6
+					e.Src, e.Dst = netip.MustParseAddrPort("[::1]:5000"), netip.MustParseAddrPort("[2001:db8::1]:443")
+				}), wantNum: 5, wantType: event.FDIPv6, wantName: "::1:5000->2001:db8::1:443"},
+			},
+			checkFD: 5, checkType: event.FDIPv6, checkName: "::1:5000->2001:db8::1:443",
+		},
+		{
+			name: "syscall without fd argument has no fd",
+			steps: []step{
+				{ev: sys(17, event.SysPtrace, nil), wantNil: true},
+			},
+			checkFD: 0, absent: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := New(Options{})
+			var proc *event.Process
+			for i, s := range tc.steps {
+				p, fd := tab.Apply(s.ev, nil)
+				proc = p
+				if s.wantNil {
+					if fd != nil {
+						t.Fatalf("step %d: fd %+v, want none", i, fd)
+					}
+					continue
+				}
+				if fd == nil {
+					t.Fatalf("step %d: no fd", i)
+				}
+				if fd.Num != s.wantNum || fd.Type != s.wantType || fd.Name != s.wantName {
+					t.Fatalf("step %d: fd %d %v %q, want %d %v %q", i, fd.Num, fd.Type, fd.Name, s.wantNum, s.wantType, s.wantName)
+				}
+			}
+			f := proc.FDs[tc.checkFD]
+			if tc.absent {
+				if f != nil {
+					t.Fatalf("fd %d present: %+v", tc.checkFD, f)
+				}
+				return
+			}
+			if f == nil || f.Type != tc.checkType || f.Name != tc.checkName {
+				t.Fatalf("table fd %d = %+v, want %v %q", tc.checkFD, f, tc.checkType, tc.checkName)
+			}
+		})
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	tab := New(Options{})
+	exec := &event.Event{Kind: event.KindExec, Pid: 100, Ppid: 1, Time: 10, Exe: []byte("/bin/sh"), Argv: []byte("sh\x00-c\x00x"), Cwd: []byte("/work")}
+	exec.SetComm("sh")
+	p, _ := tab.Apply(exec, nil)
+	if p.Exe != "/bin/sh" || len(p.Args) != 3 || p.Cwd != "/work" || p.Generation != 1 || p.Comm != "sh" {
+		t.Fatalf("after exec: %+v", p)
+	}
+	tab.Apply(sys(100, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret, e.Flags = -100, []byte("rel.txt"), 3, 0 }), nil)
+	tab.Apply(sys(100, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret, e.Flags = -100, []byte("/x"), 4, oCloexec }), nil)
+	if got := p.FDs[3].Name; got != "/work/rel.txt" {
+		t.Fatalf("relative open resolved to %q", got)
+	}
+	fork := &event.Event{Kind: event.KindFork, Pid: 100, Ppid: 1, ChildPid: 101, ChildTid: 101, Time: 20}
+	tab.Apply(fork, nil)
+	c := tab.Get(101)
+	if c == nil || c.Parent != p || c.Exe != "/bin/sh" || c.FDs[3] == nil || c.FDs[4] == nil {
+		t.Fatalf("child after fork: %+v", c)
+	}
+	thread := &event.Event{Kind: event.KindFork, Pid: 100, ChildPid: 100, ChildTid: 102, Flags2: event.FlagThread}
+	tab.Apply(thread, nil)
+	if tab.Get(102) != nil {
+		t.Fatal("a thread became a process record")
+	}
+	exec2 := &event.Event{Kind: event.KindExec, Pid: 101, Ppid: 100, Time: 30, Exe: []byte("/usr/bin/curl"), Argv: []byte("curl")}
+	exec2.SetComm("curl")
+	tab.Apply(exec2, nil)
+	if c.Exe != "/usr/bin/curl" || c.Generation != 2 || c.FDs[4] != nil || c.FDs[3] == nil {
+		t.Fatalf("after exec in child: exe %q gen %d fds %v (cloexec fd 4 must be gone, fd 3 kept)", c.Exe, c.Generation, c.FDs)
+	}
+	if p.Exe != "/bin/sh" {
+		t.Fatal("child exec changed the parent")
+	}
+	// Unknown pid: minimal record linked to its parent by Ppid.
+	u, _ := tab.Apply(sys(200, event.SysRead, func(e *event.Event) { e.Ppid = 101 }), nil)
+	if u.Parent != c || u.Comm != "proc" {
+		t.Fatalf("minimal record: parent %v comm %q", u.Parent, u.Comm)
+	}
+	if u.Ancestor(2) != p {
+		t.Fatal("ancestor(2) of the minimal record is not the shell")
+	}
+	ctr := &event.Container{ContainerInfo: event.ContainerInfo{ID: "abc"}}
+	pp, _ := tab.Apply(sys(200, event.SysRead, nil), ctr)
+	if pp.Container != ctr {
+		t.Fatal("container not attached")
+	}
+}
+
+func TestReaping(t *testing.T) {
+	grace := time.Second
+	tab := New(Options{ExitGrace: grace, MaxProcs: 1000})
+	sec := int64(time.Second)
+	tab.Apply(&event.Event{Kind: event.KindExec, Pid: 10, Ppid: 1, Time: 1, Exe: []byte("/bin/parent")}, nil)
+	tab.Apply(&event.Event{Kind: event.KindFork, Pid: 10, ChildPid: 11, Time: 2}, nil)
+	tab.Apply(&event.Event{Kind: event.KindExit, Pid: 10, Time: 3}, nil)
+	// Parent exited but its child lives: kept past the grace period.
+	tab.Apply(&event.Event{Kind: event.KindSyscall, Syscall: event.SysRead, Pid: 11, Time: 3 + 5*sec}, nil)
+	tab.Reap()
+	if tab.Get(10) == nil || tab.Get(11).Parent != tab.Get(10) {
+		t.Fatal("exited parent of a live child was reaped")
+	}
+	// Child exits: both go after the grace period, not before.
+	tab.Apply(&event.Event{Kind: event.KindExit, Pid: 11, Time: 6 * sec}, nil)
+	tab.Reap()
+	if tab.Get(11) == nil {
+		t.Fatal("reaped before the grace period")
+	}
+	tab.Apply(&event.Event{Kind: event.KindSyscall, Syscall: event.SysRead, Pid: 99, Time: 8 * sec}, nil)
+	tab.Reap()
+	if tab.Get(11) != nil || tab.Get(10) != nil {
+		t.Fatalf("not reaped after grace: len %d", tab.Len())
+	}
+
+	// A fork/exit storm stays bounded.
+	for i := 0; i < 100_000; i++ {
+		now := 10*sec + int64(i)*int64(time.Millisecond)
+		child := uint32(1000 + i%30000)
+		tab.Apply(&event.Event{Kind: event.KindFork, Pid: 99, ChildPid: child, Time: now}, nil)
+		tab.Apply(&event.Event{Kind: event.KindExit, Pid: child, Time: now}, nil)
+	}
+	if n := tab.Len(); n > 1000+1024 {
+		t.Fatalf("table holds %d records, cap 1000", n)
+	}
+	if tab.Get(99) == nil {
+		t.Fatal("live process evicted")
+	}
+}
+
+func TestMaxProcsEvictsOldestExited(t *testing.T) {
+	tab := New(Options{ExitGrace: time.Hour, MaxProcs: 10})
+	for i := uint32(0); i < 20; i++ {
+		tab.Apply(&event.Event{Kind: event.KindFork, Pid: 1, ChildPid: 100 + i, Time: int64(i)}, nil)
+		tab.Apply(&event.Event{Kind: event.KindExit, Pid: 100 + i, Time: int64(i)}, nil)
+	}
+	tab.Reap()
+	if tab.Len() > 10 {
+		t.Fatalf("len %d above cap 10", tab.Len())
+	}
+	if tab.Get(119) == nil || tab.Get(100) != nil {
+		t.Fatal("eviction did not drop the oldest exited first")
+	}
+	if tab.Evicted() == 0 {
+		t.Fatal("evictions not counted")
+	}
+}
+
+func TestLoadSnapshotAncestry(t *testing.T) {
+	snap := &event.Snapshot{Processes: []event.ProcessInfo{
+		{Pid: 1, Comm: "init"},
+		{Pid: 50, Ppid: 1, Comm: "sshd", FDs: []event.FDInfo{{Num: 3, Type: event.FDIPv4, Name: "0.0.0.0:22"}}},
+		{Pid: 60, Ppid: 50, Comm: "bash"},
+	}}
+	tab := New(Options{})
+	tab.LoadSnapshot(snap)
+	b := tab.Get(60)
+	if b == nil || !b.FromSnapshot || b.Ancestor(1).Comm != "sshd" || b.Ancestor(2).Comm != "init" || b.Ancestor(3) != nil {
+		t.Fatalf("ancestry from snapshot wrong: %+v", b)
+	}
+	p, _ := tab.Apply(&event.Event{Kind: event.KindSyscall, Syscall: event.SysRead, Pid: 60, Ppid: 50}, nil)
+	if p != b {
+		t.Fatal("event did not find the snapshot record")
+	}
+	if f := tab.Get(50).FDs[3]; f == nil || f.Type != event.FDIPv4 {
+		t.Fatal("snapshot fd missing")
+	}
+}
