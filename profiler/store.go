@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -121,6 +122,11 @@ func openStore(path string, opts StoreOptions) (s *Store, err error) {
 			s, err = nil, fmt.Errorf("%s: bbolt panicked reading the file: %v", path, r)
 		}
 	}()
+	debug.SetPanicOnFault(true) // a fault reading the mapping becomes a recoverable panic
+	defer debug.SetPanicOnFault(false)
+	if err := precheck(path); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
