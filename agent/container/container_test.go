@@ -1,0 +1,205 @@
+package container
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/internal/testutil"
+)
+
+const id64 = "8f3c2d1e0b9a8f7e6d5c4b3a29180716253a4b5c6d7e8f9a0b1c2d3e4f5a6b7c"
+
+func TestParseContainerID(t *testing.T) {
+	tests := []struct {
+		path, id, runtime string
+	}{
+		// systemd cgroup driver
+		{"/system.slice/docker-" + id64 + ".scope", id64, RuntimeDocker},
+		{"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod2d8f5c1a_9e0b_4c7d_8a6f_1b2c3d4e5f60.slice/cri-containerd-" + id64 + ".scope", id64, RuntimeContainerd},
+		{"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod11111111_2222_3333_4444_555555555555.slice/crio-" + id64 + ".scope", id64, RuntimeCRIO},
+		{"/machine.slice/libpod-" + id64 + ".scope", id64, RuntimePodman},
+		{"/machine.slice/libpod-" + id64 + ".scope/container", id64, RuntimePodman},
+		{"/machine.slice/libpod-conmon-" + id64 + ".scope", event.HostContainerID, RuntimeHost},
+		{"/kubepods.slice/kubepods-pod1.slice/crio-conmon-" + id64 + ".scope", event.HostContainerID, RuntimeHost},
+		// cgroupfs driver
+		{"/docker/" + id64, id64, RuntimeDocker},
+		{"/kubepods/besteffort/pod2d8f5c1a-9e0b-4c7d-8a6f-1b2c3d4e5f60/" + id64, id64, RuntimeUnknown},
+		{"/kubepods/burstable/pod2d8f5c1a-9e0b-4c7d-8a6f-1b2c3d4e5f60/" + id64, id64, RuntimeUnknown},
+		{"/kubepods/pod2d8f5c1a-9e0b-4c7d-8a6f-1b2c3d4e5f60/" + id64, id64, RuntimeUnknown},
+		{"/test-kubepods/pod1234/" + id64, id64, RuntimeUnknown},
+		// containerd namespaces
+		{"/k8s.io/" + id64, id64, RuntimeContainerd},
+		{"/moby/" + id64, id64, RuntimeDocker},
+		// bare id, and nested: innermost wins
+		{"/" + id64, id64, RuntimeUnknown},
+		{"/docker/" + strings.Repeat("a", 64) + "/docker/" + id64, id64, RuntimeDocker},
+		// host
+		{"", event.HostContainerID, RuntimeHost},
+		{"/", event.HostContainerID, RuntimeHost},
+		{"/init.scope", event.HostContainerID, RuntimeHost},
+		{"/system.slice/sshd.service", event.HostContainerID, RuntimeHost},
+		{"/user.slice/user-1000.slice/session-3.scope", event.HostContainerID, RuntimeHost},
+		{"/kubepods.slice/kubepods-burstable.slice", event.HostContainerID, RuntimeHost},
+		// near misses
+		{"/docker/" + id64[:63], event.HostContainerID, RuntimeHost},
+		{"/docker/" + strings.ToUpper(id64), event.HostContainerID, RuntimeHost},
+		{"/system.slice/docker-" + id64 + ".mount", event.HostContainerID, RuntimeHost},
+	}
+	for _, tc := range tests {
+		id, rt := ParseContainerID(tc.path)
+		if id != tc.id || rt != tc.runtime {
+			t.Errorf("ParseContainerID(%q) = %q, %q; want %q, %q", tc.path, id, rt, tc.id, tc.runtime)
+		}
+	}
+}
+
+func TestParseMounts(t *testing.T) {
+	tests := []struct {
+		name, table, want string
+		err             error
+	}{
+		{"hybrid", "tmpfs /sys/fs/cgroup tmpfs rw 0 0\ncgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n", "/sys/fs/cgroup/unified", nil},
+		{"unified", "cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n", "/sys/fs/cgroup", nil},
+		{"escaped space", "none /mnt/my\\040cg cgroup2 rw 0 0\n", "/mnt/my cg", nil},
+		{"v1 only", "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n", "", ErrNoCgroupV2},
+	}
+	for _, tc := range tests {
+		got, err := parseMounts(strings.NewReader(tc.table), "mounts")
+		if got != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("%s: got %q, %v; want %q, %v", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+type fakeProvider struct {
+	mu    sync.Mutex
+	infos map[string]event.ContainerInfo
+	calls int
+}
+
+func (f *fakeProvider) Lookup(id string) (event.ContainerInfo, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	i, ok := f.infos[id]
+	return i, ok
+}
+
+func TestStaticResolver(t *testing.T) {
+	other := strings.Repeat("b", 64)
+	r := NewStaticResolver(map[uint64]string{
+		1: "/",
+		2: "/test-kubepods/pod1/" + id64,
+		3: "/test-kubepods/pod1/" + id64 + "/sub", // nested cgroup of the same container
+		4: "/system.slice/docker-" + other + ".scope",
+	})
+	r.SetIntervals(0, 0)
+	if c := r.Resolve(1); !c.IsHost() || c != r.Host() {
+		t.Fatalf("root cgroup: %+v", c)
+	}
+	if c := r.Resolve(999); c != r.Host() {
+		t.Fatal("unknown id in a static resolver is not host")
+	}
+	a, b := r.Resolve(2), r.Resolve(3)
+	if a != b || a.ID != id64 || a.CgroupID != 2 {
+		t.Fatalf("same container, two cgroups: %p %p %+v", a, b, a)
+	}
+	if d := r.Resolve(4); d.ID != other || d.Runtime != RuntimeDocker {
+		t.Fatalf("docker scope: %+v", d)
+	}
+	// Metadata arrives later: re-queried until found, then filled in place.
+	p := &fakeProvider{infos: map[string]event.ContainerInfo{}}
+	r.SetProvider(p)
+	r.Resolve(2)
+	if a.Name != "" {
+		t.Fatal("metadata invented")
+	}
+	p.mu.Lock()
+	p.infos[id64] = event.ContainerInfo{ID: id64, Name: "web", Image: "nginx:1.27", PodName: "web-0", Namespace: "prod"}
+	p.mu.Unlock()
+	if c := r.Resolve(2); c != a || c.Name != "web" || c.Namespace != "prod" || c.CgroupID != 2 {
+		t.Fatalf("after provider knows it: %+v", c)
+	}
+	calls := p.calls
+	r.Resolve(2)
+	if p.calls != calls {
+		t.Fatal("provider queried again after metadata was found")
+	}
+	// AddCgroup of a new cgroup mid-capture.
+	r.AddCgroup(5, "/k8s.io/"+strings.Repeat("c", 64))
+	if c := r.Resolve(5); c.ID != strings.Repeat("c", 64) || c.Runtime != RuntimeContainerd {
+		t.Fatalf("added cgroup: %+v", c)
+	}
+	if n := len(r.Containers()); n != 4 { // host, id64, other, ccc
+		t.Fatalf("%d containers", n)
+	}
+	r.Forget(id64)
+	if c := r.Resolve(2); c != r.Host() {
+		t.Fatal("forgotten container still resolves")
+	}
+	if _, ok := r.Cgroups()[2]; ok {
+		t.Fatal("forgotten container's cgroup kept")
+	}
+}
+
+func TestProviderRateLimit(t *testing.T) {
+	r := NewStaticResolver(map[uint64]string{2: "/" + id64})
+	r.SetIntervals(0, time.Hour)
+	p := &fakeProvider{infos: map[string]event.ContainerInfo{}}
+	r.SetProvider(p)
+	for i := 0; i < 100; i++ {
+		r.Resolve(2)
+	}
+	if p.calls != 1 {
+		t.Fatalf("provider called %d times within one lookup interval", p.calls)
+	}
+}
+
+// TestLiveResolver creates a cgroup under the real v2 mount after the
+// resolver started: the miss triggers a refresh that finds it.
+func TestLiveResolver(t *testing.T) {
+	testutil.NeedRoot(t)
+	mount, err := CgroupV2Mount()
+	if err != nil {
+		t.Skipf("no cgroup v2: %v", err)
+	}
+	r := NewResolver(mount)
+	r.SetIntervals(0, 0)
+	var rb [32]byte
+	rand.Read(rb[:])
+	cid := hex.EncodeToString(rb[:])
+	parent := filepath.Join(mount, "driftwatch-test-"+cid[:8])
+	dir := filepath.Join(parent, "pod1", cid)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Skipf("cannot create a cgroup: %v", err)
+	}
+	defer func() {
+		os.Remove(dir)
+		os.Remove(filepath.Dir(dir))
+		os.Remove(parent)
+	}()
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	before := r.Refreshes()
+	c := r.Resolve(st.Ino)
+	if c.ID != cid {
+		t.Fatalf("new cgroup %s resolved to %+v", dir, c)
+	}
+	if r.Refreshes() != before+1 {
+		t.Fatalf("refreshes %d → %d, want one walk on the miss", before, r.Refreshes())
+	}
+	if r.Resolve(st.Ino) != c || r.Refreshes() != before+1 {
+		t.Fatal("second resolve walked again or changed the record")
+	}
+}
