@@ -45,10 +45,12 @@ func surprise(pr *profiler.Profile, c profiler.Category, chain []uint64, leaf, r
 			} else {
 				x = 0
 			}
-			if n >= remove {
-				n -= remove
-			} else {
-				n = 0
+			if i == 0 { // deeper nodes were adjusted as the previous level's child
+				if n >= remove {
+					n -= remove
+				} else {
+					n = 0
+				}
 			}
 			if old == 1 && n1 > 0 {
 				n1--
