@@ -1,18 +1,214 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/driftwatch/driftwatch/agent/container"
+	"github.com/driftwatch/driftwatch/agent/proctable"
+	"github.com/driftwatch/driftwatch/bpf"
+	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/event/trace"
 )
 
-// TODO(owner of this file): replace this placeholder with the real command.
 func newRecordCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "record",
-		Short: "not implemented yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("record: not implemented yet")
+	var (
+		out      string
+		duration time.Duration
+		syscalls string
+		ringSys  int
+		ringLife int
+		procRoot string
+	)
+	cmd := &cobra.Command{
+		Use:   "record --out FILE [--duration D]",
+		Short: "Capture live kernel events into a trace file (root)",
+		Long: `Loads the eBPF sensor, takes a snapshot of the running processes and cgroups,
+prints "ready" on stderr once every program is attached, and writes every
+event to FILE until the duration ends or SIGINT/SIGTERM arrives; then it closes
+the file cleanly and prints the event count and the sensor's loss counters.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return withCode(2, errors.New("record: --out FILE is required"))
+			}
+			cfg := bpf.Config{RingSizeSyscall: ringSys, RingSizeLifecycle: ringLife}
+			if syscalls != "" {
+				nrs, err := parseSyscalls(syscalls)
+				if err != nil {
+					return withCode(2, err)
+				}
+				cfg.Syscalls = nrs
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if duration > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, duration)
+				defer cancel()
+			}
+			return record(ctx, cfg, out, procRoot, cmd.ErrOrStderr())
 		},
 	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "trace file to write")
+	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (default: until SIGINT/SIGTERM)")
+	cmd.Flags().StringVar(&syscalls, "syscalls", "", "comma-separated syscall names to capture (default: all the sensor supports)")
+	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 8 MiB)")
+	cmd.Flags().IntVar(&ringLife, "ring-lifecycle", 0, "lifecycle ring buffer bytes, a power of two (default 4 MiB)")
+	cmd.Flags().StringVar(&procRoot, "proc", "/proc", "procfs to snapshot")
+	return cmd
+}
+
+// parseSyscalls turns "openat,connect" into syscall numbers the sensor supports.
+func parseSyscalls(list string) ([]uint16, error) {
+	supported := map[uint16]bool{}
+	for _, nr := range bpf.SupportedSyscalls() {
+		supported[nr] = true
+	}
+	nrs := []uint16{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		nr, ok := event.SyscallNumber(name)
+		if !ok {
+			return nil, fmt.Errorf("record: unknown syscall %q", name)
+		}
+		if !supported[nr] {
+			return nil, fmt.Errorf("record: syscall %q is not captured by the sensor (supported: %s)", name, supportedNames())
+		}
+		nrs = append(nrs, nr)
+	}
+	return nrs, nil
+}
+
+func supportedNames() string {
+	var names []string
+	for _, nr := range bpf.SupportedSyscalls() {
+		names = append(names, event.SyscallName(nr))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io.Writer) error {
+	s, err := bpf.Open(cfg)
+	if err != nil {
+		var env *bpf.EnvError
+		if errors.As(err, &env) || errors.Is(err, bpf.ErrUnsupportedSyscall) {
+			return withCode(2, err)
+		}
+		return err
+	}
+	defer s.Close()
+	for name, on := range s.Features() {
+		if !on {
+			fmt.Fprintf(stderr, "driftwatch: warning: sensor feature %s is off on this kernel\n", name)
+		}
+	}
+
+	cgMount, err := container.CgroupV2Mount()
+	if err != nil {
+		fmt.Fprintf(stderr, "driftwatch: warning: %v: cgroup paths will not be recorded\n", err)
+		cgMount = ""
+	}
+	snap, err := proctable.TakeSnapshot(procRoot, cgMount)
+	if err != nil {
+		return fmt.Errorf("record: snapshot: %w", err)
+	}
+	w, err := trace.Create(out, snap)
+	if err != nil {
+		return withCode(2, fmt.Errorf("record: %w", err))
+	}
+	fmt.Fprintln(stderr, "ready")
+
+	// Close the sensor when the context ends: Next then returns os.ErrClosed.
+	go func() {
+		<-ctx.Done()
+		s.Close()
+	}()
+
+	cg := newCgroupTracker(cgMount, snap.Cgroups)
+	start := time.Now()
+	var ev event.Event
+	var werr error
+	for {
+		if err := s.Next(&ev); err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				werr = fmt.Errorf("record: sensor: %w", err)
+			}
+			break
+		}
+		if path, ok := cg.resolve(ev.CgroupID); ok {
+			if err := w.WriteCgroup(ev.CgroupID, path); err != nil {
+				werr = err
+				break
+			}
+		}
+		if err := w.Write(&ev); err != nil {
+			werr = err
+			break
+		}
+	}
+	s.Close()
+	lost := s.Lost()
+	cerr := w.Close()
+
+	var parts []string
+	var total uint64
+	for _, k := range bpf.LostKinds {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, lost[k]))
+		total += lost[k]
+	}
+	fmt.Fprintf(stderr, "recorded %d events to %s in %s; lost %d (%s)\n",
+		w.Events(), out, time.Since(start).Round(time.Millisecond), total, strings.Join(parts, " "))
+	if werr != nil {
+		return werr
+	}
+	if cerr != nil {
+		return fmt.Errorf("record: %w", cerr)
+	}
+	return nil
+}
+
+// cgroupTracker finds the paths of cgroups created after the snapshot, so
+// a replay can attribute their events: an unknown id triggers one rescan
+// of the cgroup v2 tree (at most once per id).
+type cgroupTracker struct {
+	mount string
+	known map[uint64]bool
+	paths map[uint64]string
+}
+
+func newCgroupTracker(mount string, snap map[uint64]string) *cgroupTracker {
+	t := &cgroupTracker{mount: mount, known: map[uint64]bool{}}
+	for id := range snap {
+		t.known[id] = true
+	}
+	return t
+}
+
+// resolve returns the path of a cgroup id seen for the first time.
+func (t *cgroupTracker) resolve(id uint64) (string, bool) {
+	if t.known[id] || t.mount == "" {
+		return "", false
+	}
+	t.known[id] = true
+	if p, ok := t.paths[id]; ok {
+		return p, true
+	}
+	t.paths, _ = container.WalkCgroups(t.mount) // a partial map is still useful
+	p, ok := t.paths[id]
+	return p, ok
 }
