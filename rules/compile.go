@@ -393,6 +393,9 @@ func (cp *compiler) compileCmp(n *cmpNode) (boolFn, error) {
 	}
 	g := rf.get
 	if !rf.multi {
+		if fn := fastSingle(rf, op, vals, negate); fn != nil {
+			return fn, nil
+		}
 		if negate {
 			return func(c *evalCtx) bool { v, ok := g(c, 0); return ok && !pred(v) }, nil
 		}
@@ -798,4 +801,56 @@ func pathPrefixMatch(prefixes []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// fastSingle builds direct closures for the most frequent single-valued
+// comparisons, saving the predicate indirection on the hot path.
+func fastSingle(rf resolvedField, op string, vals []string, negate bool) boolFn {
+	g := rf.get
+	switch {
+	case rf.typ == tString && op == "=" && len(vals) == 1:
+		k := vals[0]
+		return func(c *evalCtx) bool { v, ok := g(c, 0); return ok && (v.s == k) != negate }
+	case rf.typ == tString && op == "in" && !negate:
+		if len(vals) == 0 {
+			return func(*evalCtx) bool { return false }
+		}
+		set := make(map[string]struct{}, len(vals))
+		for _, s := range vals {
+			set[s] = struct{}{}
+		}
+		return func(c *evalCtx) bool {
+			v, ok := g(c, 0)
+			if !ok {
+				return false
+			}
+			_, in := set[v.s]
+			return in
+		}
+	case rf.typ == tString && op == "startswith" && !negate && len(vals) == 1:
+		k := vals[0]
+		return func(c *evalCtx) bool { v, ok := g(c, 0); return ok && strings.HasPrefix(v.s, k) }
+	case rf.typ == tString && op == "contains" && !negate && len(vals) == 1:
+		k := vals[0]
+		return func(c *evalCtx) bool { v, ok := g(c, 0); return ok && strings.Contains(v.s, k) }
+	case (rf.typ == tBool || rf.typ == tInt) && op == "=" && len(vals) == 1:
+		var k int64
+		if rf.typ == tBool {
+			switch strings.ToLower(vals[0]) {
+			case "true":
+				k = 1
+			case "false":
+			default:
+				return nil
+			}
+		} else {
+			n, err := parseNum(vals[0])
+			if err != nil {
+				return nil
+			}
+			k = n
+		}
+		return func(c *evalCtx) bool { v, ok := g(c, 0); return ok && (v.n == k) != negate }
+	}
+	return nil
 }

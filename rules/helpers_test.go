@@ -111,7 +111,7 @@ func connectEv(p *event.Process, dst string, port uint16) *event.Enriched {
 	return e
 }
 
-func sharedRules(t *testing.T) string {
+func sharedRules(t testing.TB) string {
 	t.Helper()
 	return filepath.Join(testutil.SharedDir(t), "compat", "falco_rules.yaml")
 }
