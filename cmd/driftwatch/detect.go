@@ -1,18 +1,140 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/driftwatch/driftwatch/agent/output"
+	"github.com/driftwatch/driftwatch/agent/pipeline"
+	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/model"
+	"github.com/driftwatch/driftwatch/profiler"
+	"github.com/driftwatch/driftwatch/rules"
 )
 
-// TODO(owner of this file): replace this placeholder with the real command.
 func newDetectCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "detect",
-		Short: "not implemented yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("detect: not implemented yet")
+	var (
+		rulePaths   []string
+		db          string
+		format      string
+		inputFormat string
+		noRules     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "detect [--db FILE] [--rules PATH]... [--format text|json] TRACE...",
+		Short: "Run the detection pipeline (static rules, and learned profiles with --db) over recorded traces",
+		Long: `detect replays traces through the same pipeline as the agent and prints alerts:
+static-rule alerts as they fire (the default rules unless --rules is given), then, with --db,
+anomaly alerts scored against the learned profiles, highest score first within each container.
+With --format json each alert is one line of Falco's JSON alert shape.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "json" {
+				return withCode(2, fmt.Errorf("--format: want text or json, got %q", format))
+			}
+			out := cmd.OutOrStdout()
+			var writeErr error
+			emit := func(a *event.Alert) {
+				if writeErr != nil {
+					return
+				}
+				if format == "json" {
+					b, err := output.Marshal(a)
+					if err != nil {
+						writeErr = err
+						return
+					}
+					_, writeErr = out.Write(append(b, '\n'))
+					return
+				}
+				_, writeErr = io.WriteString(out, output.FormatText(a)+"\n")
+			}
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+
+			cfg := pipeline.Config{Emit: emit, DefaultMode: event.ModeDetect}
+			if !noRules {
+				opts := rules.Options{Logger: logger}
+				var (
+					rs  *rules.Ruleset
+					err error
+				)
+				if len(rulePaths) == 0 {
+					rs, _, err = rules.LoadDefault(opts)
+				} else {
+					rs, _, err = rules.Load(rulePaths, opts)
+				}
+				if err != nil {
+					return withCode(1, err)
+				}
+				cfg.Rules = rs
+			}
+			var det *model.Detector
+			if db != "" {
+				store, err := openStoreForCLI(db, logger)
+				if err != nil {
+					return withCode(2, err)
+				}
+				defer store.Close()
+				det = model.NewDetector(profiler.New(store, profiler.Config{Logger: logger}), model.Config{Batch: true})
+				cfg.Detector = det
+			}
+			for _, path := range args {
+				if err := detectOne(cmd.Context(), cfg, path, inputFormat); err != nil {
+					return err
+				}
+				if det != nil {
+					det.Flush(emit)
+				}
+				if writeErr != nil {
+					return writeErr
+				}
+			}
+			return writeErr
 		},
 	}
+	cmd.Flags().StringArrayVar(&rulePaths, "rules", nil, "rules file or directory (repeatable; default: the built-in rules)")
+	cmd.Flags().BoolVar(&noRules, "no-rules", false, "run no static rules (profiles only)")
+	cmd.Flags().StringVar(&db, "db", "", "profile store (bbolt) to score against; without it only static rules run")
+	cmd.Flags().StringVar(&format, "format", "text", "alert format: text or json")
+	cmd.Flags().StringVar(&inputFormat, "input-format", "auto", inputFormatHelp)
+	return cmd
+}
+
+// detectOne runs one trace through a fresh pipeline (each trace has its
+// own process table and snapshot).
+func detectOne(ctx context.Context, cfg pipeline.Config, path, inputFormat string) error {
+	src, err := openInput(path, inputFormat)
+	if err != nil {
+		return withCode(2, err)
+	}
+	defer src.Close()
+	p := pipeline.New(cfg)
+	if err := p.Run(ctx, src); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// openStoreForCLI opens a profile store; a store that had to be set aside
+// is reported on stderr and the fresh store is used.
+func openStoreForCLI(path string, logger *slog.Logger) (*profiler.Store, error) {
+	store, err := profiler.OpenStore(path, profiler.StoreOptions{Logger: logger})
+	var sa *profiler.SetAsideError
+	if errors.As(err, &sa) && store != nil {
+		fmt.Fprintf(os.Stderr, "driftwatch: warning: %v\n", sa)
+		return store, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open profile store %s: %w", path, err)
+	}
+	return store, nil
 }
