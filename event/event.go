@@ -249,6 +249,13 @@ type SnapshotSource interface {
 	Snapshot() *Snapshot
 }
 
+// UpdateNotifier is implemented by sources that carry cgroup and container
+// updates mid-stream (a trace records cgroups that appeared during the
+// capture): the pipeline registers handlers before reading events.
+type UpdateNotifier interface {
+	SetUpdateHandlers(onCgroup func(id uint64, path string), onContainer func(info ContainerInfo))
+}
+
 // Snapshot is the process and container context at the start of a capture.
 type Snapshot struct {
 	// Time the snapshot was taken, ns since epoch.

@@ -87,11 +87,11 @@ func New(cfg Config) *Pipeline {
 		cfg.Emit = func(*event.Alert) {}
 	}
 	p := &Pipeline{cfg: cfg, procs: cfg.Procs, resolver: cfg.Resolver}
-	if p.procs == nil {
-		p.procs = proctable.New(proctable.Options{})
-	}
 	if p.resolver == nil {
 		p.resolver = container.NewStaticResolver(nil)
+	}
+	if p.procs == nil {
+		p.procs = proctable.New(proctable.Options{Containers: p.resolver})
 	}
 	p.SetRules(cfg.Rules)
 	p.emitRule = func(a *event.Alert) {
@@ -114,6 +114,9 @@ func (p *Pipeline) LoadSnapshot(s *event.Snapshot) {
 	}
 	for id, path := range s.Cgroups {
 		p.resolver.AddCgroup(id, path)
+	}
+	for _, ci := range s.Containers {
+		p.resolver.AddContainer(ci)
 	}
 	p.procs.LoadSnapshot(s)
 	if p.enriched.Hostname == "" {
@@ -187,6 +190,9 @@ func (p *Pipeline) mode(c *event.Container) event.Mode {
 func (p *Pipeline) Run(ctx context.Context, src event.Source) error {
 	if ss, ok := src.(event.SnapshotSource); ok {
 		p.LoadSnapshot(ss.Snapshot())
+	}
+	if un, ok := src.(event.UpdateNotifier); ok {
+		un.SetUpdateHandlers(p.resolver.AddCgroup, func(ci event.ContainerInfo) { p.resolver.AddContainer(ci) })
 	}
 	var ev event.Event
 	for n := 0; ; n++ {
