@@ -65,7 +65,7 @@ func TestParseContainerID(t *testing.T) {
 func TestParseMounts(t *testing.T) {
 	tests := []struct {
 		name, table, want string
-		err             error
+		err               error
 	}{
 		{"hybrid", "tmpfs /sys/fs/cgroup tmpfs rw 0 0\ncgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n", "/sys/fs/cgroup/unified", nil},
 		{"unified", "cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n", "/sys/fs/cgroup", nil},
