@@ -65,9 +65,8 @@ func runReplay(w io.Writer, src event.SnapshotSource, outFormat string) error {
 	for _, ci := range snap.Containers {
 		res.AddContainer(ci)
 	}
-	if tr, ok := src.(*trace.Reader); ok {
-		tr.OnCgroup = res.AddCgroup
-		tr.OnContainer = func(ci event.ContainerInfo) { res.AddContainer(ci) }
+	if un, ok := src.(event.UpdateNotifier); ok {
+		un.SetUpdateHandlers(res.AddCgroup, func(ci event.ContainerInfo) { res.AddContainer(ci) })
 	}
 	procs := proctable.New(proctable.Options{Containers: res})
 	procs.LoadSnapshot(snap)
