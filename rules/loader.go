@@ -863,7 +863,11 @@ func (st *loadState) parseExceptions(file, rule string, v *yaml.Node) ([]*except
 				return nil, bad(e, "exception %q: unknown comparison %q", x.name, c)
 			}
 		}
-		if valuesNode != nil && !(valuesNode.Kind == yaml.ScalarNode && valuesNode.Tag == "!!null") {
+		hasValues := valuesNode != nil && !(valuesNode.Kind == yaml.ScalarNode && valuesNode.Tag == "!!null")
+		if hasValues && len(x.fields) == 0 && len(x.comps) > 0 {
+			return nil, bad(e, "exception %q: comps without fields", x.name)
+		}
+		if hasValues {
 			if valuesNode.Kind != yaml.SequenceNode {
 				return nil, bad(valuesNode, "exception %q: values must be a sequence", x.name)
 			}

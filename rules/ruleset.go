@@ -401,6 +401,12 @@ func typeName(id int) string {
 func exceptionsAST(excs []*exception) (node, error) {
 	var tuples []node
 	for _, x := range excs {
+		if len(x.fields) == 0 {
+			if len(x.values) > 0 {
+				return nil, fmt.Errorf("exception %q has values but no fields", x.name)
+			}
+			continue
+		}
 		fields := make([]fieldRef, len(x.fields))
 		for i, f := range x.fields {
 			p := &parser{s: f}
@@ -420,6 +426,9 @@ func exceptionsAST(excs []*exception) (node, error) {
 			continue
 		}
 		for _, row := range x.values {
+			if len(row) != len(fields) {
+				return nil, fmt.Errorf("exception %q: value has %d entries but there are %d fields", x.name, len(row), len(fields))
+			}
 			var conj []node
 			for i, v := range row {
 				op := x.comps[i]
