@@ -272,3 +272,101 @@ func TestRuncContainer(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteOCIImageDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("f", filepath.Join(dir, "l")); err != nil {
+		t.Fatal(err)
+	}
+	var b1, b2 strings.Builder
+	img1, err := WriteOCIImage(&b1, "driftwatch.test/a:1", dir, ImageConfig{Cmd: []string{"/f"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img2, err := WriteOCIImage(&b2, "driftwatch.test/a:1", dir, ImageConfig{Cmd: []string{"/f"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img1 != img2 || b1.String() != b2.String() {
+		t.Errorf("two writes differ: %+v vs %+v", img1, img2)
+	}
+	img3, err := WriteOCIImage(&strings.Builder{}, "driftwatch.test/a:1", dir, ImageConfig{Cmd: []string{"/g"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img3.ConfigDigest == img1.ConfigDigest || img3.LayerDiffID != img1.LayerDiffID {
+		t.Errorf("changing Cmd: config %s vs %s, layer %s vs %s", img3.ConfigDigest, img1.ConfigDigest, img3.LayerDiffID, img1.LayerDiffID)
+	}
+	if !strings.Contains(b1.String(), `"io.containerd.image.name":"driftwatch.test/a:1"`) {
+		t.Errorf("index.json lacks the io.containerd.image.name annotation")
+	}
+}
+
+func TestRewriteContainerdConfig(t *testing.T) {
+	def := "root = \"/var/lib/containerd\"\nstate = \"/run/containerd\"\n[grpc]\n  address = \"/run/containerd/containerd.sock\"\n" +
+		"[plugins]\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    restrict_oom_score_adj = false\n    sandbox_image = \"registry.k8s.io/pause:3.6\"\n" +
+		"    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n      Root = \"\"\n" +
+		"  [plugins.\"io.containerd.internal.v1.opt\"]\n    path = \"/opt/containerd\"\n"
+	got, err := rewriteContainerdConfig([]byte(def), "/tmp/d", "/tmp/d/c.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"root = \"/tmp/d/root\"\n", "state = \"/tmp/d/state\"\n", "  address = \"/tmp/d/c.sock\"\n",
+		"    restrict_oom_score_adj = true\n", "    sandbox_image = \"" + SandboxImage + "\"\n",
+		"      Root = \"/tmp/d/runc\"\n", "    path = \"/tmp/d/opt\"\n",
+	} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("rewritten config lacks %q:\n%s", want, got)
+		}
+	}
+	if _, err := rewriteContainerdConfig([]byte("root = \"x\"\n"), "/tmp/d", "/tmp/d/c.sock"); err == nil {
+		t.Errorf("config without the grpc table: no error")
+	}
+}
+
+func TestContainerdCRI(t *testing.T) {
+	testutil.NeedRoot(t)
+	if testing.Short() {
+		t.Skip("starts containerd (a few seconds)")
+	}
+	_, statErr := os.Stat(containerdRunDir)
+	existedBefore := statErr == nil
+	var podDir string
+	t.Run("pod", func(t *testing.T) {
+		ctd := StartContainerd(t)
+		rootfs := BusyboxRootfs(t)
+		imageID := ctd.ImportImage(t, "driftwatch.test/app:1", rootfs, ImageConfig{Cmd: []string{"/bin/sleep", "600"}})
+		if !strings.HasPrefix(imageID, "sha256:") || len(imageID) != 71 {
+			t.Errorf("image id %q", imageID)
+		}
+		p := ctd.RunPod(t, PodOptions{Image: "driftwatch.test/app:1"})
+		podDir = filepath.Join(CgroupV2Mount(t), KubepodsRoot, "pod"+p.PodUID)
+		if got := procCgroup(t, p.Pid); got != p.Cgroup {
+			t.Errorf("container pid %d in cgroup %q, want %q", p.Pid, got, p.Cgroup)
+		}
+		if !strings.HasSuffix(p.Cgroup, "/"+p.ID) || len(p.ID) != 64 {
+			t.Errorf("cgroup %q for container %q", p.Cgroup, p.ID)
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid))
+		if err != nil || string(cmdline) != "/bin/sleep\x00600\x00" {
+			t.Errorf("container cmdline %q (%v)", cmdline, err)
+		}
+		ctrs, err := ctd.Runtime(t).ListContainers(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ctrs) != 1 || ctrs[0].Id != p.ID || ctrs[0].ImageRef != imageID {
+			t.Errorf("ListContainers = %v, want %s with imageRef %s", ctrs, p.ID, imageID)
+		}
+	})
+	if _, err := os.Stat(podDir); !os.IsNotExist(err) {
+		t.Errorf("pod cgroup %s left after teardown (err %v)", podDir, err)
+	}
+	if _, err := os.Stat(containerdRunDir); !existedBefore && !os.IsNotExist(err) {
+		t.Errorf("%s left after teardown", containerdRunDir)
+	}
+}
