@@ -2,6 +2,7 @@ package profiler
 
 import (
 	"bytes"
+	"hash/maphash"
 	"net/netip"
 	"strconv"
 	"unsafe"
@@ -103,12 +104,46 @@ type Extractor struct {
 	scratch []byte
 	feats   [4]Feature
 	n       int
+
+	// Path cache (used when extracting for a known profile): raw path,
+	// cwd and access → generalised file feature, keyed by maphash and
+	// checked by value. Bounded; cleared when full.
+	prof  *Profile
+	cgen  uint64
+	seed  maphash.Seed
+	cache map[uint64]*pathEntry
+}
+
+type pathEntry struct {
+	prof     *Profile
+	cgen     uint64
+	raw, cwd string
+	access   string
+	text     string
+	hash     uint64
+	depth    int
+	chain    []uint64
+	levels   []uint16
+}
+
+// maxPathCache bounds the path cache.
+const maxPathCache = 8192
+
+func (x *Extractor) clearCache() { clear(x.cache) }
+
+// extractFor extracts against a known profile, using the path cache.
+func (x *Extractor) extractFor(e *event.Enriched, pr *Profile) []Feature {
+	x.prof, x.cgen = pr, pr.cats[CatFile].collapseGen
+	fs := x.Extract(e, pr.cats[CatFile].collapsed)
+	x.prof = nil
+	return fs
 }
 
 // NewExtractor returns an extractor using gen (defaults filled in).
 func NewExtractor(gen GenConfig) *Extractor {
 	gen.fill()
-	return &Extractor{gen: &gen, buf: make([]byte, 0, 1024), scratch: make([]byte, 0, 512)}
+	return &Extractor{gen: &gen, buf: make([]byte, 0, 1024), scratch: make([]byte, 0, 512),
+		seed: maphash.MakeSeed(), cache: make(map[uint64]*pathEntry)}
 }
 
 // Open flag bits (Linux x86_64).
@@ -360,11 +395,36 @@ func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed m
 			cwd = e.Event.Cwd
 		}
 	}
+	var key uint64
+	if x.prof != nil && x.cache != nil {
+		var h maphash.Hash
+		h.SetSeed(x.seed)
+		h.Write(p)
+		h.WriteByte(0)
+		h.Write(cwd)
+		h.WriteByte(0)
+		h.WriteString(access)
+		key = h.Sum64()
+		if c := x.cache[key]; c != nil && c.prof == x.prof && c.cgen == x.cgen && c.raw == string(p) && c.cwd == string(cwd) && c.access == access {
+			f.Text, f.Hash, f.Depth = sbytes(c.text), c.hash, c.depth
+			copy(f.Chain[:], c.chain)
+			copy(f.Levels[:], c.levels)
+			return
+		}
+	}
 	x.buf = x.gen.appendPath(x.buf, f, &x.scratch, p, cwd, collapsed)
 	x.buf = append(x.buf, " ["...)
 	x.buf = append(x.buf, access...)
 	x.buf = append(x.buf, ']')
 	x.finish(f)
+	if x.prof != nil && x.cache != nil {
+		if len(x.cache) >= maxPathCache {
+			clear(x.cache)
+		}
+		x.cache[key] = &pathEntry{prof: x.prof, cgen: x.cgen, raw: string(p), cwd: string(cwd), access: access,
+			text: string(f.Text), hash: f.Hash, depth: f.Depth,
+			chain: append([]uint64(nil), f.Chain[:f.Depth]...), levels: append([]uint16(nil), f.Levels[:f.Depth]...)}
+	}
 }
 
 // openPath prefers the resolved fd name over the raw argument.

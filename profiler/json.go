@@ -210,6 +210,7 @@ func (pr *Profile) merge(src *Profile, gen *GenConfig) {
 			cd.add(f.Text, f.Levels, h, f.Count, f.First, f.Last, f.Warm)
 		}
 		if newDirs && Category(c) == CatFile {
+			cd.collapseGen++
 			cd.rebuild(gen)
 		}
 		if sc.postN > 0 {

@@ -83,6 +83,8 @@ type catData struct {
 	feats     map[uint64]*FeatureStat
 	nodes     map[uint64]*NodeStat
 	collapsed map[uint64]string // directory prefix hash → text (file category)
+	// collapseGen changes whenever collapsed does (extractor cache key).
+	collapseGen uint64
 
 	state      State
 	learnStart int64 // first post-warm-up observation
@@ -360,6 +362,7 @@ func (cd *catData) maybeCollapse(gen *GenConfig, text string, levels []uint16) b
 		}
 	}
 	if changed {
+		cd.collapseGen++
 		cd.rebuild(gen)
 	}
 	return changed

@@ -267,7 +267,7 @@ func (p *Profiler) Learn(e *event.Enriched) {
 	pr := cs.prof
 	cs.events++
 	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
-	feats := p.ex.Extract(e, pr.Collapsed())
+	feats := p.ex.extractFor(e, pr)
 	for i := range feats {
 		p.learnFeature(pr, &feats[i], t, warm)
 	}
@@ -404,7 +404,7 @@ func (p *Profiler) View(e *event.Enriched, fn func(pr *Profile, feats []Feature)
 		fn(nil, nil)
 		return
 	}
-	fn(cs.prof, p.ex.Extract(e, cs.prof.Collapsed()))
+	fn(cs.prof, p.ex.extractFor(e, cs.prof))
 }
 
 // WithProfile calls fn with the profile of key (nil when absent) under the lock.
@@ -468,6 +468,7 @@ func (p *Profiler) Reset(key string) bool {
 		return false
 	}
 	delete(p.profiles, key)
+	p.ex.clearCache() // cached paths are keyed by profile pointer
 	for c, cs := range p.ctrs {
 		if cs.prof.Key == key {
 			delete(p.ctrs, c)
