@@ -512,7 +512,7 @@ func (rs *Ruleset) alert(r *compiledRule, c *evalCtx) *event.Alert {
 		Rule:         r.info.Name,
 		Priority:     r.info.Priority,
 		Source:       "syscall",
-		Tags:         r.info.Tags,
+		Tags:         append([]string{}, r.info.Tags...),
 		Hostname:     host,
 		Output:       text,
 		OutputFields: fields,
