@@ -323,10 +323,7 @@ func (cd *catData) rebuild(gen *GenConfig) {
 		x.buf = append(x.buf, access...)
 		x.buf = append(x.buf, ']')
 		x.finish(nf)
-		s, _ := cd.add(string(nf.Text), nf.Levels[:nf.Depth], nf.Hash, f.Count, f.First, f.Last, f.Warm)
-		if s.Count == f.Count { // first contributor keeps its warm flag
-			s.Warm = f.Warm
-		}
+		cd.add(string(nf.Text), nf.Levels[:nf.Depth], nf.Hash, f.Count, f.First, f.Last, f.Warm)
 	}
 }
 
