@@ -262,4 +262,3 @@ func diffProfiles(w io.Writer, p *profiler.Profiler, a, b string) error {
 	}
 	return nil
 }
-
