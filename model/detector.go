@@ -256,6 +256,9 @@ func (d *Detector) ctr(e *event.Enriched, pr *profiler.Profile) *ctrScore {
 	}
 	cs := d.ctrs[id]
 	if cs == nil {
+		if len(d.ctrs) >= maxScoredContainers {
+			d.prune(e.Time)
+		}
 		cs = &ctrScore{alerted: map[dedupKey]*pendingAlert{}}
 		cs.info.ContainerID, cs.info.Profile = id, pr.Key
 		if c := e.Container; c != nil {
@@ -264,6 +267,18 @@ func (d *Detector) ctr(e *event.Enriched, pr *profiler.Profile) *ctrScore {
 		d.ctrs[id] = cs
 	}
 	return cs
+}
+
+// maxScoredContainers bounds the per-container state; beyond it, containers
+// without pending alerts and quiet for a dedup window are forgotten.
+const maxScoredContainers = 4096
+
+func (d *Detector) prune(now int64) {
+	for id, cs := range d.ctrs {
+		if len(cs.order) == 0 && now-cs.last >= int64(d.cfg.DedupWindow) {
+			delete(d.ctrs, id)
+		}
+	}
 }
 
 func (d *Detector) decay(cs *ctrScore, t int64) {
