@@ -612,11 +612,8 @@ func makePred(t ftype, op string, vals []string, isList bool) (func(value) bool,
 			}
 			return func(v value) bool { return re.MatchString(v.s) }, nil
 		case "in", "intersects":
-			set := make(map[string]struct{}, len(vals))
-			for _, s := range vals {
-				set[s] = struct{}{}
-			}
-			return func(v value) bool { _, ok := set[v.s]; return ok }, nil
+			m := newStrSet(vals)
+			return func(v value) bool { return m.has(v.s) }, nil
 		case "pmatch":
 			prefixes := append([]string(nil), vals...)
 			return func(v value) bool { return pathPrefixMatch(prefixes, v.s) }, nil
@@ -815,17 +812,10 @@ func fastSingle(rf resolvedField, op string, vals []string, negate bool) boolFn 
 		if len(vals) == 0 {
 			return func(*evalCtx) bool { return false }
 		}
-		set := make(map[string]struct{}, len(vals))
-		for _, s := range vals {
-			set[s] = struct{}{}
-		}
+		m := newStrSet(vals)
 		return func(c *evalCtx) bool {
 			v, ok := g(c, 0)
-			if !ok {
-				return false
-			}
-			_, in := set[v.s]
-			return in
+			return ok && m.has(v.s)
 		}
 	case rf.typ == tString && op == "startswith" && !negate && len(vals) == 1:
 		k := vals[0]
@@ -853,4 +843,44 @@ func fastSingle(rf resolvedField, op string, vals []string, negate bool) boolFn 
 		return func(c *evalCtx) bool { v, ok := g(c, 0); return ok && (v.n == k) != negate }
 	}
 	return nil
+}
+
+// strSet is a string set for in/intersects: a length bitmap rejects most
+// values before hashing, and small sets are scanned linearly.
+type strSet struct {
+	lens  uint64
+	small []string
+	m     map[string]struct{}
+}
+
+func newStrSet(vals []string) *strSet {
+	s := &strSet{}
+	for _, v := range vals {
+		s.lens |= 1 << uint(min(len(v), 63))
+	}
+	if len(vals) <= 4 {
+		s.small = append([]string(nil), vals...)
+		return s
+	}
+	s.m = make(map[string]struct{}, len(vals))
+	for _, v := range vals {
+		s.m[v] = struct{}{}
+	}
+	return s
+}
+
+func (s *strSet) has(v string) bool {
+	if s.lens&(1<<uint(min(len(v), 63))) == 0 {
+		return false
+	}
+	if s.m == nil {
+		for _, x := range s.small {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	}
+	_, ok := s.m[v]
+	return ok
 }
