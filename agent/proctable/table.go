@@ -2,7 +2,6 @@ package proctable
 
 import (
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/driftwatch/driftwatch/event"
@@ -38,7 +37,8 @@ type Options struct {
 	// its last child record is gone; default DefaultExitGrace.
 	ExitGrace time.Duration
 	// MaxProcs caps the number of records; above it exited records are
-	// evicted oldest exit first, even with children. Live processes are
+	// evicted oldest exit first (down to 90% of the cap), even with
+	// children. Live processes are
 	// never evicted. Default DefaultMaxProcs.
 	MaxProcs int
 	// MaxFDs caps each process's fd table; new fds above it are not
@@ -325,7 +325,10 @@ func (t *Table) reap() {
 		t.exited = kept
 	}
 	if over := len(t.byPid) - t.opts.MaxProcs; over > 0 {
-		sort.SliceStable(t.exited, func(i, j int) bool { return t.exited[i].p.ExitTime < t.exited[j].p.ExitTime })
+		// Evict a tenth of the cap more than needed, so a table that sits
+		// at its cap does not rescan on every event. t.exited is in exit
+		// order: the front holds the longest-exited records.
+		over += t.opts.MaxProcs / 10
 		n := 0
 		for _, e := range t.exited {
 			if n >= over {

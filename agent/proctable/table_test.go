@@ -239,7 +239,7 @@ func TestMaxProcsEvictsOldestExited(t *testing.T) {
 		tab.Apply(&event.Event{Kind: event.KindExit, Pid: 100 + i, Time: int64(i)}, nil)
 	}
 	tab.Reap()
-	if tab.Len() > 10 {
+	if tab.Len() > 10 || tab.Len() < 8 {
 		t.Fatalf("len %d above cap 10", tab.Len())
 	}
 	if tab.Get(119) == nil || tab.Get(100) != nil {
