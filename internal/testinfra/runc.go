@@ -255,9 +255,33 @@ func (c *Container) Command(args ...string) *exec.Cmd {
 // CommandAs is Command running as user ("uid[:gid]"; empty for the
 // container's configured user).
 func (c *Container) CommandAs(user string, args ...string) *exec.Cmd {
+	return c.CommandWith(ExecOptions{User: user}, args...)
+}
+
+// ExecOptions configures CommandWith.
+type ExecOptions struct {
+	User    string   // "uid[:gid]"; empty for the container's configured user
+	PidFile string   // runc writes the exec'd process's host pid here
+	Env     []string // extra KEY=VALUE
+	Cwd     string
+}
+
+// CommandWith returns an unstarted `runc exec` of args with opts. With
+// PidFile set, the file holds the host pid of the exec'd process once runc
+// has started it: the root of the process subtree the command creates.
+func (c *Container) CommandWith(opts ExecOptions, args ...string) *exec.Cmd {
 	argv := []string{"--root", c.runcRoot, "exec"}
-	if user != "" {
-		argv = append(argv, "--user", user)
+	if opts.User != "" {
+		argv = append(argv, "--user", opts.User)
+	}
+	if opts.PidFile != "" {
+		argv = append(argv, "--pid-file", opts.PidFile)
+	}
+	for _, e := range opts.Env {
+		argv = append(argv, "--env", e)
+	}
+	if opts.Cwd != "" {
+		argv = append(argv, "--cwd", opts.Cwd)
 	}
 	argv = append(argv, c.id)
 	argv = append(argv, args...)

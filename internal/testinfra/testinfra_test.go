@@ -253,8 +253,22 @@ func TestRuncContainer(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		_ = srv.Wait()
+		// The pid file names the exec'd process, inside the container's cgroup.
+		pidFile := filepath.Join(t.TempDir(), "pid")
+		cmd := c.CommandWith(ExecOptions{PidFile: pidFile}, "sh", "-c", "echo $$; sleep 0.3")
+		o, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("exec with pid file: %v", err)
+		}
+		pidData, err := os.ReadFile(pidFile)
+		if err != nil || strings.TrimSpace(string(pidData)) == "" {
+			t.Fatalf("pid file: %q (%v)", pidData, err)
+		}
+		if strings.TrimSpace(string(o)) == strings.TrimSpace(string(pidData)) {
+			t.Errorf("pid file holds %s, the in-namespace pid; want the host pid", pidData)
+		}
 		// A non-root exec gets uid 1000.
-		o, err := c.CommandAs("1000:1000", "id", "-u").CombinedOutput()
+		o, err = c.CommandAs("1000:1000", "id", "-u").CombinedOutput()
 		if err != nil || strings.TrimSpace(string(o)) != "1000" {
 			t.Errorf("id -u as 1000 = %q (%v)", o, err)
 		}
