@@ -412,6 +412,9 @@ func AppendText(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 	na := args(e, &av)
 	for i := 0; i < na; i++ {
 		a := &av[i]
+		if a.kind == argBytes && fd != nil && fd.Name != "" && (string(a.bytes) == fd.Name) {
+			continue // the path is already shown as the fd's name
+		}
 		b = append(b, ' ')
 		b = append(b, a.key...)
 		b = append(b, '=')
