@@ -1,7 +1,10 @@
 package proctable
 
 import (
+	"net/netip"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/driftwatch/driftwatch/event"
@@ -119,7 +122,9 @@ func (t *Table) LoadSnapshot(s *event.Snapshot) {
 			p.Container = t.opts.Containers.Resolve(pi.CgroupID)
 		}
 		for _, f := range pi.FDs {
-			p.FDs[f.Num] = &event.FD{Num: f.Num, Type: f.Type, Name: f.Name, NameRaw: f.Name}
+			fd := &event.FD{Num: f.Num, Type: f.Type, Name: f.Name, NameRaw: f.Name}
+			parseSocketName(fd)
+			p.FDs[f.Num] = fd
 		}
 		if old := t.byPid[pi.Pid]; old != nil {
 			t.remove(old)
@@ -587,4 +592,48 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		return p.FDs[ev.Fd]
 	}
 	return nil
+}
+
+// parseSocketName recovers the endpoints of an inet socket from a snapshot
+// fd name ("client:port->server:port", or "ip:port" for a bound or
+// listening socket). Which end is local is not recorded in the name: the
+// client end is stored as Local and the server end as Remote, which is
+// what fd.cip/fd.sip need.
+func parseSocketName(fd *event.FD) {
+	if fd.Type != event.FDIPv4 && fd.Type != event.FDIPv6 {
+		return
+	}
+	fd.Family = event.AFInet
+	if fd.Type == event.FDIPv6 {
+		fd.Family = event.AFInet6
+	}
+	cl, sv, ok := strings.Cut(fd.Name, "->")
+	if !ok {
+		if ap, ok := parseEndpoint(fd.Name); ok {
+			fd.Local, fd.Listening = ap, true
+		}
+		return
+	}
+	c, ok1 := parseEndpoint(cl)
+	sa, ok2 := parseEndpoint(sv)
+	if ok1 && ok2 {
+		fd.Local, fd.Remote, fd.Connected = c, sa, true
+	}
+}
+
+// parseEndpoint parses "ip:port" with an unbracketed IPv6 address.
+func parseEndpoint(s string) (netip.AddrPort, bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddr(s[:i])
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	port, err := strconv.ParseUint(s[i+1:], 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a, uint16(port)), true
 }

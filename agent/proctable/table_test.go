@@ -254,7 +254,7 @@ func TestLoadSnapshotAncestry(t *testing.T) {
 	snap := &event.Snapshot{Processes: []event.ProcessInfo{
 		{Pid: 1, Comm: "init"},
 		{Pid: 50, Ppid: 1, Comm: "sshd", FDs: []event.FDInfo{{Num: 3, Type: event.FDIPv4, Name: "0.0.0.0:22"}}},
-		{Pid: 60, Ppid: 50, Comm: "bash"},
+		{Pid: 60, Ppid: 50, Comm: "bash", FDs: []event.FDInfo{{Num: 0, Type: event.FDIPv6, Name: "fd00::2:40000->2001:db8::1:4444"}}},
 	}}
 	tab := New(Options{})
 	tab.LoadSnapshot(snap)
@@ -266,7 +266,16 @@ func TestLoadSnapshotAncestry(t *testing.T) {
 	if p != b {
 		t.Fatal("event did not find the snapshot record")
 	}
-	if f := tab.Get(50).FDs[3]; f == nil || f.Type != event.FDIPv4 {
-		t.Fatal("snapshot fd missing")
+	if f := tab.Get(50).FDs[3]; f == nil || f.Type != event.FDIPv4 || !f.Listening || f.Local != netip.MustParseAddrPort("0.0.0.0:22") {
+		t.Fatalf("snapshot listening socket: %+v", f)
+	}
+	// A reverse shell older than the agent: socket on fd 0, dup2'ed again.
+	f0 := tab.Get(60).FDs[0]
+	if f0 == nil || f0.Local != netip.MustParseAddrPort("[fd00::2]:40000") || f0.Remote != netip.MustParseAddrPort("[2001:db8::1]:4444") {
+		t.Fatalf("snapshot ipv6 tuple not parsed: %+v", f0)
+	}
+	_, fd := tab.Apply(&event.Event{Kind: event.KindSyscall, Syscall: event.SysDup2, Pid: 60, Ppid: 50, Fd: 0, Fd2: 1, Ret: 1}, nil)
+	if fd == nil || fd.Num != 1 || fd.Remote != f0.Remote || fd.Name != f0.Name {
+		t.Fatalf("dup2 of a snapshot socket: %+v", fd)
 	}
 }
