@@ -1,0 +1,73 @@
+package trace
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"runtime"
+	"testing"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// rawRecord builds one record of the decompressed stream.
+func rawRecord(kind byte, payload []byte) []byte {
+	b := []byte{kind}
+	b = binary.AppendUvarint(b, uint64(len(payload)))
+	b = append(b, payload...)
+	return le.AppendUint32(b, recordCRC(kind, payload))
+}
+
+// TestMinorVersionCompat checks the versioning rules of
+// docs/trace-format.md: unknown record kinds are skipped and bytes appended
+// to a known record are ignored.
+func TestMinorVersionCompat(t *testing.T) {
+	var s []byte
+	s = append(s, rawRecord(recSnapshot, append(appendSnapshot(nil, &event.Snapshot{Hostname: "h"}), 0xAA, 0xBB))...)
+	s = append(s, rawRecord(0x42, []byte("a future record kind"))...)
+	ev := &event.Event{Num: 9, Path: []byte("/x")}
+	s = append(s, rawRecord(recEvent, append(appendEvent(nil, ev), 1, 2, 3))...)
+	s = append(s, rawRecord(recEnd, binary.AppendUvarint(nil, 1))...)
+	r, err := newStreamReader(bytes.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Snapshot().Hostname != "h" {
+		t.Fatal("snapshot with trailing bytes misread")
+	}
+	var got event.Event
+	if err := r.Next(&got); err != nil || got.Num != 9 || string(got.Path) != "/x" {
+		t.Fatalf("event after unknown kind: %v %+v", err, got)
+	}
+	if err := r.Next(&got); err != io.EOF {
+		t.Fatalf("want EOF, got %v", err)
+	}
+}
+
+// TestAbsurdLengthBoundedAllocation declares huge records backed by a few
+// bytes: the reader must fail without allocating anywhere near the
+// declared size.
+func TestAbsurdLengthBoundedAllocation(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"snapshot of 250 MiB", append(append([]byte{recSnapshot}, binary.AppendUvarint(nil, 250<<20)...), make([]byte, 100)...)},
+		{"snapshot above the limit", append([]byte{recSnapshot}, binary.AppendUvarint(nil, 1<<40)...)},
+		{"process count of 2^31", rawRecord(recSnapshot, binary.AppendUvarint(append(make([]byte, 16), 0), 1<<31))},
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := newStreamReader(bytes.NewReader(tc.data))
+		runtime.ReadMemStats(&after)
+		var ce *CorruptError
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: got %v, want *CorruptError", tc.name, err)
+		}
+		if d := after.TotalAlloc - before.TotalAlloc; d > 4<<20 {
+			t.Errorf("%s: allocated %d bytes", tc.name, d)
+		}
+	}
+}
