@@ -68,14 +68,14 @@ type Config struct {
 	// lifecycle events only.
 	Syscalls []uint16
 	// RingSizeSyscall and RingSizeLifecycle are the ring buffer sizes in
-	// bytes (powers of two, multiples of the page size); 0 means 8 MiB and
-	// 4 MiB.
+	// bytes (powers of two, multiples of the page size); 0 means 2 MiB and
+	// 4 MiB. A syscall ring that fits in the CPU caches is cheaper for
+	// the traced programs; a larger one rides out longer reader stalls.
 	RingSizeSyscall, RingSizeLifecycle int
-	// WakeupBytes is the syscall-ring fill level at which the kernel wakes
-	// the reader; below it records are picked up every PollInterval. 0
-	// means 64 KiB.
-	WakeupBytes int
-	// PollInterval bounds the delivery delay of syscall records; 0 means 5 ms.
+	// PollInterval bounds the delivery delay of syscall records, which
+	// never wake the reader (lifecycle records do); 0 means 5 ms. The
+	// reader polls every millisecond while the syscall ring is over a
+	// quarter full.
 	PollInterval time.Duration
 	// KernelBTF is the kernel BTF to check and relocate against; "" means
 	// DefaultBTFPath.
@@ -134,6 +134,7 @@ type Sensor struct {
 	lifeRd, sysRd *ringbuf.Reader
 	epfd, wakefd  int
 	poll          time.Duration
+	nextPoll      time.Duration
 
 	mu      sync.Mutex // held by Next while reading; Close waits for it
 	closed  atomic.Bool
@@ -211,13 +212,6 @@ func Open(cfg Config) (*Sensor, error) {
 			return nil, fmt.Errorf("bpf: set ignore_tgid: %w", err)
 		}
 	}
-	wake := uint64(64 << 10)
-	if cfg.WakeupBytes > 0 {
-		wake = uint64(cfg.WakeupBytes)
-	}
-	if err := spec.Variables["sys_wakeup_bytes"].Set(wake); err != nil {
-		return nil, fmt.Errorf("bpf: set sys_wakeup_bytes: %w", err)
-	}
 
 	_ = rlimit.RemoveMemlock() // needed before 5.11 only; harmless after
 
@@ -225,6 +219,7 @@ func Open(cfg Config) (*Sensor, error) {
 	if s.poll <= 0 {
 		s.poll = 5 * time.Millisecond
 	}
+	s.nextPoll = s.poll
 	opts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kspec}}
 	if err := spec.LoadAndAssign(&s.objs, opts); err != nil {
 		return nil, loadError(err)
@@ -268,7 +263,7 @@ func (s *Sensor) setupPoll() error {
 	if s.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return fmt.Errorf("bpf: eventfd: %w", err)
 	}
-	for _, fd := range []int{s.objs.LifecycleRb.FD(), s.objs.SyscallRb.FD(), s.wakefd} {
+	for _, fd := range []int{s.objs.LifecycleRb.FD(), s.wakefd} {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
 		if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			return fmt.Errorf("bpf: epoll add: %w", err)
@@ -418,15 +413,21 @@ func (s *Sensor) readErr(err error) error {
 	return fmt.Errorf("bpf: read ring: %w", err)
 }
 
-// wait blocks until a ring signals data, Close is called or PollInterval
-// passes (syscall records are submitted without wake-ups below the
-// WakeupBytes fill level, so the interval bounds their delay).
+// wait blocks until the lifecycle ring signals data, Close is called or the
+// poll interval passes (syscall records are submitted without wake-ups).
+// While the syscall ring fills faster than a quarter per interval it polls
+// every millisecond.
 func (s *Sensor) wait() {
-	ms := int(s.poll / time.Millisecond)
+	ms := int(s.nextPoll / time.Millisecond)
 	if ms < 1 {
 		ms = 1
 	}
 	_, _ = unix.EpollWait(s.epfd, s.events[:], ms)
+	if s.sysRd.AvailableBytes() > s.sysRd.BufferSize()/4 {
+		s.nextPoll = time.Millisecond
+	} else {
+		s.nextPoll = s.poll
+	}
 	s.clock = bootClock()
 }
 

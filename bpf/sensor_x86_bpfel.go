@@ -16,17 +16,16 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sensorMapLifecycleRb    = "lifecycle_rb"
-	sensorMapLost           = "lost"
-	sensorMapScratchMap     = "scratch_map"
-	sensorMapSyscallEnable  = "syscall_enable"
-	sensorMapSyscallRb      = "syscall_rb"
-	sensorProgDwExec        = "dw_exec"
-	sensorProgDwExit        = "dw_exit"
-	sensorProgDwFork        = "dw_fork"
-	sensorProgDwSysExit     = "dw_sys_exit"
-	sensorVarIgnoreTgid     = "ignore_tgid"
-	sensorVarSysWakeupBytes = "sys_wakeup_bytes"
+	sensorMapLifecycleRb   = "lifecycle_rb"
+	sensorMapLost          = "lost"
+	sensorMapScratchMap    = "scratch_map"
+	sensorMapSyscallEnable = "syscall_enable"
+	sensorMapSyscallRb     = "syscall_rb"
+	sensorProgDwExec       = "dw_exec"
+	sensorProgDwExit       = "dw_exit"
+	sensorProgDwFork       = "dw_fork"
+	sensorProgDwSysExit    = "dw_sys_exit"
+	sensorVarIgnoreTgid    = "ignore_tgid"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -92,8 +91,7 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
-	IgnoreTgid     *ebpf.VariableSpec `ebpf:"ignore_tgid"`
-	SysWakeupBytes *ebpf.VariableSpec `ebpf:"sys_wakeup_bytes"`
+	IgnoreTgid *ebpf.VariableSpec `ebpf:"ignore_tgid"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -137,8 +135,7 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
-	IgnoreTgid     *ebpf.Variable `ebpf:"ignore_tgid"`
-	SysWakeupBytes *ebpf.Variable `ebpf:"sys_wakeup_bytes"`
+	IgnoreTgid *ebpf.Variable `ebpf:"ignore_tgid"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -143,11 +144,42 @@ type Options struct {
 // Result is one workload's outcome.
 type Result struct {
 	Name          string
-	Without, With []float64 // ops/s per round
+	Without, With []float64 // ops/s (wall clock) per round
 	Ratios        []float64 // with/without per round
 	MedianRatio   float64
-	EventsPerSec  float64 // events the consumer decoded per second, median over rounds
-	Lost          map[string]uint64
+	// CPURatios compare ops per CPU-second of the workload (its thread
+	// plus the children it reaped), which other load on the machine
+	// disturbs far less than wall-clock rates.
+	CPURatios      []float64
+	MedianCPURatio float64
+	EventsPerSec   float64 // events the consumer decoded per second, median over rounds
+	Lost           map[string]uint64
+}
+
+// run runs w on a locked OS thread and returns ops per wall second and per
+// CPU second (thread + reaped children).
+func run(w Workload, d time.Duration) (wall, cpu float64, err error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var t0, c0, t1, c1 syscall.Rusage
+	syscall.Getrusage(rusageThread, &t0)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &c0)
+	start := time.Now()
+	n, err := w.Run(d)
+	el := time.Since(start).Seconds()
+	syscall.Getrusage(rusageThread, &t1)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &c1)
+	used := cpuSeconds(&t1) - cpuSeconds(&t0) + cpuSeconds(&c1) - cpuSeconds(&c0)
+	if used <= 0 {
+		used = el
+	}
+	return float64(n) / el, float64(n) / used, err
+}
+
+const rusageThread = 1 // RUSAGE_THREAD
+
+func cpuSeconds(r *syscall.Rusage) float64 {
+	return float64(r.Utime.Sec+r.Stime.Sec) + float64(r.Utime.Usec+r.Stime.Usec)/1e6
 }
 
 // Measure runs each workload in Rounds interleaved pairs (without, then
@@ -194,7 +226,7 @@ func Measure(workloads []Workload, opt Options) ([]Result, error) {
 		lost0 := s.Lost()
 		var evRates []float64
 		for round := 0; round < opt.Rounds; round++ {
-			var with, without float64
+			var with, without, cpuWith, cpuWithout float64
 			for _, on := range order(round) {
 				if on {
 					if err := s.Attach(); err != nil {
@@ -202,34 +234,33 @@ func Measure(workloads []Workload, opt Options) ([]Result, error) {
 					}
 				}
 				e0 := events.Load()
-				t0 := time.Now()
-				n, err := w.Run(opt.Duration)
-				el := time.Since(t0).Seconds()
+				rate, cpuRate, err := run(w, opt.Duration)
 				if on {
 					time.Sleep(20 * time.Millisecond) // let the consumer drain
 					if err := s.Detach(); err != nil {
 						return nil, err
 					}
-					evRates = append(evRates, float64(events.Load()-e0)/el)
+					evRates = append(evRates, float64(events.Load()-e0)/opt.Duration.Seconds())
 				}
 				if err != nil {
 					return nil, err
 				}
-				rate := float64(n) / el
 				if on {
-					with = rate
+					with, cpuWith = rate, cpuRate
 				} else {
-					without = rate
+					without, cpuWithout = rate, cpuRate
 				}
 				if opt.Progress != nil {
-					fmt.Fprintf(opt.Progress, "%s round %d sensor=%v: %.0f ops/s\n", w.Name, round+1, on, rate)
+					fmt.Fprintf(opt.Progress, "%s round %d sensor=%v: %.0f ops/s, %.0f ops/cpu-s\n", w.Name, round+1, on, rate, cpuRate)
 				}
 			}
 			r.With = append(r.With, with)
 			r.Without = append(r.Without, without)
 			r.Ratios = append(r.Ratios, with/without)
+			r.CPURatios = append(r.CPURatios, cpuWith/cpuWithout)
 		}
 		r.MedianRatio = Median(r.Ratios)
+		r.MedianCPURatio = Median(r.CPURatios)
 		r.EventsPerSec = Median(evRates)
 		r.Lost = map[string]uint64{}
 		for k, v := range s.Lost() {
@@ -266,13 +297,13 @@ func Median(xs []float64) float64 {
 // Print writes the results as a table.
 func Print(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tops/s without\tops/s with\tmedian ratio\tevents/s\tlost\t")
+	fmt.Fprintln(tw, "workload\tops/s without\tops/s with\tmedian ratio\tcpu ratio\tevents/s\tlost\t")
 	for _, r := range results {
 		lost := "0"
 		if len(r.Lost) > 0 {
 			lost = fmt.Sprint(r.Lost)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.3f\t%.0f\t%s\t\n", r.Name, Median(r.Without), Median(r.With), r.MedianRatio, r.EventsPerSec, lost)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.3f\t%.3f\t%.0f\t%s\t\n", r.Name, Median(r.Without), Median(r.With), r.MedianRatio, r.MedianCPURatio, r.EventsPerSec, lost)
 	}
 	return tw.Flush()
 }

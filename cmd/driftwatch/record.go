@@ -96,7 +96,9 @@ func parseSyscalls(list string) ([]uint16, error) {
 func supportedNames() string {
 	var names []string
 	for _, nr := range bpf.SupportedSyscalls() {
-		names = append(names, event.SyscallName(nr))
+		if name := event.SyscallName(nr); name != "" {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	return strings.Join(names, ",")
