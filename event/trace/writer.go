@@ -24,6 +24,7 @@ type Writer struct {
 	closer io.Closer // the file when made by Create
 	rec    []byte    // scratch for one record's payload
 	hdr    [1 + binary.MaxVarintLen64]byte
+	sum    [4]byte
 	events uint64
 	err    error
 	closed bool
@@ -84,9 +85,8 @@ func (w *Writer) writeRecord(kind byte, payload []byte) error {
 		w.err = fmt.Errorf("trace: write: %w", err)
 		return w.err
 	}
-	var sum [4]byte
-	le.PutUint32(sum[:], recordCRC(kind, payload))
-	if _, err := w.bw.Write(sum[:]); err != nil {
+	le.PutUint32(w.sum[:], recordCRC(kind, payload))
+	if _, err := w.bw.Write(w.sum[:]); err != nil {
 		w.err = fmt.Errorf("trace: write: %w", err)
 		return w.err
 	}
