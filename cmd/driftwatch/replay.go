@@ -2,25 +2,26 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
-	"github.com/driftwatch/driftwatch/agent/container"
-	"github.com/driftwatch/driftwatch/agent/proctable"
+	"github.com/driftwatch/driftwatch/agent/pipeline"
 	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/event/format"
 	"github.com/driftwatch/driftwatch/event/trace"
 )
 
 func newReplayCmd() *cobra.Command {
-	var outFormat string
+	var outFormat, inputFormat string
 	cmd := &cobra.Command{
 		Use:   "replay [--format text|json] FILE",
 		Short: "Print the events of a trace, enriched with process, fd and container context",
-		Long: `Replay reads a trace written by 'driftwatch record', rebuilds the process
+		Long: `Replay reads a trace written by 'driftwatch record' (or a LID-DS or ADFA-LD
+recording), rebuilds the process
 table and container attribution from the trace's start-up snapshot and
 prints every event: one human line each (--format text), or one JSON object
 per line keyed by Falco field names (--format json). On a damaged trace it
@@ -31,7 +32,7 @@ and exits 1.`,
 			if outFormat != "text" && outFormat != "json" {
 				return withCode(2, fmt.Errorf("--format %q: want text or json", outFormat))
 			}
-			src, closeSrc, err := openReplaySource(args[0])
+			src, closeSrc, err := openReplaySource(args[0], inputFormat)
 			if err != nil {
 				return withCode(1, err)
 			}
@@ -40,65 +41,54 @@ and exits 1.`,
 		},
 	}
 	cmd.Flags().StringVar(&outFormat, "format", "text", "output format: text or json")
+	cmd.Flags().StringVar(&inputFormat, "input-format", "auto", inputFormatHelp)
 	return cmd
 }
 
-// openReplaySource opens the input of a replay. It is the single place that
-// decides the input format (today: driftwatch traces only; other readers
-// plug in here).
-func openReplaySource(path string) (event.SnapshotSource, func() error, error) {
-	r, err := trace.Open(path)
+// openReplaySource opens the input of a replay in the given input format
+// (driftwatch traces, LID-DS recordings, ADFA-LD traces; auto-detected by
+// default).
+func openReplaySource(path, inputFormat string) (event.SnapshotSource, func() error, error) {
+	src, err := openInput(path, inputFormat)
 	if err != nil {
 		return nil, nil, err
 	}
-	return r, r.Close, nil
+	return src, src.Close, nil
 }
 
-// runReplay streams src through the process table and container resolver
-// and prints each event to w.
+// runReplay streams src through the agent's pipeline (enrichment only: no
+// rules, no profiles) and prints each enriched event to w.
 func runReplay(w io.Writer, src event.SnapshotSource, outFormat string) error {
-	snap := src.Snapshot()
-	if snap == nil {
-		snap = &event.Snapshot{}
-	}
-	res := container.NewStaticResolver(snap.Cgroups)
-	for _, ci := range snap.Containers {
-		res.AddContainer(ci)
-	}
-	if un, ok := src.(event.UpdateNotifier); ok {
-		un.SetUpdateHandlers(res.AddCgroup, func(ci event.ContainerInfo) { res.AddContainer(ci) })
-	}
-	procs := proctable.New(proctable.Options{Containers: res})
-	procs.LoadSnapshot(snap)
-
 	bw := bufio.NewWriterSize(w, 64<<10)
-	var ev event.Event
 	var line []byte
-	for {
-		err := src.Next(&ev)
-		if err != nil {
-			if ferr := bw.Flush(); ferr != nil {
-				return withCode(1, fmt.Errorf("replay: write: %w", ferr))
+	var writeErr error
+	p := pipeline.New(pipeline.Config{
+		Observe: func(e *event.Enriched) {
+			if writeErr != nil {
+				return
 			}
-			if errors.Is(err, io.EOF) {
-				return nil
+			if outFormat == "json" {
+				line = format.AppendJSON(line[:0], e.Event, e.Proc, e.FD, e.Container)
+			} else {
+				line = format.AppendText(line[:0], e.Event, e.Proc, e.FD, e.Container)
 			}
-			var ce *trace.CorruptError
-			if errors.As(err, &ce) {
-				return withCode(1, fmt.Errorf("error at byte offset %d: %w", ce.Offset, ce.Err))
-			}
-			return withCode(1, fmt.Errorf("replay: %w", err))
-		}
-		c := res.Resolve(ev.CgroupID)
-		proc, fd := procs.Apply(&ev, c)
-		if outFormat == "json" {
-			line = format.AppendJSON(line[:0], &ev, proc, fd, c)
-		} else {
-			line = format.AppendText(line[:0], &ev, proc, fd, c)
-		}
-		line = append(line, '\n')
-		if _, err := bw.Write(line); err != nil {
-			return withCode(1, fmt.Errorf("replay: write: %w", err))
-		}
+			line = append(line, '\n')
+			_, writeErr = bw.Write(line)
+		},
+	})
+	err := p.Run(context.Background(), src)
+	if ferr := bw.Flush(); ferr != nil && writeErr == nil {
+		writeErr = ferr
 	}
+	if writeErr != nil {
+		return withCode(1, fmt.Errorf("replay: write: %w", writeErr))
+	}
+	if err == nil {
+		return nil
+	}
+	var ce *trace.CorruptError
+	if errors.As(err, &ce) {
+		return withCode(1, fmt.Errorf("error at byte offset %d: %w", ce.Offset, ce.Err))
+	}
+	return withCode(1, fmt.Errorf("replay: %w", err))
 }
