@@ -445,16 +445,10 @@ func openAccess(flags uint32) string {
 	return AccessRead
 }
 
+// protoName is the protocol's name in a feature ("ip" when unknown).
 func protoName(p uint8) string {
-	switch p {
-	case event.ProtoTCP:
-		return "tcp"
-	case event.ProtoUDP:
-		return "udp"
-	case event.ProtoICMP:
-		return "icmp"
-	case event.ProtoRaw:
-		return "raw"
+	if n := event.ProtoName(p); n != "" {
+		return n
 	}
 	return "ip"
 }

@@ -482,7 +482,7 @@ func init() {
 		if c.e.Ret >= 0 || c.e.Kind != event.KindSyscall {
 			return "SUCCESS", true
 		}
-		return errnoName(-c.e.Ret), true
+		return event.ErrnoName(-c.e.Ret), true
 	})
 	num("evt.rawres", "raw return value", func(c *evalCtx) (int64, bool) { return c.e.Ret, true })
 	boolean("evt.failed", "true for a syscall that returned an error", func(c *evalCtx) (bool, bool) { return c.e.Failed(), true })

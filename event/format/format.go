@@ -156,20 +156,6 @@ func endpoints(fd *event.FD) (client, server netip.AddrPort, ok bool) {
 	return fd.Local, fd.Remote, true
 }
 
-func l4proto(p uint8) string {
-	switch p {
-	case event.ProtoTCP:
-		return "tcp"
-	case event.ProtoUDP:
-		return "udp"
-	case event.ProtoICMP:
-		return "icmp"
-	case event.ProtoRaw:
-		return "raw"
-	}
-	return ""
-}
-
 func appendInt(b []byte, v int64) []byte { return strconv.AppendInt(b, v, 10) }
 
 type jw struct {
@@ -286,7 +272,7 @@ func AppendJSON(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 			w.str("fd.type", t)
 		}
 		if cl, sv, ok := endpoints(fd); ok {
-			if p := l4proto(fd.Proto); p != "" {
+			if p := event.ProtoName(fd.Proto); p != "" {
 				w.str("fd.l4proto", p)
 			}
 			if cl.IsValid() {
