@@ -231,6 +231,11 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
+// bpf_rdonly_cast turns an address into a read-only BTF pointer, so the
+// fields behind it are read with plain loads instead of one
+// bpf_probe_read_kernel call each. The verifier inlines it to a move.
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym;
+
 static __always_inline void count_lost(__u32 slot)
 {
 	__u64 *v = bpf_map_lookup_elem(&lost, &slot);
@@ -274,12 +279,15 @@ static __always_inline void fill_task(struct ev_hdr *h, struct task_struct *t, _
 	struct pid *p = t->thread_pid;
 	if (p) {
 		unsigned int level = p->level;
-		struct upid up = {};
 		if (level < 32) {
-			bpf_probe_read_kernel(&up, sizeof(up), (void *)p + bpf_core_field_offset(struct pid, numbers) +
-								    level * bpf_core_type_size(struct upid));
-			if (up.ns)
-				h->pidns = BPF_CORE_READ(up.ns, ns.inum);
+			// The task's own pid namespace is numbers[level] (struct
+			// pid ends in a flexible array: cast past its BTF size).
+			unsigned long addr = (unsigned long)p + bpf_core_field_offset(struct pid, numbers) +
+					     level * bpf_core_type_size(struct upid);
+			struct upid *up = bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct upid));
+			struct pid_namespace *pns = up->ns;
+			if (pns)
+				h->pidns = pns->ns.inum;
 		}
 	}
 	struct tty_struct *tty = t->signal->tty;
@@ -577,55 +585,59 @@ static __always_inline struct sock *sock_of(struct task_struct *t, long fd)
 {
 	if (fd < 0)
 		return 0;
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (!fdt)
+	struct files_struct *files = t->files;
+	if (!files)
 		return 0;
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	if (fd >= max)
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
 		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (!f)
+	struct file **fds = fdt->fd;
+	struct file *fp = 0;
+	bpf_probe_read_kernel(&fp, sizeof(fp), &fds[fd]);
+	if (!fp)
 		return 0;
-	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
+	struct file *f = bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
+	struct inode *ino = f->f_inode;
+	if (!ino || (ino->i_mode & S_IFMT) != S_IFSOCK)
 		return 0;
-	struct socket *so = BPF_CORE_READ(f, private_data);
+	struct socket *so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
 	if (!so)
 		return 0;
-	return BPF_CORE_READ(so, sk);
+	return so->sk;
 }
 
-// sock_facts fills family, type, protocol and (when local/remote are
-// non-NULL) the socket's local and remote address into the header.
+static __always_inline void put_addr(__u8 *dst, struct sock *sk, int local, int v6)
+{
+	if (v6) {
+		struct in6_addr a = local ? sk->__sk_common.skc_v6_rcv_saddr : sk->__sk_common.skc_v6_daddr;
+		__builtin_memcpy(dst, &a, 16);
+	} else {
+		__u32 a = local ? sk->__sk_common.skc_rcv_saddr : sk->__sk_common.skc_daddr;
+		__builtin_memcpy(dst, &a, 4);
+	}
+}
+
+// sock_facts fills family, type, protocol and (when la/ra are non-NULL) the
+// socket's local and remote address and port into the header.
 static __always_inline void sock_facts(struct ev_hdr *h, struct sock *sk, __u8 *la, __u16 *lp, __u8 *ra, __u16 *rp)
 {
 	if (!sk)
 		return;
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 fam = sk->__sk_common.skc_family;
 	if (!h->family)
 		h->family = fam;
-	h->proto = BPF_CORE_READ(sk, sk_protocol);
-	h->sock_type = BPF_CORE_READ(sk, sk_type);
-	if (fam == AF_INET) {
-		if (la) {
-			bpf_core_read(la, 4, &sk->__sk_common.skc_rcv_saddr);
-			*lp = BPF_CORE_READ(sk, __sk_common.skc_num);
-		}
-		if (ra) {
-			bpf_core_read(ra, 4, &sk->__sk_common.skc_daddr);
-			*rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-		}
-	} else if (fam == AF_INET6) {
-		if (la) {
-			bpf_core_read(la, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-			*lp = BPF_CORE_READ(sk, __sk_common.skc_num);
-		}
-		if (ra) {
-			bpf_core_read(ra, 16, &sk->__sk_common.skc_v6_daddr);
-			*rp = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-		}
+	h->proto = sk->sk_protocol;
+	h->sock_type = sk->sk_type;
+	if (fam != AF_INET && fam != AF_INET6)
+		return;
+	int v6 = fam == AF_INET6;
+	if (la) {
+		put_addr(la, sk, 1, v6);
+		*lp = sk->__sk_common.skc_num;
+	}
+	if (ra) {
+		put_addr(ra, sk, 0, v6);
+		*rp = bpf_ntohs(sk->__sk_common.skc_dport);
 	}
 }
 

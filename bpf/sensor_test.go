@@ -500,6 +500,72 @@ func TestLoopbackConnectAcceptDup2(t *testing.T) {
 	}
 }
 
+func TestLoopbackIPv6(t *testing.T) {
+	if _, err := os.Stat("/proc/net/if_inet6"); err != nil {
+		t.Skip("no IPv6 on this kernel")
+	}
+	c := sensor(t)
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	out, cmd := cg.run(t, helper(t), "net6")
+	evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+	lo := netip.IPv6Loopback()
+	server := netip.AddrPortFrom(lo, uint16(atoi(t, out["lport"])))
+	client := netip.AddrPortFrom(lo, uint16(atoi(t, out["cport"])))
+	conn := find(evs, isSys(event.SysConnect))
+	if conn == nil || conn.Family != event.AFInet6 || conn.Dst != server || conn.Src != client || conn.Ret != 0 {
+		t.Errorf("connect over IPv6: %v\n%s", conn, dump(evs))
+	}
+	acc := find(evs, isSys(event.SysAccept4))
+	if acc == nil || acc.Family != event.AFInet6 || acc.Src != client || acc.Dst != server {
+		t.Errorf("accept over IPv6: %v", acc)
+	}
+}
+
+// TestExeOverlayUpper execs a binary from an overlay's upper layer and one
+// from its lower layer: only the first carries FlagExeUpperLayer.
+func TestExeOverlayUpper(t *testing.T) {
+	c := sensor(t)
+	base, err := os.MkdirTemp("", "driftwatch-ovl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	lower, upper, work, merged := filepath.Join(base, "lower"), filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
+	for _, d := range []string{lower, upper, work, merged} {
+		os.Mkdir(d, 0o755)
+	}
+	img, _ := os.ReadFile("/bin/true")
+	os.WriteFile(filepath.Join(lower, "lowertrue"), img, 0o755)
+	if err := unix.Mount("overlay", merged, "overlay", 0, "lowerdir="+lower+",upperdir="+upper+",workdir="+work); err != nil {
+		t.Skipf("cannot mount overlayfs: %v", err)
+	}
+	defer unix.Unmount(merged, unix.MNT_DETACH)
+	if err := os.WriteFile(filepath.Join(merged, "uppertrue"), img, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	_, up := cg.run(t, filepath.Join(merged, "uppertrue"))
+	_, low := cg.run(t, filepath.Join(merged, "lowertrue"))
+	evs := c.waitFor(t, cg.id, "both exits", func(evs []*event.Event) bool {
+		return hasExit(up.Process.Pid)(evs) && hasExit(low.Process.Pid)(evs)
+	})
+	for _, tc := range []struct {
+		pid   int
+		exe   string
+		upper bool
+	}{{up.Process.Pid, filepath.Join(merged, "uppertrue"), true}, {low.Process.Pid, filepath.Join(merged, "lowertrue"), false}} {
+		ex := find(evs, func(e *event.Event) bool { return e.Kind == event.KindExec && e.Pid == uint32(tc.pid) })
+		if ex == nil {
+			t.Fatalf("no exec of %s:\n%s", tc.exe, dump(evs))
+		}
+		if got := ex.Flags2&event.FlagExeUpperLayer != 0; got != tc.upper || string(ex.Exe) != tc.exe {
+			t.Errorf("exec %s: upper=%v exe=%q, want upper=%v", tc.exe, got, ex.Exe, tc.upper)
+		}
+	}
+}
+
 func TestPtraceAttach(t *testing.T) {
 	c := sensor(t)
 	cg := newCgroup(t)

@@ -35,6 +35,8 @@ func main() {
 		fmt.Printf("fd=%d\n", fd)
 	case "net":
 		err = netPair()
+	case "net6":
+		err = netPair6()
 	case "ptrace":
 		err = ptraceAttach()
 	case "symlinkat":
@@ -99,6 +101,37 @@ func netPair() error {
 		return e
 	}
 	fmt.Printf("lfd=%d lport=%d cfd=%d cport=%d afd=%d\n", lfd, lport, cfd, cport, afd)
+	return nil
+}
+
+// netPair6 connects and accepts over IPv6 loopback.
+func netPair6() error {
+	lfd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	lo := [16]byte{15: 1}
+	if err := unix.Bind(lfd, &unix.SockaddrInet6{Addr: lo}); err != nil {
+		return err
+	}
+	if err := unix.Listen(lfd, 8); err != nil {
+		return err
+	}
+	sa, _ := unix.Getsockname(lfd)
+	lport := sa.(*unix.SockaddrInet6).Port
+	cfd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Connect(cfd, &unix.SockaddrInet6{Addr: lo, Port: lport}); err != nil {
+		return err
+	}
+	ca, _ := unix.Getsockname(cfd)
+	afd, _, err := unix.Accept4(lfd, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("lport=%d cport=%d afd=%d\n", lport, ca.(*unix.SockaddrInet6).Port, afd)
 	return nil
 }
 
