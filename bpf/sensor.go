@@ -336,8 +336,9 @@ func (s *Sensor) Clock() Clock { return s.clock }
 
 // Next decodes the next event into ev, blocking until one arrives. Of the
 // two rings' next records the older is delivered first (lifecycle on a
-// tie), so a process's exec precedes its syscalls. Returns os.ErrClosed
-// after Close.
+// tie), so a process's exec precedes its syscalls; while the lifecycle ring
+// is over a quarter full it is drained first, so a slow reader loses
+// syscall records, never lifecycle ones. Returns os.ErrClosed after Close.
 func (s *Sensor) Next(ev *event.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -362,7 +363,10 @@ func (s *Sensor) Next(ev *event.Event) error {
 		var rec *ringbuf.Record
 		switch {
 		case s.lifeOK && s.sysOK:
-			if recTime(s.sysRec.RawSample) < recTime(s.lifeRec.RawSample) {
+			// Time order, unless the lifecycle ring is filling up: then
+			// it is drained first and the syscall ring takes the loss.
+			if recTime(s.sysRec.RawSample) < recTime(s.lifeRec.RawSample) &&
+				s.lifeRd.AvailableBytes() < s.lifeRd.BufferSize()/4 {
 				rec, s.sysOK = &s.sysRec, false
 			} else {
 				rec, s.lifeOK = &s.lifeRec, false

@@ -287,7 +287,9 @@ func isSys(nr uint16) func(*event.Event) bool {
 
 func hasExit(pid int) func([]*event.Event) bool {
 	return func(evs []*event.Event) bool {
-		return find(evs, func(e *event.Event) bool { return e.Kind == event.KindExit && e.Pid == uint32(pid) && e.Tid == uint32(pid) }) != nil
+		return find(evs, func(e *event.Event) bool {
+			return e.Kind == event.KindExit && e.Pid == uint32(pid) && e.Tid == uint32(pid)
+		}) != nil
 	}
 }
 

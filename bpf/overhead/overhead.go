@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unsafe"
 
 	"github.com/driftwatch/driftwatch/bpf"
 	"github.com/driftwatch/driftwatch/event"
@@ -63,16 +64,22 @@ func ExecStorm(d time.Duration) (int, error) {
 	return n, nil
 }
 
-// OpenStorm opens path, reads one byte and closes it, repeatedly.
+// OpenStorm opens path with open(2), reads one byte and closes it,
+// repeatedly.
 func OpenStorm(path string, d time.Duration) (int, error) {
+	p, err := syscall.BytePtrFromString(path)
+	if err != nil {
+		return 0, err
+	}
 	var b [1]byte
 	n := 0
 	for end := time.Now().Add(d); ; {
 		for i := 0; i < 256; i++ {
-			fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-			if err != nil {
-				return n, fmt.Errorf("open storm: %w", err)
+			r, _, e := syscall.RawSyscall(syscall.SYS_OPEN, uintptr(unsafe.Pointer(p)), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if e != 0 {
+				return n, fmt.Errorf("open storm: %w", e)
 			}
+			fd := int(r)
 			if _, err := syscall.Read(fd, b[:]); err != nil {
 				return n, fmt.Errorf("open storm: read: %w", err)
 			}
