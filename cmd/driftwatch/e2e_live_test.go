@@ -197,12 +197,12 @@ func e2eRecordReplay(t *testing.T, env *e2eEnv) {
 				"evt.type": "connect", "evt.res": "SUCCESS", "proc.pid": int64(connPid),
 				"fd.type": "ipv4", "fd.l4proto": "tcp", "fd.sip": "127.0.0.1", "fd.sport": int64(port),
 				"fd.cip": "127.0.0.1", "fd.cport": int64(clientPort),
-				"fd.name": fmt.Sprintf("127.0.0.1:%d->127.0.0.1:%d", clientPort, port),
+				"fd.name":      fmt.Sprintf("127.0.0.1:%d->127.0.0.1:%d", clientPort, port),
 				"container.id": cid, "cgroup.id": int64(cg.ID()),
 			}},
 			{"symlink by ln -s", map[string]any{
 				"evt.res": "SUCCESS", "proc.pid": int64(lnPid), "proc.name": "ln",
-				"proc.cmdline": "ln -s /etc/hostname " + link,
+				"proc.cmdline":   "ln -s /etc/hostname " + link,
 				"evt.arg.target": "/etc/hostname", "evt.arg.linkpath": link,
 				"container.id": cid, "cgroup.id": int64(cg.ID()),
 			}},
@@ -503,4 +503,3 @@ func e2eLearnDetect(t *testing.T, env *e2eEnv) {
 		return problems, summary
 	})
 }
-
