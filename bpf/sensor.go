@@ -72,9 +72,9 @@ type Config struct {
 	// 4 MiB. A syscall ring that fits in the CPU caches is cheaper for
 	// the traced programs; a larger one rides out longer reader stalls.
 	RingSizeSyscall, RingSizeLifecycle int
-	// PollInterval bounds the delivery delay of syscall records, which
-	// never wake the reader (lifecycle records do); 0 means 5 ms. The
-	// reader polls every millisecond while the syscall ring is over a
+	// PollInterval bounds the delivery delay: records never wake the
+	// reader (a wake-up costs the traced program an IPI), it polls; 0
+	// means 5 ms. It polls every millisecond while a ring is over a
 	// quarter full.
 	PollInterval time.Duration
 	// KernelBTF is the kernel BTF to check and relocate against; "" means
@@ -263,7 +263,7 @@ func (s *Sensor) setupPoll() error {
 	if s.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return fmt.Errorf("bpf: eventfd: %w", err)
 	}
-	for _, fd := range []int{s.objs.LifecycleRb.FD(), s.wakefd} {
+	for _, fd := range []int{s.wakefd} {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
 		if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			return fmt.Errorf("bpf: epoll add: %w", err)
@@ -274,12 +274,14 @@ func (s *Sensor) setupPoll() error {
 
 // loadError classifies a collection load failure.
 func loadError(err error) error {
-	if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EPERM) {
-		return &EnvError{What: "privileges", Err: fmt.Errorf("%w: %v", ErrPermission, err)}
-	}
 	var ve *ebpf.VerifierError
 	if errors.As(err, &ve) {
-		return fmt.Errorf("bpf: verifier rejected the sensor: %+v", ve)
+		// The verifier answers EACCES: a bug in the programs or a kernel
+		// they were not written for, not a matter of privileges.
+		return fmt.Errorf("bpf: the kernel's verifier rejected the sensor: %w", err)
+	}
+	if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EPERM) {
+		return &EnvError{What: "privileges", Err: fmt.Errorf("%w: %v", ErrPermission, err)}
 	}
 	return fmt.Errorf("bpf: load: %w", err)
 }
@@ -417,17 +419,16 @@ func (s *Sensor) readErr(err error) error {
 	return fmt.Errorf("bpf: read ring: %w", err)
 }
 
-// wait blocks until the lifecycle ring signals data, Close is called or the
-// poll interval passes (syscall records are submitted without wake-ups).
-// While the syscall ring fills faster than a quarter per interval it polls
-// every millisecond.
+// wait blocks until Close is called or the poll interval passes (records
+// are submitted without wake-ups). While a ring fills faster than a quarter
+// per interval it polls every millisecond.
 func (s *Sensor) wait() {
 	ms := int(s.nextPoll / time.Millisecond)
 	if ms < 1 {
 		ms = 1
 	}
 	_, _ = unix.EpollWait(s.epfd, s.events[:], ms)
-	if s.sysRd.AvailableBytes() > s.sysRd.BufferSize()/4 {
+	if s.sysRd.AvailableBytes() > s.sysRd.BufferSize()/4 || s.lifeRd.AvailableBytes() > s.lifeRd.BufferSize()/4 {
 		s.nextPoll = time.Millisecond
 	} else {
 		s.nextPoll = s.poll
