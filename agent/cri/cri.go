@@ -1,0 +1,183 @@
+// Package cri supplies container names and images from the container
+// runtime's CRI socket (containerd, CRI-O) when there is no Kubernetes API:
+// it implements the container resolver's MetadataProvider with a cache in
+// front of ContainerStatus calls, so the pipeline asks the runtime at most
+// once per container (and per negative-cache period for unknown ids).
+package cri
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	remote "k8s.io/cri-client/pkg"
+
+	"github.com/driftwatch/driftwatch/agent/kube"
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// Labels the kubelet puts on CRI containers.
+const (
+	LabelPodName       = "io.kubernetes.pod.name"
+	LabelPodNamespace  = "io.kubernetes.pod.namespace"
+	LabelPodUID        = "io.kubernetes.pod.uid"
+	LabelContainerName = "io.kubernetes.container.name"
+)
+
+// WellKnownEndpoints are tried, in order, when no endpoint is configured.
+var WellKnownEndpoints = []string{
+	"unix:///run/containerd/containerd.sock",
+	"unix:///run/crio/crio.sock",
+	"unix:///var/run/containerd/containerd.sock",
+	"unix:///var/run/crio/crio.sock",
+}
+
+// FindEndpoint returns the first well-known CRI socket that exists, or "".
+func FindEndpoint() string {
+	for _, e := range WellKnownEndpoints {
+		if st, err := os.Stat(strings.TrimPrefix(e, "unix://")); err == nil && st.Mode()&os.ModeSocket != 0 {
+			return e
+		}
+	}
+	return ""
+}
+
+// Provider looks containers up over the CRI.
+type Provider struct {
+	rt      internalapi.RuntimeService
+	timeout time.Duration
+	negTTL  time.Duration
+
+	mu    sync.Mutex
+	cache map[string]event.ContainerInfo
+	neg   map[string]time.Time // id → time of the failed lookup
+}
+
+// Dial connects to endpoint (unix:///path). timeout bounds each call.
+func Dial(ctx context.Context, endpoint string, timeout time.Duration) (*Provider, error) {
+	rt, err := remote.NewRemoteRuntimeServiceBuilder().
+		WithEndpoint(endpoint).
+		WithConnectionTimeout(timeout).
+		WithTracerProvider(nil). // no tracing
+		Build(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cri %s: %w", endpoint, err)
+	}
+	return New(rt, timeout), nil
+}
+
+// New wraps a runtime service.
+func New(rt internalapi.RuntimeService, timeout time.Duration) *Provider {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	return &Provider{rt: rt, timeout: timeout, negTTL: 5 * time.Second,
+		cache: map[string]event.ContainerInfo{}, neg: map[string]time.Time{}}
+}
+
+// Version checks the runtime answers and returns its name and version.
+func (p *Provider) Version(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	v, err := p.rt.Version(ctx, "v1")
+	if err != nil {
+		return "", err
+	}
+	return v.RuntimeName + " " + v.RuntimeVersion, nil
+}
+
+// Lookup returns the runtime's metadata for a container (MetadataProvider).
+func (p *Provider) Lookup(id string) (event.ContainerInfo, bool) {
+	p.mu.Lock()
+	if info, ok := p.cache[id]; ok {
+		p.mu.Unlock()
+		return info, true
+	}
+	if t, ok := p.neg[id]; ok && time.Since(t) < p.negTTL {
+		p.mu.Unlock()
+		return event.ContainerInfo{}, false
+	}
+	p.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	resp, err := p.rt.ContainerStatus(ctx, id, false)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil || resp.GetStatus() == nil {
+		p.neg[id] = time.Now()
+		return event.ContainerInfo{}, false
+	}
+	info := FromStatus(resp.GetStatus())
+	p.cache[id] = info
+	delete(p.neg, id)
+	return info, true
+}
+
+// Forget drops a container from the cache (it exited).
+func (p *Provider) Forget(id string) {
+	p.mu.Lock()
+	delete(p.cache, id)
+	delete(p.neg, id)
+	p.mu.Unlock()
+}
+
+// Close closes the connection.
+func (p *Provider) Close() error {
+	return p.rt.Close(context.Background())
+}
+
+// FromStatus converts a CRI container status into container metadata.
+func FromStatus(s *runtimeapi.ContainerStatus) event.ContainerInfo {
+	image := s.GetImage().GetUserSpecifiedImage()
+	if image == "" || strings.HasPrefix(image, "sha256:") {
+		if i := s.GetImage().GetImage(); i != "" && !strings.HasPrefix(i, "sha256:") {
+			image = i
+		}
+	}
+	repo, tag := kube.SplitImage(image)
+	name := s.GetLabels()[LabelContainerName]
+	if name == "" {
+		name = s.GetMetadata().GetName()
+	}
+	info := event.ContainerInfo{
+		ID:          s.GetId(),
+		Name:        name,
+		Image:       image,
+		ImageRepo:   repo,
+		ImageTag:    tag,
+		ImageDigest: kube.Digest(s.GetImageRef()),
+		PodName:     s.GetLabels()[LabelPodName],
+		PodUID:      s.GetLabels()[LabelPodUID],
+		Namespace:   s.GetLabels()[LabelPodNamespace],
+		StartTime:   s.GetStartedAt(),
+	}
+	if info.ImageDigest == "" {
+		info.ImageDigest = kube.Digest(s.GetImage().GetImage())
+	}
+	return info
+}
+
+// Chain asks each provider in turn (Kubernetes first, then the CRI) and
+// returns the first answer.
+type Chain []interface {
+	Lookup(string) (event.ContainerInfo, bool)
+}
+
+// Lookup implements MetadataProvider.
+func (c Chain) Lookup(id string) (event.ContainerInfo, bool) {
+	for _, p := range c {
+		if p == nil {
+			continue
+		}
+		if info, ok := p.Lookup(id); ok {
+			return info, true
+		}
+	}
+	return event.ContainerInfo{}, false
+}
