@@ -9,6 +9,7 @@
 #
 #   OUT=datasets/containers-v1   suite directory
 #   RECORDER_ARGS="-only web"    extra recorder flags (-train, -pre, -post, -only)
+#   DRIFTWATCH=path              use this driftwatch binary instead of building bin/driftwatch
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -20,9 +21,12 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/driftwatch-datasets.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-[[ -x bin/driftwatch ]] || "$GO" build -o bin/driftwatch ./cmd/driftwatch
+if [[ -z ${DRIFTWATCH:-} ]]; then
+	"$GO" build -o bin/driftwatch ./cmd/driftwatch
+	DRIFTWATCH=bin/driftwatch
+fi
 CGO_ENABLED=0 "$GO" build -trimpath -o "$work/dwhelper" ./datasets/helpers/dwhelper
 "$GO" build -o "$work/recorder" ./datasets/recorder
 # shellcheck disable=SC2086
-"$work/recorder" -out "$OUT" -driftwatch bin/driftwatch -helper "$work/dwhelper" ${RECORDER_ARGS:-}
+"$work/recorder" -out "$OUT" -driftwatch "$DRIFTWATCH" -helper "$work/dwhelper" ${RECORDER_ARGS:-}
 du -sh "$OUT"
