@@ -22,6 +22,8 @@ lint:
 
 # The whole suite: vet, unit tests, and (as root) the BPF and end-to-end tests.
 test: lint
+	@# As root: cache kube-apiserver and etcd for internal/testinfra (seconds when cached).
+	@if [ "$$(id -u)" = 0 ]; then ./test/e2e/build-kube.sh >/dev/null; fi
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 test-unit:
