@@ -169,3 +169,41 @@ func TestSplitRefusesSharedCgroup(t *testing.T) {
 		t.Errorf("Split with cgroup 7 in two outputs: no error")
 	}
 }
+
+// BenchmarkSplit measures filtering a system-wide trace where one event in
+// ten belongs to a kept container.
+func BenchmarkSplit(b *testing.B) {
+	var raw bytes.Buffer
+	w, err := trace.NewWriter(&raw, &event.Snapshot{Cgroups: map[uint64]string{5: "/test-kubepods/p/c"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 100000
+	for i := 0; i < n; i++ {
+		cg := uint64(1)
+		if i%10 == 0 {
+			cg = 5
+		}
+		ev := event.Event{Kind: event.KindSyscall, Syscall: event.SysOpenat, CgroupID: cg, Pid: uint32(i % 500), Time: int64(i), Path: []byte("/usr/lib/x86_64-linux-gnu/libc.so.6")}
+		if err := w.Write(&ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	data := raw.Bytes()
+	keep := map[uint64]event.ContainerInfo{5: {ID: "c"}}
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		in, err := trace.NewReader(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Filter(in, io.Discard, keep, 0, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
