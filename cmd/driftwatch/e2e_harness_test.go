@@ -101,12 +101,18 @@ type e2eRecording struct {
 	head []string    // stderr lines up to ready
 }
 
+// e2eRingSyscall is the syscall ring size the e2e recordings use (64 MiB
+// rather than the default): other engineers' tests flood the shared machine
+// with opens, and a recording of a fraction of a second should ride out
+// such a burst instead of dropping the one openat under test.
+const e2eRingSyscall = "67108864"
+
 // startRecord starts "driftwatch record --out FILE extra..." and returns
 // once it has printed "ready" (every program attached). A sensor that
 // cannot load here (exit 2 before ready) goes through testutil.NeedBPF.
 func (e *e2eEnv) startRecord(t *testing.T, out string, extra ...string) *e2eRecording {
 	t.Helper()
-	args := append([]string{"record", "--out", out, "--duration", "90s"}, extra...)
+	args := append([]string{"record", "--out", out, "--duration", "90s", "--ring-syscall", e2eRingSyscall}, extra...)
 	cmd := exec.Command(e.bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
