@@ -25,11 +25,32 @@ import (
 	"github.com/driftwatch/driftwatch/event"
 )
 
-// Workload is one storm: Run repeats its operation until d has passed and
-// returns the operations done.
+// Workload is one storm. Start prepares it and returns its operation (one
+// exec, one open+read+close, one connect+accept+close) and a cleanup.
 type Workload struct {
-	Name string
-	Run  func(d time.Duration) (int, error)
+	Name  string
+	Start func() (op func() error, stop func(), err error)
+}
+
+// Run repeats w's operation until d has passed and returns how many ran.
+func (w Workload) Run(d time.Duration) (int, error) {
+	op, stop, err := w.Start()
+	if err != nil {
+		return 0, fmt.Errorf("%s storm: %w", w.Name, err)
+	}
+	defer stop()
+	n := 0
+	for end := time.Now().Add(d); ; {
+		for i := 0; i < 16; i++ {
+			if err := op(); err != nil {
+				return n, fmt.Errorf("%s storm: %w", w.Name, err)
+			}
+			n++
+		}
+		if !time.Now().Before(end) {
+			return n, nil
+		}
+	}
 }
 
 // Workloads returns the exec, open and connect storms. dir holds the file
@@ -40,103 +61,89 @@ func Workloads(dir string) ([]Workload, error) {
 		return nil, err
 	}
 	return []Workload{
-		{Name: "exec", Run: ExecStorm},
-		{Name: "open", Run: func(d time.Duration) (int, error) { return OpenStorm(f, d) }},
-		{Name: "connect", Run: ConnectStorm},
+		{Name: "exec", Start: ExecStorm},
+		{Name: "open", Start: func() (func() error, func(), error) { return OpenStorm(f) }},
+		{Name: "connect", Start: ConnectStorm},
 	}, nil
 }
 
-// ExecStorm forks and execs /bin/true and waits for it, repeatedly.
-func ExecStorm(d time.Duration) (int, error) {
+// ExecStorm's operation forks and execs /bin/true and waits for it.
+func ExecStorm() (func() error, func(), error) {
 	attr := &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}
 	argv := []string{"/bin/true"}
-	n := 0
-	for end := time.Now().Add(d); time.Now().Before(end); n++ {
+	op := func() error {
 		pid, err := syscall.ForkExec("/bin/true", argv, attr)
 		if err != nil {
-			return n, fmt.Errorf("exec storm: %w", err)
+			return err
 		}
 		var ws syscall.WaitStatus
-		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
-			return n, fmt.Errorf("exec storm: wait: %w", err)
-		}
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
+		return err
 	}
-	return n, nil
+	return op, func() {}, nil
 }
 
-// OpenStorm opens path with open(2), reads one byte and closes it,
-// repeatedly.
-func OpenStorm(path string, d time.Duration) (int, error) {
+// OpenStorm's operation opens path with open(2), reads one byte and closes it.
+func OpenStorm(path string) (func() error, func(), error) {
 	p, err := syscall.BytePtrFromString(path)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	var b [1]byte
-	n := 0
-	for end := time.Now().Add(d); ; {
-		for i := 0; i < 256; i++ {
-			r, _, e := syscall.RawSyscall(syscall.SYS_OPEN, uintptr(unsafe.Pointer(p)), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-			if e != 0 {
-				return n, fmt.Errorf("open storm: %w", e)
-			}
-			fd := int(r)
-			if _, err := syscall.Read(fd, b[:]); err != nil {
-				return n, fmt.Errorf("open storm: read: %w", err)
-			}
-			syscall.Close(fd)
+	op := func() error {
+		r, _, e := syscall.RawSyscall(syscall.SYS_OPEN, uintptr(unsafe.Pointer(p)), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if e != 0 {
+			return e
 		}
-		n += 256
-		if !time.Now().Before(end) {
-			return n, nil
-		}
+		fd := int(r)
+		_, err := syscall.Read(fd, b[:])
+		syscall.Close(fd)
+		return err
 	}
+	return op, func() {}, nil
 }
 
-// ConnectStorm connects to a loopback listener, accepts and closes both
-// ends, repeatedly.
-func ConnectStorm(d time.Duration) (int, error) {
+// ConnectStorm's operation connects to a loopback listener, accepts and
+// closes both ends.
+func ConnectStorm() (func() error, func(), error) {
 	lfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("connect storm: %w", err)
+		return nil, nil, err
 	}
-	defer syscall.Close(lfd)
-	lo := &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
-	if err := syscall.Bind(lfd, lo); err != nil {
-		return 0, fmt.Errorf("connect storm: bind: %w", err)
+	stop := func() { syscall.Close(lfd) }
+	if err := syscall.Bind(lfd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		stop()
+		return nil, nil, err
 	}
 	if err := syscall.Listen(lfd, 128); err != nil {
-		return 0, fmt.Errorf("connect storm: listen: %w", err)
+		stop()
+		return nil, nil, err
 	}
 	sa, err := syscall.Getsockname(lfd)
 	if err != nil {
-		return 0, err
+		stop()
+		return nil, nil, err
 	}
-	n := 0
-	for end := time.Now().Add(d); ; {
-		for i := 0; i < 64; i++ {
-			cfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return n, fmt.Errorf("connect storm: socket: %w", err)
-			}
-			if err := syscall.Connect(cfd, sa); err != nil {
-				syscall.Close(cfd)
-				return n, fmt.Errorf("connect storm: connect: %w", err)
-			}
-			afd, _, err := syscall.Accept4(lfd, syscall.SOCK_CLOEXEC)
-			if err != nil {
-				syscall.Close(cfd)
-				return n, fmt.Errorf("connect storm: accept: %w", err)
-			}
-			// RST instead of TIME_WAIT keeps the port space from filling.
-			syscall.SetsockoptLinger(cfd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
-			syscall.Close(cfd)
-			syscall.Close(afd)
+	linger := &syscall.Linger{Onoff: 1}
+	op := func() error {
+		cfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
 		}
-		n += 64
-		if !time.Now().Before(end) {
-			return n, nil
+		defer syscall.Close(cfd)
+		if err := syscall.Connect(cfd, sa); err != nil {
+			return err
 		}
+		afd, _, err := syscall.Accept4(lfd, syscall.SOCK_CLOEXEC)
+		if err != nil {
+			return err
+		}
+		// RST instead of TIME_WAIT keeps the port space from filling.
+		syscall.SetsockoptLinger(cfd, syscall.SOL_SOCKET, syscall.SO_LINGER, linger)
+		syscall.Close(afd)
+		return nil
 	}
+	return op, stop, nil
 }
 
 // Options configure Measure.

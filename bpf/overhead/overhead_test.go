@@ -2,10 +2,14 @@ package overhead
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/driftwatch/driftwatch/bpf"
+	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/internal/testutil"
 )
 
@@ -51,5 +55,52 @@ func TestMedian(t *testing.T) {
 	}
 	if m := Median([]float64{4, 1, 2, 3}); m != 2.5 {
 		t.Errorf("median even = %v", m)
+	}
+}
+
+// BenchmarkOverhead runs each storm's operation with the sensor detached
+// and attached (and consuming): compare the sensor=off and sensor=on ns/op.
+// Needs root; make bench-overhead prints the interleaved-pairs ratios.
+func BenchmarkOverhead(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	ws, err := Workloads(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := bpf.Open(bpf.Config{IncludeSelf: true})
+	if err != nil {
+		b.Skipf("sensor unavailable: %v", err)
+	}
+	defer s.Close()
+	go func() {
+		var ev event.Event
+		for s.Next(&ev) == nil {
+		}
+	}()
+	for _, w := range ws {
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/sensor=%v", w.Name, on), func(b *testing.B) {
+				if on {
+					s.Attach()
+				} else {
+					s.Detach()
+				}
+				op, stop, err := w.Start()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer stop()
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := op(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
