@@ -47,6 +47,8 @@ type Config struct {
 	FlushTimeout Duration `yaml:"flush_timeout"`
 	// Modes decides learning and detection per namespace.
 	Modes Modes `yaml:"modes"`
+	// Learning tunes when learned profiles count as stable.
+	Learning Learning `yaml:"learning"`
 	// Kubernetes metadata and namespace modes.
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	// CRI is the container runtime fallback for image and names.
@@ -77,6 +79,19 @@ type Modes struct {
 	// Namespaces sets modes by namespace name; a namespace label in the
 	// cluster takes precedence.
 	Namespaces map[string]event.Mode `yaml:"namespaces"`
+}
+
+// Learning tunes the profiler's learning lifecycle (docs/profiles.md).
+type Learning struct {
+	// WarmUp after a container starts is learned but does not count towards stability.
+	WarmUp Duration `yaml:"warm_up"`
+	// MinStable is how long a category's unseen-mass estimate must stay
+	// below UnseenBound before it is stable.
+	MinStable Duration `yaml:"min_stable"`
+	// MaxLearn ends learning; a category not stable by then is unstable.
+	MaxLearn Duration `yaml:"max_learn"`
+	// UnseenBound is the Good–Turing unseen-mass bound for stability.
+	UnseenBound float64 `yaml:"unseen_bound"`
 }
 
 // Kubernetes configures the API connection.
@@ -267,13 +282,18 @@ func (c *Config) validate(root *yaml.Node) error {
 	if c.DB == "" {
 		return at(root, errors.New("must not be empty"), "db")
 	}
+	if c.Learning.UnseenBound <= 0 || c.Learning.UnseenBound >= 1 {
+		return at(root, fmt.Errorf("must be in (0, 1), got %v", c.Learning.UnseenBound), "learning", "unseen_bound")
+	}
 	if c.MaxNamespaceLabels < 1 {
 		return at(root, fmt.Errorf("must be at least 1, got %d", c.MaxNamespaceLabels), "max_namespace_labels")
 	}
 	for _, d := range []struct {
 		v    Duration
 		name string
-	}{{c.OutputTimeout, "output_timeout"}, {c.FlushTimeout, "flush_timeout"}, {c.CheckpointInterval, "checkpoint_interval"}, {c.LossAlertInterval, "loss_alert_interval"}, {c.CRI.Timeout, "cri.timeout"}} {
+	}{{c.OutputTimeout, "output_timeout"}, {c.FlushTimeout, "flush_timeout"}, {c.CheckpointInterval, "checkpoint_interval"},
+		{c.LossAlertInterval, "loss_alert_interval"}, {c.CRI.Timeout, "cri.timeout"}, {c.Learning.WarmUp, "learning.warm_up"},
+		{c.Learning.MinStable, "learning.min_stable"}, {c.Learning.MaxLearn, "learning.max_learn"}} {
 		if d.v <= 0 {
 			return at(root, fmt.Errorf("must be positive, got %s", d.v.D()), strings.Split(d.name, ".")...)
 		}
