@@ -18,6 +18,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sync"
@@ -539,4 +540,34 @@ func (s *Sensor) Attach() error {
 		s.links = append(s.links, l)
 	}
 	return nil
+}
+
+// ProgramStat is the kernel's run count and total run time of one program;
+// both stay zero unless BPF statistics are enabled (EnableStats).
+type ProgramStat struct {
+	Runs    uint64
+	Runtime time.Duration
+}
+
+// ProgramStats returns the run statistics of each program by name.
+func (s *Sensor) ProgramStats() map[string]ProgramStat {
+	out := map[string]ProgramStat{}
+	for name, p := range map[string]*ebpf.Program{
+		"sys_exit": s.objs.DwSysExit, "exec": s.objs.DwExec, "fork": s.objs.DwFork, "exit": s.objs.DwExit,
+	} {
+		if p == nil {
+			continue
+		}
+		if st, err := p.Stats(); err == nil {
+			out[name] = ProgramStat{Runs: st.RunCount, Runtime: st.Runtime}
+		}
+	}
+	return out
+}
+
+// EnableStats turns on the kernel's per-program run-time accounting
+// (kernel.bpf_stats_enabled) until the returned closer is closed. It costs
+// two clock reads per program run.
+func EnableStats() (io.Closer, error) {
+	return ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 }

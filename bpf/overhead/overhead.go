@@ -153,6 +153,9 @@ type Options struct {
 	Sensor   bpf.Config
 	// Progress, when set, receives a line per run.
 	Progress io.Writer
+	// ProgStats enables the kernel's BPF run-time statistics and reports
+	// the mean cost of each program run during the runs with the sensor.
+	ProgStats bool
 }
 
 // Result is one workload's outcome.
@@ -168,6 +171,9 @@ type Result struct {
 	MedianCPURatio float64
 	EventsPerSec   float64 // events the consumer decoded per second, median over rounds
 	Lost           map[string]uint64
+	// ProgNs is the mean run time in ns of each sensor program and
+	// ProgRunsPerOp its runs per workload operation (Options.ProgStats).
+	ProgNs, ProgRunsPerOp map[string]float64
 }
 
 // run runs w on a locked OS thread and returns ops per wall second and per
@@ -231,6 +237,13 @@ func Measure(workloads []Workload, opt Options) ([]Result, error) {
 	defer wg.Wait()
 	defer s.Close()
 
+	if opt.ProgStats {
+		closer, err := bpf.EnableStats()
+		if err != nil {
+			return nil, fmt.Errorf("enable BPF statistics: %w", err)
+		}
+		defer closer.Close()
+	}
 	if err := s.Detach(); err != nil {
 		return nil, err
 	}
@@ -239,6 +252,9 @@ func Measure(workloads []Workload, opt Options) ([]Result, error) {
 		r := Result{Name: w.Name}
 		lost0 := s.Lost()
 		var evRates []float64
+		var opsOn float64
+		progRuns := map[string]uint64{}
+		progTime := map[string]time.Duration{}
 		for round := 0; round < opt.Rounds; round++ {
 			var with, without, cpuWith, cpuWithout float64
 			for _, on := range order(round) {
@@ -248,8 +264,14 @@ func Measure(workloads []Workload, opt Options) ([]Result, error) {
 					}
 				}
 				e0 := events.Load()
+				st0 := s.ProgramStats()
 				rate, cpuRate, err := run(w, opt.Duration)
 				if on {
+					for name, st := range s.ProgramStats() {
+						progRuns[name] += st.Runs - st0[name].Runs
+						progTime[name] += st.Runtime - st0[name].Runtime
+					}
+					opsOn += rate * opt.Duration.Seconds()
 					time.Sleep(20 * time.Millisecond) // let the consumer drain
 					if err := s.Detach(); err != nil {
 						return nil, err
@@ -276,6 +298,15 @@ func Measure(workloads []Workload, opt Options) ([]Result, error) {
 		r.MedianRatio = Median(r.Ratios)
 		r.MedianCPURatio = Median(r.CPURatios)
 		r.EventsPerSec = Median(evRates)
+		if opt.ProgStats {
+			r.ProgNs, r.ProgRunsPerOp = map[string]float64{}, map[string]float64{}
+			for name, runs := range progRuns {
+				if runs > 0 {
+					r.ProgNs[name] = float64(progTime[name].Nanoseconds()) / float64(runs)
+					r.ProgRunsPerOp[name] = float64(runs) / opsOn
+				}
+			}
+		}
 		r.Lost = map[string]uint64{}
 		for k, v := range s.Lost() {
 			if d := v - lost0[k]; d > 0 {
@@ -319,7 +350,25 @@ func Print(w io.Writer, results []Result) error {
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.3f\t%.3f\t%.0f\t%s\t\n", r.Name, Median(r.Without), Median(r.With), r.MedianRatio, r.MedianCPURatio, r.EventsPerSec, lost)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range results {
+		if len(r.ProgNs) == 0 {
+			continue
+		}
+		names := make([]string, 0, len(r.ProgNs))
+		for name := range r.ProgNs {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		fmt.Fprintf(w, "%s: BPF programs, mean ns per run (runs per op):", r.Name)
+		for _, name := range names {
+			fmt.Fprintf(w, " %s %.0f (%.2f)", name, r.ProgNs[name], r.ProgRunsPerOp[name])
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
 }
 
 // ErrNoWorkloads is returned when nothing was selected.

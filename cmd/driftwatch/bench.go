@@ -28,6 +28,7 @@ func newBenchOverheadCmd() *cobra.Command {
 		duration  time.Duration
 		workloads string
 		verbose   bool
+		progStats bool
 	)
 	cmd := &cobra.Command{
 		Use:   "overhead",
@@ -35,7 +36,9 @@ func newBenchOverheadCmd() *cobra.Command {
 		Long: `Runs an exec storm (fork+exec /bin/true), an open storm (open, read 1 byte,
 close) and a loopback connect storm, each with and without the sensor attached
 and consuming events, in interleaved pairs, and prints per workload the median
-ratio ops/s with ÷ ops/s without (1.00 = no cost).`,
+ratio ops/s with ÷ ops/s without (1.00 = no cost), and the same ratio over the
+CPU time the workload used (its thread and reaped children), which other load
+on the machine disturbs much less.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := os.MkdirTemp("", "driftwatch-bench-")
@@ -56,7 +59,7 @@ ratio ops/s with ÷ ops/s without (1.00 = no cost).`,
 			if len(sel) == 0 {
 				return withCode(2, fmt.Errorf("%w: %q (want exec, open, connect)", overhead.ErrNoWorkloads, workloads))
 			}
-			opt := overhead.Options{Rounds: rounds, Duration: duration}
+			opt := overhead.Options{Rounds: rounds, Duration: duration, ProgStats: progStats}
 			if verbose {
 				opt.Progress = cmd.ErrOrStderr()
 			}
@@ -76,6 +79,7 @@ ratio ops/s with ÷ ops/s without (1.00 = no cost).`,
 	cmd.Flags().DurationVar(&duration, "duration", 2*time.Second, "length of one run")
 	cmd.Flags().StringVar(&workloads, "workloads", "", "comma-separated subset of exec,open,connect (default all)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every run's rate on stderr")
+	cmd.Flags().BoolVar(&progStats, "prog-stats", false, "also report each BPF program's mean run time (enables kernel BPF statistics, which add a little cost)")
 	return cmd
 }
 
