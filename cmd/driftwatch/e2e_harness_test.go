@@ -232,3 +232,45 @@ func e2eFields(a map[string]any) map[string]any {
 	f, _ := a["output_fields"].(map[string]any)
 	return f
 }
+
+func TestE2EHarnessHelpers(t *testing.T) {
+	losses := []struct {
+		summary string
+		want    int
+	}{
+		{"recorded 41 events to x in 202ms; lost 0 (exec=0 fork=0 exit=0 file=0 net=0 process=0)\n", 0},
+		{"recorded 9 events to x in 1s; lost 7 (exec=0 fork=0 exit=0 file=5 net=2 process=0)\n", 5},
+		{"lost 3 (file=1 net=0)\nlost 12 (file=11 net=1)\n", 12},
+		{"no summary", 0},
+	}
+	for _, tc := range losses {
+		if got := e2eFileLosses(tc.summary); got != tc.want {
+			t.Errorf("e2eFileLosses(%q) = %d, want %d", tc.summary, got, tc.want)
+		}
+	}
+
+	evs := e2eJSONLines(t, `{"evt.type":"openat","proc.pid":7,"fd.name":"/etc/hostname"}
+
+{"evt.type":"execve","proc.pid":7,"proc.name":"cat"}
+`)
+	if len(evs) != 2 {
+		t.Fatalf("e2eJSONLines: %d objects, want 2", len(evs))
+	}
+	finds := []struct {
+		want  map[string]any
+		found bool
+		near  string // evt.type of the closest event when not found
+	}{
+		{map[string]any{"evt.type": "openat", "proc.pid": int64(7)}, true, ""},
+		{map[string]any{"evt.type": "execve", "proc.name": "cat"}, true, ""},
+		{map[string]any{"evt.type": "openat", "proc.pid": int64(8)}, false, "openat"},
+		{map[string]any{"proc.pid": "7"}, false, "openat"}, // a string never matches a number
+		{map[string]any{"proc.name": "cat", "proc.pid": int64(9)}, false, "execve"},
+	}
+	for _, tc := range finds {
+		ev, near := e2eFind(evs, tc.want)
+		if (ev != nil) != tc.found || (!tc.found && e2eStr(near, "evt.type") != tc.near) {
+			t.Errorf("e2eFind(%v) = %v, closest %v; want found=%v closest %s", tc.want, ev, near, tc.found, tc.near)
+		}
+	}
+}

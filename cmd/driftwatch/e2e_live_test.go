@@ -27,10 +27,10 @@ import (
 // TestE2E builds the binary once and runs the issues' end-to-end checks as
 // subtests (go test -run 'TestE2E/issue3' runs one).
 func TestE2E(t *testing.T) {
-	testutil.NeedRoot(t)
 	if testing.Short() {
-		t.Skip("end-to-end recording tests are slow; skipped with -short")
+		t.Skip("end-to-end recording tests build the binary and record live; skipped with -short")
 	}
+	testutil.NeedRoot(t)
 	env := newE2EEnv(t)
 	t.Run("issue2_record_replay", func(t *testing.T) { e2eRecordReplay(t, env) })
 	t.Run("issue3_rules_detect", func(t *testing.T) { e2eRulesDetect(t, env) })
@@ -82,10 +82,10 @@ const e2eMaxAttempts = 3
 // itself reported file events lost (the machine is shared and busy;
 // lifecycle events are never lost). A failure without reported losses fails
 // at once. The attempt returns its problems and the record summaries.
-func e2eAttempts(t *testing.T, attempt func(t *testing.T, try int) (problems []string, summary string)) {
+func e2eAttempts(t *testing.T, attempt func(t *testing.T) (problems []string, summary string)) {
 	t.Helper()
 	for try := 1; ; try++ {
-		problems, summary := attempt(t, try)
+		problems, summary := attempt(t)
 		if len(problems) == 0 {
 			return
 		}
@@ -134,7 +134,7 @@ func e2eRecordReplay(t *testing.T, env *e2eEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e2eAttempts(t, func(t *testing.T, try int) ([]string, string) {
+	e2eAttempts(t, func(t *testing.T) ([]string, string) {
 		dir := e2eScratch(t)
 		trace := filepath.Join(dir, "issue2.dwt")
 		port, clients := e2eListener(t)
@@ -142,6 +142,9 @@ func e2eRecordReplay(t *testing.T, env *e2eEnv) {
 
 		// The cgroup appears after the capture started, as a new container's does.
 		cg, cid := testinfra.NewContainerCgroup(t)
+		if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(cid) || !strings.HasSuffix(cg.Rel(), "/"+cid) {
+			t.Fatalf("test cgroup %s: container id %q is not its 64-hex last component", cg.Rel(), cid)
+		}
 		catPid, catOut := e2eRunIn(t, cg, "/bin/cat", "/etc/hostname")
 		if want, _ := os.ReadFile("/etc/hostname"); catOut != string(want) {
 			t.Fatalf("cat /etc/hostname printed %q, want %q", catOut, want)
@@ -317,7 +320,7 @@ func e2eRulesDetect(t *testing.T, env *e2eEnv) {
 		t.Errorf("rules check %s: want 25 rules (25 enabled), got:\n%s", falcoRules, res.stdout)
 	}
 
-	e2eAttempts(t, func(t *testing.T, try int) ([]string, string) {
+	e2eAttempts(t, func(t *testing.T) ([]string, string) {
 		dir := e2eScratch(t)
 		trace := filepath.Join(dir, "issue3.dwt")
 		// An empty file unique to this test makes the command line ours even
@@ -444,7 +447,7 @@ func e2eLearnDetect(t *testing.T, env *e2eEnv) {
 	if err != nil {
 		t.Fatalf("id: %v", err)
 	}
-	e2eAttempts(t, func(t *testing.T, try int) ([]string, string) {
+	e2eAttempts(t, func(t *testing.T) ([]string, string) {
 		dir := e2eScratch(t)
 		flag := filepath.Join(dir, "attack")
 		db := filepath.Join(dir, "profiles.db")
@@ -459,9 +462,11 @@ func e2eLearnDetect(t *testing.T, env *e2eEnv) {
 			t.Fatal(err)
 		}
 		traceB := filepath.Join(dir, "attack.dwt")
+		from := time.Now()
 		rec = env.startRecord(t, traceB)
 		e2eRunIn(t, cg, e2eLoop(flag, iterations)...)
 		summaryB := rec.stop(t)
+		to := time.Now()
 		summary := summaryA + summaryB
 
 		learn := env.mustRun(t, "learn", "--db", db, traceA)
@@ -476,6 +481,7 @@ func e2eLearnDetect(t *testing.T, env *e2eEnv) {
 			if e2eStr(f, "container.id") != cid {
 				continue
 			}
+			e2eCheckFalcoShape(t, a, from, to)
 			if !strings.Contains(fmt.Sprint(a["tags"]), "anomaly") {
 				problems = append(problems, fmt.Sprintf("--no-rules printed a non-anomaly alert: %v", a))
 				continue
