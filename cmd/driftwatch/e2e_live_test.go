@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/internal/testinfra"
 	"github.com/driftwatch/driftwatch/internal/testutil"
 )
@@ -162,6 +163,9 @@ func e2eRecordReplay(t *testing.T, env *e2eEnv) {
 		}
 		link := filepath.Join(dir, "hostname-link")
 		lnPid, _ := e2eRunIn(t, cg, "/bin/ln", "-s", "/etc/hostname", link)
+		// A hostile link name (newline, ESC, invalid UTF-8) comes out escaped.
+		evil := filepath.Join(dir, "evil\nname\x1b[31m\xff")
+		evilPid, _ := e2eRunIn(t, cg, "/bin/ln", "-s", "/etc/hostname", evil)
 		summary := rec.stop(t)
 
 		res := env.mustRun(t, "replay", "--format", "json", trace)
@@ -213,12 +217,18 @@ func e2eRecordReplay(t *testing.T, env *e2eEnv) {
 				"evt.arg.target": "/etc/hostname", "evt.arg.linkpath": link,
 				"container.id": cid, "cgroup.id": int64(cg.ID()),
 			}},
+			{"symlink with a hostile name", map[string]any{
+				"evt.res": "SUCCESS", "proc.pid": int64(evilPid), "proc.name": "ln",
+				"proc.cmdline":     "ln -s /etc/hostname " + event.Escape([]byte(evil)),
+				"evt.arg.linkpath": event.Escape([]byte(evil)),
+				"container.id":     cid,
+			}},
 		}
 		var problems []string
 		for _, c := range checks {
 			if ev, near := e2eFind(mine, c.want); ev == nil {
 				problems = append(problems, fmt.Sprintf("replay of cgroup %d: no %s with %v; closest: %v", cg.ID(), c.what, c.want, near))
-			} else if c.what == "symlink by ln -s" {
+			} else if strings.HasPrefix(c.what, "symlink") {
 				if typ := e2eStr(ev, "evt.type"); typ != "symlinkat" && typ != "symlink" {
 					problems = append(problems, fmt.Sprintf("symlink event has evt.type %q", typ))
 				}
@@ -472,6 +482,14 @@ func e2eLearnDetect(t *testing.T, env *e2eEnv) {
 		learn := env.mustRun(t, "learn", "--db", db, traceA)
 		if !strings.Contains(learn.stdout, cid) {
 			return []string{fmt.Sprintf("learn printed no profile for container %s:\n%s", cid, learn.stdout)}, summary
+		}
+		// The real binary's exit status for an unknown profile.
+		if r := env.run(t, "profile", "show", "--db", db, "nginx:does-not-exist"); r.code != 2 || !strings.Contains(r.stderr, `no profile "nginx:does-not-exist"`) {
+			t.Errorf("profile show of an unknown profile: %s", r)
+		}
+		if r := env.mustRun(t, "profile", "show", "--db", db, "--category", "process", cid); !strings.Contains(r.stdout, "[process] state=detecting") ||
+			!strings.Contains(r.stdout, "/usr/bin/date [date]") {
+			t.Errorf("profile show %s --category process:\n%s", cid, r.stdout)
 		}
 		res := env.mustRun(t, "detect", "--db", db, "--no-rules", "--format", "json", traceB)
 		var problems []string
