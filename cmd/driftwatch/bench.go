@@ -29,6 +29,7 @@ func newBenchOverheadCmd() *cobra.Command {
 		workloads string
 		verbose   bool
 		progStats bool
+		ringSys   int
 	)
 	cmd := &cobra.Command{
 		Use:   "overhead",
@@ -59,7 +60,8 @@ on the machine disturbs much less.`,
 			if len(sel) == 0 {
 				return withCode(2, fmt.Errorf("%w: %q (want exec, open, connect)", overhead.ErrNoWorkloads, workloads))
 			}
-			opt := overhead.Options{Rounds: rounds, Duration: duration, ProgStats: progStats}
+			opt := overhead.Options{Rounds: rounds, Duration: duration, ProgStats: progStats,
+				Sensor: bpf.Config{RingSizeSyscall: ringSys}}
 			if verbose {
 				opt.Progress = cmd.ErrOrStderr()
 			}
@@ -79,6 +81,7 @@ on the machine disturbs much less.`,
 	cmd.Flags().DurationVar(&duration, "duration", 2*time.Second, "length of one run")
 	cmd.Flags().StringVar(&workloads, "workloads", "", "comma-separated subset of exec,open,connect (default all)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every run's rate on stderr")
+	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 2 MiB)")
 	cmd.Flags().BoolVar(&progStats, "prog-stats", false, "also report each BPF program's mean run time (enables kernel BPF statistics, which add a little cost)")
 	return cmd
 }
