@@ -128,9 +128,11 @@ var LostKinds = []string{"exec", "fork", "exit", "file", "net", "process"}
 // Sensor is the loaded and attached sensor. Next must be called from one
 // goroutine at a time; Close may be called from any.
 type Sensor struct {
+	coll     *ebpf.Collection
 	objs     sensorObjects
 	links    []link.Link
 	features map[string]bool
+	warnings []string
 
 	lifeRd, sysRd *ringbuf.Reader
 	epfd, wakefd  int
@@ -185,6 +187,7 @@ func Open(cfg Config) (*Sensor, error) {
 		return nil, fmt.Errorf("bpf: parse embedded objects: %w", err)
 	}
 	features := map[string]bool{}
+	var warnings []string
 	for _, h := range hooks {
 		var fn *btf.Typedef
 		ok := kspec.TypeByName("btf_trace_"+hookTarget(h), &fn) == nil
@@ -195,7 +198,7 @@ func Open(cfg Config) (*Sensor, error) {
 		if !h.optional {
 			return nil, &EnvError{What: "tracepoint " + hookTarget(h), Err: ErrMissingHook}
 		}
-		fmt.Fprintf(os.Stderr, "driftwatch: warning: tracepoint %s missing: %s events are off\n", hookTarget(h), h.feature)
+		warnings = append(warnings, fmt.Sprintf("tracepoint %s missing: %s events are off", hookTarget(h), h.feature))
 		delete(spec.Programs, h.prog)
 	}
 	features["loginuid"] = hasMember(kspec, "task_struct", "loginuid")
@@ -216,14 +219,25 @@ func Open(cfg Config) (*Sensor, error) {
 
 	_ = rlimit.RemoveMemlock() // needed before 5.11 only; harmless after
 
-	s := &Sensor{features: features, epfd: -1, wakefd: -1, poll: cfg.PollInterval}
+	s := &Sensor{features: features, warnings: warnings, epfd: -1, wakefd: -1, poll: cfg.PollInterval}
 	if s.poll <= 0 {
 		s.poll = 5 * time.Millisecond
 	}
 	s.nextPoll = s.poll
-	opts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kspec}}
-	if err := spec.LoadAndAssign(&s.objs, opts); err != nil {
+	opts := ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kspec}}
+	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
+	if err != nil {
 		return nil, loadError(err)
+	}
+	// A typed view; programs of skipped optional hooks stay nil.
+	s.coll = coll
+	s.objs.sensorPrograms = sensorPrograms{
+		DwSysExit: coll.Programs["dw_sys_exit"], DwExec: coll.Programs["dw_exec"],
+		DwFork: coll.Programs["dw_fork"], DwExit: coll.Programs["dw_exit"],
+	}
+	s.objs.sensorMaps = sensorMaps{
+		LifecycleRb: coll.Maps["lifecycle_rb"], Lost: coll.Maps["lost"], ScratchMap: coll.Maps["scratch_map"],
+		SyscallEnable: coll.Maps["syscall_enable"], SyscallRb: coll.Maps["syscall_rb"],
 	}
 	fail := func(err error) (*Sensor, error) {
 		s.release()
@@ -333,6 +347,9 @@ func (s *Sensor) Features() map[string]bool {
 	}
 	return out
 }
+
+// Warnings describes optional hooks that were missing and skipped.
+func (s *Sensor) Warnings() []string { return slices.Clone(s.warnings) }
 
 // Clock returns the boot-to-wall conversion the sensor uses.
 func (s *Sensor) Clock() Clock { return s.clock }
@@ -499,7 +516,10 @@ func (s *Sensor) release() error {
 		unix.Close(s.wakefd)
 		s.wakefd = -1
 	}
-	errs = append(errs, s.objs.Close())
+	if s.coll != nil {
+		s.coll.Close()
+		s.coll = nil
+	}
 	return errors.Join(errs...)
 }
 

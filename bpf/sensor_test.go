@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -732,6 +733,41 @@ func TestOpenErrors(t *testing.T) {
 	_, err = Open(Config{Syscalls: []uint16{event.SysRead}})
 	if !errors.Is(err, ErrUnsupportedSyscall) {
 		t.Errorf("unsupported syscall: %v", err)
+	}
+	hookTarget = old
+
+	// An optional hook that is missing: a warning and the feature off.
+	testutil.NeedRoot(t)
+	oldHooks := slices.Clone(hooks)
+	defer func() { hooks = oldHooks; hookTarget = old }()
+	for i := range hooks {
+		if hooks[i].prog == "dw_fork" {
+			hooks[i].optional = true
+		}
+	}
+	hookTarget = func(h hook) string {
+		if h.prog == "dw_fork" {
+			return "sched_process_fork_nonexistent"
+		}
+		return h.target
+	}
+	s, err := Open(Config{})
+	if err != nil {
+		var env *EnvError
+		if errors.As(err, &env) && errors.Is(err, ErrPermission) {
+			testutil.NeedBPF(t, err.Error())
+		}
+		t.Fatalf("Open with a missing optional hook: %v", err)
+	}
+	defer s.Close()
+	if f := s.Features(); f["fork"] || !f["exec"] || !f["syscalls"] {
+		t.Errorf("features with fork missing: %v", f)
+	}
+	if w := s.Warnings(); len(w) != 1 || !strings.Contains(w[0], "sched_process_fork_nonexistent") {
+		t.Errorf("warnings: %q", w)
+	}
+	if len(s.links) != len(hooks)-1 {
+		t.Errorf("%d programs attached, want %d", len(s.links), len(hooks)-1)
 	}
 }
 

@@ -114,10 +114,18 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 		return err
 	}
 	defer s.Close()
+	for _, w := range s.Warnings() {
+		fmt.Fprintf(stderr, "driftwatch: warning: %s\n", w)
+	}
+	var off []string
 	for name, on := range s.Features() {
 		if !on {
-			fmt.Fprintf(stderr, "driftwatch: warning: sensor feature %s is off on this kernel\n", name)
+			off = append(off, name)
 		}
+	}
+	if len(off) > 0 {
+		sort.Strings(off)
+		fmt.Fprintf(stderr, "driftwatch: warning: sensor features off on this kernel: %s\n", strings.Join(off, ", "))
 	}
 
 	cgMount, err := container.CgroupV2Mount()
