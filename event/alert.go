@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -80,4 +81,44 @@ type Alert struct {
 	Score       float64 `json:"-"` // anomaly score for model alerts, 0 otherwise
 	EventNum    uint64  `json:"-"` // evt.num of the triggering event
 	EventTime   int64   `json:"-"` // trace time of the triggering event, ns
+}
+
+// FalcoTimeFormat is the time layout of Falco's JSON alerts: RFC 3339 in
+// UTC with exactly nine fractional digits.
+const FalcoTimeFormat = "2006-01-02T15:04:05.000000000Z"
+
+// alertJSON mirrors Alert's serialised fields with the time as text.
+type alertJSON struct {
+	Time         string         `json:"time"`
+	Rule         string         `json:"rule"`
+	Priority     Priority       `json:"priority"`
+	Source       string         `json:"source"`
+	Tags         []string       `json:"tags"`
+	Hostname     string         `json:"hostname"`
+	Output       string         `json:"output"`
+	OutputFields map[string]any `json:"output_fields"`
+}
+
+// MarshalJSON writes Falco's alert shape, the time always with nine
+// fractional digits in UTC (Go's default drops trailing zeros).
+func (a Alert) MarshalJSON() ([]byte, error) {
+	return json.Marshal(alertJSON{
+		Time: a.Time.UTC().Format(FalcoTimeFormat), Rule: a.Rule, Priority: a.Priority,
+		Source: a.Source, Tags: a.Tags, Hostname: a.Hostname, Output: a.Output, OutputFields: a.OutputFields,
+	})
+}
+
+// UnmarshalJSON reads Falco's alert shape.
+func (a *Alert) UnmarshalJSON(b []byte) error {
+	var j alertJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	t, err := time.Parse(time.RFC3339Nano, j.Time)
+	if err != nil && j.Time != "" {
+		return fmt.Errorf("alert time: %w", err)
+	}
+	*a = Alert{Time: t, Rule: j.Rule, Priority: j.Priority, Source: j.Source, Tags: j.Tags,
+		Hostname: j.Hostname, Output: j.Output, OutputFields: j.OutputFields}
+	return nil
 }

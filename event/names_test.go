@@ -1,6 +1,11 @@
 package event
 
-import "testing"
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestErrnoAndProtoNames(t *testing.T) {
 	tests := []struct {
@@ -81,5 +86,20 @@ func TestResetKeepsCapacity(t *testing.T) {
 	c.Path[0] = 'x'
 	if string(c.Path) != "xa" {
 		t.Fatal("clone")
+	}
+}
+
+func TestAlertJSONTime(t *testing.T) {
+	a := Alert{Time: time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.FixedZone("x", 3600)), Rule: "r", Priority: PriorityWarning}
+	b, err := json.Marshal(&a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"time":"2026-01-02T02:04:05.120000000Z"`) || !strings.Contains(string(b), `"priority":"Warning"`) {
+		t.Fatalf("alert JSON %s", b)
+	}
+	var back Alert
+	if err := json.Unmarshal(b, &back); err != nil || !back.Time.Equal(a.Time) || back.Priority != PriorityWarning {
+		t.Fatalf("round trip: %v %+v", err, back)
 	}
 }
