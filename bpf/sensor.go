@@ -44,8 +44,11 @@ var (
 	ErrNoBTF = errors.New("kernel BTF not available (needs CONFIG_DEBUG_INFO_BTF)")
 	// ErrMissingHook: a tracepoint the sensor needs does not exist.
 	ErrMissingHook = errors.New("kernel tracepoint not available")
-	// ErrUnsupportedSyscall: Config.Syscalls names a syscall the sensor does not capture.
-	ErrUnsupportedSyscall = errors.New("syscall not supported by the sensor")
+	// ErrBadConfig: a Config value the sensor cannot use.
+	ErrBadConfig = errors.New("bad sensor configuration")
+	// ErrUnsupportedSyscall: Config.Syscalls names a syscall the sensor
+	// does not capture. It wraps ErrBadConfig.
+	ErrUnsupportedSyscall = fmt.Errorf("%w: syscall not supported by the sensor", ErrBadConfig)
 )
 
 // EnvError says what the environment lacks for the sensor to run. The CLI
@@ -164,7 +167,13 @@ func Open(cfg Config) (*Sensor, error) {
 	if _, err := os.Stat(btfPath); err != nil {
 		return nil, &EnvError{What: "kernel BTF at " + btfPath, Err: ErrNoBTF}
 	}
-	kspec, err := btf.LoadSpec(btfPath)
+	var kspec *btf.Spec
+	var err error
+	if cfg.KernelBTF == "" {
+		kspec, err = btf.LoadKernelSpec() // parsed once per process
+	} else {
+		kspec, err = btf.LoadSpec(btfPath)
+	}
 	if err != nil {
 		return nil, &EnvError{What: "kernel BTF at " + btfPath, Err: fmt.Errorf("%w: %v", ErrNoBTF, err)}
 	}
@@ -172,6 +181,11 @@ func Open(cfg Config) (*Sensor, error) {
 		return nil, &EnvError{What: "privileges", Err: ErrPermission}
 	}
 
+	for name, size := range map[string]int{"RingSizeSyscall": cfg.RingSizeSyscall, "RingSizeLifecycle": cfg.RingSizeLifecycle} {
+		if size != 0 && (size < os.Getpagesize() || size&(size-1) != 0) {
+			return nil, fmt.Errorf("%w: %s %d is not a power of two of at least the page size", ErrBadConfig, name, size)
+		}
+	}
 	syscalls := cfg.Syscalls
 	if syscalls == nil {
 		syscalls = supported

@@ -735,6 +735,9 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("unsupported syscall: %v", err)
 	}
 	hookTarget = old
+	if _, err := Open(Config{RingSizeSyscall: 3000}); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("ring size 3000: %v", err)
+	}
 
 	// An optional hook that is missing: a warning and the feature off.
 	testutil.NeedRoot(t)

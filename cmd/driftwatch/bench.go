@@ -68,7 +68,7 @@ on the machine disturbs much less.`,
 			res, err := overhead.Measure(sel, opt)
 			if err != nil {
 				var env *bpf.EnvError
-				if errors.As(err, &env) {
+				if errors.As(err, &env) || errors.Is(err, bpf.ErrBadConfig) {
 					return withCode(2, err)
 				}
 				return err

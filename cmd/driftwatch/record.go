@@ -108,7 +108,7 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 	s, err := bpf.Open(cfg)
 	if err != nil {
 		var env *bpf.EnvError
-		if errors.As(err, &env) || errors.Is(err, bpf.ErrUnsupportedSyscall) {
+		if errors.As(err, &env) || errors.Is(err, bpf.ErrBadConfig) {
 			return withCode(2, err)
 		}
 		return err
