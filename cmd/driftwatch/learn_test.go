@@ -300,8 +300,13 @@ func TestLearnPrintsProfilesAndStates(t *testing.T) {
 		t.Errorf("learn printed %d profiles, want %d: %v", len(cats), len(tests), cats)
 	}
 
-	// The text table: a header, one row per profile with its states.
+	// The text table, as learn prints it (into a second store) and as
+	// profile list prints it: a header, one row per profile with its states.
+	learnText := lpMust(t, "learn", "--db", filepath.Join(dir, "q.db"), tr)
 	text := lpMust(t, "profile", "list", "--db", db)
+	if learnText != text {
+		t.Errorf("learn's table differs from profile list's:\n%s\n%s", learnText, text)
+	}
 	lines := strings.Split(strings.TrimSpace(text), "\n")
 	if len(lines) != 1+len(tests) || !strings.HasPrefix(lines[0], "PROFILE") {
 		t.Fatalf("profile list:\n%s", text)
