@@ -63,7 +63,7 @@ the file cleanly and prints the event count and the sensor's loss counters.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "trace file to write")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (default: until SIGINT/SIGTERM)")
 	cmd.Flags().StringVar(&syscalls, "syscalls", "", "comma-separated syscall names to capture (default: all the sensor supports)")
-	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 8 MiB)")
+	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 2 MiB)")
 	cmd.Flags().IntVar(&ringLife, "ring-lifecycle", 0, "lifecycle ring buffer bytes, a power of two (default 4 MiB)")
 	cmd.Flags().StringVar(&procRoot, "proc", "/proc", "procfs to snapshot")
 	return cmd
