@@ -30,6 +30,7 @@ func newBenchOverheadCmd() *cobra.Command {
 		verbose   bool
 		progStats bool
 		ringSys   int
+		syscalls  string
 	)
 	cmd := &cobra.Command{
 		Use:   "overhead",
@@ -62,6 +63,13 @@ on the machine disturbs much less.`,
 			}
 			opt := overhead.Options{Rounds: rounds, Duration: duration, ProgStats: progStats,
 				Sensor: bpf.Config{RingSizeSyscall: ringSys}}
+			if cmd.Flags().Changed("syscalls") {
+				nrs, err := parseSyscalls(syscalls)
+				if err != nil {
+					return withCode(2, err)
+				}
+				opt.Sensor.Syscalls = nrs // "" = hooks attached, no syscall reported: the floor
+			}
 			if verbose {
 				opt.Progress = cmd.ErrOrStderr()
 			}
@@ -81,6 +89,7 @@ on the machine disturbs much less.`,
 	cmd.Flags().DurationVar(&duration, "duration", 2*time.Second, "length of one run")
 	cmd.Flags().StringVar(&workloads, "workloads", "", "comma-separated subset of exec,open,connect (default all)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every run's rate on stderr")
+	cmd.Flags().StringVar(&syscalls, "syscalls", "", "report only these syscalls (comma-separated; an empty list measures the bare hooks)")
 	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 2 MiB)")
 	cmd.Flags().BoolVar(&progStats, "prog-stats", false, "also report each BPF program's mean run time (enables kernel BPF statistics, which add a little cost)")
 	return cmd
