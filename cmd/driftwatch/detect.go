@@ -76,12 +76,15 @@ With --format json each alert is one line of Falco's JSON alert shape.`,
 			}
 			var det *model.Detector
 			if db != "" {
-				store, err := openStoreForCLI(db, logger)
+				if _, err := os.Stat(db); err != nil {
+					return withCode(2, fmt.Errorf("profile store: %w", err))
+				}
+				store, prof, err := openProfiles(db, profiler.Config{Logger: logger})
 				if err != nil {
-					return withCode(2, err)
+					return err
 				}
 				defer store.Close()
-				det = model.NewDetector(profiler.New(store, profiler.Config{Logger: logger}), model.Config{Batch: true})
+				det = model.NewDetector(prof, model.Config{Batch: true})
 				cfg.Detector = det
 			}
 			for _, path := range args {
@@ -122,19 +125,4 @@ func detectOne(ctx context.Context, cfg pipeline.Config, path, inputFormat strin
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-// openStoreForCLI opens a profile store; a store that had to be set aside
-// is reported on stderr and the fresh store is used.
-func openStoreForCLI(path string, logger *slog.Logger) (*profiler.Store, error) {
-	store, err := profiler.OpenStore(path, profiler.StoreOptions{Logger: logger})
-	var sa *profiler.SetAsideError
-	if errors.As(err, &sa) && store != nil {
-		fmt.Fprintf(os.Stderr, "driftwatch: warning: %v\n", sa)
-		return store, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open profile store %s: %w", path, err)
-	}
-	return store, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -25,8 +26,15 @@ func newProfileCmd() *cobra.Command {
 processes. IMAGE arguments are profile keys as printed by "profile list".`,
 	}
 	cmd.PersistentFlags().StringVar(&db, "db", "", "profile store (bbolt file)")
+	// withStore opens the store for a subcommand; only import may create
+	// it, so a mistyped --db is an error rather than a new empty store.
 	withStore := func(fn func(cmd *cobra.Command, args []string, st *profiler.Store, p *profiler.Profiler) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
+			if cmd.Name() != "import" && db != "" {
+				if _, err := os.Stat(db); err != nil {
+					return withCode(2, fmt.Errorf("profile store: %w", err))
+				}
+			}
 			st, p, err := openProfiles(db, profiler.Config{})
 			if err != nil {
 				return err
@@ -79,6 +87,11 @@ processes. IMAGE arguments are profile keys as printed by "profile list".`,
 				}
 				defer f.Close()
 				w = f
+			}
+			for _, k := range args {
+				if !slices.Contains(p.Keys(), k) {
+					return withCode(2, fmt.Errorf("no profile %q (see profile list)", k))
+				}
 			}
 			return p.ExportJSON(w, args...)
 		}),
