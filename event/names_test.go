@@ -103,3 +103,9 @@ func TestAlertJSONTime(t *testing.T) {
 		t.Fatalf("round trip: %v %+v", err, back)
 	}
 }
+
+func TestNewerSyscallsKnown(t *testing.T) {
+	if n, ok := SyscallNumber("fchmodat2"); !ok || n != SysFchmodat2 {
+		t.Fatalf("fchmodat2 = %d, %v; want %d", n, ok, SysFchmodat2)
+	}
+}
