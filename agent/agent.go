@@ -86,6 +86,8 @@ type agent struct {
 	criProv  *cri.Provider
 	kw       *kube.Watcher
 
+	wasEmpty map[string]bool // containers whose cgroup was unpopulated at the last reap
+
 	lossMu      sync.Mutex
 	lossPending map[string]uint64
 	lossLast    time.Time
@@ -117,6 +119,8 @@ func (a *agent) run(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.m = metrics.New(cfg.MaxNamespaceLabels, a.opts.Version)
+	// Series that exist from the start: scores of host and unnamespaced containers.
+	a.m.AnomalyScore.WithLabelValues(metrics.HostNamespace)
 
 	// Outputs first, so every later problem can be reported as an alert.
 	a.outs, err = output.New(cfg.Outputs, output.Options{
@@ -176,6 +180,7 @@ func (a *agent) run(ctx context.Context) (err error) {
 		UnseenBound: cfg.Learning.UnseenBound, CheckpointInterval: cfg.CheckpointInterval.D(), Logger: a.log,
 	})
 	a.det = model.NewDetector(a.prof, model.Config{})
+	a.exportProfiles()
 
 	// Containers and their metadata.
 	a.mount = cfg.CgroupMount
@@ -516,20 +521,32 @@ func LossFields(perKind map[string]uint64) map[string]any {
 	return f
 }
 
-// reap forgets containers whose cgroup directory is gone.
+// reap forgets containers whose cgroup directory is gone, or whose cgroup
+// was unpopulated (no process left) on two passes in a row.
 func (a *agent) reap() {
+	empty := map[string]bool{}
 	for _, c := range a.res.Containers() {
 		if c.IsHost() || c.CgroupPath == "" {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(a.mount, c.CgroupPath)); errors.Is(err, os.ErrNotExist) {
+		dir := filepath.Join(a.mount, c.CgroupPath)
+		gone := false
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			gone = true
+		} else if b, err := os.ReadFile(filepath.Join(dir, "cgroup.events")); err == nil && strings.Contains(string(b), "populated 0") {
+			empty[c.ID] = true
+			gone = a.wasEmpty[c.ID]
+		}
+		if gone {
 			a.res.Forget(c.ID)
 			a.m.RemoveContainer(c.ID)
 			if a.criProv != nil {
 				a.criProv.Forget(c.ID)
 			}
+			delete(empty, c.ID)
 		}
 	}
+	a.wasEmpty = empty
 }
 
 // exportScores sets the per-container gauge for running containers only.

@@ -114,9 +114,41 @@ func (p *Provider) Lookup(id string) (event.ContainerInfo, bool) {
 		return event.ContainerInfo{}, false
 	}
 	info := FromStatus(resp.GetStatus())
+	if info.Namespace == "" || info.PodName == "" {
+		// No kubelet labels (a pod run through the CRI by other means):
+		// the sandbox's metadata names the pod.
+		p.mu.Unlock()
+		p.fillFromSandbox(&info)
+		p.mu.Lock()
+	}
 	p.cache[id] = info
 	delete(p.neg, id)
 	return info, true
+}
+
+// fillFromSandbox fills pod name, uid and namespace from the container's
+// pod sandbox.
+func (p *Provider) fillFromSandbox(info *event.ContainerInfo) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	cs, err := p.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{Id: info.ID})
+	if err != nil || len(cs) == 0 || cs[0].GetPodSandboxId() == "" {
+		return
+	}
+	sb, err := p.rt.PodSandboxStatus(ctx, cs[0].GetPodSandboxId(), false)
+	if err != nil {
+		return
+	}
+	md := sb.GetStatus().GetMetadata()
+	if info.PodName == "" {
+		info.PodName = md.GetName()
+	}
+	if info.Namespace == "" {
+		info.Namespace = md.GetNamespace()
+	}
+	if info.PodUID == "" {
+		info.PodUID = md.GetUid()
+	}
 }
 
 // Forget drops a container from the cache (it exited).

@@ -67,6 +67,16 @@ func TestLookupOverRealGRPC(t *testing.T) {
 	if n := fakeRT.statusCalls(); n != before {
 		t.Errorf("cached lookup called the runtime (%d → %d)", before, n)
 	}
+	// Without kubelet labels the sandbox names the pod.
+	const bare = "1111111111111111111111111111111111111111111111111111111111111111"
+	fakeRT.mu.Lock()
+	fakeRT.containers[bare] = &runtimeapi.ContainerStatus{Id: bare, CreatedAt: 1, Metadata: &runtimeapi.ContainerMetadata{Name: "c"},
+		Image: &runtimeapi.ImageSpec{Image: "img:2"}, ImageRef: "sha256:22"}
+	fakeRT.mu.Unlock()
+	if info, ok := p.Lookup(bare); !ok || info.PodName != "sandbox-pod" || info.Namespace != "sandbox-ns" || info.PodUID != "sb-uid" {
+		t.Errorf("bare container: %+v %v, want the sandbox's pod metadata", info, ok)
+	}
+
 	// Unknown ids are negatively cached.
 	if _, ok := p.Lookup("ffff"); ok {
 		t.Error("unknown container found")
@@ -100,6 +110,23 @@ func (f *fakeRuntime) ContainerStatus(_ context.Context, r *runtimeapi.Container
 		return nil, status.Errorf(codes.NotFound, "no container %s", r.ContainerId)
 	}
 	return &runtimeapi.ContainerStatusResponse{Status: s}, nil
+}
+
+func (f *fakeRuntime) ListContainers(_ context.Context, r *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*runtimeapi.Container
+	for id := range f.containers {
+		if r.GetFilter().GetId() == "" || r.GetFilter().GetId() == id {
+			out = append(out, &runtimeapi.Container{Id: id, PodSandboxId: "sb-" + id})
+		}
+	}
+	return &runtimeapi.ListContainersResponse{Containers: out}, nil
+}
+
+func (f *fakeRuntime) PodSandboxStatus(_ context.Context, r *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
+	return &runtimeapi.PodSandboxStatusResponse{Status: &runtimeapi.PodSandboxStatus{Id: r.PodSandboxId, CreatedAt: 1,
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "sandbox-pod", Uid: "sb-uid", Namespace: "sandbox-ns"}}}, nil
 }
 
 func (f *fakeRuntime) statusCalls() int {
