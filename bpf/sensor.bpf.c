@@ -190,6 +190,8 @@ _Static_assert(sizeof(struct ev_hdr) == HDR_SIZE, "ev_hdr layout");
 
 // Set by the loader before load.
 const volatile __u32 ignore_tgid = 0;         // the sensor's own process
+const volatile __u64 dedup_window_ns = 0;     // 0: no deduplication
+const volatile __u64 dedup_k0 = 0, dedup_k1 = 0; // SipHash key, random per load
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -216,6 +218,58 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } lost SEC(".maps");
+
+// In-kernel deduplication (docs/sensor.md "Deduplication"): an event whose
+// key was delivered less than dedup_window_ns ago, in the current
+// generation, is counted in dedup_count instead of delivered. The key holds
+// everything that distinguishes what a rule or profile sees: process,
+// credentials, syscall, result class, flags, mode and the path (its length
+// and a keyed SipHash of its bytes) or the peer/local addresses.
+struct dedup_key {
+	__u64 hash;     // SipHash-1-3 of the path / unix socket path
+	__u64 root;     // opens: the process's fs root (dentry) ...
+	__u64 rootmnt;  // ... and its vfsmount: chroot/setns make new keys
+	__u32 tgid;
+	__u32 uid;
+	__u32 euid;
+	__u32 flags;    // open flags / socket type and flags / accept4 flags
+	__u32 mode;     // open mode / socket protocol argument
+	__s32 ret;      // errno of a failure, 0 for any success
+	__u32 len;      // path length / family, type, proto of a socket
+	__u16 nr;
+	__u16 port;     // connect: peer port; accept: local port
+	__u8 addr[16];  // connect: peer address; accept: local address
+	__u8 addr2[16]; // connect: local address; accept: client address
+};
+
+struct dedup_val {
+	__u64 ts;  // boot ns of the last delivered event of this key
+	__u32 gen; // dedup_gen when it was delivered
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct dedup_key);
+	__type(value, struct dedup_val);
+} dedup SEC(".maps");
+
+// dedup_gen[0]: bumped by userspace (Sensor.ResetDedup) to forget every key.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} dedup_gen SEC(".maps");
+
+// Deduplicated (not delivered) events per LOST_* slot.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} dedup_count SEC(".maps");
 
 // Scratch space for building paths backwards (dentry walk).
 struct scratch {
@@ -244,19 +298,110 @@ static __always_inline void count_lost(__u32 slot)
 		*v += 1;
 }
 
+// ------------------------------------------------------------ deduplication
+
+#define ROTL(x, b) (__u64)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                                        \
+	do {                                                                                                            \
+		v0 += v1;                                                                                               \
+		v1 = ROTL(v1, 13);                                                                                      \
+		v1 ^= v0;                                                                                               \
+		v0 = ROTL(v0, 32);                                                                                      \
+		v2 += v3;                                                                                               \
+		v3 = ROTL(v3, 16);                                                                                      \
+		v3 ^= v2;                                                                                               \
+		v0 += v3;                                                                                               \
+		v3 = ROTL(v3, 21);                                                                                      \
+		v3 ^= v0;                                                                                               \
+		v2 += v1;                                                                                               \
+		v1 = ROTL(v1, 17);                                                                                      \
+		v1 ^= v2;                                                                                               \
+		v2 = ROTL(v2, 32);                                                                                      \
+	} while (0)
+
+// siphash13 is SipHash-1-3 (one compression, three finalization rounds, as
+// the kernel's hsiphash on 64-bit) of the n bytes at buf (n <= PATH_LEN),
+// keyed with the random per-load key: without the key nobody can choose a
+// path that collides with another one.
+static __always_inline __u64 siphash13(const char *buf, long n)
+{
+	__u64 v0 = dedup_k0 ^ 0x736f6d6570736575ULL;
+	__u64 v1 = dedup_k1 ^ 0x646f72616e646f6dULL;
+	__u64 v2 = dedup_k0 ^ 0x6c7967656e657261ULL;
+	__u64 v3 = dedup_k1 ^ 0x7465646279746573ULL;
+	__u64 last = (__u64)n << 56;
+	for (int i = 0; i < PATH_LEN / 8; i++) {
+		long off = i * 8;
+		if (off >= n)
+			break;
+		__u64 m = *(const __u64 *)(buf + off);
+		long rem = n - off;
+		if (rem < 8) {
+			// the tail goes into the last block with the length
+			last |= m & ((1ULL << ((rem & 7) * 8)) - 1);
+			break;
+		}
+		v3 ^= m;
+		SIPROUND;
+		v0 ^= m;
+	}
+	v3 ^= last;
+	SIPROUND;
+	v0 ^= last;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static __always_inline __u32 dedup_generation(void)
+{
+	__u32 zero = 0;
+	__u32 *g = bpf_map_lookup_elem(&dedup_gen, &zero);
+	return g ? *g : 0;
+}
+
+// dedup_seen reports whether k was delivered within the window in this
+// generation; if so the event is counted (slot) and must not be delivered.
+static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u32 gen, __u32 slot)
+{
+	struct dedup_val *v = bpf_map_lookup_elem(&dedup, k);
+	if (!v || v->gen != gen || now - v->ts >= dedup_window_ns)
+		return 0;
+	__u64 *c = bpf_map_lookup_elem(&dedup_count, &slot);
+	if (c)
+		*c += 1;
+	return 1;
+}
+
+// dedup_mark records that k was delivered at now. Called only once the
+// record is reserved, so a lost record never hides the next one.
+static __always_inline void dedup_mark(const struct dedup_key *k, __u64 now, __u32 gen)
+{
+	struct dedup_val *v = bpf_map_lookup_elem(&dedup, k);
+	if (v) {
+		v->ts = now;
+		v->gen = gen;
+		return;
+	}
+	struct dedup_val nv = {.ts = now, .gen = gen};
+	bpf_map_update_elem(&dedup, k, &nv, BPF_ANY);
+}
+
 static __always_inline __u32 new_encode_dev(__u32 major, __u32 minor)
 {
 	return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
 }
 
 // fill_task fills identity and credentials of the current task t.
-static __always_inline void fill_task(struct ev_hdr *h, struct task_struct *t, __u8 kind)
+static __always_inline void fill_task(struct ev_hdr *h, struct task_struct *t, __u8 kind, __u64 now)
 {
 	// Plain BTF loads where a helper would do the same walk: each helper
 	// call saved is ~10 ns on every event.
 	h->version = EV_VERSION;
 	h->kind = kind;
-	h->ts = bpf_ktime_get_boot_ns();
+	h->ts = now;
 	h->cpu = bpf_get_smp_processor_id();
 	h->cgroup_id = t->cgroups->dfl_cgrp->kn->id; // = bpf_get_current_cgroup_id()
 	h->pid = t->tgid;
@@ -474,7 +619,7 @@ int BPF_PROG(dw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	}
 	struct task_struct *t = bpf_get_current_task_btf();
 	clear_args(h);
-	fill_task(h, t, KIND_EXEC);
+	fill_task(h, t, KIND_EXEC, bpf_ktime_get_boot_ns());
 	h->syscall = NR_execve;
 	struct file *f = bprm->file;
 	exe_facts(h, f);
@@ -521,7 +666,7 @@ int BPF_PROG(dw_fork, struct task_struct *parent, struct task_struct *child)
 	}
 	struct task_struct *t = bpf_get_current_task_btf();
 	clear_args(h);
-	fill_task(h, t, KIND_FORK);
+	fill_task(h, t, KIND_FORK, bpf_ktime_get_boot_ns());
 	h->child_pid = child->tgid;
 	h->child_tid = child->pid;
 	if (child->tgid == parent->tgid)
@@ -545,7 +690,7 @@ int BPF_PROG(dw_exit, struct task_struct *p)
 	}
 	struct task_struct *t = bpf_get_current_task_btf();
 	clear_args(h);
-	fill_task(h, t, KIND_EXIT);
+	fill_task(h, t, KIND_EXIT, bpf_ktime_get_boot_ns());
 	h->syscall = 231; // exit_group
 	h->ret = t->exit_code;
 	if (t->pid != t->tgid)
@@ -566,7 +711,7 @@ static __always_inline void submit_sys(struct ev_hdr *h)
 }
 
 static __always_inline struct ev_hdr *reserve_sys(__u32 size, __u32 lostslot, struct task_struct *t, struct pt_regs *regs,
-						  long nr, long ret)
+						  long nr, long ret, __u64 now)
 {
 	struct ev_hdr *h = bpf_ringbuf_reserve(&syscall_rb, size, 0);
 	if (!h) {
@@ -574,7 +719,7 @@ static __always_inline struct ev_hdr *reserve_sys(__u32 size, __u32 lostslot, st
 		return 0;
 	}
 	clear_args(h);
-	fill_task(h, t, KIND_SYSCALL);
+	fill_task(h, t, KIND_SYSCALL, now);
 	h->syscall = nr;
 	h->ret = ret;
 	h->raw[0] = regs->di;
@@ -584,6 +729,17 @@ static __always_inline struct ev_hdr *reserve_sys(__u32 size, __u32 lostslot, st
 	h->raw[4] = regs->r8;
 	h->raw[5] = regs->r9;
 	return h;
+}
+
+// dedup_task fills the key fields every deduplicated syscall shares.
+static __always_inline void dedup_task(struct dedup_key *k, struct task_struct *t, long nr, long ret)
+{
+	const struct cred *c = t->cred;
+	k->tgid = t->tgid;
+	k->uid = c->uid.val;
+	k->euid = c->euid.val;
+	k->nr = nr;
+	k->ret = ret < 0 ? ret : 0;
 }
 
 // sock_of returns the struct sock behind fd of task t, or NULL.
@@ -612,6 +768,21 @@ static __always_inline struct sock *sock_of(struct task_struct *t, long fd)
 	return so->sk;
 }
 
+// netfacts are a network event's fields, gathered before the record is
+// reserved so that a duplicate costs no ring space.
+struct netfacts {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 flags;
+	__u32 mode;
+	__s32 fd;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 proto;
+	__u8 type;
+};
+
 static __always_inline void put_addr(__u8 *dst, struct sock *sk, int local, int v6)
 {
 	if (v6) {
@@ -624,16 +795,16 @@ static __always_inline void put_addr(__u8 *dst, struct sock *sk, int local, int 
 }
 
 // sock_facts fills family, type, protocol and (when la/ra are non-NULL) the
-// socket's local and remote address and port into the header.
-static __always_inline void sock_facts(struct ev_hdr *h, struct sock *sk, __u8 *la, __u16 *lp, __u8 *ra, __u16 *rp)
+// socket's local and remote address and port.
+static __always_inline void sock_facts(struct netfacts *nf, struct sock *sk, __u8 *la, __u16 *lp, __u8 *ra, __u16 *rp)
 {
 	if (!sk)
 		return;
 	__u16 fam = sk->__sk_common.skc_family;
-	if (!h->family)
-		h->family = fam;
-	h->proto = sk->sk_protocol;
-	h->sock_type = sk->sk_type;
+	if (!nf->family)
+		nf->family = fam;
+	nf->proto = sk->sk_protocol;
+	nf->type = sk->sk_type;
 	if (fam != AF_INET && fam != AF_INET6)
 		return;
 	int v6 = fam == AF_INET6;
@@ -652,108 +823,158 @@ struct sa_buf {
 	__u8 data[UNIX_LEN];
 };
 
-// user_sockaddr reads a user sockaddr of alen bytes into addr/port (and
-// the unix path region); returns its family or 0.
-static __always_inline __u16 user_sockaddr(struct ev_hdr *h, const void *uaddr, long alen, __u8 *addr, __u16 *port)
+// user_sockaddr reads a user sockaddr of alen bytes into sa (per-CPU
+// scratch) and addr/port; returns the bytes read (0: none). An AF_UNIX
+// path stays in sa until the record is written (put_unix).
+static __always_inline long user_sockaddr(struct netfacts *nf, struct sa_buf *sa, const void *uaddr, long alen,
+					  __u8 *addr, __u16 *port)
 {
-	struct sa_buf sa = {};
 	if (!uaddr || alen < 2)
 		return 0;
-	if (alen > sizeof(sa))
-		alen = sizeof(sa);
-	if (bpf_probe_read_user(&sa, alen & 0xff, uaddr))
+	if (alen > sizeof(*sa))
+		alen = sizeof(*sa);
+	if (bpf_probe_read_user(sa, alen & 0xff, uaddr))
 		return 0;
-	h->family = sa.family;
-	if (sa.family == AF_INET) {
-		*port = ((__u16)sa.data[0] << 8) | sa.data[1];
-		__builtin_memcpy(addr, &sa.data[2], 4);
-	} else if (sa.family == AF_INET6) {
-		*port = ((__u16)sa.data[0] << 8) | sa.data[1];
-		__builtin_memcpy(addr, &sa.data[6], 16);
-	} else if (sa.family == AF_UNIX) {
-		h->off[R_UNIX] = HDR_SIZE;
-		long n = alen - 2;
-		if (n <= 0)
-			return sa.family;
-		if (sa.data[0] != 0) {
-			long m = bpf_probe_read_kernel_str((char *)h + HDR_SIZE, UNIX_LEN, sa.data);
-			if (m > 0)
-				h->len[R_UNIX] = m - 1;
-		} else {
-			// abstract: the name is every byte of the address
-			if (n > UNIX_LEN)
-				n = UNIX_LEN;
-			bpf_probe_read_kernel((char *)h + HDR_SIZE, n & (UNIX_LEN - 1), sa.data);
-			h->len[R_UNIX] = n & (UNIX_LEN - 1);
-		}
+	nf->family = sa->family;
+	if (sa->family == AF_INET) {
+		*port = ((__u16)sa->data[0] << 8) | sa->data[1];
+		__builtin_memcpy(addr, &sa->data[2], 4);
+	} else if (sa->family == AF_INET6) {
+		*port = ((__u16)sa->data[0] << 8) | sa->data[1];
+		__builtin_memcpy(addr, &sa->data[6], 16);
 	}
-	return sa.family;
+	return alen;
+}
+
+// put_unix copies the AF_UNIX path of sa (alen bytes of sockaddr) into the
+// record's unix region.
+static __always_inline void put_unix(struct ev_hdr *h, struct sa_buf *sa, long alen)
+{
+	h->off[R_UNIX] = HDR_SIZE;
+	long n = alen - 2;
+	if (n <= 0)
+		return;
+	if (sa->data[0] != 0) {
+		long m = bpf_probe_read_kernel_str((char *)h + HDR_SIZE, UNIX_LEN, sa->data);
+		if (m > 0)
+			h->len[R_UNIX] = m - 1;
+	} else {
+		// abstract: the name is every byte of the address
+		if (n > UNIX_LEN)
+			n = UNIX_LEN;
+		bpf_probe_read_kernel((char *)h + HDR_SIZE, n & (UNIX_LEN - 1), sa->data);
+		h->len[R_UNIX] = n & (UNIX_LEN - 1);
+	}
 }
 
 static __always_inline int sys_net(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
 {
-	struct ev_hdr *h = reserve_sys(REC_NET, LOST_NET, t, regs, nr, ret);
-	if (!h)
+	__u32 skey = SCRATCH_SYSCALL;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &skey);
+	if (!s)
 		return 0;
+	struct sa_buf *sa = (struct sa_buf *)s->buf;
+	struct netfacts nf = {};
+	long salen = 0;
 	long fd = regs->di;
-	h->fd = fd;
+	nf.fd = fd;
 	switch (nr) {
 	case NR_socket:
-		h->family = regs->di;
-		h->sock_type = regs->si & 0xf;
-		h->flags = regs->si;
-		h->mode = regs->dx;
-		h->proto = regs->dx;
-		h->fd = -1;
+		nf.family = regs->di;
+		nf.type = regs->si & 0xf;
+		nf.flags = regs->si;
+		nf.mode = regs->dx;
+		nf.proto = regs->dx;
+		nf.fd = -1;
 		if (ret >= 0)
-			sock_facts(h, sock_of(t, ret), 0, 0, 0, 0);
+			sock_facts(&nf, sock_of(t, ret), 0, 0, 0, 0);
 		break;
-	case NR_connect: {
-		user_sockaddr(h, (void *)regs->si, regs->dx, h->daddr, &h->dport);
-		sock_facts(h, sock_of(t, fd), h->saddr, &h->sport, 0, 0);
+	case NR_connect:
+		salen = user_sockaddr(&nf, sa, (void *)regs->si, regs->dx, nf.daddr, &nf.dport);
+		sock_facts(&nf, sock_of(t, fd), nf.saddr, &nf.sport, 0, 0);
 		break;
-	}
 	case NR_accept:
 	case NR_accept4:
 		if (nr == NR_accept4)
-			h->flags = regs->r10;
+			nf.flags = regs->r10;
 		if (ret >= 0)
-			sock_facts(h, sock_of(t, ret), h->daddr, &h->dport, h->saddr, &h->sport);
+			sock_facts(&nf, sock_of(t, ret), nf.daddr, &nf.dport, nf.saddr, &nf.sport);
 		else
-			sock_facts(h, sock_of(t, fd), 0, 0, 0, 0);
+			sock_facts(&nf, sock_of(t, fd), 0, 0, 0, 0);
 		break;
 	case NR_bind:
-		user_sockaddr(h, (void *)regs->si, regs->dx, h->saddr, &h->sport);
-		sock_facts(h, sock_of(t, fd), 0, 0, 0, 0);
+		salen = user_sockaddr(&nf, sa, (void *)regs->si, regs->dx, nf.saddr, &nf.sport);
+		sock_facts(&nf, sock_of(t, fd), 0, 0, 0, 0);
 		break;
 	case NR_listen:
-		h->mode = regs->si;
-		sock_facts(h, sock_of(t, fd), h->saddr, &h->sport, 0, 0);
+		nf.mode = regs->si;
+		sock_facts(&nf, sock_of(t, fd), nf.saddr, &nf.sport, 0, 0);
 		break;
 	case NR_sendto: {
-		h->flags = regs->r10;
+		nf.flags = regs->r10;
 		struct sock *sk = sock_of(t, fd);
-		if (regs->r8 && user_sockaddr(h, (void *)regs->r8, regs->r9, h->daddr, &h->dport))
-			sock_facts(h, sk, h->saddr, &h->sport, 0, 0);
+		if (regs->r8 && (salen = user_sockaddr(&nf, sa, (void *)regs->r8, regs->r9, nf.daddr, &nf.dport)))
+			sock_facts(&nf, sk, nf.saddr, &nf.sport, 0, 0);
 		else
-			sock_facts(h, sk, h->saddr, &h->sport, h->daddr, &h->dport);
+			sock_facts(&nf, sk, nf.saddr, &nf.sport, nf.daddr, &nf.dport);
 		break;
 	}
 	case NR_sendmsg: {
-		h->flags = regs->dx;
+		nf.flags = regs->dx;
 		struct sock *sk = sock_of(t, fd);
 		struct {
 			void *name;
 			int namelen;
 		} msg = {};
 		bpf_probe_read_user(&msg, sizeof(msg), (void *)regs->si);
-		if (msg.name && user_sockaddr(h, msg.name, msg.namelen, h->daddr, &h->dport))
-			sock_facts(h, sk, h->saddr, &h->sport, 0, 0);
+		if (msg.name && (salen = user_sockaddr(&nf, sa, msg.name, msg.namelen, nf.daddr, &nf.dport)))
+			sock_facts(&nf, sk, nf.saddr, &nf.sport, 0, 0);
 		else
-			sock_facts(h, sk, h->saddr, &h->sport, h->daddr, &h->dport);
+			sock_facts(&nf, sk, nf.saddr, &nf.sport, nf.daddr, &nf.dport);
 		break;
 	}
 	}
+
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct dedup_key k;
+	__u32 gen = 0;
+	int dedup = dedup_window_ns && (nr == NR_socket || nr == NR_connect || nr == NR_accept || nr == NR_accept4);
+	if (dedup) {
+		// The ephemeral port (connect: local, accept: the client's) is
+		// left out; every address, the peer/listening port, family,
+		// type, protocol, flags and the result class are in.
+		__builtin_memset(&k, 0, sizeof(k));
+		dedup_task(&k, t, nr, ret);
+		k.flags = nf.flags;
+		k.mode = nf.mode;
+		k.len = (__u32)nf.family | (__u32)nf.type << 16 | (__u32)nf.proto << 24;
+		k.port = nf.dport;
+		__builtin_memcpy(k.addr, nf.daddr, 16);
+		__builtin_memcpy(k.addr2, nf.saddr, 16);
+		if (nf.family == AF_UNIX && salen > 2)
+			k.hash = siphash13((const char *)sa->data, salen - 2);
+		gen = dedup_generation();
+		if (dedup_seen(&k, now, gen, LOST_NET))
+			return 0;
+	}
+
+	struct ev_hdr *h = reserve_sys(REC_NET, LOST_NET, t, regs, nr, ret, now);
+	if (!h)
+		return 0;
+	if (dedup)
+		dedup_mark(&k, now, gen);
+	h->fd = nf.fd;
+	h->flags = nf.flags;
+	h->mode = nf.mode;
+	h->family = nf.family;
+	h->proto = nf.proto;
+	h->sock_type = nf.type;
+	h->sport = nf.sport;
+	h->dport = nf.dport;
+	__builtin_memcpy(h->saddr, nf.saddr, 16);
+	__builtin_memcpy(h->daddr, nf.daddr, 16);
+	if (salen && sa->family == AF_UNIX)
+		put_unix(h, sa, salen);
 	submit_sys(h);
 	return 0;
 }
@@ -770,11 +991,14 @@ struct p1args {
 // (class bytes) for the path already read into src (n bytes with its NUL):
 // short paths, the common case, cost a third of the ring space.
 static __always_inline int emit_p1(struct task_struct *t, struct pt_regs *regs, long nr, long ret, __u32 slot,
-				   struct p1args *a, const char *src, long n, const __u32 class)
+				   struct p1args *a, const char *src, long n, const __u32 class, __u64 now,
+				   const struct dedup_key *k, __u32 gen)
 {
-	struct ev_hdr *h = reserve_sys(HDR_SIZE + class, slot, t, regs, nr, ret);
+	struct ev_hdr *h = reserve_sys(HDR_SIZE + class, slot, t, regs, nr, ret, now);
 	if (!h)
 		return 0;
+	if (k)
+		dedup_mark(k, now, gen);
 	h->fd = a->fd;
 	h->flags = a->flags;
 	h->mode = a->mode;
@@ -881,16 +1105,41 @@ static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, l
 	long n = 0;
 	if (a.path)
 		n = bpf_probe_read_user_str(s->buf, PATH_LEN, a.path);
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	// Deduplicate opens of absolute paths (a relative path's file depends
+	// on the cwd or dirfd, and openat2's resolve flags on dirfd too).
+	struct dedup_key k;
+	struct dedup_key *kp = 0;
+	__u32 gen = 0;
+	if (dedup_window_ns && (nr == NR_open || nr == NR_openat || (nr == NR_openat2 && a.arg3 == 0)) && n > 1 &&
+	    s->buf[0] == '/') {
+		__builtin_memset(&k, 0, sizeof(k));
+		dedup_task(&k, t, nr, ret);
+		k.flags = a.flags;
+		k.mode = a.mode;
+		k.len = n;
+		k.hash = siphash13(s->buf, n);
+		struct fs_struct *fs = t->fs;
+		if (fs) {
+			k.root = (__u64)fs->root.dentry;
+			k.rootmnt = (__u64)fs->root.mnt;
+		}
+		gen = dedup_generation();
+		if (dedup_seen(&k, now, gen, slot))
+			return 0;
+		kp = &k;
+	}
 	if (n <= SMALL_PATH)
-		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, SMALL_PATH);
+		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, SMALL_PATH, now, kp, gen);
 	if (n <= MID_PATH)
-		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, MID_PATH);
-	return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, PATH_LEN);
+		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, MID_PATH, now, kp, gen);
+	return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, PATH_LEN, now, kp, gen);
 }
 
 static __always_inline int sys_p2(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
 {
-	struct ev_hdr *h = reserve_sys(REC_P2, nr == NR_mount ? LOST_PROC : LOST_FILE, t, regs, nr, ret);
+	struct ev_hdr *h = reserve_sys(REC_P2, nr == NR_mount ? LOST_PROC : LOST_FILE, t, regs, nr, ret, bpf_ktime_get_boot_ns());
 	if (!h)
 		return 0;
 	const void *p1 = 0, *p2 = 0;
@@ -935,7 +1184,7 @@ static __always_inline int sys_p2(struct task_struct *t, struct pt_regs *regs, l
 static __always_inline int sys_plain(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
 {
 	struct ev_hdr *h = reserve_sys(REC_PLAIN, (nr == NR_dup || nr == NR_dup2 || nr == NR_dup3 || nr == NR_fchmod) ? LOST_FILE : LOST_PROC,
-				       t, regs, nr, ret);
+				       t, regs, nr, ret, bpf_ktime_get_boot_ns());
 	if (!h)
 		return 0;
 	h->fd = -1;

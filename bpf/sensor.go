@@ -16,6 +16,7 @@
 package bpf
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -87,7 +88,18 @@ type Config struct {
 	// IncludeSelf reports the sensor process's own syscalls too (they are
 	// filtered in the kernel by default).
 	IncludeSelf bool
+	// DedupWindow is the in-kernel deduplication window: an open of an
+	// absolute path, a socket, connect or accept identical to one the
+	// same process made less than DedupWindow earlier (same path or
+	// addresses, flags, mode, credentials and result class, in the same
+	// generation, see ResetDedup) is counted (Deduplicated) instead of
+	// delivered. 0 means DefaultDedupWindow; a negative value turns
+	// deduplication off. Lifecycle events are never deduplicated.
+	DedupWindow time.Duration
 }
+
+// DefaultDedupWindow is the deduplication window of a zero Config.
+const DefaultDedupWindow = time.Second
 
 // hook is one program and the kernel tracepoint it needs.
 type hook struct {
@@ -152,7 +164,8 @@ type Sensor struct {
 	sysOK   bool
 	events  [4]unix.EpollEvent
 
-	lostAtClose map[string]uint64
+	lostAtClose, dedupAtClose map[string]uint64
+	dedupWindow               time.Duration
 }
 
 // hookTarget lets tests pretend a tracepoint is missing.
@@ -225,6 +238,29 @@ func Open(cfg Config) (*Sensor, error) {
 	if size := cfg.RingSizeLifecycle; size > 0 {
 		spec.Maps["lifecycle_rb"].MaxEntries = uint32(size)
 	}
+	window := cfg.DedupWindow
+	if window == 0 {
+		window = DefaultDedupWindow
+	}
+	if window < 0 {
+		window = 0
+	}
+	if err := spec.Variables["dedup_window_ns"].Set(uint64(window.Nanoseconds())); err != nil {
+		return nil, fmt.Errorf("bpf: set dedup_window_ns: %w", err)
+	}
+	if window > 0 {
+		// A random SipHash key per load: nobody can pick a path whose
+		// hash collides with another one's.
+		var key [16]byte
+		if _, err := rand.Read(key[:]); err != nil {
+			return nil, fmt.Errorf("bpf: dedup key: %w", err)
+		}
+		for i, name := range []string{"dedup_k0", "dedup_k1"} {
+			if err := spec.Variables[name].Set(le.Uint64(key[8*i:])); err != nil {
+				return nil, fmt.Errorf("bpf: set %s: %w", name, err)
+			}
+		}
+	}
 	if !cfg.IncludeSelf {
 		if err := spec.Variables["ignore_tgid"].Set(uint32(os.Getpid())); err != nil {
 			return nil, fmt.Errorf("bpf: set ignore_tgid: %w", err)
@@ -233,7 +269,7 @@ func Open(cfg Config) (*Sensor, error) {
 
 	_ = rlimit.RemoveMemlock() // needed before 5.11 only; harmless after
 
-	s := &Sensor{features: features, warnings: warnings, epfd: -1, wakefd: -1, poll: cfg.PollInterval}
+	s := &Sensor{features: features, warnings: warnings, epfd: -1, wakefd: -1, poll: cfg.PollInterval, dedupWindow: window}
 	if s.poll <= 0 {
 		s.poll = 5 * time.Millisecond
 	}
@@ -252,6 +288,7 @@ func Open(cfg Config) (*Sensor, error) {
 	s.objs.sensorMaps = sensorMaps{
 		LifecycleRb: coll.Maps["lifecycle_rb"], Lost: coll.Maps["lost"], ScratchMap: coll.Maps["scratch_map"],
 		SyscallEnable: coll.Maps["syscall_enable"], SyscallRb: coll.Maps["syscall_rb"],
+		Dedup: coll.Maps["dedup"], DedupCount: coll.Maps["dedup_count"], DedupGen: coll.Maps["dedup_gen"],
 	}
 	fail := func(err error) (*Sensor, error) {
 		s.release()
@@ -477,11 +514,45 @@ func (s *Sensor) Lost() map[string]uint64 {
 	return s.readLost()
 }
 
-func (s *Sensor) readLost() map[string]uint64 {
+func (s *Sensor) readLost() map[string]uint64 { return sumPerCPU(s.objs.Lost) }
+
+// Deduplicated returns how many events per kind (LostKinds; only "file"
+// and "net" are ever deduplicated) the kernel counted instead of
+// delivering because an identical one was delivered within DedupWindow,
+// summed over CPUs. After Close it returns the counts read at Close.
+func (s *Sensor) Deduplicated() map[string]uint64 {
+	if s.closed.Load() && s.dedupAtClose != nil {
+		return s.dedupAtClose
+	}
+	return sumPerCPU(s.objs.DedupCount)
+}
+
+// DedupWindow returns the deduplication window in effect (0: off).
+func (s *Sensor) DedupWindow() time.Duration { return s.dedupWindow }
+
+// ResetDedup makes the kernel forget every deduplication key (it bumps the
+// generation counter), so the next event of each key is delivered again.
+// Call it when every event is needed again, e.g. after the rules change.
+func (s *Sensor) ResetDedup() error {
+	if s.closed.Load() {
+		return os.ErrClosed
+	}
+	var gen uint32
+	if err := s.objs.DedupGen.Lookup(uint32(0), &gen); err != nil {
+		return fmt.Errorf("bpf: read dedup generation: %w", err)
+	}
+	if err := s.objs.DedupGen.Put(uint32(0), gen+1); err != nil {
+		return fmt.Errorf("bpf: bump dedup generation: %w", err)
+	}
+	return nil
+}
+
+// sumPerCPU sums a per-CPU counter array indexed like LostKinds.
+func sumPerCPU(m *ebpf.Map) map[string]uint64 {
 	out := make(map[string]uint64, len(LostKinds))
 	for i, name := range LostKinds {
 		var perCPU []uint64
-		if err := s.objs.Lost.Lookup(uint32(i), &perCPU); err != nil {
+		if err := m.Lookup(uint32(i), &perCPU); err != nil {
 			continue
 		}
 		var sum uint64
@@ -499,14 +570,14 @@ func (s *Sensor) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	lost := s.readLost()
+	lost, dedup := s.readLost(), sumPerCPU(s.objs.DedupCount)
 	if s.wakefd >= 0 {
 		var one = [8]byte{1}
 		_, _ = unix.Write(s.wakefd, one[:])
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lostAtClose = lost
+	s.lostAtClose, s.dedupAtClose = lost, dedup
 	return s.release()
 }
 

@@ -16,6 +16,9 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	sensorMapDedup         = "dedup"
+	sensorMapDedupCount    = "dedup_count"
+	sensorMapDedupGen      = "dedup_gen"
 	sensorMapLifecycleRb   = "lifecycle_rb"
 	sensorMapLost          = "lost"
 	sensorMapScratchMap    = "scratch_map"
@@ -25,6 +28,9 @@ const (
 	sensorProgDwExit       = "dw_exit"
 	sensorProgDwFork       = "dw_fork"
 	sensorProgDwSysExit    = "dw_sys_exit"
+	sensorVarDedupK0       = "dedup_k0"
+	sensorVarDedupK1       = "dedup_k1"
+	sensorVarDedupWindowNs = "dedup_window_ns"
 	sensorVarIgnoreTgid    = "ignore_tgid"
 )
 
@@ -80,6 +86,9 @@ type sensorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorMapSpecs struct {
+	Dedup         *ebpf.MapSpec `ebpf:"dedup"`
+	DedupCount    *ebpf.MapSpec `ebpf:"dedup_count"`
+	DedupGen      *ebpf.MapSpec `ebpf:"dedup_gen"`
 	LifecycleRb   *ebpf.MapSpec `ebpf:"lifecycle_rb"`
 	Lost          *ebpf.MapSpec `ebpf:"lost"`
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
@@ -91,7 +100,10 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
-	IgnoreTgid *ebpf.VariableSpec `ebpf:"ignore_tgid"`
+	DedupK0       *ebpf.VariableSpec `ebpf:"dedup_k0"`
+	DedupK1       *ebpf.VariableSpec `ebpf:"dedup_k1"`
+	DedupWindowNs *ebpf.VariableSpec `ebpf:"dedup_window_ns"`
+	IgnoreTgid    *ebpf.VariableSpec `ebpf:"ignore_tgid"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -114,6 +126,9 @@ func (o *sensorObjects) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorMaps struct {
+	Dedup         *ebpf.Map `ebpf:"dedup"`
+	DedupCount    *ebpf.Map `ebpf:"dedup_count"`
+	DedupGen      *ebpf.Map `ebpf:"dedup_gen"`
 	LifecycleRb   *ebpf.Map `ebpf:"lifecycle_rb"`
 	Lost          *ebpf.Map `ebpf:"lost"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
@@ -123,6 +138,9 @@ type sensorMaps struct {
 
 func (m *sensorMaps) Close() error {
 	return _SensorClose(
+		m.Dedup,
+		m.DedupCount,
+		m.DedupGen,
 		m.LifecycleRb,
 		m.Lost,
 		m.ScratchMap,
@@ -135,7 +153,10 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
-	IgnoreTgid *ebpf.Variable `ebpf:"ignore_tgid"`
+	DedupK0       *ebpf.Variable `ebpf:"dedup_k0"`
+	DedupK1       *ebpf.Variable `ebpf:"dedup_k1"`
+	DedupWindowNs *ebpf.Variable `ebpf:"dedup_window_ns"`
+	IgnoreTgid    *ebpf.Variable `ebpf:"ignore_tgid"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,11 @@ func main() {
 		if _, _, e := unix.RawSyscall(unix.SYS_UNLINK, uintptr(unsafePtr(p)), 0, 0); e != 0 {
 			err = e
 		}
+	case "opens":
+		err = openSteps(args)
+	case "conns":
+		n, _ := strconv.Atoi(args[0])
+		err = connLoop(n)
 	case "openflood":
 		d, _ := time.ParseDuration(args[1])
 		openFlood(args[0], d)
@@ -195,4 +201,81 @@ func openFlood(path string, d time.Duration) {
 		}()
 	}
 	wg.Wait()
+}
+
+// openSteps runs steps in order: "PATH*N" opens PATH N times with open(2)
+// (read-only), "wPATH*N" the same for writing, "sleep=DUR" sleeps, "wait"
+// reads a line from stdin (the test does something meanwhile).
+func openSteps(steps []string) error {
+	for _, st := range steps {
+		switch {
+		case st == "wait":
+			var b [1]byte
+			for {
+				if n, err := os.Stdin.Read(b[:]); n == 0 || err != nil || b[0] == '\n' {
+					break
+				}
+			}
+		case strings.HasPrefix(st, "sleep="):
+			d, err := time.ParseDuration(st[len("sleep="):])
+			if err != nil {
+				return err
+			}
+			time.Sleep(d)
+		default:
+			path, count, ok := strings.Cut(st, "*")
+			n, err := strconv.Atoi(count)
+			if !ok || err != nil {
+				return fmt.Errorf("bad step %q", st)
+			}
+			flags := unix.O_RDONLY | unix.O_CLOEXEC
+			if strings.HasPrefix(path, "w") {
+				path, flags = path[1:], unix.O_WRONLY|unix.O_CLOEXEC
+			}
+			p, _ := unix.BytePtrFromString(path)
+			for i := 0; i < n; i++ {
+				r, _, e := unix.RawSyscall(unix.SYS_OPEN, uintptr(unsafePtr(p)), uintptr(flags), 0)
+				if e == 0 {
+					unix.Close(int(r))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// connLoop listens on loopback and connects, accepts and closes n times.
+func connLoop(n int) error {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	if err := unix.Listen(lfd, 8); err != nil {
+		return err
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		if err != nil {
+			return err
+		}
+		if err := unix.Connect(cfd, sa); err != nil {
+			return err
+		}
+		afd, _, err := unix.Accept4(lfd, 0)
+		if err != nil {
+			return err
+		}
+		unix.SetsockoptLinger(cfd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+		unix.Close(afd)
+		unix.Close(cfd)
+	}
+	fmt.Printf("lport=%d\n", sa.(*unix.SockaddrInet4).Port)
+	return nil
 }

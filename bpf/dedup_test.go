@@ -1,0 +1,162 @@
+package bpf
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// opensOf returns the open(2) events of path in evs, in order.
+func opensOf(evs []*event.Event, path string) []*event.Event {
+	var out []*event.Event
+	for _, e := range evs {
+		if isSys(event.SysOpen)(e) && string(e.Path) == path {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestDedupOpens: repeated identical opens by one process are delivered
+// once per window and counted; a different path, different flags, a failed
+// open, a new window and a new generation (ResetDedup) are each delivered.
+func TestDedupOpens(t *testing.T) {
+	const window = 400 * time.Millisecond
+	// Only open(2): few other programs on the machine use it, so the
+	// deduplication counter is (nearly) ours alone.
+	c := startCapture(t, Config{Syscalls: []uint16{event.SysOpen}, DedupWindow: window})
+	defer c.close(t)
+	if got := c.s.DedupWindow(); got != window {
+		t.Fatalf("DedupWindow() = %v, want %v", got, window)
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	missing := filepath.Join(dir, "missing")
+	for _, f := range []string{a, b} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 20
+	steps := []string{
+		a + "*20", b + "*1", "w" + a + "*3", missing + "*5", // one window
+		"sleep=" + (window + 200*time.Millisecond).String(), a + "*3", // the next window
+		"wait", a + "*2", // after ResetDedup
+	}
+	// Dedup counts every process's open(2); should another program's
+	// repeated opens interfere, try again.
+	const wantDedup = (n - 1) + (3 - 1) + (5 - 1) + (3 - 1) + (2 - 1)
+	for attempt := 1; ; attempt++ {
+		cg := newCgroup(t)
+		c.watch(cg.id)
+		before := c.s.Deduplicated()
+		cmd := cg.command(helper(t), append([]string{"opens"}, steps...)...)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Let the first window's steps and the sleep pass, then reset.
+		time.Sleep(window + 600*time.Millisecond)
+		if err := c.s.ResetDedup(); err != nil {
+			t.Fatalf("ResetDedup: %v", err)
+		}
+		io.WriteString(stdin, "\n")
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("helper: %v\n%s", err, stderr.String())
+		}
+		evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+		after := c.s.Deduplicated()
+
+		opensA := opensOf(evs, a)
+		var readA, writeA []*event.Event
+		for _, e := range opensA {
+			if e.Flags&unix.O_ACCMODE == unix.O_WRONLY {
+				writeA = append(writeA, e)
+			} else {
+				readA = append(readA, e)
+			}
+		}
+		if len(readA) != 3 {
+			t.Errorf("read-only opens of %s delivered: %d, want 3 (first window, next window, after reset):\n%s", a, len(readA), dump(opensA))
+		}
+		if len(writeA) != 1 {
+			t.Errorf("write opens of %s delivered: %d, want 1 (flags are part of the key)", a, len(writeA))
+		}
+		if got := opensOf(evs, b); len(got) != 1 {
+			t.Errorf("opens of %s (a different path) delivered: %d, want 1", b, len(got))
+		}
+		miss := opensOf(evs, missing)
+		if len(miss) != 1 || miss[0].Ret != -int64(unix.ENOENT) {
+			t.Errorf("failed opens of %s: %s, want one with ENOENT", missing, dump(miss))
+		}
+		if len(readA) == 3 {
+			if gap := time.Duration(readA[1].Time - readA[0].Time); gap < window {
+				t.Errorf("second delivery of %s only %v after the first, inside the %v window", a, gap, window)
+			}
+		}
+		if after["net"] != before["net"] || after["exec"] != before["exec"] {
+			t.Errorf("non-file deduplication counted: before %v after %v", before, after)
+		}
+		got := after["file"] - before["file"]
+		if got == wantDedup {
+			return
+		}
+		if got < wantDedup || attempt == 3 {
+			t.Fatalf("deduplicated file events: %d, want %d", got, wantDedup)
+		}
+		t.Logf("attempt %d: %d deduplicated, want %d: another process's opens interfered, retrying", attempt, got, wantDedup)
+	}
+}
+
+// TestDedupConnects: a process connecting to the same loopback listener n
+// times delivers one connect and one accept; the repeats are counted.
+func TestDedupConnects(t *testing.T) {
+	c := sensor(t) // the shared sensor runs with the default window
+	if c.s.DedupWindow() != DefaultDedupWindow {
+		t.Fatalf("default DedupWindow() = %v, want %v", c.s.DedupWindow(), DefaultDedupWindow)
+	}
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	before := c.s.Deduplicated()
+	const n = 10
+	out, cmd := cg.run(t, helper(t), "conns", "10")
+	evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+	after := c.s.Deduplicated()
+	count := func(nr uint16) int {
+		k := 0
+		for _, e := range evs {
+			if isSys(nr)(e) {
+				k++
+			}
+		}
+		return k
+	}
+	conns, accs, socks := count(event.SysConnect), count(event.SysAccept4), count(event.SysSocket)
+	if conns != 1 || accs != 1 {
+		t.Errorf("delivered %d connects and %d accepts for %d identical ones, want 1 each:\n%s", conns, accs, n, dump(evs))
+	}
+	// The listening socket and the n client sockets have the same
+	// arguments: one socket event.
+	if socks != 1 {
+		t.Errorf("delivered %d socket events, want 1", socks)
+	}
+	if conn := find(evs, isSys(event.SysConnect)); conn != nil && conn.Dst.Port() != uint16(atoi(t, out["lport"])) {
+		t.Errorf("connect: %s, want port %s", describe(conn), out["lport"])
+	}
+	if d := after["net"] - before["net"]; d < 3*(n-1) {
+		t.Errorf("deduplicated net events: %d, want at least %d", d, 3*(n-1))
+	}
+}
