@@ -204,9 +204,6 @@ func (a *agent) run(ctx context.Context) (err error) {
 		defer p.Close()
 		chain = append(chain, p)
 	}
-	if len(chain) > 0 {
-		a.res.SetProvider(chain)
-	}
 
 	p := pipeline.New(pipeline.Config{
 		Rules: a.eng, Detector: a.det, Mode: a.tab.Mode, DefaultMode: cfg.Modes.Default,
@@ -225,6 +222,11 @@ func (a *agent) run(ctx context.Context) (err error) {
 		p.LoadSnapshot(snap)
 	} else {
 		p.LoadSnapshot(snap)
+	}
+	// After the snapshot: SetProvider queues every known container for a
+	// metadata lookup, including those the snapshot added.
+	if len(chain) > 0 {
+		a.res.SetProvider(chain)
 	}
 
 	var wg sync.WaitGroup
@@ -590,19 +592,26 @@ func (a *agent) exportProfiles() {
 	a.m.SetProfiles(counts)
 }
 
+// minStateObs is the fewest observations for a category to count in a
+// profile's summary state: a category that saw almost nothing (a rare
+// privilege change) does not hold the whole profile in learning.
+const minStateObs = 20
+
 // ProfileState summarises a profile's categories in one state: too_large;
-// learning while any observed category learns; unstable when one ended
-// unstable; detecting when all are detecting; else stable.
+// else, over the categories with at least minStateObs observations,
+// learning while any of them learns, unstable when one ended unstable,
+// detecting when all detect, else stable. A profile with no such category
+// is learning.
 func ProfileState(s profiler.ProfileSummary) string {
 	if s.TooLarge {
 		return "too_large"
 	}
-	var learning, unstable, stable, observed int
+	var learning, unstable, stable, counted int
 	for _, c := range s.Categories {
-		if c.Observations == 0 {
+		if c.Observations < minStateObs {
 			continue
 		}
-		observed++
+		counted++
 		switch c.State {
 		case profiler.StateLearning:
 			learning++
@@ -613,7 +622,7 @@ func ProfileState(s profiler.ProfileSummary) string {
 		}
 	}
 	switch {
-	case observed == 0 || learning > 0:
+	case counted == 0 || learning > 0:
 		return "learning"
 	case unstable > 0:
 		return "unstable"

@@ -342,3 +342,10 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 }
 
 func newCmd(bin string, args ...string) *exec.Cmd { return exec.Command(bin, args...) }
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
