@@ -38,6 +38,7 @@ type config struct {
 	train     time.Duration
 	pre, post time.Duration
 	only      string
+	retries   int
 }
 
 // traceStat is one line of recording.json.
@@ -59,6 +60,7 @@ func main() {
 	flag.DurationVar(&cfg.pre, "pre", 25*time.Second, "benign time before the attack in a test capture")
 	flag.DurationVar(&cfg.post, "post", 15*time.Second, "benign time after the attack in a test capture")
 	flag.StringVar(&cfg.only, "only", "", "record only scenarios whose name contains this (the training captures are always made)")
+	flag.IntVar(&cfg.retries, "retries", 2, "re-record a test capture up to this many times while the recorder reports lost events (the machine may be shared); the capture with the fewest losses is kept")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if cfg.helper == "" {
@@ -167,8 +169,25 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 			if cfg.only != "" && !strings.Contains(at.scenario, cfg.only) {
 				continue
 			}
-			st := recordScenario(ctx, s, log, cfg, bin, work, r, at, b, sc)
-			stats = append(stats, st)
+			var best traceStat
+			for try := 0; try <= cfg.retries; try++ {
+				st := recordScenario(ctx, s, log, cfg, bin, work, r, at, b, sc, try)
+				if try == 0 || lostOf(st.Summary) < lostOf(best.Summary) {
+					best = st
+					if err := keepAttempt(cfg.out, sc, try); err != nil {
+						s.Fatalf("%v", err)
+					}
+				} else {
+					for _, name := range []string{sc.Test, sc.Labels} {
+						_ = os.Remove(filepath.Join(cfg.out, attemptName(name, try)))
+					}
+				}
+				if lostOf(best.Summary) == 0 {
+					break
+				}
+				log.Info("recorder lost events; recording the scenario again", "scenario", at.scenario, "recorder", st.Summary)
+			}
+			stats = append(stats, best)
 		}
 	}
 	if cfg.only == "" {
@@ -205,7 +224,9 @@ func startWorkload(s *testinfra.Scope, log *slog.Logger, w workload, h hosts, a 
 
 // recordScenario makes one test capture: benign time, the attack (none for
 // a benign scenario), benign time; it writes the trace and its labels.
-func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config, bin, work string, r *running, at attack, b *testinfra.Netns, sc labels.Scenario) traceStat {
+func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config, bin, work string, r *running, at attack, b *testinfra.Netns, sc labels.Scenario, try int) traceStat {
+	// Attempts are written beside the final files and kept by keepAttempt.
+	sc.Test, sc.Labels = attemptName(sc.Test, try), attemptName(sc.Labels, try)
 	raw := filepath.Join(work, at.scenario+".raw.dwt")
 	defer os.Remove(raw)
 	rec, err := startRecording(ctx, bin, raw)
@@ -215,7 +236,7 @@ func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, c
 	started := time.Now()
 	log.Info("test capture", "scenario", at.scenario)
 	sleep(ctx, s, cfg.pre)
-	lab := labels.Labels{Version: labels.Version, Trace: filepath.Base(sc.Test), Attacks: []labels.Attack{}}
+	lab := labels.Labels{Version: labels.Version, Trace: filepath.Base(attemptName(sc.Test, -1)), Attacks: []labels.Attack{}}
 	if at.argv != nil {
 		lab.Attacks = append(lab.Attacks, runAttack(ctx, s, log, r, at, b, work))
 	}
@@ -235,7 +256,53 @@ func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, c
 		s.Fatalf("%v", err)
 	}
 	log.Info("wrote", "trace", sc.Test, "events", st.Kept, "recorder", summary)
-	return traceStat{Trace: sc.Test, Kept: st.Kept, Read: st.Read, Summary: summary, Seconds: int64(time.Since(started).Seconds())}
+	return traceStat{Trace: attemptName(sc.Test, -1), Kept: st.Kept, Read: st.Read, Summary: summary, Seconds: int64(time.Since(started).Seconds())}
+}
+
+// attemptName is the file name of attempt try ("x.dwt" -> "x.try1.dwt");
+// try < 0 gives the final name.
+func attemptName(name string, try int) string {
+	const suffix = ".try"
+	if i := strings.Index(name, suffix); i >= 0 {
+		j := strings.IndexByte(name[i+1:], '.')
+		name = name[:i] + name[i+1+j:]
+	}
+	if try < 0 {
+		return name
+	}
+	ext := ".dwt"
+	if strings.HasSuffix(name, ".labels.json") {
+		ext = ".labels.json"
+	}
+	return strings.TrimSuffix(name, ext) + suffix + strconv.Itoa(try) + ext
+}
+
+// keepAttempt makes attempt try the scenario's trace and labels.
+func keepAttempt(out string, sc labels.Scenario, try int) error {
+	for _, name := range []string{sc.Test, sc.Labels} {
+		if err := os.Rename(filepath.Join(out, attemptName(name, try)), filepath.Join(out, name)); err != nil {
+			return fmt.Errorf("keep attempt %d: %w", try, err)
+		}
+	}
+	return nil
+}
+
+// lostOf reads the total from the recorder's summary ("...; lost N (...)");
+// an unreadable summary counts as a loss.
+func lostOf(summary string) uint64 {
+	_, rest, ok := strings.Cut(summary, "; lost ")
+	if !ok {
+		return 1<<63 - 1
+	}
+	f := strings.Fields(rest)
+	if len(f) == 0 {
+		return 1<<63 - 1
+	}
+	n, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return 1<<63 - 1
+	}
+	return n
 }
 
 // runAttack runs the attack with `runc exec --pid-file` and returns its

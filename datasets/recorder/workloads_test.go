@@ -64,3 +64,39 @@ func TestBuildRootfsModes(t *testing.T) {
 		t.Errorf("apt-get script %q (%v) does not fetch from test host B", script, err)
 	}
 }
+
+func TestAttemptName(t *testing.T) {
+	tests := []struct {
+		name string
+		try  int
+		want string
+	}{
+		{"web/reverse-shell.dwt", 0, "web/reverse-shell.try0.dwt"},
+		{"web/reverse-shell.labels.json", 2, "web/reverse-shell.try2.labels.json"},
+		{"web/reverse-shell.try2.labels.json", -1, "web/reverse-shell.labels.json"},
+		{"web/reverse-shell.try1.dwt", -1, "web/reverse-shell.dwt"},
+		{"web/benign.dwt", -1, "web/benign.dwt"},
+	}
+	for _, tt := range tests {
+		if got := attemptName(tt.name, tt.try); got != tt.want {
+			t.Errorf("attemptName(%q, %d) = %q, want %q", tt.name, tt.try, got, tt.want)
+		}
+	}
+}
+
+func TestLostOf(t *testing.T) {
+	tests := []struct {
+		summary string
+		want    uint64
+	}{
+		{"recorded 100 events to x in 1s; lost 0 (exec=0 fork=0)", 0},
+		{"recorded 100 events to x in 1s; lost 1474055 (exec=0 file=1474055)", 1474055},
+		{"", 1<<63 - 1},
+		{"recorded 5 events; lost many", 1<<63 - 1},
+	}
+	for _, tt := range tests {
+		if got := lostOf(tt.summary); got != tt.want {
+			t.Errorf("lostOf(%q) = %d, want %d", tt.summary, got, tt.want)
+		}
+	}
+}
