@@ -153,7 +153,7 @@ func (a *agent) run(ctx context.Context) (err error) {
 	}
 
 	// Rules.
-	a.eng, err = rules.NewEngine(cfg.Rules, rules.Options{Hostname: a.hostname, Logger: a.log})
+	a.eng, err = rules.NewEngine(cfg.Rules, rules.Options{Hostname: a.hostname, Logger: a.log, IncludeDefault: cfg.DefaultRules && len(cfg.Rules) > 0})
 	if err != nil {
 		return &EnvError{What: "rules", Err: err}
 	}

@@ -33,6 +33,8 @@ type Config struct {
 	DB string `yaml:"db"`
 	// Rules are rule files or directories; empty means the built-in default rules.
 	Rules []string `yaml:"rules"`
+	// DefaultRules loads the built-in rules before Rules (always when Rules is empty).
+	DefaultRules bool `yaml:"default_rules"`
 	// WatchRules reloads rules when a rule file changes (SIGHUP always reloads).
 	WatchRules bool `yaml:"watch_rules"`
 	// MetricsAddr serves /metrics and /healthz; empty disables the server.
