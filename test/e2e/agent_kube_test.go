@@ -18,6 +18,9 @@ import (
 // relabelling the namespace flips it from learn to detect without a
 // restart, after which a new binary in the pod raises an anomaly.
 func TestAgentKubernetes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: a kube-apiserver and several seconds of learning")
+	}
 	needRoot(t)
 	k := testinfra.KubeAPIServer(t)
 	cs := k.Clientset(t)

@@ -99,6 +99,9 @@ func TestAgentRuleAlertCRI(t *testing.T) {
 // is flipped to detect through the configuration file and SIGHUP (no
 // Kubernetes here), and a new binary run in the container raises an anomaly.
 func TestAgentAnomalyAfterLearning(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: learns for several seconds")
+	}
 	needRoot(t)
 	s := newSink(t)
 	dir := t.TempDir()
