@@ -104,38 +104,43 @@ func (p *Provider) Lookup(id string) (event.ContainerInfo, bool) {
 	}
 	p.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
-	defer cancel()
-	resp, err := p.rt.ContainerStatus(ctx, id, false)
+	info, ok := p.fetch(id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err != nil || resp.GetStatus() == nil {
+	if !ok {
 		p.neg[id] = time.Now()
 		return event.ContainerInfo{}, false
-	}
-	info := FromStatus(resp.GetStatus())
-	if info.Namespace == "" || info.PodName == "" {
-		// No kubelet labels (a pod run through the CRI by other means):
-		// the sandbox's metadata names the pod.
-		p.mu.Unlock()
-		p.fillFromSandbox(&info)
-		p.mu.Lock()
 	}
 	p.cache[id] = info
 	delete(p.neg, id)
 	return info, true
 }
 
-// fillFromSandbox fills pod name, uid and namespace from the container's
-// pod sandbox.
-func (p *Provider) fillFromSandbox(info *event.ContainerInfo) {
+// fetch asks the runtime: ListContainers first (an unknown id is an empty
+// list, not an error the client logs), then ContainerStatus, then the pod
+// sandbox when the kubelet's labels are missing.
+func (p *Provider) fetch(id string) (event.ContainerInfo, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
-	cs, err := p.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{Id: info.ID})
-	if err != nil || len(cs) == 0 || cs[0].GetPodSandboxId() == "" {
-		return
+	cs, err := p.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{Id: id})
+	if err != nil || len(cs) == 0 {
+		return event.ContainerInfo{}, false
 	}
-	sb, err := p.rt.PodSandboxStatus(ctx, cs[0].GetPodSandboxId(), false)
+	resp, err := p.rt.ContainerStatus(ctx, id, false)
+	if err != nil || resp.GetStatus() == nil {
+		return event.ContainerInfo{}, false
+	}
+	info := FromStatus(resp.GetStatus())
+	if (info.Namespace == "" || info.PodName == "") && cs[0].GetPodSandboxId() != "" {
+		p.fillFromSandbox(ctx, &info, cs[0].GetPodSandboxId())
+	}
+	return info, true
+}
+
+// fillFromSandbox fills pod name, uid and namespace from the container's
+// pod sandbox.
+func (p *Provider) fillFromSandbox(ctx context.Context, info *event.ContainerInfo, sandboxID string) {
+	sb, err := p.rt.PodSandboxStatus(ctx, sandboxID, false)
 	if err != nil {
 		return
 	}

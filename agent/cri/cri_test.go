@@ -62,9 +62,9 @@ func TestLookupOverRealGRPC(t *testing.T) {
 	}
 
 	// Cached: the runtime is asked once.
-	before := fakeRT.statusCalls()
+	before := fakeRT.callCount()
 	p.Lookup(cid)
-	if n := fakeRT.statusCalls(); n != before {
+	if n := fakeRT.callCount(); n != before {
 		t.Errorf("cached lookup called the runtime (%d → %d)", before, n)
 	}
 	// Without kubelet labels the sandbox names the pod.
@@ -81,9 +81,9 @@ func TestLookupOverRealGRPC(t *testing.T) {
 	if _, ok := p.Lookup("ffff"); ok {
 		t.Error("unknown container found")
 	}
-	before = fakeRT.statusCalls()
+	before = fakeRT.callCount()
 	p.Lookup("ffff")
-	if n := fakeRT.statusCalls(); n != before {
+	if n := fakeRT.callCount(); n != before {
 		t.Errorf("negative cache not used (%d → %d)", before, n)
 	}
 }
@@ -94,7 +94,7 @@ type fakeRuntime struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	mu         sync.Mutex
 	containers map[string]*runtimeapi.ContainerStatus
-	calls      int
+	calls      int // ListContainers and ContainerStatus calls
 }
 
 func (f *fakeRuntime) Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
@@ -115,6 +115,7 @@ func (f *fakeRuntime) ContainerStatus(_ context.Context, r *runtimeapi.Container
 func (f *fakeRuntime) ListContainers(_ context.Context, r *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	var out []*runtimeapi.Container
 	for id := range f.containers {
 		if r.GetFilter().GetId() == "" || r.GetFilter().GetId() == id {
@@ -129,7 +130,7 @@ func (f *fakeRuntime) PodSandboxStatus(_ context.Context, r *runtimeapi.PodSandb
 		Metadata: &runtimeapi.PodSandboxMetadata{Name: "sandbox-pod", Uid: "sb-uid", Namespace: "sandbox-ns"}}}, nil
 }
 
-func (f *fakeRuntime) statusCalls() int {
+func (f *fakeRuntime) callCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls

@@ -193,3 +193,22 @@ func count(t *testing.T, c prometheus.Collector) int {
 	}
 	return n
 }
+
+func BenchmarkObserveEvent(b *testing.B) {
+	m := New(10, "bench")
+	ev := &event.Event{Kind: event.KindSyscall, Time: time.Now().UnixNano()}
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		m.ObserveEvent(ev, now)
+	}
+}
+
+func BenchmarkObserveAlert(b *testing.B) {
+	m := New(10, "bench")
+	a := &event.Alert{Rule: "Credential file read", Priority: event.PriorityWarning, Namespace: "team"}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		m.ObserveAlert(a)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -110,4 +111,48 @@ func countRules(t *testing.T, path string) (reads, overflow int) {
 		}
 	}
 	return reads, overflow
+}
+
+// TestAgentRulesReload: SIGHUP with a broken rules file keeps the running
+// rules, raises a Critical internal alert and counts the failure; a good
+// file then reloads.
+func TestAgentRulesReload(t *testing.T) {
+	needRoot(t)
+	s := newSink(t)
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "site.yaml")
+	writeFile(t, rulesFile, "- list: site_list\n  items: [a]\n")
+	cfg := filepath.Join(dir, "agent.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`db: %s
+outputs: ["http:%s"]
+rules: [%q]
+watch_rules: false
+modes: {default: "off"}
+cri: {endpoint: none}
+kubernetes: {enabled: "false"}
+`, filepath.Join(dir, "db"), s.srv.URL, rulesFile))
+	a := startAgent(t, nil, "--config", cfg)
+	loaded := metric(a.scrape(t), "driftwatch_rules_loaded")
+	if loaded < 1 {
+		t.Fatalf("driftwatch_rules_loaded = %v", loaded)
+	}
+	writeFile(t, rulesFile, "- rule: broken\n  condition: evt.type = \n")
+	a.signal(t, syscall.SIGHUP)
+	r := s.wait(t, 5*time.Second, "rules reload failure", func(r received) bool { return r.rule() == "Rules reload failed" })
+	if r.Alert["priority"] != "Critical" || r.Alert["source"] != "internal" || !strings.Contains(fmt.Sprint(r.Alert["output"]), "site.yaml") {
+		t.Errorf("reload failure alert: %s", r.Raw)
+	}
+	a.waitMetric(t, 5*time.Second, "driftwatch_rules_reload_failures_total", func(v float64) bool { return v == 1 })
+	// The old rules still run.
+	exec.Command("cat", "/etc/shadow").Run()
+	s.wait(t, 5*time.Second, "shadow read after the failed reload", func(r received) bool { return r.rule() == shadowRule })
+	// A valid file reloads with one more rule.
+	writeFile(t, rulesFile, `- rule: site marker
+  desc: marker
+  condition: evt.type = openat and fd.name = /nonexistent-marker
+  output: marker %fd.name
+  priority: NOTICE
+`)
+	a.signal(t, syscall.SIGHUP)
+	a.waitMetric(t, 5*time.Second, "driftwatch_rules_loaded", func(v float64) bool { return v == loaded+1 })
 }
