@@ -349,3 +349,15 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// waitLog waits until the agent's stderr contains s.
+func (a *runningAgent) waitLog(t *testing.T, d time.Duration, s string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(a.stderr.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("agent log lacks %q after %v", s, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

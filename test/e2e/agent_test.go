@@ -127,19 +127,14 @@ kubernetes: {enabled: "false"}
 	a := startAgent(t, nil, "--config", cfgPath)
 	ctr := testinfra.NewRuncContainer(t, testinfra.RuncOptions{Writable: true,
 		Args: []string{"sh", "-c", "while true; do cat /etc/hostname >/dev/null; ls /var/www >/dev/null; sleep 0.1; done"}})
-	// Learn the loop.
-	time.Sleep(8 * time.Second)
+	// Learn the loop until this container's process category is stable (the
+	// profile of an image-less container is keyed by its id).
+	a.waitLog(t, 30*time.Second, "category stable\" profile="+ctr.ID()+" category=process")
 	a.waitMetric(t, 5*time.Second, `driftwatch_profiles{state="stable"}`, func(v float64) bool { return v >= 1 })
 
 	writeCfg("detect")
 	a.signal(t, syscall.SIGHUP)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(a.stderr.String(), "modes reloaded") {
-		if time.Now().After(deadline) {
-			t.Fatal("no \"modes reloaded\" after SIGHUP")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	a.waitLog(t, 5*time.Second, "modes reloaded")
 	// A binary the profile never saw.
 	if err := testinfra.CopyFile("/bin/busybox", filepath.Join(fmt.Sprintf("/proc/%d/root", ctr.Pid()), "tmp", "miner"), 0o755); err != nil {
 		t.Fatal(err)
