@@ -323,9 +323,12 @@ func (a *agent) startKube(ctx context.Context) (*kube.Watcher, error) {
 		OnConnected: func(ok bool) {
 			if ok {
 				a.m.KubeConnected.Set(1)
-			} else {
-				a.m.KubeConnected.Set(0)
+				return
 			}
+			a.m.KubeConnected.Set(0)
+			a.internal(RuleKubeDown, event.PriorityWarning,
+				"Driftwatch internal: Kubernetes API unreachable: alerts lack pod names and namespace modes fall back to the configuration until it answers (retrying)",
+				map[string]any{"node": node})
 		},
 		OnModes: func(ns map[string]event.Mode) {
 			a.tab.SetCluster(ns)

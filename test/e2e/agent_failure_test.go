@@ -84,6 +84,9 @@ cri: {endpoint: none}
 	if !strings.Contains(a.stderr.String(), "kubernetes API unreachable") {
 		t.Error("no log line about the unreachable API")
 	}
+	if b, _ := os.ReadFile(alerts); !strings.Contains(string(b), `"rule":"Driftwatch internal: Kubernetes API unreachable"`) {
+		t.Error("no internal alert about the unreachable API")
+	}
 	start := time.Now()
 	if err := a.stop(10 * time.Second); err != nil {
 		t.Fatalf("stop: %v\n%s", err, a.stderr.String())
