@@ -78,7 +78,7 @@ cri: {endpoint: none}
 
 	// Learn, then flip the namespace to detect by relabelling it.
 	a.waitLog(t, 30*time.Second, "category stable\" profile=registry.test/team/web@"+digest+" category=process")
-	a.waitMetric(t, 10*time.Second, `driftwatch_profiles{state="stable"}`, func(v float64) bool { return v >= 1 })
+	a.waitMetric(t, 20*time.Second, `driftwatch_profiles{state="stable"}`, func(v float64) bool { return v >= 1 })
 	ns, err := cs.CoreV1().Namespaces().Get(ctx, nsName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -56,6 +56,33 @@ func TestAgentRuleAlertRunc(t *testing.T) {
 	}
 }
 
+// TestAgentRuleAlertTestCgroup is the issue's acceptance check: the agent
+// started with --output http:URL --metrics-addr ADDR raises a Falco-shaped
+// alert at URL within a second for `cat /etc/shadow` run in a test cgroup
+// (a container cgroup path without a runtime), and /metrics shows
+// driftwatch_events_total and the anomaly-score histogram (the per-container
+// gauge has series only for scored containers: see TestAgentAnomalyAfterLearning).
+func TestAgentRuleAlertTestCgroup(t *testing.T) {
+	needRoot(t)
+	s := newSink(t)
+	a := startAgent(t, nil, "--db", filepath.Join(t.TempDir(), "db"), "--output", "http:"+s.srv.URL, "--cri-endpoint", "none")
+	cg, id := testinfra.NewContainerCgroup(t)
+	start := time.Now()
+	cg.Run(t, "cat", "/etc/shadow")
+	r := s.wait(t, 5*time.Second, "for cat /etc/shadow in the test cgroup", func(r received) bool {
+		return r.rule() == shadowRule && r.field("container.id") != "" && strings.HasPrefix(id, r.field("container.id"))
+	})
+	if lat := r.At.Sub(start); lat > time.Second {
+		t.Errorf("alert arrived %v after the command started, want under 1s", lat)
+	}
+	m := a.scrape(t)
+	for _, want := range []string{`driftwatch_events_total{kind="syscall"}`, "driftwatch_anomaly_score_bucket{", "driftwatch_profiles{"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
 // TestAgentRuleAlertCRI: the same through containerd's CRI, where the image
 // fields and the namespace must be filled from the runtime.
 func TestAgentRuleAlertCRI(t *testing.T) {
@@ -130,7 +157,7 @@ kubernetes: {enabled: "false"}
 	// Learn the loop until this container's process category is stable (the
 	// profile of an image-less container is keyed by its id).
 	a.waitLog(t, 30*time.Second, "category stable\" profile="+ctr.ID()+" category=process")
-	a.waitMetric(t, 5*time.Second, `driftwatch_profiles{state="stable"}`, func(v float64) bool { return v >= 1 })
+	a.waitMetric(t, 20*time.Second, `driftwatch_profiles{state="stable"}`, func(v float64) bool { return v >= 1 })
 
 	writeCfg("detect")
 	a.signal(t, syscall.SIGHUP)
