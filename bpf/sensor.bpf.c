@@ -227,8 +227,8 @@ struct {
 // and a keyed SipHash of its bytes) or the peer/local addresses.
 struct dedup_key {
 	__u64 hash;     // SipHash-1-3 of the path / unix socket path
-	__u64 root;     // opens: the process's fs root (dentry) ...
-	__u64 rootmnt;  // ... and its vfsmount: chroot/setns make new keys
+	__u64 root;     // opens: inode number of the process's root directory ...
+	__u64 rootmnt;  // ... its device, and the mount namespace: chroot/setns make new keys
 	__u32 tgid;
 	__u32 uid;
 	__u32 euid;
@@ -242,17 +242,26 @@ struct dedup_key {
 	__u8 addr2[16]; // connect: local address; accept: client address
 };
 
-struct dedup_val {
+// The "seen" table is a per-CPU direct-mapped cache: a key's slot is
+// picked by a hash of the key, and the slot holds the whole key, so two
+// keys are only ever merged when they are equal. A colliding key just
+// replaces the slot (that key's next event is delivered again). Per CPU,
+// nothing is shared or locked; a process that moves to another CPU has its
+// next event delivered there once. (An LRU hash map measured slower: every
+// delivered event of a new key inserts, and a full LRU evicts under a lock.)
+#define DEDUP_SLOTS 4096
+struct dedup_slot {
+	struct dedup_key k;
 	__u64 ts;  // boot ns of the last delivered event of this key
 	__u32 gen; // dedup_gen when it was delivered
 	__u32 pad;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct dedup_key);
-	__type(value, struct dedup_val);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DEDUP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct dedup_slot);
 } dedup SEC(".maps");
 
 // dedup_gen[0]: bumped by userspace (Sensor.ResetDedup) to forget every key.
@@ -362,31 +371,51 @@ static __always_inline __u32 dedup_generation(void)
 	return g ? *g : 0;
 }
 
-// dedup_seen reports whether k was delivered within the window in this
-// generation; if so the event is counted (slot) and must not be delivered.
-static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u32 gen, __u32 slot)
+#define DEDUP_KEY_WORDS (sizeof(struct dedup_key) / 8)
+_Static_assert(sizeof(struct dedup_key) % 8 == 0, "dedup_key is compared in words");
+
+// dedup_slot_of returns k's slot in this CPU's table.
+static __always_inline struct dedup_slot *dedup_slot_of(const struct dedup_key *k)
 {
-	struct dedup_val *v = bpf_map_lookup_elem(&dedup, k);
-	if (!v || v->gen != gen || now - v->ts >= dedup_window_ns)
+	const __u64 *w = (const __u64 *)k;
+	__u64 x = 0;
+#pragma unroll
+	for (int i = 0; i < DEDUP_KEY_WORDS; i++)
+		x = (x ^ w[i]) * 0x9E3779B97F4A7C15ULL;
+	__u32 idx = (x >> 32) & (DEDUP_SLOTS - 1);
+	return bpf_map_lookup_elem(&dedup, &idx);
+}
+
+// dedup_seen reports whether k was delivered within the window in this
+// generation on this CPU; if so the event is counted (slot) and must not be
+// delivered. *sp is k's slot for dedup_mark.
+static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u32 gen, __u32 slot,
+				      struct dedup_slot **sp)
+{
+	struct dedup_slot *d = dedup_slot_of(k);
+	*sp = d;
+	if (!d || d->gen != gen || now - d->ts >= dedup_window_ns)
 		return 0;
+	const __u64 *a = (const __u64 *)k, *b = (const __u64 *)&d->k;
+#pragma unroll
+	for (int i = 0; i < DEDUP_KEY_WORDS; i++)
+		if (a[i] != b[i])
+			return 0;
 	__u64 *c = bpf_map_lookup_elem(&dedup_count, &slot);
 	if (c)
 		*c += 1;
 	return 1;
 }
 
-// dedup_mark records that k was delivered at now. Called only once the
-// record is reserved, so a lost record never hides the next one.
-static __always_inline void dedup_mark(const struct dedup_key *k, __u64 now, __u32 gen)
+// dedup_mark records in d (k's slot) that k was delivered at now. Called
+// only once the record is reserved, so a lost record never hides the next.
+static __always_inline void dedup_mark(struct dedup_slot *d, const struct dedup_key *k, __u64 now, __u32 gen)
 {
-	struct dedup_val *v = bpf_map_lookup_elem(&dedup, k);
-	if (v) {
-		v->ts = now;
-		v->gen = gen;
+	if (!d)
 		return;
-	}
-	struct dedup_val nv = {.ts = now, .gen = gen};
-	bpf_map_update_elem(&dedup, k, &nv, BPF_ANY);
+	__builtin_memcpy(&d->k, k, sizeof(*k));
+	d->ts = now;
+	d->gen = gen;
 }
 
 static __always_inline __u32 new_encode_dev(__u32 major, __u32 minor)
@@ -886,9 +915,7 @@ static __always_inline int sys_net(struct task_struct *t, struct pt_regs *regs, 
 		nf.mode = regs->dx;
 		nf.proto = regs->dx;
 		nf.fd = -1;
-		if (ret >= 0)
-			sock_facts(&nf, sock_of(t, ret), 0, 0, 0, 0);
-		break;
+		break; // the new socket's facts are read after the dedup check
 	case NR_connect:
 		salen = user_sockaddr(&nf, sa, (void *)regs->si, regs->dx, nf.daddr, &nf.dport);
 		sock_facts(&nf, sock_of(t, fd), nf.saddr, &nf.sport, 0, 0);
@@ -937,6 +964,7 @@ static __always_inline int sys_net(struct task_struct *t, struct pt_regs *regs, 
 
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct dedup_key k;
+	struct dedup_slot *dslot = 0;
 	__u32 gen = 0;
 	int dedup = dedup_window_ns && (nr == NR_socket || nr == NR_connect || nr == NR_accept || nr == NR_accept4);
 	if (dedup) {
@@ -954,15 +982,17 @@ static __always_inline int sys_net(struct task_struct *t, struct pt_regs *regs, 
 		if (nf.family == AF_UNIX && salen > 2)
 			k.hash = siphash13((const char *)sa->data, salen - 2);
 		gen = dedup_generation();
-		if (dedup_seen(&k, now, gen, LOST_NET))
+		if (dedup_seen(&k, now, gen, LOST_NET, &dslot))
 			return 0;
 	}
 
+	if (nr == NR_socket && ret >= 0)
+		sock_facts(&nf, sock_of(t, ret), 0, 0, 0, 0);
 	struct ev_hdr *h = reserve_sys(REC_NET, LOST_NET, t, regs, nr, ret, now);
 	if (!h)
 		return 0;
 	if (dedup)
-		dedup_mark(&k, now, gen);
+		dedup_mark(dslot, &k, now, gen);
 	h->fd = nf.fd;
 	h->flags = nf.flags;
 	h->mode = nf.mode;
@@ -992,13 +1022,13 @@ struct p1args {
 // short paths, the common case, cost a third of the ring space.
 static __always_inline int emit_p1(struct task_struct *t, struct pt_regs *regs, long nr, long ret, __u32 slot,
 				   struct p1args *a, const char *src, long n, const __u32 class, __u64 now,
-				   const struct dedup_key *k, __u32 gen)
+				   const struct dedup_key *k, struct dedup_slot *dslot, __u32 gen)
 {
 	struct ev_hdr *h = reserve_sys(HDR_SIZE + class, slot, t, regs, nr, ret, now);
 	if (!h)
 		return 0;
 	if (k)
-		dedup_mark(k, now, gen);
+		dedup_mark(dslot, k, now, gen);
 	h->fd = a->fd;
 	h->flags = a->flags;
 	h->mode = a->mode;
@@ -1111,6 +1141,7 @@ static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, l
 	// on the cwd or dirfd, and openat2's resolve flags on dirfd too).
 	struct dedup_key k;
 	struct dedup_key *kp = 0;
+	struct dedup_slot *dslot = 0;
 	__u32 gen = 0;
 	if (dedup_window_ns && (nr == NR_open || nr == NR_openat || (nr == NR_openat2 && a.arg3 == 0)) && n > 1 &&
 	    s->buf[0] == '/') {
@@ -1122,19 +1153,25 @@ static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, l
 		k.hash = siphash13(s->buf, n);
 		struct fs_struct *fs = t->fs;
 		if (fs) {
-			k.root = (__u64)fs->root.dentry;
-			k.rootmnt = (__u64)fs->root.mnt;
+			struct inode *ri = fs->root.dentry->d_inode;
+			if (ri) {
+				k.root = ri->i_ino;
+				k.rootmnt = ri->i_sb->s_dev;
+			}
 		}
+		struct nsproxy *ns = t->nsproxy;
+		if (ns)
+			k.rootmnt |= (__u64)ns->mnt_ns->ns.inum << 32;
 		gen = dedup_generation();
-		if (dedup_seen(&k, now, gen, slot))
+		if (dedup_seen(&k, now, gen, slot, &dslot))
 			return 0;
 		kp = &k;
 	}
 	if (n <= SMALL_PATH)
-		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, SMALL_PATH, now, kp, gen);
+		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, SMALL_PATH, now, kp, dslot, gen);
 	if (n <= MID_PATH)
-		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, MID_PATH, now, kp, gen);
-	return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, PATH_LEN, now, kp, gen);
+		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, MID_PATH, now, kp, dslot, gen);
+	return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, PATH_LEN, now, kp, dslot, gen);
 }
 
 static __always_inline int sys_p2(struct task_struct *t, struct pt_regs *regs, long nr, long ret)

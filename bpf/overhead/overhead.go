@@ -171,6 +171,9 @@ type Result struct {
 	MedianCPURatio float64
 	EventsPerSec   float64 // events the consumer decoded per second, median over rounds
 	Lost           map[string]uint64
+	// Deduplicated counts the events the kernel counted instead of
+	// delivering (bpf.Config.DedupWindow) during the runs with the sensor.
+	Deduplicated map[string]uint64
 	// ProgNs is the mean run time in ns of each sensor program and
 	// ProgRunsPerOp its runs per workload operation (Options.ProgStats).
 	ProgNs, ProgRunsPerOp map[string]float64
@@ -250,7 +253,7 @@ func Measure(workloads []Workload, opt Options) ([]Result, error) {
 	var out []Result
 	for _, w := range workloads {
 		r := Result{Name: w.Name}
-		lost0 := s.Lost()
+		lost0, dedup0 := s.Lost(), s.Deduplicated()
 		var evRates []float64
 		var opsOn float64
 		progRuns := map[string]uint64{}
@@ -313,6 +316,12 @@ func Measure(workloads []Workload, opt Options) ([]Result, error) {
 				r.Lost[k] = d
 			}
 		}
+		r.Deduplicated = map[string]uint64{}
+		for k, v := range s.Deduplicated() {
+			if d := v - dedup0[k]; d > 0 {
+				r.Deduplicated[k] = d
+			}
+		}
 		out = append(out, r)
 	}
 	return out, nil
@@ -342,13 +351,16 @@ func Median(xs []float64) float64 {
 // Print writes the results as a table.
 func Print(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tops/s without\tops/s with\tmedian ratio\tcpu ratio\tevents/s\tlost\t")
+	fmt.Fprintln(tw, "workload\tops/s without\tops/s with\tmedian ratio\tcpu ratio\tevents/s\tlost\tdeduplicated\t")
 	for _, r := range results {
-		lost := "0"
+		lost, dedup := "0", "0"
 		if len(r.Lost) > 0 {
 			lost = fmt.Sprint(r.Lost)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.3f\t%.3f\t%.0f\t%s\t\n", r.Name, Median(r.Without), Median(r.With), r.MedianRatio, r.MedianCPURatio, r.EventsPerSec, lost)
+		if len(r.Deduplicated) > 0 {
+			dedup = fmt.Sprint(r.Deduplicated)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.3f\t%.3f\t%.0f\t%s\t%s\t\n", r.Name, Median(r.Without), Median(r.With), r.MedianRatio, r.MedianCPURatio, r.EventsPerSec, lost, dedup)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -31,6 +31,7 @@ func newBenchOverheadCmd() *cobra.Command {
 		progStats bool
 		ringSys   int
 		syscalls  string
+		dedup     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "overhead",
@@ -62,7 +63,7 @@ on the machine disturbs much less.`,
 				return withCode(2, fmt.Errorf("%w: %q (want exec, open, connect)", overhead.ErrNoWorkloads, workloads))
 			}
 			opt := overhead.Options{Rounds: rounds, Duration: duration, ProgStats: progStats,
-				Sensor: bpf.Config{RingSizeSyscall: ringSys}}
+				Sensor: bpf.Config{RingSizeSyscall: ringSys, DedupWindow: dedupWindow(dedup)}}
 			if cmd.Flags().Changed("syscalls") {
 				nrs, err := parseSyscalls(syscalls)
 				if err != nil {
@@ -91,6 +92,7 @@ on the machine disturbs much less.`,
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every run's rate on stderr")
 	cmd.Flags().StringVar(&syscalls, "syscalls", "", "report only these syscalls (comma-separated; an empty list measures the bare hooks)")
 	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 2 MiB)")
+	cmd.Flags().DurationVar(&dedup, "dedup-window", bpf.DefaultDedupWindow, "in-kernel deduplication window (0 = deliver every event)")
 	cmd.Flags().BoolVar(&progStats, "prog-stats", false, "also report each BPF program's mean run time (enables kernel BPF statistics, which add a little cost)")
 	return cmd
 }

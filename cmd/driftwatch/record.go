@@ -29,6 +29,7 @@ func newRecordCmd() *cobra.Command {
 		ringSys  int
 		ringLife int
 		procRoot string
+		dedup    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "record --out FILE [--duration D]",
@@ -36,13 +37,16 @@ func newRecordCmd() *cobra.Command {
 		Long: `Loads the eBPF sensor, takes a snapshot of the running processes and cgroups,
 prints "ready" on stderr once every program is attached, and writes every
 event to FILE until the duration ends or SIGINT/SIGTERM arrives; then it closes
-the file cleanly and prints the event count and the sensor's loss counters.`,
+the file cleanly and prints the event count, the sensor's loss counters and
+how many repeated identical events the kernel deduplicated (--dedup-window:
+an identical open, socket, connect or accept by the same process within the
+window is counted instead of recorded; 0 records every event).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return withCode(2, errors.New("record: --out FILE is required"))
 			}
-			cfg := bpf.Config{RingSizeSyscall: ringSys, RingSizeLifecycle: ringLife}
+			cfg := bpf.Config{RingSizeSyscall: ringSys, RingSizeLifecycle: ringLife, DedupWindow: dedupWindow(dedup)}
 			if syscalls != "" {
 				nrs, err := parseSyscalls(syscalls)
 				if err != nil {
@@ -66,7 +70,18 @@ the file cleanly and prints the event count and the sensor's loss counters.`,
 	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 2 MiB)")
 	cmd.Flags().IntVar(&ringLife, "ring-lifecycle", 0, "lifecycle ring buffer bytes, a power of two (default 4 MiB)")
 	cmd.Flags().StringVar(&procRoot, "proc", "/proc", "procfs to snapshot")
+	cmd.Flags().DurationVar(&dedup, "dedup-window", bpf.DefaultDedupWindow,
+		"in-kernel deduplication: an open, socket, connect or accept identical to one the same process made within this window is counted, not recorded (0 = record every event)")
 	return cmd
+}
+
+// dedupWindow maps the --dedup-window flag to bpf.Config.DedupWindow
+// (where 0 means the default and a negative value turns it off).
+func dedupWindow(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // parseSyscalls turns "openat,connect" into syscall numbers the sensor supports.
@@ -181,8 +196,19 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 		parts = append(parts, fmt.Sprintf("%s=%d", k, lost[k]))
 		total += lost[k]
 	}
-	fmt.Fprintf(stderr, "recorded %d events to %s in %s; lost %d (%s)\n",
-		w.Events(), out, time.Since(start).Round(time.Millisecond), total, strings.Join(parts, " "))
+	dedup := s.Deduplicated()
+	var dparts []string
+	var dtotal uint64
+	for _, k := range []string{"file", "net"} {
+		dparts = append(dparts, fmt.Sprintf("%s %d", k, dedup[k])) // not "k=N": that is the loss counters' form
+		dtotal += dedup[k]
+	}
+	dsum := "deduplication off"
+	if win := s.DedupWindow(); win > 0 {
+		dsum = fmt.Sprintf("deduplicated %d within %s (%s)", dtotal, win, strings.Join(dparts, ", "))
+	}
+	fmt.Fprintf(stderr, "recorded %d events to %s in %s; lost %d (%s); %s\n",
+		w.Events(), out, time.Since(start).Round(time.Millisecond), total, strings.Join(parts, " "), dsum)
 	if werr != nil {
 		return werr
 	}

@@ -55,10 +55,17 @@ func main() {
 			err = e
 		}
 	case "opens":
-		err = openSteps(args)
+		// One CPU: deduplication keeps a table per CPU.
+		err = pinCPU()
+		if err == nil {
+			err = openSteps(args)
+		}
 	case "conns":
 		n, _ := strconv.Atoi(args[0])
-		err = connLoop(n)
+		err = pinCPU()
+		if err == nil {
+			err = connLoop(n)
+		}
 	case "openflood":
 		d, _ := time.ParseDuration(args[1])
 		openFlood(args[0], d)
@@ -277,5 +284,21 @@ func connLoop(n int) error {
 		unix.Close(cfd)
 	}
 	fmt.Printf("lport=%d\n", sa.(*unix.SockaddrInet4).Port)
+	return nil
+}
+
+// pinCPU keeps the calling thread on the first CPU it may run on.
+func pinCPU() error {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return err
+	}
+	for cpu := 0; cpu < 1024; cpu++ {
+		if set.IsSet(cpu) {
+			set.Zero()
+			set.Set(cpu)
+			return unix.SchedSetaffinity(0, &set)
+		}
+	}
 	return nil
 }
