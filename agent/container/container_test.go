@@ -203,3 +203,46 @@ func TestLiveResolver(t *testing.T) {
 		t.Fatal("second resolve walked again or changed the record")
 	}
 }
+
+// TestLiveResolverNewCgroupBeatsRateLimit: a cgroup created right after a
+// walk (its id above every known one) is resolved at once despite the
+// rate limit, and an id a walk cannot find does not walk again.
+func TestLiveResolverNewCgroupBeatsRateLimit(t *testing.T) {
+	testutil.NeedRoot(t)
+	mount, err := CgroupV2Mount()
+	if err != nil {
+		t.Fatalf("no cgroup v2: %v", err)
+	}
+	r := NewResolver(mount)
+	r.SetIntervals(time.Hour, 0) // only the new-id rule may trigger a walk
+	var rb [32]byte
+	rand.Read(rb[:])
+	cid := hex.EncodeToString(rb[:])
+	parent := filepath.Join(mount, "driftwatch-test-"+cid[:8])
+	dir := filepath.Join(parent, "pod1", cid)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("cannot create a cgroup: %v", err)
+	}
+	defer func() {
+		os.Remove(dir)
+		os.Remove(filepath.Dir(dir))
+		os.Remove(parent)
+	}()
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Resolve(st.Ino); c.ID != cid {
+		t.Fatalf("cgroup created after the walk resolved to %q, want %q", c.ID, cid)
+	}
+	before := r.Refreshes()
+	gone := st.Ino + 1<<40 // above every id, and never created
+	for i := 0; i < 3; i++ {
+		if c := r.Resolve(gone); !c.IsHost() {
+			t.Fatalf("unknown id resolved to %q", c.ID)
+		}
+	}
+	if got := r.Refreshes() - before; got != 1 {
+		t.Fatalf("an id no walk finds walked %d times, want 1", got)
+	}
+}

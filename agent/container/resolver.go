@@ -49,6 +49,15 @@ type Resolver struct {
 	refreshEvery time.Duration
 	lookupEvery  time.Duration
 	lastRefresh  time.Time
+	// maxKnown is the largest cgroup id seen by a walk or AddCgroup. Cgroup
+	// ids are kernfs inode numbers, which only grow, so an unknown id above
+	// it is a cgroup created since the last walk: it is looked up at once
+	// instead of waiting for the rate limit (a new container's first events
+	// must not be attributed to the host).
+	maxKnown uint64
+	// missed holds new ids a walk did not find (a cgroup already removed):
+	// they fall back to the rate limit. Bounded: cleared at 1024 entries.
+	missed map[uint64]struct{}
 	refreshes    int
 	now          func() time.Time
 }
@@ -60,6 +69,7 @@ func newResolver(mount string, cgroups map[uint64]string) *Resolver {
 		byCgroup:     make(map[uint64]*event.Container),
 		byID:         make(map[string]*event.Container),
 		needMeta:     make(map[string]time.Time),
+		missed:       make(map[uint64]struct{}),
 		refreshEvery: DefaultRefreshInterval,
 		lookupEvery:  DefaultLookupInterval,
 		now:          time.Now,
@@ -123,6 +133,9 @@ func (r *Resolver) AddCgroup(id uint64, path string) {
 	}
 	r.cgroups[id] = path
 	delete(r.byCgroup, id)
+	if id > r.maxKnown {
+		r.maxKnown = id
+	}
 }
 
 // AddContainer merges what is known about a container (from a trace
@@ -142,6 +155,8 @@ func (r *Resolver) AddContainer(info event.ContainerInfo) *event.Container {
 	}
 	if c.Name != "" || c.Image != "" || c.PodName != "" {
 		delete(r.needMeta, info.ID)
+	} else if _, pending := r.needMeta[info.ID]; !pending && r.provider != nil {
+		r.needMeta[info.ID] = time.Time{}
 	}
 	if info.CgroupID != 0 && info.CgroupPath != "" {
 		if _, ok := r.cgroups[info.CgroupID]; !ok {
@@ -162,9 +177,17 @@ func (r *Resolver) Resolve(cgroupID uint64) *event.Container {
 	if !ok {
 		path, known := r.cgroups[cgroupID]
 		if !known && r.mount != "" && cgroupID != 0 {
-			if r.refreshEvery == 0 || r.now().Sub(r.lastRefresh) >= r.refreshEvery {
+			_, missedBefore := r.missed[cgroupID]
+			fresh := cgroupID > r.maxKnown && !missedBefore
+			if fresh || r.refreshEvery == 0 || r.now().Sub(r.lastRefresh) >= r.refreshEvery {
 				r.refreshLocked()
 				path, known = r.cgroups[cgroupID]
+				if !known {
+					if len(r.missed) >= 1024 {
+						clear(r.missed)
+					}
+					r.missed[cgroupID] = struct{}{}
+				}
 			}
 		}
 		if !known {
@@ -313,6 +336,9 @@ func (r *Resolver) refreshLocked() {
 		slog.Warn("cgroup tree walk incomplete", "mount", r.mount, "err", err)
 	}
 	for id, p := range m {
+		if id > r.maxKnown {
+			r.maxKnown = id
+		}
 		if old, ok := r.cgroups[id]; !ok || old != p {
 			r.cgroups[id] = p
 			delete(r.byCgroup, id)
