@@ -20,6 +20,8 @@ const (
 	SysVfork       uint16 = 58
 	SysExecve      uint16 = 59
 	SysExit        uint16 = 60
+	SysChdir       uint16 = 80
+	SysFchdir      uint16 = 81
 	SysRename      uint16 = 82
 	SysMkdir       uint16 = 83
 	SysLink        uint16 = 86

@@ -588,6 +588,18 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			delete(p.FDs, ev.Fd)
 		}
 		return f
+	case event.SysChdir:
+		// The cwd is per process here (threads share it in practice).
+		if !failed {
+			p.Cwd = resolvePath(p, atFDCWD, ev.Path)
+		}
+		return nil
+	case event.SysFchdir:
+		f := p.FDs[ev.Fd]
+		if !failed && f != nil && f.Name != "" {
+			p.Cwd = f.Name
+		}
+		return f
 	case event.SysRead, event.SysWrite, event.SysFchmod:
 		return p.FDs[ev.Fd]
 	}

@@ -279,3 +279,44 @@ func TestLoadSnapshotAncestry(t *testing.T) {
 		t.Fatalf("dup2 of a snapshot socket: %+v", fd)
 	}
 }
+
+func TestChdirResolvesLaterRelativeOpens(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []*event.Event
+		open  string
+		want  string
+	}{
+		{"chdir absolute", []*event.Event{
+			sys(40, event.SysChdir, func(e *event.Event) { e.Path = []byte("/var/www") }),
+		}, "index.html", "/var/www/index.html"},
+		{"chdir relative to the cwd", []*event.Event{
+			sys(41, event.SysChdir, func(e *event.Event) { e.Path = []byte("/var") }),
+			sys(41, event.SysChdir, func(e *event.Event) { e.Path = []byte("www/../www") }),
+		}, "a/b", "/var/www/a/b"},
+		{"failed chdir keeps the cwd", []*event.Event{
+			sys(42, event.SysChdir, func(e *event.Event) { e.Path = []byte("/srv") }),
+			sys(42, event.SysChdir, func(e *event.Event) { e.Path, e.Ret = []byte("/nonexistent"), -2 }),
+		}, "x", "/srv/x"},
+		{"fchdir to an open directory", []*event.Event{
+			sys(43, event.SysOpenat, func(e *event.Event) {
+				e.Fd, e.Path, e.Flags, e.Ret = -100, []byte("/data/db"), oDirectory, 7
+			}),
+			sys(43, event.SysFchdir, func(e *event.Event) { e.Fd = 7 }),
+		}, "wal", "/data/db/wal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := New(Options{})
+			var pid uint32
+			for _, ev := range tt.steps {
+				pid = ev.Pid
+				tab.Apply(ev, nil)
+			}
+			_, fd := tab.Apply(sys(pid, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret = -100, []byte(tt.open), 3 }), nil)
+			if fd == nil || fd.Name != tt.want {
+				t.Fatalf("open %q resolved to %+v, want %q", tt.open, fd, tt.want)
+			}
+		})
+	}
+}
