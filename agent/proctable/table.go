@@ -2,6 +2,7 @@ package proctable
 
 import (
 	"net/netip"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -178,6 +179,25 @@ func (t *Table) lookup(ev *event.Event, c *event.Container) *entry {
 	return e
 }
 
+// execName is the process name after an exec: the kernel's comm, except
+// for a multi-call binary re-executing itself through /proc/self/exe
+// (busybox's standalone shell runs every applet that way, so the kernel
+// names them all "exe"): there the applet is argv[0], as the binary itself
+// decides. Both are under the process's control, so nothing is lost.
+func execName(comm, exe string, args []string) string {
+	if comm != "exe" || len(args) == 0 || path.Base(exe) == "exe" {
+		return comm
+	}
+	name := path.Base(args[0])
+	if name == "" || name == "." || name == "/" {
+		return comm
+	}
+	if len(name) > 15 {
+		name = name[:15] // a comm's length
+	}
+	return name
+}
+
 // setImage copies the exec facts of ev into p.
 func setImage(p *event.Process, ev *event.Event) {
 	p.Exe = string(ev.Exe)
@@ -216,7 +236,7 @@ func (t *Table) Apply(ev *event.Event, c *event.Container) (*event.Process, *eve
 	switch ev.Kind {
 	case event.KindExec:
 		setImage(p, ev)
-		p.Comm = ev.CommString()
+		p.Comm = execName(ev.CommString(), p.Exe, p.Args)
 		p.ExecTime = ev.Time
 		if p.StartTime == 0 {
 			p.StartTime = ev.Time

@@ -320,3 +320,23 @@ func TestChdirResolvesLaterRelativeOpens(t *testing.T) {
 		})
 	}
 }
+
+func TestExecName(t *testing.T) {
+	tests := []struct {
+		comm, exe string
+		args      []string
+		want      string
+	}{
+		{"cat", "/usr/bin/cat", []string{"cat", "/etc/shadow"}, "cat"},
+		{"exe", "/bin/busybox", []string{"nc", "-w", "3"}, "nc"},
+		{"exe", "/bin/busybox", []string{"/bin/tar", "-cz"}, "tar"},
+		{"exe", "/bin/busybox", nil, "exe"},
+		{"exe", "/opt/app/exe", []string{"worker"}, "exe"},
+		{"exe", "/bin/busybox", []string{"a-very-long-applet-name"}, "a-very-long-app"},
+	}
+	for _, tt := range tests {
+		if got := execName(tt.comm, tt.exe, tt.args); got != tt.want {
+			t.Errorf("execName(%q, %q, %q) = %q, want %q", tt.comm, tt.exe, tt.args, got, tt.want)
+		}
+	}
+}
