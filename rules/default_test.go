@@ -57,7 +57,25 @@ func defaultCases() []falcoCase {
 				return connectEv(inCtr(proc("xmrig", "/tmp/xmrig", "xmrig", "-o", "pool:3333"), ctr()), "198.51.100.7", 3333)
 			},
 			func() *event.Enriched {
-				return connectEv(inCtr(proc("java", "/usr/bin/java", "java", "-jar", "app.jar"), ctr()), "10.0.0.7", 3333)
+				return connectEv(inCtr(proc("java", "/usr/bin/java", "java", "-jar", "app.jar"), ctr()), "10.0.0.7", 8080)
+			}},
+		{"Outbound connection to a stratum port",
+			func() *event.Enriched {
+				return connectEv(inCtr(proc("nc", "/bin/busybox", "nc", "-w", "3", "10.0.0.7", "3333"), ctr()), "10.0.0.7", 3333)
+			},
+			func() *event.Enriched {
+				return connectEv(inCtr(proc("nc", "/bin/busybox", "nc", "10.0.0.7", "8080"), ctr()), "10.0.0.7", 8080)
+			}},
+		{"Container escape attempt refused",
+			func() *event.Enriched {
+				e := sysEv(cshell(proc("mount", "/bin/busybox", "mount", "-t", "cgroup", "cgroup", "/tmp/cgrp")), event.SysMount, -1)
+				e.Path, e.Path2 = []byte("cgroup"), []byte("/tmp/cgrp")
+				return e
+			},
+			func() *event.Enriched {
+				e := sysEv(proc("mount", "/bin/mount", "mount", "/dev/sda1", "/mnt"), event.SysMount, -1)
+				e.Path, e.Path2 = []byte("/dev/sda1"), []byte("/mnt")
+				return e
 			}},
 		{"Scanner or attack tool launched",
 			func() *event.Enriched {
@@ -96,7 +114,9 @@ func defaultCases() []falcoCase {
 				return e
 			},
 			func() *event.Enriched {
-				e := sysEv(cshell(proc("mount", "/bin/mount")), event.SysMount, -1)
+				// On the host, not in a container (a refused mount in a
+				// container is "Container escape attempt refused").
+				e := sysEv(proc("mount", "/bin/mount"), event.SysMount, 0)
 				e.Path, e.Path2 = []byte("/dev/sda1"), []byte("/mnt")
 				return e
 			}},
@@ -185,7 +205,9 @@ func defaultCases() []falcoCase {
 func TestDefaultRulesFireAndMiss(t *testing.T) {
 	rs := loadDefaults(t)
 	// A miner's pool connection is also unexpected egress; both must fire.
-	also := map[string][]string{"Crypto miner stratum connection": {"Unexpected outbound connection"}}
+	also := map[string][]string{
+		"Crypto miner stratum connection": {"Unexpected outbound connection", "Outbound connection to a stratum port"},
+	}
 	covered := map[string]bool{}
 	for _, tc := range defaultCases() {
 		covered[tc.rule] = true
