@@ -225,8 +225,10 @@ struct {
 // everything that distinguishes what a rule or profile sees: process,
 // credentials, syscall, result class, flags, mode and the path (its length
 // and a keyed SipHash of its bytes) or the peer/local addresses.
+#define DEDUP_PATH 64 // path bytes kept in the key itself (most paths)
 struct dedup_key {
-	__u64 hash;     // SipHash-1-3 of the path / unix socket path
+	__u64 path[DEDUP_PATH / 8]; // opens: the path's first bytes, zero-padded
+	__u64 hash;     // SipHash-1-3 of a longer path / of a unix socket path
 	__u64 root;     // opens: inode number of the process's root directory ...
 	__u64 rootmnt;  // ... its device, and the mount namespace: chroot/setns make new keys
 	__u32 tgid;
@@ -377,12 +379,15 @@ _Static_assert(sizeof(struct dedup_key) % 8 == 0, "dedup_key is compared in word
 // dedup_slot_of returns k's slot in this CPU's table.
 static __always_inline struct dedup_slot *dedup_slot_of(const struct dedup_key *k)
 {
+	// A cheap spread of the words: a collision only evicts (the evicted
+	// key's next event is delivered), so it need not resist anyone.
 	const __u64 *w = (const __u64 *)k;
 	__u64 x = 0;
 #pragma unroll
 	for (int i = 0; i < DEDUP_KEY_WORDS; i++)
-		x = (x ^ w[i]) * 0x9E3779B97F4A7C15ULL;
-	__u32 idx = (x >> 32) & (DEDUP_SLOTS - 1);
+		x += w[i] ^ (w[i] >> 29);
+	x *= 0x9E3779B97F4A7C15ULL;
+	__u32 idx = (x >> 40) & (DEDUP_SLOTS - 1);
 	return bpf_map_lookup_elem(&dedup, &idx);
 }
 
@@ -1150,7 +1155,21 @@ static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, l
 		k.flags = a.flags;
 		k.mode = a.mode;
 		k.len = n;
-		k.hash = siphash13(s->buf, n);
+		// Paths up to DEDUP_PATH bytes (most) are compared exactly;
+		// longer ones by their first bytes and a keyed hash.
+		const __u64 *pw = (const __u64 *)s->buf;
+#pragma unroll
+		for (int i = 0; i < DEDUP_PATH / 8; i++) {
+			long rem = n - i * 8;
+			__u64 w = pw[i];
+			if (rem <= 0)
+				w = 0;
+			else if (rem < 8)
+				w &= (1ULL << ((rem & 7) * 8)) - 1;
+			k.path[i] = w;
+		}
+		if (n > DEDUP_PATH)
+			k.hash = siphash13(s->buf, n);
 		struct fs_struct *fs = t->fs;
 		if (fs) {
 			struct inode *ri = fs->root.dentry->d_inode;
