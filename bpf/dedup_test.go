@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,20 +40,27 @@ func TestDedupOpens(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	missing := filepath.Join(dir, "missing")
-	for _, f := range []string{a, b} {
+	// Two paths longer than the key's 64 path bytes that differ only
+	// after them: told apart by the keyed hash.
+	long := filepath.Join(dir, strings.Repeat("d", 80))
+	if err := os.Mkdir(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	long1, long2 := filepath.Join(long, "1"), filepath.Join(long, "2")
+	for _, f := range []string{a, b, long1, long2} {
 		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	const n = 20
 	steps := []string{
-		a + "*20", b + "*1", "w" + a + "*3", missing + "*5", // one window
+		a + "*20", b + "*1", "w" + a + "*3", missing + "*5", long1 + "*4", long2 + "*1", // one window
 		"sleep=" + (window + 200*time.Millisecond).String(), a + "*3", // the next window
 		"wait", a + "*2", // after ResetDedup
 	}
 	// Dedup counts every process's open(2); should another program's
 	// repeated opens interfere, try again.
-	const wantDedup = (n - 1) + (3 - 1) + (5 - 1) + (3 - 1) + (2 - 1)
+	const wantDedup = (n - 1) + (3 - 1) + (5 - 1) + (4 - 1) + (3 - 1) + (2 - 1)
 	for attempt := 1; ; attempt++ {
 		cg := newCgroup(t)
 		c.watch(cg.id)
@@ -97,6 +105,9 @@ func TestDedupOpens(t *testing.T) {
 		}
 		if got := opensOf(evs, b); len(got) != 1 {
 			t.Errorf("opens of %s (a different path) delivered: %d, want 1", b, len(got))
+		}
+		if l1, l2 := opensOf(evs, long1), opensOf(evs, long2); len(l1) != 1 || len(l2) != 1 {
+			t.Errorf("opens of two long paths differing after 64 bytes delivered: %d and %d, want 1 each", len(l1), len(l2))
 		}
 		miss := opensOf(evs, missing)
 		if len(miss) != 1 || miss[0].Ret != -int64(unix.ENOENT) {
