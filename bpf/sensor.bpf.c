@@ -93,6 +93,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_bind 49
 #define NR_listen 50
 #define NR_execve 59
+#define NR_chdir 80
+#define NR_fchdir 81
 #define NR_rename 82
 #define NR_mkdir 83
 #define NR_link 86
@@ -1092,6 +1094,7 @@ static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, l
 		a.flags = regs->r8;
 		break;
 	case NR_unlink:
+	case NR_chdir:
 		a.path = (void *)regs->di;
 		break;
 	case NR_chmod:
@@ -1239,7 +1242,7 @@ static __always_inline int sys_p2(struct task_struct *t, struct pt_regs *regs, l
 
 static __always_inline int sys_plain(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
 {
-	struct ev_hdr *h = reserve_sys(REC_PLAIN, (nr == NR_dup || nr == NR_dup2 || nr == NR_dup3 || nr == NR_fchmod) ? LOST_FILE : LOST_PROC,
+	struct ev_hdr *h = reserve_sys(REC_PLAIN, (nr == NR_dup || nr == NR_dup2 || nr == NR_dup3 || nr == NR_fchmod || nr == NR_fchdir) ? LOST_FILE : LOST_PROC,
 				       t, regs, nr, ret, bpf_ktime_get_boot_ns());
 	if (!h)
 		return 0;
@@ -1247,6 +1250,7 @@ static __always_inline int sys_plain(struct task_struct *t, struct pt_regs *regs
 	h->fd2 = -1;
 	switch (nr) {
 	case NR_dup:
+	case NR_fchdir:
 		h->fd = regs->di;
 		break;
 	case NR_dup2:
@@ -1322,6 +1326,7 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 	case NR_openat2:
 	case NR_unlink:
 	case NR_unlinkat:
+	case NR_chdir:
 	case NR_mkdir:
 	case NR_mkdirat:
 	case NR_chmod:
@@ -1354,6 +1359,7 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 	case NR_dup2:
 	case NR_dup3:
 	case NR_fchmod:
+	case NR_fchdir:
 	case NR_ptrace:
 	case NR_setuid:
 	case NR_setgid:

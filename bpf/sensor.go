@@ -125,6 +125,7 @@ var supported = []uint16{
 	event.SysSymlinkat, event.SysLink, event.SysLinkat, event.SysRename, event.SysRenameat,
 	event.SysRenameat2, event.SysUnlink, event.SysUnlinkat, event.SysMkdir, event.SysMkdirat,
 	event.SysChmod, event.SysFchmod, event.SysFchmodat, event.SysFchmodat2, event.SysDup,
+	event.SysChdir, event.SysFchdir,
 	event.SysDup2, event.SysDup3, event.SysInitModule, event.SysFinitModule,
 	event.SysMemfdCreate, event.SysMount, event.SysUmount2, event.SysUnshare, event.SysSetns,
 }

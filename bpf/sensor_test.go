@@ -810,3 +810,23 @@ func TestUnprivileged(t *testing.T) {
 		t.Errorf("unprivileged Open: %v\n%s", err, out)
 	}
 }
+
+// TestChdir: chdir and fchdir are reported (the process table follows the
+// cwd with them, so later relative opens resolve).
+func TestChdir(t *testing.T) {
+	c := sensor(t)
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	dir := t.TempDir()
+	_, cmd := cg.run(t, "/bin/sh", "-c", "cd "+dir+" && cd / && exec true")
+	evs := c.waitFor(t, cg.id, "shell's exit", hasExit(cmd.Process.Pid))
+	var got []string
+	for _, e := range evs {
+		if e.Kind == event.KindSyscall && e.Syscall == event.SysChdir && e.Ret == 0 {
+			got = append(got, string(e.Path))
+		}
+	}
+	if len(got) != 2 || got[0] != dir || got[1] != "/" {
+		t.Fatalf("chdir paths %q, want [%s /]\n%s", got, dir, dump(evs))
+	}
+}
