@@ -179,7 +179,10 @@ func (a *agent) run(ctx context.Context) (err error) {
 		WarmUp: cfg.Learning.WarmUp.D(), MinStable: cfg.Learning.MinStable.D(), MaxLearn: cfg.Learning.MaxLearn.D(),
 		UnseenBound: cfg.Learning.UnseenBound, CheckpointInterval: cfg.CheckpointInterval.D(), Logger: a.log,
 	})
-	a.det = model.NewDetector(a.prof, model.Config{})
+	a.det = model.NewDetector(a.prof, model.Config{
+		// Every scored event feeds the per-namespace score histogram.
+		OnScore: func(e *event.Enriched, score float64) { a.m.ObserveScore(e.Container.Namespace, score) },
+	})
 	a.exportProfiles()
 
 	// Containers and their metadata.
@@ -293,9 +296,6 @@ func rulePaths(p []string) []string {
 // emit counts an alert and queues it for the outputs.
 func (a *agent) emit(al *event.Alert) {
 	a.m.ObserveAlert(al)
-	if al.Score > 0 {
-		a.m.ObserveScore(al.Namespace, al.Score)
-	}
 	a.outs.Emit(al)
 }
 

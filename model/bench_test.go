@@ -122,7 +122,8 @@ func BenchmarkLearn(b *testing.B) {
 func TestScoreAllocs(t *testing.T) {
 	evs := webServerEvents(400)
 	prof := profiler.New(nil, profiler.Config{Logger: quiet})
-	d := NewDetector(prof, Config{})
+	var scored int
+	d := NewDetector(prof, Config{OnScore: func(*event.Enriched, float64) { scored++ }})
 	for _, e := range evs {
 		d.Handle(e, event.ModeLearn, nil)
 	}
@@ -136,5 +137,8 @@ func TestScoreAllocs(t *testing.T) {
 		i++
 	}); a != 0 {
 		t.Errorf("%v allocations per scored event, want 0", a)
+	}
+	if scored == 0 {
+		t.Error("OnScore was never called")
 	}
 }

@@ -38,6 +38,11 @@ type Config struct {
 	AutoSuppressTag string
 	// NoAutoSuppress disables auto-suppression.
 	NoAutoSuppress bool
+	// OnScore, when set, receives every event scored in detect mode with
+	// its score: the highest surprise (bits) over the event's features,
+	// known or not (the agent's per-namespace score histogram). It is
+	// called from Handle and must be cheap.
+	OnScore func(e *event.Enriched, score float64)
 	// Recalibrate bounds how often (event time) a changing profile's
 	// thresholds are recomputed (default 1m).
 	Recalibrate time.Duration
@@ -190,6 +195,10 @@ func (d *Detector) score(e *event.Enriched, pr *profiler.Profile, feats []profil
 		return
 	}
 	d.stats.Scored++
+	maxScore := 0.0
+	if d.cfg.OnScore != nil {
+		defer func() { d.cfg.OnScore(e, maxScore) }()
+	}
 	for i := range feats {
 		f := &feats[i]
 		d.stats.Features++
@@ -206,12 +215,14 @@ func (d *Detector) score(e *event.Enriched, pr *profiler.Profile, feats []profil
 				fs.Cache = surprise(pr, f.Cat, f.Chain[:f.Depth], fs.Count, 0, d.cfg.BackoffBits)
 				fs.CacheVer = pr.Version + 1
 			}
+			maxScore = max(maxScore, fs.Cache)
 			continue
 		}
 		s := surprise(pr, f.Cat, f.Chain[:f.Depth], 0, 0, d.cfg.BackoffBits)
 		if !st.Ready() {
 			s *= d.cfg.Damping
 		}
+		maxScore = max(maxScore, s)
 		cal := d.calibration(pr, f.Cat, e.Time)
 		if s < cal.Threshold {
 			continue

@@ -319,3 +319,27 @@ func TestNoProfileAndEscaping(t *testing.T) {
 		t.Errorf("unescaped output: %q", got.Output)
 	}
 }
+
+// TestOnScore: every event scored in detect mode reaches OnScore; an event
+// with an unseen feature scores higher than one the profile knows well.
+func TestOnScore(t *testing.T) {
+	prof := profiler.New(nil, profiler.Config{Logger: quiet})
+	got := map[string]float64{}
+	d := NewDetector(prof, Config{OnScore: func(e *event.Enriched, s float64) { got[string(e.Path)] = s }})
+	c := &event.Container{ContainerInfo: event.ContainerInfo{ID: "c1", Image: "web:1"}}
+	p := &event.Process{Pid: 7, Exe: "/bin/httpd", Args: []string{"httpd"}, Container: c}
+	open := func(path string, t int64) *event.Enriched {
+		ev := &event.Event{Kind: event.KindSyscall, Syscall: event.SysOpenat, Pid: 7, Tid: 7, Time: t, Path: []byte(path), Ret: 3, Fd: -100}
+		return &event.Enriched{Event: ev, Proc: p, Container: c, FD: &event.FD{Num: 3, Type: event.FDFile, Name: path}}
+	}
+	for i := 0; i < 500; i++ {
+		d.Handle(open("/var/www/index.html", int64(i)*1e9), event.ModeLearn, nil)
+	}
+	prof.Finalize(false)
+	d.Handle(open("/var/www/index.html", 600e9), event.ModeDetect, func(*event.Alert) {})
+	d.Handle(open("/etc/shadow", 601e9), event.ModeDetect, func(*event.Alert) {})
+	known, unseen := got["/var/www/index.html"], got["/etc/shadow"]
+	if len(got) != 2 || !(unseen > known) || known < 0 {
+		t.Fatalf("scores %v: want the unseen file above the known one", got)
+	}
+}
