@@ -57,9 +57,9 @@ type Resolver struct {
 	maxKnown uint64
 	// missed holds new ids a walk did not find (a cgroup already removed):
 	// they fall back to the rate limit. Bounded: cleared at 1024 entries.
-	missed map[uint64]struct{}
-	refreshes    int
-	now          func() time.Time
+	missed    map[uint64]struct{}
+	refreshes int
+	now       func() time.Time
 }
 
 func newResolver(mount string, cgroups map[uint64]string) *Resolver {
