@@ -2,9 +2,11 @@ package bpf
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +171,34 @@ func TestDedupConnects(t *testing.T) {
 	}
 	if d := after["net"] - before["net"]; d < 3*(n-1) {
 		t.Errorf("deduplicated net events: %d, want at least %d", d, 3*(n-1))
+	}
+}
+
+// TestUnixConnects: connects to unix sockets carry the path (or abstract
+// name) and are deduplicated per path: n connects to each of two paths that
+// differ only in the last byte, and to an abstract name, deliver one each.
+func TestUnixConnects(t *testing.T) {
+	c := sensor(t)
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	dir := t.TempDir()
+	p1, p2 := filepath.Join(dir, "sock1"), filepath.Join(dir, "sock2")
+	abstract := fmt.Sprintf("driftwatch-test-%d", os.Getpid())
+	const n = 5
+	_, cmd := cg.run(t, helper(t), "unixconns", strconv.Itoa(n), p1, p2, "@"+abstract)
+	evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+	for _, want := range []string{p1, p2, "\x00" + abstract} {
+		k := 0
+		for _, e := range evs {
+			if isSys(event.SysConnect)(e) && string(e.UnixPath) == want {
+				k++
+				if e.Family != event.AFUnix || e.Ret != 0 {
+					t.Errorf("connect to %q: %s", want, describe(e))
+				}
+			}
+		}
+		if k != 1 {
+			t.Errorf("connects to %q delivered: %d of %d, want 1:\n%s", want, k, n, dump(evs))
+		}
 	}
 }

@@ -66,6 +66,14 @@ func main() {
 		if err == nil {
 			err = connLoop(n)
 		}
+	case "unixconns":
+		// unixconns N PATH...: listen on each path (a leading "@" is an
+		// abstract name), connect N times to each.
+		n, _ := strconv.Atoi(args[0])
+		err = pinCPU()
+		if err == nil {
+			err = unixConns(n, args[1:])
+		}
 	case "openflood":
 		d, _ := time.ParseDuration(args[1])
 		openFlood(args[0], d)
@@ -299,6 +307,38 @@ func pinCPU() error {
 			set.Set(cpu)
 			return unix.SchedSetaffinity(0, &set)
 		}
+	}
+	return nil
+}
+
+func unixConns(n int, paths []string) error {
+	for _, p := range paths {
+		name := p
+		if strings.HasPrefix(p, "@") {
+			name = "\x00" + p[1:]
+		}
+		lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+		if err != nil {
+			return err
+		}
+		sa := &unix.SockaddrUnix{Name: name}
+		if err := unix.Bind(lfd, sa); err != nil {
+			return err
+		}
+		if err := unix.Listen(lfd, n+1); err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			cfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+			if err != nil {
+				return err
+			}
+			if err := unix.Connect(cfd, sa); err != nil {
+				return err
+			}
+			unix.Close(cfd)
+		}
+		unix.Close(lfd)
 	}
 	return nil
 }
