@@ -9,7 +9,9 @@
 // syscalls not enabled in the per-syscall switch; process lifecycle (exec,
 // fork, exit) comes from the scheduler tracepoints into a ring of its own,
 // so a flood of file or network events never costs an exec or exit. Failed
-// ring reservations are counted per kind (Lost). See docs/sensor.md.
+// ring reservations are counted per kind (Lost). Repeated identical opens,
+// sockets, connects and accepts of a process are deduplicated in the kernel
+// within Config.DedupWindow and counted (Deduplicated). See docs/sensor.md.
 //
 // Only x86_64 is supported. Environment problems (no privileges, no kernel
 // BTF, a missing tracepoint) are reported as *EnvError.
@@ -93,7 +95,9 @@ type Config struct {
 	// same process made less than DedupWindow earlier (same path or
 	// addresses, flags, mode, credentials and result class, in the same
 	// generation, see ResetDedup) is counted (Deduplicated) instead of
-	// delivered. 0 means DefaultDedupWindow; a negative value turns
+	// delivered. The first event of a key in each window is always
+	// delivered; the table is per CPU, so a process moving between CPUs
+	// may see one more. 0 means DefaultDedupWindow; a negative value turns
 	// deduplication off. Lifecycle events are never deduplicated.
 	DedupWindow time.Duration
 }
