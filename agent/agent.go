@@ -71,6 +71,10 @@ type Options struct {
 
 // agent is one running daemon.
 type agent struct {
+	// resetDedup makes the sensor deliver the next event of every
+	// deduplicated key again (after a rules reload, so new rules see
+	// repeats too); nil until the sensor is open.
+	resetDedup func()
 	cfg      config.Config
 	opts     Options
 	log      *slog.Logger
@@ -220,6 +224,11 @@ func (a *agent) run(ctx context.Context) (err error) {
 		return &EnvError{What: "sensor", Err: err}
 	}
 	defer sensor.Close()
+	a.resetDedup = func() {
+		if err := sensor.ResetDedup(); err != nil {
+			a.log.Warn("sensor deduplication reset failed", "err", err)
+		}
+	}
 	if snap, err := proctable.TakeSnapshot(cfg.ProcRoot, a.mount); err != nil {
 		a.log.Warn("process snapshot incomplete", "proc", cfg.ProcRoot, "err", err)
 		p.LoadSnapshot(snap)
@@ -373,6 +382,9 @@ func (a *agent) watchRules(ctx context.Context) {
 		a.internal(rules.ReloadFailedRule, event.PriorityCritical, "Driftwatch internal: "+err.Error(), map[string]any{"error": err.Error()})
 	}
 	onReload := func(*rules.Report) {
+		if a.resetDedup != nil {
+			a.resetDedup()
+		}
 		a.m.RulesReloaded(a.eng.Ruleset().Len(), time.Now())
 		a.log.Info("rules reloaded", "rules", a.eng.Ruleset().Len())
 	}
