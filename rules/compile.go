@@ -129,6 +129,19 @@ func (cp *compiler) macro(name string, limit int) (*macroDef, bool) {
 
 const noLimit = int(^uint(0) >> 1)
 
+// compileAll compiles the operands of an and/or.
+func (cp *compiler) compileAll(kids []node, limit, depth int) ([]boolFn, error) {
+	fns := make([]boolFn, 0, len(kids))
+	for _, k := range kids {
+		f, err := cp.compile(k, limit, depth)
+		if err != nil {
+			return nil, err
+		}
+		fns = append(fns, f)
+	}
+	return fns, nil
+}
+
 // compile compiles a condition; limit restricts visible macros.
 func (cp *compiler) compile(n node, limit, depth int) (boolFn, error) {
 	if depth > maxDepth {
@@ -136,23 +149,15 @@ func (cp *compiler) compile(n node, limit, depth int) (boolFn, error) {
 	}
 	switch n := n.(type) {
 	case *andNode:
-		fns := make([]boolFn, 0, len(n.kids))
-		for _, k := range n.kids {
-			f, err := cp.compile(k, limit, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			fns = append(fns, f)
+		fns, err := cp.compileAll(n.kids, limit, depth+1)
+		if err != nil {
+			return nil, err
 		}
 		return andFn(fns), nil
 	case *orNode:
-		fns := make([]boolFn, 0, len(n.kids))
-		for _, k := range n.kids {
-			f, err := cp.compile(k, limit, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			fns = append(fns, f)
+		fns, err := cp.compileAll(n.kids, limit, depth+1)
+		if err != nil {
+			return nil, err
 		}
 		return orFn(fns), nil
 	case *notNode:
