@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/driftwatch/driftwatch/eval/labels"
@@ -40,8 +41,8 @@ func TestSuiteShape(t *testing.T) {
 			attacks++
 		}
 	}
-	if len(workloads) < 3 || attacks < 12 {
-		t.Errorf("suite has %d workloads and %d attack scenarios, want at least 3 and 12", len(workloads), attacks)
+	if len(workloads) < 3 || attacks < 16 {
+		t.Errorf("suite has %d workloads and %d attack scenarios, want at least 3 and 16", len(workloads), attacks)
 	}
 	var size int64
 	err := filepath.WalkDir(suiteDir, func(p string, d os.DirEntry, err error) error {
@@ -143,5 +144,21 @@ func TestSuiteTracesAndLabels(t *testing.T) {
 				t.Errorf("root pid %d has no event inside [%d, %d]", a.Pids[0], a.StartNs, a.EndNs)
 			}
 		})
+	}
+}
+
+// TestSuiteDocumented checks that docs/datasets.md describes every scenario
+// of the committed suite (its name in backquotes, as in the scenario
+// tables).
+func TestSuiteDocumented(t *testing.T) {
+	m := loadSuite(t)
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "datasets.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range m.Scenarios {
+		if !strings.Contains(string(doc), "`"+sc.Name+"`") {
+			t.Errorf("docs/datasets.md does not describe scenario %q", sc.Name)
+		}
 	}
 }
