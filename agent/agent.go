@@ -607,13 +607,16 @@ func (a *agent) exportProfiles() {
 	a.m.SetProfiles(counts)
 }
 
-// minStateObs is the fewest observations for a category to count in a
-// profile's summary state: a category that saw almost nothing (a rare
-// privilege change) does not hold the whole profile in learning.
+// minStateObs is the fewest observations after the warm-up for a category
+// to count in a profile's summary state: a category that saw almost
+// nothing (a rare privilege change), or only the container's start-up
+// (runc's mounts and capability changes, learned during the warm-up), does
+// not hold the whole profile in learning.
 const minStateObs = 20
 
 // ProfileState summarises a profile's categories in one state: too_large;
-// else, over the categories with at least minStateObs observations,
+// else, over the categories with at least minStateObs observations after
+// the warm-up,
 // learning while any of them learns, unstable when one ended unstable,
 // detecting when all detect, else stable. A profile with no such category
 // is learning.
@@ -623,7 +626,7 @@ func ProfileState(s profiler.ProfileSummary) string {
 	}
 	var learning, unstable, stable, counted int
 	for _, c := range s.Categories {
-		if c.Observations < minStateObs {
+		if c.PostObservations < minStateObs {
 			continue
 		}
 		counted++

@@ -10,6 +10,10 @@ import (
 
 func TestProfileState(t *testing.T) {
 	cat := func(st profiler.State, obs uint64) profiler.CategoryStats {
+		return profiler.CategoryStats{State: st, Observations: obs, PostObservations: obs}
+	}
+	// warmOnly: a category that saw only the container's start-up.
+	warmOnly := func(st profiler.State, obs uint64) profiler.CategoryStats {
 		return profiler.CategoryStats{State: st, Observations: obs}
 	}
 	cases := []struct {
@@ -21,6 +25,7 @@ func TestProfileState(t *testing.T) {
 		{"too large", profiler.ProfileSummary{TooLarge: true, Categories: []profiler.CategoryStats{cat(profiler.StateStable, 100)}}, "too_large"},
 		{"one learning", profiler.ProfileSummary{Categories: []profiler.CategoryStats{cat(profiler.StateStable, 100), cat(profiler.StateLearning, 50)}}, "learning"},
 		{"sparse category ignored", profiler.ProfileSummary{Categories: []profiler.CategoryStats{cat(profiler.StateStable, 100), cat(profiler.StateLearning, 3)}}, "stable"},
+		{"warm-up-only category ignored", profiler.ProfileSummary{Categories: []profiler.CategoryStats{cat(profiler.StateStable, 100), warmOnly(profiler.StateLearning, 40)}}, "stable"},
 		{"only sparse", profiler.ProfileSummary{Categories: []profiler.CategoryStats{cat(profiler.StateStable, 5)}}, "learning"},
 		{"unstable", profiler.ProfileSummary{Categories: []profiler.CategoryStats{cat(profiler.StateUnstable, 100), cat(profiler.StateDetecting, 50)}}, "unstable"},
 		{"detecting", profiler.ProfileSummary{Categories: []profiler.CategoryStats{cat(profiler.StateDetecting, 100), cat(profiler.StateDetecting, 50)}}, "detecting"},
