@@ -2,13 +2,18 @@
 # record-all.sh reproduces the labelled container suite (datasets/containers-v1):
 # it builds driftwatch and the static attack helper, then runs the recorder,
 # which starts the workloads in runc containers on a private test host, makes
-# a benign training capture and one test capture per scenario with
-# `driftwatch record`, and writes the traces, labels and manifest.
+# a benign training capture, one test capture per scenario and one long
+# benign capture of all workloads at once with `driftwatch record`, and
+# writes the traces, labels and manifest.
 # Needs root, runc, busybox-static and iproute2 (see ../shared/INFRA.md);
-# takes about 15 minutes with the default durations.
+# takes about 35 minutes with the default durations (15 + LONG_BENIGN).
 #
 #   OUT=datasets/containers-v1   suite directory
-#   RECORDER_ARGS="-only web,cron" extra recorder flags (-train, -pre, -post, -only, -retries)
+#   LONG_BENIGN=20m              length of the long benign capture (0 = none)
+#   RECORDER_ARGS="-only web,cron" extra recorder flags (-train, -pre, -post, -only, -retries,
+#                                -keep-train, -subnet); e.g. only the long benign capture, keeping
+#                                the suite's training traces:
+#                                RECORDER_ARGS="-keep-train -subnet 10.251.91 -only benign-long"
 #   DRIFTWATCH=path              use this driftwatch binary instead of building bin/driftwatch
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +33,5 @@ fi
 CGO_ENABLED=0 "$GO" build -trimpath -o "$work/dwhelper" ./datasets/helpers/dwhelper
 "$GO" build -o "$work/recorder" ./datasets/recorder
 # shellcheck disable=SC2086
-"$work/recorder" -out "$OUT" -driftwatch "$DRIFTWATCH" -helper "$work/dwhelper" ${RECORDER_ARGS:-}
+"$work/recorder" -out "$OUT" -driftwatch "$DRIFTWATCH" -helper "$work/dwhelper" -long-benign "${LONG_BENIGN:-20m}" ${RECORDER_ARGS:-}
 du -sh "$OUT"

@@ -39,6 +39,14 @@ type config struct {
 	pre, post time.Duration
 	only      string
 	retries   int
+	// longBenign is the length of the long benign capture (all workloads
+	// at once, cut into one <workload>-benign-long trace each); 0 = none.
+	longBenign time.Duration
+	// keepTrain reuses the suite's training traces, manifest and
+	// recording.json instead of making a training capture.
+	keepTrain bool
+	// subnet is the test hosts' /24 ("10.251.91"); empty = random.
+	subnet string
 }
 
 // traceStat is one line of recording.json.
@@ -61,10 +69,21 @@ func main() {
 	flag.DurationVar(&cfg.post, "post", 15*time.Second, "benign time after the attack in a test capture")
 	flag.StringVar(&cfg.only, "only", "", "record only scenarios whose name contains one of these comma-separated strings (the training captures are always made)")
 	flag.IntVar(&cfg.retries, "retries", 2, "re-record a test capture up to this many times while the recorder reports lost events (the machine may be shared); the capture with the fewest losses is kept")
+	flag.DurationVar(&cfg.longBenign, "long-benign", 0, "also record one long benign capture of this length while all workloads run, cut into a <workload>-benign-long test trace per workload (0 = none)")
+	flag.BoolVar(&cfg.keepTrain, "keep-train", false, "make no training capture: keep the suite's training traces and merge the recorded scenarios into its manifest.json and recording.json (needs -subnet of the suite's recording, so the images and addresses are the same)")
+	flag.StringVar(&cfg.subnet, "subnet", "", "test hosts' private /24 as three octets (e.g. 10.251.91); default random")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if cfg.helper == "" {
 		log.Error("recorder: -helper is required")
+		os.Exit(2)
+	}
+	if err := checkSubnet(cfg.subnet); err != nil {
+		log.Error("recorder: -subnet", "err", err)
+		os.Exit(2)
+	}
+	if cfg.keepTrain && cfg.subnet == "" {
+		log.Error("recorder: -keep-train needs -subnet (the images embed host B's address)")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -99,6 +118,12 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 	}
 	a, b := testinfra.NewNetnsPair(s)
 	h := hosts{A: a.IP(), B: b.IP()}
+	if cfg.subnet != "" {
+		h = hosts{A: cfg.subnet + ".1", B: cfg.subnet + ".2"}
+		addAddress(s, a, h.A)
+		addAddress(s, b, h.B)
+	}
+	log.Info("test hosts", "A", h.A, "B", h.B)
 	work := s.TempDir()
 
 	// Test host B: the attackers' payload server (payload, recon.sh) and
@@ -116,41 +141,43 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 	wls := workloads(cfg.helper)
 	var stats []traceStat
 
-	// Training capture: the containers start after the recorder is ready,
-	// so their whole life is in the trace.
-	raw := filepath.Join(work, "train.raw.dwt")
-	rec, err := startRecording(ctx, bin, raw)
-	if err != nil {
-		s.Fatalf("%v", err)
-	}
-	started := time.Now()
 	var runs []*running
-	for _, w := range wls {
-		runs = append(runs, startWorkload(s, log, w, h, a, work))
+	if cfg.keepTrain {
+		// The suite's training traces stay; the workloads start with no
+		// capture running and settle before the first test capture, as
+		// they do after a training capture.
+		for _, w := range wls {
+			r := startWorkload(s, log, w, h, a, work)
+			if err := checkSameImage(cfg.out, r); err != nil {
+				s.Fatalf("-keep-train: %v", err)
+			}
+			runs = append(runs, r)
+		}
+		b.Start(s, "sh", "-c", fmt.Sprintf(webLoop, h.A))
+		log.Info("workloads settling (no training capture: -keep-train)", "duration", settle)
+		sleep(ctx, s, settle)
+	} else {
+		// Training capture: the containers start after the recorder is
+		// ready, so their whole life is in the trace.
+		raw := filepath.Join(work, "train.raw.dwt")
+		rec, err := startRecording(ctx, bin, raw)
+		if err != nil {
+			s.Fatalf("%v", err)
+		}
+		started := time.Now()
+		for _, w := range wls {
+			runs = append(runs, startWorkload(s, log, w, h, a, work))
+		}
+		b.Start(s, "sh", "-c", fmt.Sprintf(webLoop, h.A))
+		log.Info("training capture", "duration", cfg.train)
+		sleep(ctx, s, cfg.train)
+		summary, err := rec.stop()
+		if err != nil {
+			s.Fatalf("%v", err)
+		}
+		stats = append(stats, recordSplit(s, log, cfg.out, raw, runs, "train.dwt", summary, started)...)
+		os.Remove(raw)
 	}
-	b.Start(s, "sh", "-c", fmt.Sprintf(webLoop, h.A))
-	log.Info("training capture", "duration", cfg.train)
-	sleep(ctx, s, cfg.train)
-	summary, err := rec.stop()
-	if err != nil {
-		s.Fatalf("%v", err)
-	}
-	var files []string
-	var keeps []map[uint64]event.ContainerInfo
-	for _, r := range runs {
-		files = append(files, filepath.Join(cfg.out, r.w.name, "train.dwt"))
-		keeps = append(keeps, r.keep)
-	}
-	trainStats, err := splitTrace(raw, files, keeps)
-	if err != nil {
-		s.Fatalf("%v", err)
-	}
-	for i, r := range runs {
-		rel := filepath.Join(r.w.name, "train.dwt")
-		log.Info("wrote", "trace", rel, "events", trainStats[i].Kept, "recorder", summary)
-		stats = append(stats, traceStat{Trace: rel, Kept: trainStats[i].Kept, Read: trainStats[i].Read, Summary: summary, Seconds: int64(time.Since(started).Seconds())})
-	}
-	os.Remove(raw)
 
 	manifest := labels.Manifest{Version: labels.Version, Name: cfg.suite}
 	for _, r := range runs {
@@ -172,7 +199,7 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 			}
 			var best traceStat
 			for try := 0; try <= cfg.retries; try++ {
-				st := recordScenario(ctx, s, log, cfg, bin, work, r, at, b, sc, try)
+				st := recordScenario(ctx, s, log, cfg, bin, work, r, at, b, h, sc, try)
 				if try == 0 || lostOf(st.Summary) < lostOf(best.Summary) {
 					best = st
 					if err := keepAttempt(cfg.out, sc, try); err != nil {
@@ -191,11 +218,35 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 			stats = append(stats, best)
 		}
 	}
-	if cfg.only == "" {
+	if cfg.longBenign > 0 && selected(cfg.only, "benign-long") {
+		manifest.Scenarios = append(manifest.Scenarios, longBenignScenarios(runs)...)
+		stats = append(stats, recordLongBenign(ctx, s, log, cfg, bin, work, runs)...)
+	}
+	switch {
+	case cfg.keepTrain || cfg.only != "":
+		// A partial run: the scenarios recorded now replace their entries
+		// in the suite's manifest and recording.json (new ones are added).
+		old, err := labels.LoadManifest(cfg.out)
+		if err != nil {
+			s.Fatalf("partial run needs the suite's manifest: %v", err)
+		}
+		var recorded []labels.Scenario
+		for _, sc := range manifest.Scenarios {
+			if selected(cfg.only, sc.Name) && (!strings.HasSuffix(sc.Name, "-benign-long") || cfg.longBenign > 0) {
+				recorded = append(recorded, sc)
+			}
+		}
+		old.Scenarios = mergeScenarios(old.Scenarios, recorded)
+		writeJSON(s, filepath.Join(cfg.out, labels.ManifestFile), old)
+		var oldStats []traceStat
+		if err := readJSON(filepath.Join(cfg.out, "recording.json"), &oldStats); err != nil {
+			s.Fatalf("partial run needs the suite's recording.json: %v", err)
+		}
+		writeJSON(s, filepath.Join(cfg.out, "recording.json"), mergeStats(oldStats, stats))
+		log.Info("partial run: recorded scenarios merged into manifest.json and recording.json")
+	default:
 		writeJSON(s, filepath.Join(cfg.out, labels.ManifestFile), manifest)
 		writeJSON(s, filepath.Join(cfg.out, "recording.json"), stats)
-	} else {
-		log.Info("partial run (-only): manifest.json and recording.json left unchanged")
 	}
 }
 
@@ -225,7 +276,7 @@ func startWorkload(s *testinfra.Scope, log *slog.Logger, w workload, h hosts, a 
 
 // recordScenario makes one test capture: benign time, the attack (none for
 // a benign scenario), benign time; it writes the trace and its labels.
-func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config, bin, work string, r *running, at attack, b *testinfra.Netns, sc labels.Scenario, try int) traceStat {
+func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config, bin, work string, r *running, at attack, b *testinfra.Netns, h hosts, sc labels.Scenario, try int) traceStat {
 	// Attempts are written beside the final files and kept by keepAttempt.
 	sc.Test, sc.Labels = attemptName(sc.Test, try), attemptName(sc.Labels, try)
 	raw := filepath.Join(work, at.scenario+".raw.dwt")
@@ -239,7 +290,7 @@ func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, c
 	sleep(ctx, s, cfg.pre)
 	lab := labels.Labels{Version: labels.Version, Trace: filepath.Base(attemptName(sc.Test, -1)), Attacks: []labels.Attack{}}
 	if at.argv != nil {
-		lab.Attacks = append(lab.Attacks, runAttack(ctx, s, log, r, at, b, work))
+		lab.Attacks = append(lab.Attacks, runAttack(ctx, s, log, r, at, b, h, work))
 	}
 	sleep(ctx, s, cfg.post)
 	summary, err := rec.stop()
@@ -323,8 +374,7 @@ func lostOf(summary string) uint64 {
 // runAttack runs the attack with `runc exec --pid-file` and returns its
 // label: the window from just before the exec to just after it returned,
 // the container, and the exec'd process's host pid as the subtree root.
-func runAttack(ctx context.Context, s *testinfra.Scope, log *slog.Logger, r *running, at attack, b *testinfra.Netns, work string) labels.Attack {
-	h := hosts{B: b.IP(), A: b.PeerIP()}
+func runAttack(ctx context.Context, s *testinfra.Scope, log *slog.Logger, r *running, at attack, b *testinfra.Netns, h hosts, work string) labels.Attack {
 	if at.listen != nil {
 		l := b.Command(at.listen...)
 		l.Stdin = strings.NewReader(at.listenStdin)
