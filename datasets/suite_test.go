@@ -3,11 +3,13 @@ package datasets
 import (
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/driftwatch/driftwatch/eval/labels"
 	"github.com/driftwatch/driftwatch/event"
@@ -97,22 +99,31 @@ func TestSuiteTracesAndLabels(t *testing.T) {
 		t.Skip("decodes every trace of the suite")
 	}
 	m := loadSuite(t)
-	checked := map[string]bool{}
+	trainImage := map[string]string{} // training trace -> its container's image digest
 	for _, sc := range m.Scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
 			for _, tr := range sc.Train {
-				if checked[tr] {
+				if _, ok := trainImage[tr]; ok {
 					continue
 				}
-				checked[tr] = true
 				cs, _, n := scanTrace(t, filepath.Join(suiteDir, tr))
 				if n == 0 || len(cs) != 1 || cs[0].ImageDigest == "" {
 					t.Errorf("train %s: %d events, containers %+v", tr, n, cs)
+					trainImage[tr] = ""
+					continue
 				}
+				trainImage[tr] = cs[0].ImageDigest
 			}
 			cs, times, n := scanTrace(t, filepath.Join(suiteDir, sc.Test))
 			if n == 0 || len(cs) != 1 || cs[0].ImageDigest == "" {
 				t.Fatalf("test %s: %d events, containers %+v", sc.Test, n, cs)
+			}
+			// Profiles are keyed by image digest: a test trace of another
+			// image would be scored against no profile.
+			for _, tr := range sc.Train {
+				if trainImage[tr] != cs[0].ImageDigest {
+					t.Errorf("test container's image %s is not the image %q of training trace %s", cs[0].ImageDigest, trainImage[tr], tr)
+				}
 			}
 			if sc.Labels == "" {
 				if sc.Kind == labels.KindAttack {
@@ -142,6 +153,44 @@ func TestSuiteTracesAndLabels(t *testing.T) {
 			}
 			if !slices.ContainsFunc(times[a.Pids[0]], func(ts int64) bool { return ts >= a.StartNs && ts <= a.EndNs }) {
 				t.Errorf("root pid %d has no event inside [%d, %d]", a.Pids[0], a.StartNs, a.EndNs)
+			}
+		})
+	}
+}
+
+// longBenignMin is the least span of a <workload>-benign-long test trace:
+// the recorder's default long capture is 20 minutes, so three workloads
+// give about one container-hour of benign test time.
+const longBenignMin = 19 * time.Minute
+
+// TestSuiteLongBenign checks that every workload has a long benign test
+// trace, labelled with no attack, spanning at least longBenignMin.
+func TestSuiteLongBenign(t *testing.T) {
+	if testing.Short() {
+		t.Skip("decodes the long benign traces")
+	}
+	m := loadSuite(t)
+	workloads := map[string]bool{}
+	for _, sc := range m.Scenarios {
+		workloads[sc.Workload] = true
+	}
+	for w := range workloads {
+		t.Run(w, func(t *testing.T) {
+			i := slices.IndexFunc(m.Scenarios, func(sc labels.Scenario) bool { return sc.Name == w+"-benign-long" })
+			if i < 0 {
+				t.Fatalf("no scenario %s-benign-long", w)
+			}
+			sc := m.Scenarios[i]
+			if sc.Kind != labels.KindBenign || sc.Workload != w {
+				t.Errorf("scenario %s: kind %q workload %q", sc.Name, sc.Kind, sc.Workload)
+			}
+			_, times, n := scanTrace(t, filepath.Join(suiteDir, sc.Test))
+			first, last := int64(math.MaxInt64), int64(math.MinInt64)
+			for _, ts := range times {
+				first, last = min(first, slices.Min(ts)), max(last, slices.Max(ts))
+			}
+			if n == 0 || time.Duration(last-first) < longBenignMin {
+				t.Errorf("%s: %d events spanning %v, want at least %v", sc.Test, n, time.Duration(last-first), longBenignMin)
 			}
 		})
 	}
