@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,32 +175,16 @@ func TestLiveResolver(t *testing.T) {
 	}
 	r := NewResolver(mount)
 	r.SetIntervals(0, 0)
-	var rb [32]byte
-	rand.Read(rb[:])
-	cid := hex.EncodeToString(rb[:])
-	parent := filepath.Join(mount, "driftwatch-test-"+cid[:8])
-	dir := filepath.Join(parent, "pod1", cid)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Skipf("cannot create a cgroup: %v", err)
-	}
-	defer func() {
-		os.Remove(dir)
-		os.Remove(filepath.Dir(dir))
-		os.Remove(parent)
-	}()
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		t.Fatal(err)
-	}
+	cid, ino := newContainerCgroup(t, mount)
 	before := r.Refreshes()
-	c := r.Resolve(st.Ino)
+	c := r.Resolve(ino)
 	if c.ID != cid {
-		t.Fatalf("new cgroup %s resolved to %+v", dir, c)
+		t.Fatalf("new cgroup %s resolved to %+v", cid, c)
 	}
 	if r.Refreshes() != before+1 {
 		t.Fatalf("refreshes %d → %d, want one walk on the miss", before, r.Refreshes())
 	}
-	if r.Resolve(st.Ino) != c || r.Refreshes() != before+1 {
+	if r.Resolve(ino) != c || r.Refreshes() != before+1 {
 		t.Fatal("second resolve walked again or changed the record")
 	}
 }
@@ -215,28 +200,12 @@ func TestLiveResolverNewCgroupBeatsRateLimit(t *testing.T) {
 	}
 	r := NewResolver(mount)
 	r.SetIntervals(time.Hour, 0) // only the new-id rule may trigger a walk
-	var rb [32]byte
-	rand.Read(rb[:])
-	cid := hex.EncodeToString(rb[:])
-	parent := filepath.Join(mount, "driftwatch-test-"+cid[:8])
-	dir := filepath.Join(parent, "pod1", cid)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("cannot create a cgroup: %v", err)
-	}
-	defer func() {
-		os.Remove(dir)
-		os.Remove(filepath.Dir(dir))
-		os.Remove(parent)
-	}()
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	if c := r.Resolve(st.Ino); c.ID != cid {
+	cid, ino := newContainerCgroup(t, mount)
+	if c := r.Resolve(ino); c.ID != cid {
 		t.Fatalf("cgroup created after the walk resolved to %q, want %q", c.ID, cid)
 	}
 	before := r.Refreshes()
-	gone := st.Ino + 1<<40 // above every id, and never created
+	gone := ino + 1<<40 // above every id, and never created
 	for i := 0; i < 3; i++ {
 		if c := r.Resolve(gone); !c.IsHost() {
 			t.Fatalf("unknown id resolved to %q", c.ID)
@@ -245,4 +214,29 @@ func TestLiveResolverNewCgroupBeatsRateLimit(t *testing.T) {
 	if got := r.Refreshes() - before; got != 1 {
 		t.Fatalf("an id no walk finds walked %d times, want 1", got)
 	}
+}
+
+// newContainerCgroup makes <mount>/driftwatch-test-*/pod1/<64-hex id>,
+// removed when the test ends, and returns the id and the directory's inode
+// (its cgroup id).
+func newContainerCgroup(t *testing.T, mount string) (string, uint64) {
+	t.Helper()
+	var rb [32]byte
+	rand.Read(rb[:])
+	cid := hex.EncodeToString(rb[:])
+	parent := filepath.Join(mount, "driftwatch-test-"+cid[:8])
+	dir := filepath.Join(parent, "pod1", cid)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		testutil.NeedBPF(t, fmt.Sprintf("cannot create a cgroup: %v", err))
+	}
+	t.Cleanup(func() {
+		os.Remove(dir)
+		os.Remove(filepath.Dir(dir))
+		os.Remove(parent)
+	})
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return cid, st.Ino
 }
