@@ -32,6 +32,7 @@ import (
 	"github.com/driftwatch/driftwatch/agent/proctable"
 	"github.com/driftwatch/driftwatch/bpf"
 	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/internal/safefile"
 	"github.com/driftwatch/driftwatch/model"
 	"github.com/driftwatch/driftwatch/profiler"
 	"github.com/driftwatch/driftwatch/rules"
@@ -75,20 +76,20 @@ type agent struct {
 	// deduplicated key again (after a rules reload, so new rules see
 	// repeats too); nil until the sensor is open.
 	resetDedup func()
-	cfg      config.Config
-	opts     Options
-	log      *slog.Logger
-	hostname string
-	m        *metrics.Metrics
-	outs     *output.Manager
-	eng      *rules.Engine
-	prof     *profiler.Profiler
-	det      *model.Detector
-	res      *container.Resolver
-	tab      *modes.Table
-	mount    string
-	criProv  *cri.Provider
-	kw       *kube.Watcher
+	cfg        config.Config
+	opts       Options
+	log        *slog.Logger
+	hostname   string
+	m          *metrics.Metrics
+	outs       *output.Manager
+	eng        *rules.Engine
+	prof       *profiler.Profiler
+	det        *model.Detector
+	res        *container.Resolver
+	tab        *modes.Table
+	mount      string
+	criProv    *cri.Provider
+	kw         *kube.Watcher
 
 	wasEmpty map[string]bool // containers whose cgroup was unpopulated at the last reap
 
@@ -166,7 +167,7 @@ func (a *agent) run(ctx context.Context) (err error) {
 
 	// Profile store, profiler and model.
 	if dir := filepath.Dir(cfg.DB); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := safefile.MkdirAll(dir, 0o750); err != nil {
 			return &EnvError{What: "profile store " + cfg.DB, Err: err}
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/driftwatch/driftwatch/internal/safefile"
 )
 
 // SchemaVersion is the store layout written by this build.
@@ -83,14 +85,19 @@ func OpenStore(path string, opts StoreOptions) (*Store, error) {
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = 5 * time.Second
 	}
+	// A symbolic link at the file or its directory is refused, never
+	// initialised through nor set aside.
+	if err := safefile.CheckPath(path); err != nil {
+		return nil, fmt.Errorf("profile store: %w", err)
+	}
 	s, err := openStore(path, opts)
 	if err == nil {
 		return s, nil
 	}
-	if errors.Is(err, errLocked) || errors.Is(err, errNewerSchema) {
+	if errors.Is(err, errLocked) || errors.Is(err, errNewerSchema) || errors.Is(err, safefile.ErrSymlink) || errors.Is(err, safefile.ErrNotRegular) {
 		return nil, err
 	}
-	if _, statErr := os.Stat(path); statErr != nil {
+	if _, statErr := os.Lstat(path); statErr != nil {
 		return nil, err // nothing to set aside: a directory or permission problem
 	}
 	moved := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
@@ -127,7 +134,7 @@ func openStore(path string, opts StoreOptions) (s *Store, err error) {
 	if err := precheck(path); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, OpenFile: safefile.OpenFile})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("%s: %w (%v)", path, errLocked, err)

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +22,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/internal/safefile"
 )
 
 // Sink writes one alert somewhere. Write is called from the output's own
@@ -186,7 +190,7 @@ func (m *Manager) drain(q *queue) {
 		if q.reopen.CompareAndSwap(true, false) {
 			if r, ok := q.sink.(Reopener); ok {
 				if err := r.Reopen(); err != nil {
-					m.log.Error("output reopen failed", "output", q.name, "err", err)
+					m.failed(q, fmt.Errorf("reopen: %w", err))
 				}
 			}
 		}
@@ -194,15 +198,22 @@ func (m *Manager) drain(q *queue) {
 		err := q.sink.Write(ctx, a)
 		cancel()
 		if err != nil {
-			q.errs.Add(1)
-			if m.opts.OnError != nil {
-				m.opts.OnError(q.name, err)
-			}
-			now := time.Now().UnixNano()
-			if last := q.lastErr.Load(); now-last > int64(10*time.Second) && q.lastErr.CompareAndSwap(last, now) {
-				m.log.Warn("output write failed", "output", q.name, "err", err, "failed_total", q.errs.Load())
-			}
+			m.failed(q, err)
 		}
+	}
+}
+
+// failed counts a write (or reopen) failure of q, logs it and raises the
+// internal alert, both at most once per DropAlertInterval.
+func (m *Manager) failed(q *queue, err error) {
+	q.errs.Add(1)
+	if m.opts.OnError != nil {
+		m.opts.OnError(q.name, err)
+	}
+	now := time.Now().UnixNano()
+	if last := q.lastErr.Load(); (last == 0 || now-last >= int64(m.opts.DropAlertInterval)) && q.lastErr.CompareAndSwap(last, now) {
+		m.log.Warn("output write failed", "output", q.name, "err", err, "failed_total", q.errs.Load())
+		m.reportError(q, err)
 	}
 }
 
@@ -269,6 +280,56 @@ func (m *Manager) reportDrops(q *queue) {
 			}
 		}
 	}
+}
+
+// WriteErrorRule names the internal alert about a failing output.
+const WriteErrorRule = "Driftwatch internal: output write failed"
+
+// reportError raises the internal alert about q's write failure (the
+// caller rate-limits it per DropAlertInterval) on every output, q
+// included: a recovered file takes it, a dead one fails it again without
+// a new alert within the interval.
+func (m *Manager) reportError(q *queue, err error) {
+	var rec *RecoveredError
+	what := "alerts are being lost"
+	if errors.As(err, &rec) {
+		what = "recovered"
+	}
+	a := &event.Alert{
+		Time:     time.Now().UTC(),
+		Rule:     WriteErrorRule,
+		Priority: event.PriorityCritical,
+		Source:   "internal",
+		Tags:     []string{"driftwatch_internal"},
+		Hostname: m.opts.Hostname,
+		Output: fmt.Sprintf("Driftwatch internal: output %s failed (%s): %s (output=%s n_errors_total=%d)",
+			event.Escape([]byte(q.name)), what, event.Escape([]byte(err.Error())), event.Escape([]byte(q.name)), q.errs.Load()),
+		OutputFields: map[string]any{"output": q.name, "error": err.Error(), "n_errors_total": q.errs.Load()},
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return
+	}
+	for _, o := range m.outs {
+		select {
+		case o.ch <- a:
+		default:
+			o.dropped.Add(1)
+			if m.opts.OnDrop != nil {
+				m.opts.OnDrop(o.name)
+			}
+		}
+	}
+}
+
+// Errors returns the write error count per output.
+func (m *Manager) Errors() map[string]uint64 {
+	out := make(map[string]uint64, len(m.outs))
+	for _, q := range m.outs {
+		out[q.name] = q.errs.Load()
+	}
+	return out
 }
 
 // Dropped returns the drop count per output.
@@ -381,14 +442,31 @@ func (s *jsonSink) Write(_ context.Context, a *event.Alert) error {
 }
 func (s *jsonSink) Close() error { return nil }
 
-// FileSink appends JSON lines to a file and reopens it on request.
+// FileSink appends JSON lines to a file and reopens it on request. The
+// file is opened without following symbolic links (see safefile) and
+// created 0640. Before each write it checks that the file is still linked
+// into the file system: a file deleted underneath it (or its directory
+// removed) is recreated at its path when possible, and either way the
+// write reports a *RecoveredError or an error, so the loss is counted and
+// alerted instead of alerts going to an unlinked inode.
 type FileSink struct {
 	path string
 	mu   sync.Mutex
 	f    *os.File
+	// broken: the last write failed; reopen before the next.
+	broken bool
 }
 
-// OpenFile opens (creating, appending) a JSON-lines alert file.
+// RecoveredError reports a file output problem the sink worked around:
+// the alert was written (to the reopened file), but the problem is still
+// counted and alerted.
+type RecoveredError struct{ Err error }
+
+func (e *RecoveredError) Error() string { return e.Err.Error() }
+func (e *RecoveredError) Unwrap() error { return e.Err }
+
+// OpenFile opens (creating 0640, appending) a JSON-lines alert file; a
+// symbolic link at path or at its directory is refused.
 func OpenFile(path string) (*FileSink, error) {
 	s := &FileSink{path: path}
 	if err := s.Reopen(); err != nil {
@@ -397,15 +475,24 @@ func OpenFile(path string) (*FileSink, error) {
 	return s, nil
 }
 
+func (s *FileSink) open() (*os.File, error) {
+	f, err := safefile.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("output file %s: %w", s.path, err)
+	}
+	return f, nil
+}
+
 // Reopen closes and reopens the file (after rotation).
 func (s *FileSink) Reopen() error {
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := s.open()
 	if err != nil {
-		return fmt.Errorf("output file %s: %w", s.path, err)
+		return err
 	}
 	s.mu.Lock()
 	old := s.f
 	s.f = f
+	s.broken = false
 	s.mu.Unlock()
 	if old != nil {
 		old.Close()
@@ -413,7 +500,17 @@ func (s *FileSink) Reopen() error {
 	return nil
 }
 
-// Write appends one JSON line.
+// unlinkedLocked reports whether the open file has no name left.
+func (s *FileSink) unlinkedLocked() bool {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(s.f.Fd()), &st); err != nil {
+		return true
+	}
+	return st.Nlink == 0
+}
+
+// Write appends one JSON line, first recreating the file if it was
+// deleted or the previous write failed.
 func (s *FileSink) Write(_ context.Context, a *event.Alert) error {
 	b, err := Marshal(a)
 	if err != nil {
@@ -421,14 +518,40 @@ func (s *FileSink) Write(_ context.Context, a *event.Alert) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err = s.f.Write(append(b, '\n'))
-	return err
+	var problem error
+	if s.f == nil || s.broken || s.unlinkedLocked() {
+		problem = fmt.Errorf("output file %s was deleted or failed", s.path)
+		if s.f != nil && !s.broken {
+			problem = fmt.Errorf("output file %s was deleted (or its directory removed)", s.path)
+		}
+		f, err := s.open()
+		if err != nil {
+			s.broken = true
+			return fmt.Errorf("%w; reopening failed, alert lost: %w", problem, err)
+		}
+		if s.f != nil {
+			s.f.Close()
+		}
+		s.f, s.broken = f, false
+		problem = fmt.Errorf("%w; recreated it", problem)
+	}
+	if _, err := s.f.Write(append(b, '\n')); err != nil {
+		s.broken = true
+		return fmt.Errorf("output file %s: %w", s.path, err)
+	}
+	if problem != nil {
+		return &RecoveredError{Err: problem}
+	}
+	return nil
 }
 
 // Close closes the file.
 func (s *FileSink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
 	return s.f.Close()
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/internal/safefile"
 )
 
 func sample() *event.Alert {
@@ -329,4 +333,151 @@ func BenchmarkEmitJSON(b *testing.B) {
 		m.Emit(a)
 	}
 	m.Close(context.Background())
+}
+
+func TestFileOutputRefusesSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	realDir := filepath.Join(dir, "real")
+	if err := os.Mkdir(realDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	linkFile := filepath.Join(dir, "alerts.json")
+	linkDir := filepath.Join(dir, "linkdir")
+	if err := os.Symlink(target, linkFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(realDir, linkDir); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, path string
+		want       error
+	}{
+		{"link at the file", linkFile, safefile.ErrSymlink},
+		{"link at the directory", filepath.Join(linkDir, "alerts.json"), safefile.ErrSymlink},
+		{"fifo", fifo, safefile.ErrNotRegular},
+	}
+	for _, tc := range cases {
+		_, err := New([]string{"file:" + tc.path}, Options{})
+		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.path) {
+			t.Errorf("%s: err = %v, want %v naming %s", tc.name, err, tc.want, tc.path)
+		}
+	}
+	if b, _ := os.ReadFile(target); len(b) != 0 {
+		t.Errorf("link target written: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(realDir, "alerts.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("file created through the directory link: %v", err)
+	}
+	// A plain path works and is created 0640.
+	p := filepath.Join(dir, "ok.json")
+	m, err := New([]string{"file:" + p}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(context.Background())
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&^0o640 != 0 {
+		t.Errorf("created %v, %v; want at most 0640", fi.Mode(), err)
+	}
+}
+
+// TestFileOutputDeleted: alerts never go silently to an unlinked file.
+func TestFileOutputDeleted(t *testing.T) {
+	cases := []struct {
+		name        string
+		remove      func(dir, p string) error
+		recreateDir bool
+	}{
+		{"file unlinked", func(_, p string) error { return os.Remove(p) }, false},
+		{"directory removed", func(dir, _ string) error { return os.RemoveAll(dir) }, false},
+		{"directory removed and recreated", func(dir, _ string) error { return os.RemoveAll(dir) }, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "alerts.json")
+			other := &memSink{}
+			var mu sync.Mutex
+			errs := 0
+			m, err := New([]string{"file:" + p}, Options{OnError: func(string, error) { mu.Lock(); errs++; mu.Unlock() }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.outs = append(m.outs, &queue{name: "mem", sink: other, ch: make(chan *event.Alert, 16)})
+			m.Start()
+			m.Emit(sample())
+			waitLines(t, p, 1)
+			if err := tc.remove(dir, p); err != nil {
+				t.Fatal(err)
+			}
+			if tc.recreateDir {
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := sample()
+			b.Rule = "after removal"
+			m.Emit(b)
+			if tc.recreateDir || tc.name == "file unlinked" {
+				// Recreated at its path: the alert and the internal alert land there.
+				waitLines(t, p, 2)
+			}
+			var internal *event.Alert
+			for deadline := time.Now().Add(5 * time.Second); internal == nil && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				for _, a := range other.all() {
+					if a.Rule == WriteErrorRule {
+						internal = a
+					}
+				}
+			}
+			if err := m.Close(context.Background()); err != nil {
+				t.Logf("close: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if errs == 0 || m.Errors()["file:"+p] == 0 {
+				t.Errorf("no output error counted (OnError %d, Errors %v)", errs, m.Errors())
+			}
+			if internal == nil || !strings.Contains(internal.Output, p) || internal.OutputFields["output"] != "file:"+p {
+				t.Fatalf("no internal alert naming the output on the other output: %+v", internal)
+			}
+			cur, _ := os.ReadFile(p)
+			if tc.recreateDir || tc.name == "file unlinked" {
+				if !strings.Contains(string(cur), "after removal") || !strings.Contains(internal.Output, "recovered") {
+					t.Errorf("recreated file %q, internal %q", cur, internal.Output)
+				}
+			} else if !strings.Contains(internal.Output, "lost") {
+				t.Errorf("internal alert does not say alerts are lost: %q", internal.Output)
+			}
+		})
+	}
+}
+
+type memSink struct {
+	mu sync.Mutex
+	as []*event.Alert
+}
+
+func (s *memSink) Write(_ context.Context, a *event.Alert) error {
+	s.mu.Lock()
+	s.as = append(s.as, a)
+	s.mu.Unlock()
+	return nil
+}
+func (s *memSink) Close() error { return nil }
+func (s *memSink) all() []*event.Alert {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*event.Alert(nil), s.as...)
 }
