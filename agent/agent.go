@@ -24,6 +24,7 @@ import (
 	"github.com/driftwatch/driftwatch/agent/config"
 	"github.com/driftwatch/driftwatch/agent/container"
 	"github.com/driftwatch/driftwatch/agent/cri"
+	"github.com/driftwatch/driftwatch/agent/harden"
 	"github.com/driftwatch/driftwatch/agent/kube"
 	"github.com/driftwatch/driftwatch/agent/metrics"
 	"github.com/driftwatch/driftwatch/agent/modes"
@@ -68,6 +69,12 @@ type Options struct {
 	// Housekeeping is the period of loss polling, score export and
 	// container reaping (default 2s).
 	Housekeeping time.Duration
+	// DefaultMode, when set (--default-mode), overrides the configuration
+	// file's modes.default, at start and on every SIGHUP reload.
+	DefaultMode event.Mode
+	// Hardened, when set, is called with the hardening's report once it
+	// is applied.
+	Hardened func(harden.Report)
 }
 
 // agent is one running daemon.
@@ -119,15 +126,73 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	return a.run(ctx)
 }
 
+// preflight checks privileges and the environment before any side effect
+// (no metrics port bound, no alert file or store created when the agent
+// cannot run).
+func (a *agent) preflight() error {
+	cfg := a.cfg
+	if ok, err := harden.Has(harden.CapBPF, harden.CapPerfmon); err != nil || !ok {
+		if ok, _ := harden.Has(21); !ok { // CAP_SYS_ADMIN also loads BPF
+			return &EnvError{What: "privileges", Err: bpf.ErrPermission}
+		}
+	}
+	if ok, _ := harden.Has(harden.CapSysPtrace, harden.CapDacReadSearch); !ok {
+		return &EnvError{What: "privileges", Err: errors.New("CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH are needed to read other processes' /proc entries (run as root)")}
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return &EnvError{What: "kernel BTF at /sys/kernel/btf/vmlinux", Err: bpf.ErrNoBTF}
+	}
+	if a.mount = cfg.CgroupMount; a.mount == "" {
+		var err error
+		if a.mount, err = container.CgroupV2Mount(); err != nil {
+			return &EnvError{What: "cgroup v2", Err: err}
+		}
+	}
+	for _, o := range cfg.Outputs {
+		if p, ok := strings.CutPrefix(o, "file:"); ok {
+			if err := safefile.CheckPath(p); err != nil {
+				return &EnvError{What: "output " + o, Err: err}
+			}
+			if fi, err := os.Stat(filepath.Dir(p)); err != nil || !fi.IsDir() {
+				return &EnvError{What: "output " + o, Err: fmt.Errorf("directory %s: %w", filepath.Dir(p), errors.Join(err, errNotDir(fi)))}
+			}
+		}
+	}
+	if err := safefile.CheckPath(cfg.DB); err != nil {
+		return &EnvError{What: "profile store " + cfg.DB, Err: err}
+	}
+	return nil
+}
+
+func errNotDir(fi os.FileInfo) error {
+	if fi != nil && !fi.IsDir() {
+		return errors.New("not a directory")
+	}
+	return nil
+}
+
 func (a *agent) run(ctx context.Context) (err error) {
 	cfg := a.cfg
+	if err := a.preflight(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Every goroutine the agent starts is joined before run returns.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer cancel()
 	a.m = metrics.New(cfg.MaxNamespaceLabels, a.opts.Version)
 	// Series that exist from the start: scores of host and unnamespaced containers.
 	a.m.AnomalyScore.WithLabelValues(metrics.HostNamespace)
 
-	// Outputs first, so every later problem can be reported as an alert.
+	// Rules next: a bad rules file stops the agent before any side effect.
+	a.eng, err = rules.NewEngine(cfg.Rules, rules.Options{Hostname: a.hostname, Logger: a.log, IncludeDefault: cfg.DefaultRules && len(cfg.Rules) > 0})
+	if err != nil {
+		return &EnvError{What: "rules", Err: err}
+	}
+
+	// Outputs, so every later problem can be reported as an alert.
 	a.outs, err = output.New(cfg.Outputs, output.Options{
 		QueueLen: cfg.OutputQueue, HTTPTimeout: cfg.OutputTimeout.D(), DropAlertInterval: cfg.LossAlertInterval.D(),
 		Hostname: a.hostname, Stdout: a.opts.Stdout, Logger: a.log,
@@ -139,6 +204,7 @@ func (a *agent) run(ctx context.Context) (err error) {
 	}
 	for _, o := range a.outs.Names() {
 		a.m.OutputDropped.WithLabelValues(o).Add(0)
+		a.m.OutputErrors.WithLabelValues(o).Add(0)
 	}
 	a.outs.Start()
 	defer func() {
@@ -154,14 +220,10 @@ func (a *agent) run(ctx context.Context) (err error) {
 		if err != nil {
 			return &EnvError{What: "metrics address", Err: err}
 		}
+		defer a.m.Wait()
 		a.log.Info("serving metrics", "addr", addr.String())
 	}
 
-	// Rules.
-	a.eng, err = rules.NewEngine(cfg.Rules, rules.Options{Hostname: a.hostname, Logger: a.log, IncludeDefault: cfg.DefaultRules && len(cfg.Rules) > 0})
-	if err != nil {
-		return &EnvError{What: "rules", Err: err}
-	}
 	a.m.RulesReloaded(a.eng.Ruleset().Len(), time.Now())
 	a.log.Info("rules loaded", "rules", a.eng.Ruleset().Len(), "paths", strings.Join(rulePaths(cfg.Rules), ","))
 
@@ -191,17 +253,12 @@ func (a *agent) run(ctx context.Context) (err error) {
 	a.exportProfiles()
 
 	// Containers and their metadata.
-	a.mount = cfg.CgroupMount
-	if a.mount == "" {
-		if a.mount, err = container.CgroupV2Mount(); err != nil {
-			return &EnvError{What: "cgroup v2", Err: err}
-		}
-	}
 	a.res = container.NewResolver(a.mount)
-	a.tab = modes.New(cfg.Modes.Default, cfg.Modes.Host, cfg.Modes.Namespaces)
+	wg.Go(func() { a.res.Run(ctx) })
+	a.tab = modes.New(a.defaultMode(cfg.Modes.Default), cfg.Modes.Host, cfg.Modes.Namespaces)
 	a.m.SetNamespaceModes(a.tab.Counts())
 	var chain cri.Chain
-	if kw, err := a.startKube(ctx); err != nil {
+	if kw, err := a.startKube(ctx, &wg); err != nil {
 		return err
 	} else if kw != nil {
 		a.kw = kw
@@ -214,7 +271,7 @@ func (a *agent) run(ctx context.Context) (err error) {
 	}
 
 	p := pipeline.New(pipeline.Config{
-		Rules: a.eng, Detector: a.det, Mode: a.tab.Mode, DefaultMode: cfg.Modes.Default,
+		Rules: a.eng, Detector: a.det, Mode: a.tab.Mode, DefaultMode: a.defaultMode(cfg.Modes.Default),
 		Emit: a.emit, Hostname: a.hostname, Resolver: a.res,
 		Observe: func(e *event.Enriched) { a.m.ObserveEvent(e.Event, time.Now()) },
 	})
@@ -242,34 +299,33 @@ func (a *agent) run(ctx context.Context) (err error) {
 		a.res.SetProvider(chain)
 	}
 
-	var wg sync.WaitGroup
-	// Rules reload: file changes and SIGHUP.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.watchRules(ctx)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.signals(ctx)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.housekeeping(ctx, sensor)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.checkpoints(ctx)
-	}()
+	// Everything privileged is done: programs loaded and attached, /proc
+	// read, sockets bound and files open.
+	if cfg.Harden {
+		rep, herr := harden.Apply()
+		if herr != nil {
+			return &EnvError{What: "hardening (set harden: false to run without it)", Err: herr}
+		}
+		if !rep.CapsDropped {
+			a.log.Warn("capabilities kept: "+harden.ErrCgo.Error(), "cap_eff", fmt.Sprintf("%016x", rep.CapEff))
+		}
+		a.log.Info("hardened: no_new_privs set, seccomp allow-list installed", "caps_dropped", rep.CapsDropped,
+			"cap_eff", fmt.Sprintf("%016x", rep.CapEff), "syscalls_allowed", rep.Syscalls)
+		if a.opts.Hardened != nil {
+			a.opts.Hardened(rep)
+		}
+	}
+
+	wg.Go(func() { a.watchRules(ctx) })
+	wg.Go(func() { a.signals(ctx) })
+	wg.Go(func() { a.housekeeping(ctx, sensor) })
+	wg.Go(func() { a.checkpoints(ctx) })
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- p.Run(ctx, sensor) }()
 	a.m.SetReady(true)
 	a.log.Info("agent running", "hostname", a.hostname, "outputs", strings.Join(a.outs.Names(), ","),
-		"default_mode", cfg.Modes.Default, "host_mode", cfg.Modes.Host, "db", cfg.DB)
+		"default_mode", a.defaultMode(cfg.Modes.Default), "host_mode", cfg.Modes.Host, "db", cfg.DB)
 
 	select {
 	case <-ctx.Done():
@@ -296,6 +352,15 @@ func (a *agent) run(ctx context.Context) (err error) {
 	return err
 }
 
+// defaultMode is the configuration's default mode unless --default-mode
+// overrides it.
+func (a *agent) defaultMode(fromConfig event.Mode) event.Mode {
+	if a.opts.DefaultMode != "" {
+		return a.opts.DefaultMode
+	}
+	return fromConfig
+}
+
 func rulePaths(p []string) []string {
 	if len(p) == 0 {
 		return []string{"<default>"}
@@ -316,7 +381,7 @@ func (a *agent) internal(rule string, pri event.Priority, msg string, fields map
 }
 
 // startKube starts the Kubernetes watcher when configured or in a cluster.
-func (a *agent) startKube(ctx context.Context) (*kube.Watcher, error) {
+func (a *agent) startKube(ctx context.Context, wg *sync.WaitGroup) (*kube.Watcher, error) {
 	k := a.cfg.Kubernetes
 	want := k.Enabled == "true" || (k.Enabled == "auto" && (k.Kubeconfig != "" || kube.InCluster()))
 	if !want {
@@ -345,7 +410,7 @@ func (a *agent) startKube(ctx context.Context) (*kube.Watcher, error) {
 			a.m.SetNamespaceModes(a.tab.Counts())
 		},
 	})
-	go w.Run(ctx)
+	wg.Go(func() { w.Run(ctx) })
 	a.log.Info("kubernetes metadata enabled", "node", node, "kubeconfig", k.Kubeconfig)
 	return w, nil
 }
@@ -378,42 +443,39 @@ func (a *agent) startCRI(ctx context.Context) *cri.Provider {
 }
 
 func (a *agent) watchRules(ctx context.Context) {
-	onErr := func(err error) {
-		a.m.RulesReloadFailures.Inc()
-		a.internal(rules.ReloadFailedRule, event.PriorityCritical, "Driftwatch internal: "+err.Error(), map[string]any{"error": err.Error()})
-	}
-	onReload := func(*rules.Report) {
-		if a.resetDedup != nil {
-			a.resetDedup()
-		}
-		a.m.RulesReloaded(a.eng.Ruleset().Len(), time.Now())
-		a.log.Info("rules reloaded", "rules", a.eng.Ruleset().Len())
-	}
 	if !a.cfg.WatchRules || len(a.cfg.Rules) == 0 {
-		// No files to watch: SIGHUP only.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if err := a.eng.Reload(); err != nil {
-					onErr(err)
-				} else {
-					onReload(nil)
-				}
-			}
-		}
+		return // no files to watch: SIGHUP only (signals)
 	}
-	if err := a.eng.Watch(ctx, onErr, onReload); err != nil {
+	if err := a.eng.Watch(ctx, a.rulesReloadFailed, a.rulesReloaded); err != nil {
 		a.log.Error("rules watch stopped", "err", err)
 	}
 }
 
-// signals handles SIGHUP (modes section of the config file) and SIGUSR1
-// (reopen file outputs).
+// reloadRules reloads the rules (SIGHUP).
+func (a *agent) reloadRules() {
+	if err := a.eng.Reload(); err != nil {
+		a.rulesReloadFailed(err)
+		return
+	}
+	a.rulesReloaded(nil)
+}
+
+func (a *agent) rulesReloadFailed(err error) {
+	a.m.RulesReloadFailures.Inc()
+	a.internal(rules.ReloadFailedRule, event.PriorityCritical, "Driftwatch internal: "+err.Error(), map[string]any{"error": err.Error()})
+}
+
+func (a *agent) rulesReloaded(*rules.Report) {
+	if a.resetDedup != nil {
+		a.resetDedup()
+	}
+	a.m.RulesReloaded(a.eng.Ruleset().Len(), time.Now())
+	a.log.Info("rules reloaded", "rules", a.eng.Ruleset().Len())
+}
+
+// signals is the agent's one signal loop: SIGHUP reloads the rules and
+// the modes section of the config file, SIGUSR1 reopens file outputs.
+// (SIGINT and SIGTERM end ctx: the caller's signal.NotifyContext.)
 func (a *agent) signals(ctx context.Context) {
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGHUP, syscall.SIGUSR1)
@@ -428,6 +490,7 @@ func (a *agent) signals(ctx context.Context) {
 				a.log.Info("reopening file outputs")
 				a.outs.Reopen()
 			case syscall.SIGHUP:
+				a.reloadRules()
 				a.reloadModes()
 			}
 		}
@@ -445,9 +508,9 @@ func (a *agent) reloadModes() {
 			"Driftwatch internal: configuration reload failed, keeping the running modes: "+err.Error(), map[string]any{"error": err.Error()})
 		return
 	}
-	a.tab.SetConfig(c.Modes.Default, c.Modes.Host, c.Modes.Namespaces)
+	a.tab.SetConfig(a.defaultMode(c.Modes.Default), c.Modes.Host, c.Modes.Namespaces)
 	a.m.SetNamespaceModes(a.tab.Counts())
-	a.log.Info("modes reloaded", "default", c.Modes.Default, "host", c.Modes.Host, "namespaces", len(c.Modes.Namespaces))
+	a.log.Info("modes reloaded", "default", a.defaultMode(c.Modes.Default), "host", c.Modes.Host, "namespaces", len(c.Modes.Namespaces))
 }
 
 // checkpoints writes the profiles periodically, reporting store failures.
@@ -571,7 +634,7 @@ func (a *agent) reap() {
 func (a *agent) exportScores() {
 	live := map[string]*event.Container{}
 	for _, c := range a.res.Containers() {
-		live[c.ID] = c
+		live[c.ID] = &c
 	}
 	var out []metrics.ContainerScore
 	for _, s := range a.det.ContainerScores() {

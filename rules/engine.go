@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -73,8 +71,9 @@ func (e *Engine) Reload() error {
 // reload fails.
 const ReloadFailedRule = "Rules reload failed"
 
-// Watch reloads on SIGHUP and on changes to the rules files and
-// directories (fsnotify, debounced), until ctx ends. onErr receives
+// Watch reloads on changes to the rules files and directories (fsnotify,
+// debounced), until ctx ends. Signals are the caller's: the agent's one
+// signal loop calls Reload on SIGHUP. onErr receives
 // reload errors (the running set is kept; callers raise
 // ReloadAlert(err)); onReload receives the report of each successful reload.
 func (e *Engine) Watch(ctx context.Context, onErr func(error), onReload func(*Report)) error {
@@ -102,9 +101,6 @@ func (e *Engine) Watch(ctx context.Context, onErr func(error), onReload func(*Re
 			watched[dir] = true
 		}
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	var timer *time.Timer
 	var timerC <-chan time.Time
 	reload := func() {
@@ -122,8 +118,6 @@ func (e *Engine) Watch(ctx context.Context, onErr func(error), onReload func(*Re
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-hup:
-			reload()
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil

@@ -59,6 +59,10 @@ type Config struct {
 	ProcRoot string `yaml:"proc_root"`
 	// CgroupMount is the cgroup v2 mount; empty means found from /proc/mounts.
 	CgroupMount string `yaml:"cgroup_mount"`
+	// Harden, once the sensor runs, drops every capability the running
+	// agent does not need, sets no_new_privs and installs the seccomp
+	// allow-list (docs/agent.md).
+	Harden bool `yaml:"harden"`
 	// CheckpointInterval is how often learned profiles are written to the store.
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
 	// LossAlertInterval rate-limits the kernel event loss internal alert.

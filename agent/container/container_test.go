@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -87,6 +88,23 @@ type fakeProvider struct {
 	calls int
 }
 
+func (f *fakeProvider) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
 func (f *fakeProvider) Lookup(id string) (event.ContainerInfo, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -117,22 +135,34 @@ func TestStaticResolver(t *testing.T) {
 	if d := r.Resolve(4); d.ID != other || d.Runtime != RuntimeDocker {
 		t.Fatalf("docker scope: %+v", d)
 	}
-	// Metadata arrives later: re-queried until found, then filled in place.
+	// Metadata arrives later, from Run's lookups: re-queried until found,
+	// then published as a new record; the record the pipeline holds is
+	// never written.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
 	p := &fakeProvider{infos: map[string]event.ContainerInfo{}}
 	r.SetProvider(p)
-	r.Resolve(2)
-	if a.Name != "" {
+	waitFor(t, "first provider query", func() bool { return p.count() > 0 })
+	if c := r.Resolve(2); c.Name != "" || a.Name != "" {
 		t.Fatal("metadata invented")
 	}
 	p.mu.Lock()
 	p.infos[id64] = event.ContainerInfo{ID: id64, Name: "web", Image: "nginx:1.27", PodName: "web-0", Namespace: "prod"}
 	p.mu.Unlock()
-	if c := r.Resolve(2); c != a || c.Name != "web" || c.Namespace != "prod" || c.CgroupID != 2 {
+	var c *event.Container
+	waitFor(t, "metadata attached", func() bool { c = r.Resolve(2); return c.Name == "web" })
+	if c.Namespace != "prod" || c.CgroupID != 2 || r.Resolve(3) != c {
 		t.Fatalf("after provider knows it: %+v", c)
 	}
-	calls := p.calls
+	if a.Name != "" {
+		t.Fatal("the record handed out before the metadata was written")
+	}
+	calls := p.count()
 	r.Resolve(2)
-	if p.calls != calls {
+	time.Sleep(20 * time.Millisecond)
+	if p.count() != calls {
 		t.Fatal("provider queried again after metadata was found")
 	}
 	// AddCgroup of a new cgroup mid-capture.
@@ -155,63 +185,87 @@ func TestStaticResolver(t *testing.T) {
 func TestProviderRateLimit(t *testing.T) {
 	r := NewStaticResolver(map[uint64]string{2: "/" + id64})
 	r.SetIntervals(0, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
 	p := &fakeProvider{infos: map[string]event.ContainerInfo{}}
 	r.SetProvider(p)
 	for i := 0; i < 100; i++ {
 		r.Resolve(2)
+		time.Sleep(time.Millisecond)
 	}
-	if p.calls != 1 {
-		t.Fatalf("provider called %d times within one lookup interval", p.calls)
+	waitFor(t, "the first query", func() bool { return p.count() > 0 })
+	if n := p.count(); n != 1 {
+		t.Fatalf("provider called %d times within one lookup interval", n)
 	}
 }
 
-// TestLiveResolver creates a cgroup under the real v2 mount after the
-// resolver started: the miss triggers a refresh that finds it.
-func TestLiveResolver(t *testing.T) {
+// TestLiveResolverByHandle: a cgroup created after the resolver started is
+// resolved by its file handle on the first event, without a walk.
+func TestLiveResolverByHandle(t *testing.T) {
 	testutil.NeedRoot(t)
 	mount, err := CgroupV2Mount()
 	if err != nil {
 		t.Skipf("no cgroup v2: %v", err)
 	}
 	r := NewResolver(mount)
-	r.SetIntervals(0, 0)
+	r.SetIntervals(time.Hour, 0)
+	if r.byHandle == nil {
+		t.Fatal("open_by_handle_at on the cgroup mount is unavailable as root")
+	}
 	cid, ino := newContainerCgroup(t, mount)
 	before := r.Refreshes()
 	c := r.Resolve(ino)
 	if c.ID != cid {
 		t.Fatalf("new cgroup %s resolved to %+v", cid, c)
 	}
-	if r.Refreshes() != before+1 {
-		t.Fatalf("refreshes %d → %d, want one walk on the miss", before, r.Refreshes())
+	if r.Refreshes() != before || r.Resolve(ino) != c {
+		t.Fatal("walked, or a second resolve changed the record")
 	}
-	if r.Resolve(ino) != c || r.Refreshes() != before+1 {
-		t.Fatal("second resolve walked again or changed the record")
+	// An id that does not exist: host, and no walk asked for.
+	if c := r.Resolve(ino + 1<<40); !c.IsHost() {
+		t.Fatalf("unknown id resolved to %q", c.ID)
+	}
+	select {
+	case <-r.walkReq:
+		t.Fatal("a cgroup the handle lookup proved gone asked for a walk")
+	default:
 	}
 }
 
-// TestLiveResolverNewCgroupBeatsRateLimit: a cgroup created right after a
-// walk (its id above every known one) is resolved at once despite the
-// rate limit, and an id a walk cannot find does not walk again.
-func TestLiveResolverNewCgroupBeatsRateLimit(t *testing.T) {
+// TestLiveResolverWalksInBackground: without handle lookups, an unknown
+// id is attributed to the host at once and found by Run's walk; an id no
+// walk finds walks again only at the rate limit.
+func TestLiveResolverWalksInBackground(t *testing.T) {
 	testutil.NeedRoot(t)
 	mount, err := CgroupV2Mount()
 	if err != nil {
 		t.Fatalf("no cgroup v2: %v", err)
 	}
 	r := NewResolver(mount)
+	r.byHandle = nil
 	r.SetIntervals(time.Hour, 0) // only the new-id rule may trigger a walk
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
 	cid, ino := newContainerCgroup(t, mount)
-	if c := r.Resolve(ino); c.ID != cid {
-		t.Fatalf("cgroup created after the walk resolved to %q, want %q", c.ID, cid)
-	}
 	before := r.Refreshes()
+	if c := r.Resolve(ino); !c.IsHost() && c.ID != cid {
+		t.Fatalf("resolved to %q", c.ID)
+	}
+	waitFor(t, "the background walk", func() bool { return r.Resolve(ino).ID == cid })
+	walks := r.Refreshes() - before
 	gone := ino + 1<<40 // above every id, and never created
 	for i := 0; i < 3; i++ {
 		if c := r.Resolve(gone); !c.IsHost() {
 			t.Fatalf("unknown id resolved to %q", c.ID)
 		}
+		waitFor(t, "walk", func() bool { return len(r.walkReq) == 0 })
 	}
-	if got := r.Refreshes() - before; got != 1 {
+	time.Sleep(20 * time.Millisecond)
+	if got := r.Refreshes() - before - walks; got != 1 {
 		t.Fatalf("an id no walk finds walked %d times, want 1", got)
 	}
 }

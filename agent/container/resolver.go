@@ -1,9 +1,11 @@
 package container
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -15,8 +17,10 @@ import (
 
 // MetadataProvider supplies what the cgroup path cannot tell: names, image,
 // pod and namespace of a container, keyed by the 64-hex container id.
-// Lookup must be safe to call from the pipeline goroutine while the provider
-// updates itself from others (informers, CRI polling).
+// Lookup is called from the resolver's own lookup goroutine (Run), never
+// from the pipeline's, and may block (a CRI call). A provider that also has
+// LookupContext(ctx, id) is called through it, so stopping Run abandons a
+// call in flight.
 type MetadataProvider interface {
 	Lookup(containerID string) (event.ContainerInfo, bool)
 }
@@ -29,11 +33,24 @@ const DefaultRefreshInterval = 500 * time.Millisecond
 // a container whose metadata is not known yet.
 const DefaultLookupInterval = time.Second
 
-// Resolver maps cgroup ids to shared container records. A live resolver
-// (NewResolver) walks the cgroup v2 tree and walks it again, rate limited,
-// when an unknown cgroup id arrives; a static one (NewStaticResolver) only
-// knows the cgroups it was given or told about with AddCgroup (replay).
-// All methods are safe for concurrent use.
+// Resolver maps cgroup ids to container records. A live resolver
+// (NewResolver) walks the cgroup v2 tree once at start; a static one
+// (NewStaticResolver) only knows the cgroups it was given or told about
+// with AddCgroup (replay).
+//
+// Nothing on the event path blocks: Resolve, called by the pipeline for
+// every event, only reads maps under a short lock. A cgroup id it does not
+// know is looked up by its kernel file handle (one open_by_handle_at, no
+// walk); when that is not possible the id is handed to Run's walker and
+// the event is attributed to the host meanwhile. Metadata (names, image,
+// pod) is asked of the provider by Run's lookup goroutine: the events of a
+// container whose metadata is pending are processed at once with what the
+// cgroup path tells (id, runtime), and the metadata is attached when the
+// provider answers — later events carry it, earlier ones are not revisited.
+//
+// Records are immutable once returned: an update publishes a new record
+// (copy on write), so a *event.Container held by the pipeline is never
+// written by another goroutine. All methods are safe for concurrent use.
 type Resolver struct {
 	mu       sync.Mutex
 	mount    string // "" for a static resolver
@@ -52,14 +69,22 @@ type Resolver struct {
 	// maxKnown is the largest cgroup id seen by a walk or AddCgroup. Cgroup
 	// ids are kernfs inode numbers, which only grow, so an unknown id above
 	// it is a cgroup created since the last walk: it is looked up at once
-	// instead of waiting for the rate limit (a new container's first events
-	// must not be attributed to the host).
+	// (by handle, or by an immediate walk) instead of waiting for the rate
+	// limit (a new container's first events must not be attributed to the
+	// host).
 	maxKnown uint64
-	// missed holds new ids a walk did not find (a cgroup already removed):
+	// missed holds new ids a lookup did not find (a cgroup already removed):
 	// they fall back to the rate limit. Bounded: cleared at 1024 entries.
 	missed    map[uint64]struct{}
 	refreshes int
 	now       func() time.Time
+
+	// byHandle resolves one cgroup id to its path without a walk; nil when
+	// the kernel or the privileges do not allow it.
+	byHandle *handleLookup
+	// walkReq and metaReq wake Run's walker and lookup goroutines.
+	walkReq chan bool // true: a fresh id, walk despite the rate limit
+	metaReq chan struct{}
 }
 
 func newResolver(mount string, cgroups map[uint64]string) *Resolver {
@@ -73,6 +98,8 @@ func newResolver(mount string, cgroups map[uint64]string) *Resolver {
 		refreshEvery: DefaultRefreshInterval,
 		lookupEvery:  DefaultLookupInterval,
 		now:          time.Now,
+		walkReq:      make(chan bool, 1),
+		metaReq:      make(chan struct{}, 1),
 	}
 	for id, p := range cgroups {
 		r.cgroups[id] = p
@@ -83,11 +110,17 @@ func newResolver(mount string, cgroups map[uint64]string) *Resolver {
 }
 
 // NewResolver returns a live resolver over the cgroup v2 hierarchy mounted at
-// mount (see CgroupV2Mount). It walks the tree once now.
+// mount (see CgroupV2Mount). It walks the tree once now; call Run for the
+// background walks and metadata lookups.
 func NewResolver(mount string) *Resolver {
 	r := newResolver(mount, nil)
+	r.byHandle = newHandleLookup(mount)
+	m, err := WalkCgroups(mount)
+	if err != nil {
+		slog.Warn("cgroup tree walk incomplete", "mount", mount, "err", err)
+	}
 	r.mu.Lock()
-	r.refreshLocked()
+	r.mergeWalkLocked(m)
 	r.mu.Unlock()
 	return r
 }
@@ -107,20 +140,21 @@ func (r *Resolver) SetIntervals(refresh, lookup time.Duration) {
 	r.mu.Unlock()
 }
 
-// SetProvider installs the metadata provider; containers already known are
-// queried again on their next Resolve.
+// SetProvider installs the metadata provider; every container already
+// known is queued for a lookup by Run.
 func (r *Resolver) SetProvider(p MetadataProvider) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.provider = p
 	for id, c := range r.byID {
 		if c != r.host {
 			r.needMeta[id] = time.Time{}
 		}
 	}
+	r.mu.Unlock()
+	r.wakeMeta()
 }
 
-// Host returns the shared host container record.
+// Host returns the host container record.
 func (r *Resolver) Host() *event.Container { return r.host }
 
 // AddCgroup records that cgroup id has the given path (relative to the v2
@@ -139,24 +173,27 @@ func (r *Resolver) AddCgroup(id uint64, path string) {
 }
 
 // AddContainer merges what is known about a container (from a trace
-// snapshot or record) into its shared record, creating it if needed.
+// snapshot or record) into its record, creating it if needed, and returns
+// the record now published.
 func (r *Resolver) AddContainer(info event.ContainerInfo) *event.Container {
 	if info.ID == "" {
 		return nil
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	c := r.byID[info.ID]
 	if c == nil {
 		c = &event.Container{ContainerInfo: info}
+		c.Labels = maps.Clone(info.Labels)
 		r.byID[info.ID] = c
 	} else {
-		mergeInfo(&c.ContainerInfo, info)
+		c = r.updateLocked(c, func(ci *event.ContainerInfo) { mergeInfo(ci, info) })
 	}
+	wake := false
 	if c.Name != "" || c.Image != "" || c.PodName != "" {
 		delete(r.needMeta, info.ID)
 	} else if _, pending := r.needMeta[info.ID]; !pending && r.provider != nil {
 		r.needMeta[info.ID] = time.Time{}
+		wake = true
 	}
 	if info.CgroupID != 0 && info.CgroupPath != "" {
 		if _, ok := r.cgroups[info.CgroupID]; !ok {
@@ -164,43 +201,110 @@ func (r *Resolver) AddContainer(info event.ContainerInfo) *event.Container {
 		}
 		r.byCgroup[info.CgroupID] = c
 	}
+	r.mu.Unlock()
+	if wake {
+		r.wakeMeta()
+	}
 	return c
 }
 
-// Resolve returns the container record for a cgroup id: the same pointer
-// for every cgroup of the same container, the host record for host cgroups
-// and for ids that stay unknown after a (rate-limited) refresh.
+// updateLocked publishes a copy of c changed by f in place of c (byID and
+// every byCgroup entry) and returns it. c itself is never written: other
+// goroutines may be reading it.
+func (r *Resolver) updateLocked(c *event.Container, f func(*event.ContainerInfo)) *event.Container {
+	n := &event.Container{ContainerInfo: c.ContainerInfo, Mode: c.Mode}
+	f(&n.ContainerInfo)
+	if r.byID[c.ID] == c {
+		r.byID[c.ID] = n
+	}
+	for id, cc := range r.byCgroup {
+		if cc == c {
+			r.byCgroup[id] = n
+		}
+	}
+	return n
+}
+
+// Resolve returns the container record for a cgroup id: the same record
+// for every cgroup of the same container (until its metadata arrives and a
+// new record replaces it), the host record for host cgroups and for ids
+// not known yet. It never walks the tree nor calls the provider.
 func (r *Resolver) Resolve(cgroupID uint64) *event.Container {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	c, ok := r.byCgroup[cgroupID]
 	if !ok {
 		path, known := r.cgroups[cgroupID]
 		if !known && r.mount != "" && cgroupID != 0 {
-			_, missedBefore := r.missed[cgroupID]
-			fresh := cgroupID > r.maxKnown && !missedBefore
-			if fresh || r.refreshEvery == 0 || r.now().Sub(r.lastRefresh) >= r.refreshEvery {
-				r.refreshLocked()
-				path, known = r.cgroups[cgroupID]
-				if !known {
-					if len(r.missed) >= 1024 {
-						clear(r.missed)
-					}
-					r.missed[cgroupID] = struct{}{}
-				}
-			}
+			path, known = r.missLocked(cgroupID)
 		}
 		if !known {
-			// Not cached: a later refresh or AddCgroup may still find it.
+			// Not cached: a later walk or AddCgroup may still find it.
+			r.mu.Unlock()
 			return r.host
 		}
 		c = r.containerForPath(cgroupID, path)
 		r.byCgroup[cgroupID] = c
 	}
+	wake := false
 	if c != r.host && r.provider != nil {
-		r.fillMetadata(c)
+		last, need := r.needMeta[c.ID]
+		wake = need && (last.IsZero() || r.lookupEvery == 0 || r.now().Sub(last) >= r.lookupEvery)
+	}
+	r.mu.Unlock()
+	if wake {
+		r.wakeMeta()
 	}
 	return c
+}
+
+// missLocked handles an unknown cgroup id: a fresh one (above every known
+// id) is looked up by handle, else a walk is asked of Run (at once for a
+// fresh id, rate-limited for others).
+func (r *Resolver) missLocked(cgroupID uint64) (string, bool) {
+	_, missedBefore := r.missed[cgroupID]
+	fresh := cgroupID > r.maxKnown && !missedBefore
+	if fresh && r.byHandle != nil {
+		p, err := r.byHandle.path(cgroupID)
+		if err == nil {
+			r.cgroups[cgroupID] = p
+			r.maxKnown = cgroupID
+			return p, true
+		}
+		if !errors.Is(err, errHandleUnsupported) {
+			// The cgroup is gone already (or never existed): no walk finds it.
+			r.addMissedLocked(cgroupID)
+			return "", false
+		}
+		r.byHandle = nil // unsupported here: walks only from now on
+	}
+	if !missedBefore {
+		r.addMissedLocked(cgroupID)
+	} else {
+		fresh = false
+	}
+	select {
+	case r.walkReq <- fresh:
+	default:
+		if fresh {
+			// A rate-limited request is queued: make it an immediate one.
+			select {
+			case <-r.walkReq:
+			default:
+			}
+			select {
+			case r.walkReq <- true:
+			default:
+			}
+		}
+	}
+	return "", false
+}
+
+func (r *Resolver) addMissedLocked(id uint64) {
+	if len(r.missed) >= 1024 {
+		clear(r.missed)
+	}
+	r.missed[id] = struct{}{}
 }
 
 // containerForPath returns (creating) the record for the container a cgroup
@@ -216,32 +320,156 @@ func (r *Resolver) containerForPath(cgroupID uint64, path string) *event.Contain
 		r.byID[id] = c
 		r.needMeta[id] = time.Time{}
 	} else if c.CgroupID == 0 {
-		c.CgroupID, c.CgroupPath = cgroupID, path
-		if c.Runtime == "" {
-			c.Runtime = rt
-		}
+		c = r.updateLocked(c, func(ci *event.ContainerInfo) {
+			ci.CgroupID, ci.CgroupPath = cgroupID, path
+			if ci.Runtime == "" {
+				ci.Runtime = rt
+			}
+		})
 	}
 	return c
 }
 
-// fillMetadata queries the provider for a container still lacking metadata,
-// at most once per lookup interval.
-func (r *Resolver) fillMetadata(c *event.Container) {
-	last, need := r.needMeta[c.ID]
-	if !need {
+func (r *Resolver) wakeMeta() {
+	select {
+	case r.metaReq <- struct{}{}:
+	default:
+	}
+}
+
+// Run does the resolver's slow work until ctx ends: cgroup tree walks
+// asked for by Resolve, and provider lookups of containers without
+// metadata (retried every lookup interval). It returns when both of its
+// goroutines have stopped; a provider call in flight is waited for.
+func (r *Resolver) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { r.walker(ctx) })
+	wg.Go(func() { r.lookups(ctx) })
+	wg.Wait()
+}
+
+func (r *Resolver) walker(ctx context.Context) {
+	if r.mount == "" {
 		return
 	}
+	var timer *time.Timer
+	var timerC <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case fresh := <-r.walkReq:
+			r.mu.Lock()
+			wait := r.refreshEvery - r.now().Sub(r.lastRefresh)
+			r.mu.Unlock()
+			if fresh || r.refreshEvery == 0 || wait <= 0 {
+				r.refresh()
+				continue
+			}
+			if timerC == nil {
+				timer = time.NewTimer(wait)
+				timerC = timer.C
+			}
+		case <-timerC:
+			timerC = nil
+			r.refresh()
+		}
+	}
+}
+
+// refresh walks the tree (without the lock) and merges what it found.
+func (r *Resolver) refresh() {
+	m, err := WalkCgroups(r.mount)
+	if err != nil {
+		slog.Warn("cgroup tree walk incomplete", "mount", r.mount, "err", err)
+	}
+	r.mu.Lock()
+	r.mergeWalkLocked(m)
+	r.mu.Unlock()
+}
+
+func (r *Resolver) mergeWalkLocked(m map[uint64]string) {
+	r.lastRefresh = r.now()
+	r.refreshes++
+	for id, p := range m {
+		if id > r.maxKnown {
+			r.maxKnown = id
+		}
+		if old, ok := r.cgroups[id]; !ok || old != p {
+			r.cgroups[id] = p
+			delete(r.byCgroup, id)
+			delete(r.missed, id)
+		}
+	}
+}
+
+func (r *Resolver) lookups(ctx context.Context) {
+	for {
+		r.mu.Lock()
+		every := r.lookupEvery
+		r.mu.Unlock()
+		if every <= 0 {
+			every = DefaultLookupInterval
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-r.metaReq:
+		case <-t.C:
+		}
+		t.Stop()
+		r.lookupDue(ctx)
+	}
+}
+
+// lookupDue asks the provider about every container due for a lookup,
+// without holding the lock during the calls.
+func (r *Resolver) lookupDue(ctx context.Context) {
+	r.mu.Lock()
+	p := r.provider
 	now := r.now()
-	if !last.IsZero() && r.lookupEvery > 0 && now.Sub(last) < r.lookupEvery {
+	var due []string
+	for id, last := range r.needMeta {
+		if last.IsZero() || r.lookupEvery == 0 || now.Sub(last) >= r.lookupEvery {
+			due = append(due, id)
+			r.needMeta[id] = now
+		}
+	}
+	r.mu.Unlock()
+	if p == nil {
 		return
 	}
-	r.needMeta[c.ID] = now
-	info, ok := r.provider.Lookup(c.ID)
-	if !ok {
-		return
+	sort.Strings(due)
+	for _, id := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		var info event.ContainerInfo
+		var ok bool
+		if cp, isCtx := p.(interface {
+			LookupContext(context.Context, string) (event.ContainerInfo, bool)
+		}); isCtx {
+			info, ok = cp.LookupContext(ctx, id)
+		} else {
+			info, ok = p.Lookup(id)
+		}
+		if !ok {
+			continue
+		}
+		r.mu.Lock()
+		if c := r.byID[id]; c != nil {
+			r.updateLocked(c, func(ci *event.ContainerInfo) { mergeInfo(ci, info) })
+			delete(r.needMeta, id)
+		}
+		r.mu.Unlock()
 	}
-	mergeInfo(&c.ContainerInfo, info)
-	delete(r.needMeta, c.ID)
 }
 
 // mergeInfo copies the non-zero fields of src into dst, keeping dst's id
@@ -263,7 +491,7 @@ func mergeInfo(dst *event.ContainerInfo, src event.ContainerInfo) {
 	setS(&dst.CgroupPath, src.CgroupPath)
 	setS(&dst.Runtime, src.Runtime)
 	if src.Labels != nil {
-		dst.Labels = src.Labels
+		dst.Labels = maps.Clone(src.Labels)
 	}
 	if src.Privileged {
 		dst.Privileged = true
@@ -297,13 +525,16 @@ func (r *Resolver) Forget(containerID string) {
 	}
 }
 
-// Containers returns every known container record, host included, sorted by id.
-func (r *Resolver) Containers() []*event.Container {
+// Containers returns a copy of every known container record, host
+// included, sorted by id.
+func (r *Resolver) Containers() []event.Container {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*event.Container, 0, len(r.byID))
+	out := make([]event.Container, 0, len(r.byID))
 	for _, c := range r.byID {
-		out = append(out, c)
+		cc := *c
+		cc.Labels = maps.Clone(c.Labels)
+		out = append(out, cc)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
@@ -325,25 +556,6 @@ func (r *Resolver) Refreshes() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.refreshes
-}
-
-// refreshLocked walks the cgroup tree and adds every directory it finds.
-func (r *Resolver) refreshLocked() {
-	r.lastRefresh = r.now()
-	r.refreshes++
-	m, err := WalkCgroups(r.mount)
-	if err != nil {
-		slog.Warn("cgroup tree walk incomplete", "mount", r.mount, "err", err)
-	}
-	for id, p := range m {
-		if id > r.maxKnown {
-			r.maxKnown = id
-		}
-		if old, ok := r.cgroups[id]; !ok || old != p {
-			r.cgroups[id] = p
-			delete(r.byCgroup, id)
-		}
-	}
 }
 
 // WalkCgroups maps every directory of the cgroup v2 tree under mount to its

@@ -93,6 +93,11 @@ func (p *Provider) Version(ctx context.Context) (string, error) {
 
 // Lookup returns the runtime's metadata for a container (MetadataProvider).
 func (p *Provider) Lookup(id string) (event.ContainerInfo, bool) {
+	return p.LookupContext(context.Background(), id)
+}
+
+// LookupContext is Lookup abandoned when ctx ends (the agent stopping).
+func (p *Provider) LookupContext(ctx context.Context, id string) (event.ContainerInfo, bool) {
 	p.mu.Lock()
 	if info, ok := p.cache[id]; ok {
 		p.mu.Unlock()
@@ -104,9 +109,12 @@ func (p *Provider) Lookup(id string) (event.ContainerInfo, bool) {
 	}
 	p.mu.Unlock()
 
-	info, ok := p.fetch(id)
+	info, ok := p.fetch(ctx, id)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !ok && ctx.Err() != nil {
+		return event.ContainerInfo{}, false // abandoned, not known absent
+	}
 	if !ok {
 		p.neg[id] = time.Now()
 		return event.ContainerInfo{}, false
@@ -119,8 +127,8 @@ func (p *Provider) Lookup(id string) (event.ContainerInfo, bool) {
 // fetch asks the runtime: ListContainers first (an unknown id is an empty
 // list, not an error the client logs), then ContainerStatus, then the pod
 // sandbox when the kubelet's labels are missing.
-func (p *Provider) fetch(id string) (event.ContainerInfo, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+func (p *Provider) fetch(ctx context.Context, id string) (event.ContainerInfo, bool) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	cs, err := p.rt.ListContainers(ctx, &runtimeapi.ContainerFilter{Id: id})
 	if err != nil || len(cs) == 0 {
@@ -208,13 +216,31 @@ type Chain []interface {
 
 // Lookup implements MetadataProvider.
 func (c Chain) Lookup(id string) (event.ContainerInfo, bool) {
+	return c.LookupContext(context.Background(), id)
+}
+
+// LookupContext asks each provider in turn, through its LookupContext when
+// it has one, until ctx ends.
+func (c Chain) LookupContext(ctx context.Context, id string) (event.ContainerInfo, bool) {
 	for _, p := range c {
-		if p == nil {
+		if p == nil || ctx.Err() != nil {
 			continue
 		}
-		if info, ok := p.Lookup(id); ok {
+		var info event.ContainerInfo
+		var ok bool
+		if cp, isCtx := p.(ContextProvider); isCtx {
+			info, ok = cp.LookupContext(ctx, id)
+		} else {
+			info, ok = p.Lookup(id)
+		}
+		if ok {
 			return info, true
 		}
 	}
 	return event.ContainerInfo{}, false
+}
+
+// ContextProvider is a metadata provider whose lookups can be abandoned.
+type ContextProvider interface {
+	LookupContext(ctx context.Context, id string) (event.ContainerInfo, bool)
 }

@@ -33,6 +33,8 @@ const HostNamespace = ""
 
 // Metrics is the agent's set of collectors.
 type Metrics struct {
+	serving sync.WaitGroup // Serve's goroutines
+
 	Registry *prometheus.Registry
 
 	EventsTotal         *prometheus.CounterVec // kind
@@ -303,25 +305,29 @@ func (m *Metrics) Handler() http.Handler {
 	return mux
 }
 
+// Wait waits for the servers Serve started to stop (after its ctx ended).
+func (m *Metrics) Wait() { m.serving.Wait() }
+
 // Serve listens on addr and serves Handler until ctx ends. It returns once
 // listening (errors binding are returned at once) and shuts down in the
-// background.
+// background (see Wait).
+
 func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen %s: %w", addr, err)
 	}
 	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
+	m.serving.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			slog.Error("metrics server stopped", "addr", addr, "err", err)
 		}
-	}()
-	go func() {
+	})
+	m.serving.Go(func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
-	}()
+	})
 	return ln.Addr(), nil
 }

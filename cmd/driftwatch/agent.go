@@ -33,7 +33,8 @@ container enrichment (Kubernetes pod informer, else the CRI, else the cgroup
 id alone), static Falco rules and the per-namespace learned profiles, and
 alerts go to the outputs in Falco's shape. Configuration comes from one YAML
 file (--print-default-config shows every key and its default); flags override
-the file. SIGHUP reloads the rules and the file's modes section, SIGUSR1
+the file (--default-mode also over a SIGHUP reload of the file). SIGHUP
+reloads the rules and the file's modes section, SIGUSR1
 reopens file outputs, SIGTERM flushes the outputs and checkpoints the
 profiles. Exits 2 for a bad configuration or a missing kernel feature.
 See docs/agent.md.`,
@@ -64,12 +65,14 @@ See docs/agent.md.`,
 			if f.Changed("output") {
 				cfg.Outputs = outputs
 			}
+			var modeOverride event.Mode
 			if f.Changed("default-mode") {
 				m, err := event.ParseMode(defaultMode)
 				if err != nil {
 					return withCode(2, errors.New("--default-mode: "+err.Error()))
 				}
 				cfg.Modes.Default = m
+				modeOverride = m // kept across SIGHUP reloads of the file
 			}
 			if f.Changed("kubeconfig") {
 				cfg.Kubernetes.Kubeconfig = kubeconfig
@@ -84,7 +87,7 @@ See docs/agent.md.`,
 			slog.SetDefault(log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			err := agent.Run(ctx, cfg, agent.Options{ConfigPath: cfgPath, Version: version, Logger: log, Stdout: cmd.OutOrStdout()})
+			err := agent.Run(ctx, cfg, agent.Options{ConfigPath: cfgPath, Version: version, Logger: log, Stdout: cmd.OutOrStdout(), DefaultMode: modeOverride})
 			var envErr *agent.EnvError
 			var bpfErr *bpf.EnvError
 			if errors.As(err, &envErr) || errors.As(err, &bpfErr) {
