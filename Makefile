@@ -10,7 +10,8 @@ RUN_ARGS ?= agent --db var/driftwatch.db --metrics-addr 127.0.0.1:9464
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/driftwatch
+	@# Without cgo: the agent drops capabilities on every thread (agent/harden).
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/driftwatch
 
 # Starts the main job on this host as root (sudo when not root).
 run: build

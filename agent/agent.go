@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -313,6 +314,11 @@ func (a *agent) run(ctx context.Context) (err error) {
 			"cap_eff", fmt.Sprintf("%016x", rep.CapEff), "syscalls_allowed", rep.Syscalls)
 		if a.opts.Hardened != nil {
 			a.opts.Hardened(rep)
+		}
+		if prog := os.Getenv("DRIFTWATCH_SELFTEST_EXEC"); prog != "" {
+			// Self-check (tests, operators): an exec must fail now.
+			err := exec.Command(prog).Run()
+			a.log.Info("self-test: exec after hardening", "program", prog, "err", fmt.Sprint(err))
 		}
 	}
 

@@ -42,6 +42,8 @@ func agentBinary(t *testing.T) string {
 		builtBin = filepath.Join(dir, "driftwatch")
 		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/driftwatch")
 		cmd.Dir = testutil.RepoRoot(t)
+		// As `make build`: without cgo the agent can drop capabilities on every thread.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/driftwatch: %v\n%s", err, out)
 		}
