@@ -92,9 +92,23 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 )
 GO
+# A cold build prints nothing for minutes: say what it is doing every 30 s.
+ticker=
+progress() {
+	local what=$1 start=$SECONDS
+	while sleep 30; do
+		local s=$((SECONDS - start))
+		echo "build-kube: still building $what ($((s / 60))m$((s % 60))s)" >&2
+	done
+}
+trap 'rm -rf "$work"; [ -n "$ticker" ] && kill "$ticker" 2>/dev/null || true' EXIT
 "$GO" mod tidy >/dev/null 2>&1 || true
+progress kube-apiserver & ticker=$!
 "$GO" build -trimpath -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+kill "$ticker"; progress etcd & ticker=$!
 "$GO" build -trimpath -o "$OUT/etcd.tmp" ./cmd/etcd
+kill "$ticker"; ticker=
+echo "build-kube: built in $((SECONDS / 60))m$((SECONDS % 60))s" >&2
 mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
 mv "$OUT/etcd.tmp" "$OUT/etcd"
 echo "$etcd_version" > "$OUT/etcd.version"
