@@ -33,6 +33,8 @@ const (
 	CapSysPtrace     = 19 // /proc/<pid>/exe, fd and environ links of other processes
 	CapPerfmon       = 38 // BPF map and link operations on the loaded objects
 	CapBPF           = 39
+
+	capSetpcap = 8
 )
 
 // Keep is the set of capabilities the running agent keeps.
@@ -95,19 +97,24 @@ func dropCaps() error {
 	for _, c := range Keep {
 		keep |= 1 << c
 	}
-	// The bounding set first (needs CAP_SETPCAP, dropped below).
-	for c := 0; c <= last; c++ {
-		if keep&(1<<c) != 0 {
-			continue
-		}
-		if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 {
-			if e == syscall.ENOTSUP {
-				return ErrCgo
+	// The bounding set first: it needs CAP_SETPCAP, dropped below. A
+	// container started with only the kept capabilities (deploy/) has no
+	// CAP_SETPCAP and its bounding set is already those: skip it then
+	// (with no_new_privs and no exec, the bounding set cannot matter).
+	if ok, _ := Has(capSetpcap); ok {
+		for c := 0; c <= last; c++ {
+			if keep&(1<<c) != 0 {
+				continue
 			}
-			if e == syscall.EINVAL {
-				continue // not known to this kernel
+			if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 {
+				if e == syscall.ENOTSUP {
+					return ErrCgo
+				}
+				if e == syscall.EINVAL {
+					continue // not known to this kernel
+				}
+				return fmt.Errorf("drop capability %d from the bounding set: %w", c, e)
 			}
-			return fmt.Errorf("drop capability %d from the bounding set: %w", c, e)
 		}
 	}
 	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); e != 0 && e != syscall.EINVAL {

@@ -48,7 +48,21 @@ func TestApply(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build helper: %v\n%s", err, out)
 	}
-	out, err := exec.Command(bin, dir).Output()
+	t.Run("root", func(t *testing.T) { checkApply(t, exec.Command(bin, dir), dir) })
+	// As the DaemonSet starts it: only the kept capabilities, no
+	// CAP_SETPCAP to change the bounding set.
+	t.Run("container capabilities", func(t *testing.T) {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			testutil.NeedBPF(t, "setpriv (util-linux) not found")
+		}
+		os.Remove(filepath.Join(dir, "alerts.json"))
+		checkApply(t, exec.Command(setpriv, "--bounding-set", "-all,+dac_read_search,+sys_ptrace,+perfmon,+bpf", bin, dir), dir)
+	})
+}
+
+func checkApply(t *testing.T, cmd *exec.Cmd, dir string) {
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("helper: %v\n%s", err, out)
 	}
