@@ -350,7 +350,9 @@ func (m *Manager) Reopen() {
 			if len(q.ch) == 0 {
 				// Nothing queued: reopen now so the rotated file is released at once.
 				if q.reopen.CompareAndSwap(true, false) {
-					_ = r.Reopen()
+					if err := r.Reopen(); err != nil {
+						m.failed(q, fmt.Errorf("reopen: %w", err))
+					}
 				}
 			}
 		}

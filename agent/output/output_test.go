@@ -481,3 +481,54 @@ func (s *memSink) all() []*event.Alert {
 	defer s.mu.Unlock()
 	return append([]*event.Alert(nil), s.as...)
 }
+
+// TestReopenRefusesPlantedLink: a link planted at the path between two
+// opens (rotation, then SIGUSR1) is refused too, counted and alerted; the
+// link's target stays untouched.
+func TestReopenRefusesPlantedLink(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "alerts.json")
+	target := filepath.Join(dir, "target")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := &memSink{}
+	m, err := New([]string{"file:" + p}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.outs = append(m.outs, &queue{name: "mem", sink: other, ch: make(chan *event.Alert, 16)})
+	m.Start()
+	defer m.Close(context.Background())
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, p); err != nil {
+		t.Fatal(err)
+	}
+	m.Reopen()
+	m.Emit(sample())
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var internal *event.Alert
+		for _, a := range other.all() {
+			if a.Rule == WriteErrorRule {
+				internal = a
+			}
+		}
+		if internal != nil {
+			if !strings.Contains(internal.Output, "symbolic link") {
+				t.Errorf("internal alert %q does not name the link", internal.Output)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no internal alert about the refused link")
+		}
+	}
+	if m.Errors()["file:"+p] == 0 {
+		t.Error("refused reopen not counted")
+	}
+	if b, _ := os.ReadFile(target); len(b) != 0 {
+		t.Errorf("written through the planted link: %q", b)
+	}
+}
