@@ -138,7 +138,7 @@ func (a *agent) preflight() error {
 		}
 	}
 	if ok, _ := harden.Has(harden.CapSysPtrace, harden.CapDacReadSearch); !ok {
-		return &EnvError{What: "privileges", Err: errors.New("CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH are needed to read other processes' /proc entries (run as root)")}
+		a.log.Warn("without CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH the start-up snapshot misses other users' processes' /proc entries and new cgroups are found by walking the tree")
 	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return &EnvError{What: "kernel BTF at /sys/kernel/btf/vmlinux", Err: bpf.ErrNoBTF}
