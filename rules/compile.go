@@ -190,6 +190,9 @@ func (cp *compiler) compile(n node, limit, depth int) (boolFn, error) {
 		}
 		return f, nil
 	case *cmpNode:
+		if n.excMod != "" {
+			return cp.compileExcMod(n)
+		}
 		return cp.compileCmp(n)
 	}
 	return nil, fmt.Errorf("internal: unknown node %T", n)
@@ -332,6 +335,29 @@ func (cp *compiler) resolveField(f *fieldRef) (resolvedField, error) {
 		}
 	}
 	return rf, nil
+}
+
+// compileExcMod compiles an exception comparison with a modifier: the
+// operator against each value (list names expanded), or-ed for oneof and
+// anyof, and-ed for allof.
+func (cp *compiler) compileExcMod(n *cmpNode) (boolFn, error) {
+	vals := cp.expandValues(&cmpNode{values: n.values, isList: true})
+	if len(vals) == 0 {
+		v := n.excMod == "allof"
+		return func(*evalCtx) bool { return v }, nil
+	}
+	fns := make([]boolFn, 0, len(vals))
+	for _, v := range vals {
+		f, err := cp.compileCmp(&cmpNode{field: n.field, op: n.op, values: []operand{{text: v, quoted: true}}, at: n.at})
+		if err != nil {
+			return nil, err
+		}
+		fns = append(fns, f)
+	}
+	if n.excMod == "allof" {
+		return andFn(fns), nil
+	}
+	return orFn(fns), nil
 }
 
 // expandValues turns list operands into their items (lists expanded).
@@ -746,7 +772,7 @@ func (cp *compiler) evtTypes(n node, inverted bool, limit, depth int) typeSet {
 			return cp.evtTypes(m.ast, inverted, m.index, depth+1)
 		}
 	case *cmpNode:
-		if n.field.name != "evt.type" || len(n.field.xforms) > 0 || n.rhsField != nil {
+		if n.field.name != "evt.type" || len(n.field.xforms) > 0 || n.rhsField != nil || n.excMod != "" {
 			break
 		}
 		var set typeSet

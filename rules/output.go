@@ -14,6 +14,9 @@ type outputFormat struct {
 	parts []outPart
 }
 
+// containerInfoFormat replaces %container.info in outputs.
+const containerInfoFormat = "container_id=%container.id container_name=%container.name"
+
 type outPart struct {
 	lit   string
 	field *resolvedField
@@ -31,6 +34,9 @@ func (e *outputError) Error() string { return e.msg }
 // parseOutput compiles "%field", "%field[arg]", "%tolower(field)" and
 // "%Nfield" / "%<N>field" (value padded to N characters) placeholders.
 func parseOutput(cp *compiler, s string) (*outputFormat, error) {
+	// %container.info is Falco's placeholder for the configured container
+	// details; without an extra format it stands for the id and name.
+	s = strings.ReplaceAll(s, "%container.info", containerInfoFormat)
 	of := &outputFormat{}
 	var lit strings.Builder
 	flush := func() {
