@@ -157,7 +157,7 @@ func (a *agent) run(ctx context.Context) (err error) {
 	}
 
 	// Rules.
-	a.eng, err = rules.NewEngine(cfg.Rules, rules.Options{Hostname: a.hostname, Logger: a.log, IncludeDefault: cfg.DefaultRules && len(cfg.Rules) > 0})
+	a.eng, err = rules.NewEngine(cfg.Rules, rules.Options{Hostname: a.hostname, Logger: a.log, IncludeDefault: cfg.DefaultRules && len(cfg.Rules) > 0, Environ: rules.ProcEnviron("/proc")})
 	if err != nil {
 		return &EnvError{What: "rules", Err: err}
 	}

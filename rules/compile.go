@@ -95,6 +95,9 @@ type CompileError struct {
 	Msg    string
 	// Field is set when the error is an unknown or unusable field.
 	Field string
+	// Unavailable is set when Field is a Falco field driftwatch knows but
+	// cannot provide (unavailableFields): the rule is skipped, not failed.
+	Unavailable bool
 }
 
 func (e *CompileError) Error() string { return fmt.Sprintf("offset %d: %s", e.Offset, e.Msg) }
@@ -184,7 +187,7 @@ func (cp *compiler) compile(n node, limit, depth int) (boolFn, error) {
 		if err != nil {
 			var ce *CompileError
 			if asCompileError(err, &ce) && !strings.HasPrefix(ce.Msg, "in macro ") {
-				return nil, &CompileError{Offset: n.at, Msg: fmt.Sprintf("in macro %q: %s", n.name, ce.Msg), Field: ce.Field}
+				return nil, &CompileError{Offset: n.at, Msg: fmt.Sprintf("in macro %q: %s", n.name, ce.Msg), Field: ce.Field, Unavailable: ce.Unavailable}
 			}
 			return nil, err
 		}
@@ -254,6 +257,9 @@ type resolvedField struct {
 func (cp *compiler) resolveField(f *fieldRef) (resolvedField, error) {
 	def, ok := fieldTable[f.name]
 	if !ok {
+		if why, known := unavailableFields[f.name]; known {
+			return resolvedField{}, &CompileError{Offset: f.at, Msg: fmt.Sprintf("field %s is not available: %s", f.name, why), Field: f.name, Unavailable: true}
+		}
 		return resolvedField{}, &CompileError{Offset: f.at, Msg: fmt.Sprintf("unknown field %q", f.name), Field: f.name}
 	}
 	if f.hasArg && def.argMode == 0 {

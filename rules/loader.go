@@ -70,7 +70,7 @@ type FileReport struct {
 	Macros  int
 	Lists   int
 	Enabled int // of this file's rules, those enabled and loaded
-	Skipped int // rules skipped (non-syscall source, skip-if-unknown-filter)
+	Skipped int // enabled rules loaded but not run (Report.Skipped says why)
 }
 
 // PluginRequirement is one required_plugin_versions entry (accepted and reported).
@@ -86,6 +86,10 @@ type Report struct {
 	Warnings              []*Warning
 	RequiredEngineVersion string
 	RequiredPlugins       []PluginRequirement
+	// Skipped lists the enabled rules that loaded but do not run (a field
+	// driftwatch cannot provide, event types its sensor does not report,
+	// skip-if-unknown-filter), with the reason.
+	Skipped []Skip
 }
 
 // EngineVersion is the Falco rules engine version driftwatch's loader

@@ -12,6 +12,8 @@ import (
 // outputFormat is a compiled Falco output string.
 type outputFormat struct {
 	parts []outPart
+	// unavailable lists fields (unavailableFields) that render <NA>.
+	unavailable []string
 }
 
 // containerInfoFormat replaces %container.info in outputs.
@@ -115,6 +117,10 @@ func parseOutput(cp *compiler, s string) (*outputFormat, error) {
 			return nil, &outputError{msg: fmt.Sprintf("bad field expression %%%s", expr)}
 		}
 		rf, err := cp.resolveField(&fr)
+		if ce, _ := err.(*CompileError); ce != nil && ce.Unavailable {
+			of.unavailable = append(of.unavailable, ce.Field)
+			rf, err = resolvedField{typ: tString, name: expr, get: func(*evalCtx, int) (value, bool) { return value{}, false }}, nil
+		}
 		if err != nil {
 			ce, _ := err.(*CompileError)
 			oe := &outputError{msg: err.Error()}

@@ -33,6 +33,9 @@ type Options struct {
 	Users UserResolver
 	// IPNames resolves fd.sip.name / fd.cip.name; nil leaves them <NA>.
 	IPNames func(netip.Addr) (string, bool)
+	// Environ returns a process's environment (NUL-separated) for
+	// proc.env; nil leaves proc.env <NA>. The agent sets ProcEnviron.
+	Environ func(p *event.Process) ([]byte, bool)
 	// UnknownFieldsAsWarnings turns rules using fields driftwatch cannot
 	// provide into skipped rules with a warning instead of load errors
 	// (as skip-if-unknown-filter does per rule).
@@ -325,13 +328,15 @@ func (st *loadState) compile() *Ruleset {
 	cp := &compiler{lists: lists, macros: macros, xslots: &rs.xslots, usedMacros: map[string]bool{}, usedLists: map[string]bool{}}
 	for _, r := range st.rules {
 		if r.source != "syscall" {
-			st.warnAt(r.pos, "rule", r.name, "source %q is not supported: rule skipped", r.source)
-			st.files[r.fileIdx].Skipped++
+			st.skip(r, "", fmt.Sprintf("source %q is not supported", r.source))
+			if r.enabled {
+				st.files[r.fileIdx].Skipped++
+			}
 			continue
 		}
 		cr, skipped := st.compileRule(cp, r)
 		if cr == nil {
-			if skipped {
+			if skipped && r.enabled {
 				st.files[r.fileIdx].Skipped++
 			}
 			continue
@@ -426,14 +431,25 @@ func (st *loadState) compileRule(cp *compiler, r *ruleItem) (*compiledRule, bool
 			for t := range cp.unknownTypes {
 				st.warnAt(r.pos, "rule", r.name, "evt.type %q is not an event driftwatch reports", t)
 			}
+			if !types.isAll() && types.and(reportedTypes) == (typeSet{}) {
+				st.skip(r, "evt.type", fmt.Sprintf("the sensor reports none of the rule's event types (%s): it could never fire", strings.Join(info.EventTypes, ",")))
+				return nil, true
+			}
+			for _, f := range out.unavailable {
+				st.warnAt(r.pos, "rule", r.name, "output field %s renders <NA>: %s", f, unavailableFields[f])
+			}
 			return &compiledRule{info: info, cond: fn, out: out}, false
 		}
 	}
 	var ce *CompileError
 	p := r.pos
 	if errors.As(err, &ce) {
+		if ce.Unavailable {
+			st.skip(r, ce.Field, ce.Msg)
+			return nil, true
+		}
 		if ce.Field != "" && (r.skipUnknown || st.opts.UnknownFieldsAsWarnings) {
-			st.warnAt(r.pos, "rule", r.name, "skipped: %s", ce.Msg)
+			st.skip(r, ce.Field, ce.Msg)
 			return nil, true
 		}
 		if ce.Offset >= 0 {
@@ -444,7 +460,7 @@ func (st *loadState) compileRule(cp *compiler, r *ruleItem) (*compiledRule, bool
 	if errors.As(err, &oe) && r.outputNode != nil {
 		p = posOf(r.pos.file, r.outputNode)
 		if oe.field != "" && (r.skipUnknown || st.opts.UnknownFieldsAsWarnings) {
-			st.warnAt(r.pos, "rule", r.name, "skipped: %s", oe.msg)
+			st.skip(r, oe.field, oe.msg)
 			return nil, true
 		}
 		st.errAt(p, "rule", r.name, "output: %s", oe.msg)
@@ -452,6 +468,24 @@ func (st *loadState) compileRule(cp *compiler, r *ruleItem) (*compiledRule, bool
 	}
 	st.errAt(p, "rule", r.name, "condition: %v", errMsg(err))
 	return nil, false
+}
+
+// Skip is a rule loaded but not run, with the field that prevents it
+// and why (rules check lists them).
+type Skip struct {
+	Rule   string
+	File   string
+	Line   int
+	Field  string
+	Reason string
+}
+
+// skip records a rule that loads with a warning but is not run.
+func (st *loadState) skip(r *ruleItem, field, reason string) {
+	st.warnAt(r.pos, "rule", r.name, "skipped: %s", reason)
+	if r.enabled {
+		st.report.Skipped = append(st.report.Skipped, Skip{Rule: r.name, File: r.pos.file, Line: r.pos.line, Field: field, Reason: reason})
+	}
 }
 
 func typeName(id int) string {
