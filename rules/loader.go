@@ -155,9 +155,9 @@ type ruleItem struct {
 	// validated and kept, driftwatch does not write capture files.
 	capture         bool
 	captureDuration int64
-	pos          pos
-	fileIdx      int
-	index        int
+	pos             pos
+	fileIdx         int
+	index           int
 }
 
 type loadState struct {
