@@ -176,3 +176,37 @@ func TestFalcoLoaderSemantics(t *testing.T) {
 		}
 	}
 }
+
+// Alert JSON carries raw bytes with JSON escaping only (Falco's shape):
+// an argument ^syscall\.X$ stays one backslash; invalid UTF-8 becomes
+// U+FFFD; text output escapes control characters and invalid bytes.
+func TestAlertJSONRawBytes(t *testing.T) {
+	rs := mustLoad(t, "- rule: R\n  desc: d\n  condition: evt.type = execve\n  output: cmd=%proc.cmdline\n  priority: INFO\n")
+	cases := []struct {
+		args     []string
+		jsonWant string // the "output" value as it appears in the JSON bytes
+		textWant string
+	}{
+		{[]string{"grep", `^syscall\.X$`}, `"cmd=grep ^syscall\\.X$"`, `cmd=grep ^syscall\.X$`},
+		{[]string{"echo", "a\tb\x1b[0m"}, `"cmd=echo a\tb\u001b[0m"`, `cmd=echo a\tb\x1b[0m`},
+		{[]string{"cat", "caf\xe9"}, `"cmd=cat caf\ufffd"`, `cmd=cat caf\xe9`},
+		{[]string{"echo", `"quoted" <b>`}, `"cmd=echo \"quoted\" <b>"`, `cmd=echo "quoted" <b>`},
+	}
+	for _, tc := range cases {
+		var a *event.Alert
+		rs.Eval(execEv(proc(tc.args[0], "/bin/"+tc.args[0], tc.args...)), func(x *event.Alert) { a = x })
+		b, err := FormatJSON(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"output":`+tc.jsonWant) {
+			t.Errorf("%q: JSON %s lacks output %s", tc.args, b, tc.jsonWant)
+		}
+		if !strings.Contains(string(b), `"proc.cmdline":`+strings.Replace(tc.jsonWant, "cmd=", "", 1)) {
+			t.Errorf("%q: JSON %s lacks the raw proc.cmdline", tc.args, b)
+		}
+		if txt := FormatText(a); !strings.HasSuffix(txt, " "+tc.textWant) {
+			t.Errorf("%q: text %q, want suffix %q", tc.args, txt, tc.textWant)
+		}
+	}
+}
