@@ -271,7 +271,9 @@ func behaviourCases() []falcoCase {
 			func() *event.Enriched { return chmodEv(0o755) },
 			func() *event.Enriched { return chmodEv(0o644) }},
 		{"Process environment read from /proc",
-			func() *event.Enriched { return openEv(cshell(proc("cat", "/bin/cat", "cat", "/proc/1/environ")), "/proc/1/environ", 0) },
+			func() *event.Enriched {
+				return openEv(cshell(proc("cat", "/bin/cat", "cat", "/proc/1/environ")), "/proc/1/environ", 0)
+			},
 			func() *event.Enriched { return openEv(cshell(proc("ps", "/bin/ps", "ps", "e")), "/proc/1/environ", 0) }},
 		{"Shell configuration or history changed",
 			func() *event.Enriched {
@@ -281,8 +283,12 @@ func behaviourCases() []falcoCase {
 				return openEv(lineage(proc("bash", "/bin/bash"), proc("sshd", "/usr/sbin/sshd")), "/root/.bash_history", oWronly|oAppend)
 			}},
 		{"Hidden file or directory created in container",
-			func() *event.Enriched { return pathEv(cshell(proc("mkdir", "/bin/mkdir")), event.SysMkdir, "/tmp/.cache") },
-			func() *event.Enriched { return pathEv(cshell(proc("mkdir", "/bin/mkdir")), event.SysMkdir, "/home/app/.cache") }},
+			func() *event.Enriched {
+				return pathEv(cshell(proc("mkdir", "/bin/mkdir")), event.SysMkdir, "/tmp/.cache")
+			},
+			func() *event.Enriched {
+				return pathEv(cshell(proc("mkdir", "/bin/mkdir")), event.SysMkdir, "/home/app/.cache")
+			}},
 		{"User management tool in container",
 			func() *event.Enriched { return ctrExec("useradd", "-o", "-u", "0", "backdoor") },
 			func() *event.Enriched {
