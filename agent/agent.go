@@ -666,14 +666,12 @@ func (a *agent) newSuppressor(cfg config.Config) *suppress.Suppressor {
 		return nil
 	}
 	floor, _ := event.ParsePriority(cfg.Suppression.PriorityFloor) // validated with the config
-	s := suppress.New(a.prof, suppress.Policy{Floor: floor, FloorSet: true, Rules: cfg.Suppression.Rules}, a.log)
+	s := suppress.New(a.prof, suppress.Policy{Floor: floor, FloorSet: true, Rules: cfg.Suppression.Rules, AnyRule: cfg.Suppression.AnyRule}, a.log)
 	s.OnSuppress = func(rule string, pri event.Priority) {
 		a.m.AlertsSuppressed.WithLabelValues(rule, pri.String()).Inc()
 	}
-	if es, err := suppress.Load(suppress.FileFor(cfg.DB)); err != nil {
+	if err := s.LoadInto(suppress.FileFor(cfg.DB)); err != nil {
 		a.log.Warn("suppression counts not restored", "err", err)
-	} else {
-		s.Restore(es)
 	}
 	return s
 }

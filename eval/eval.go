@@ -248,6 +248,7 @@ func containerOf(e *event.Enriched) string {
 func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, lab *labels.Labels, det string, opts Options) (*collector, int64, error) {
 	var rules *taggedRules
 	var model Detector
+	var suppressFn func(*event.Alert, *event.Enriched, event.Mode) bool
 	if needsRules(det) {
 		r, err := opts.NewRules()
 		if err != nil {
@@ -260,15 +261,30 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 		if err != nil {
 			return nil, 0, fmt.Errorf("detector: %w", err)
 		}
+		var sup func(*event.Alert, *event.Enriched, event.Mode) bool
+		if det == DetectSuppressed {
+			// The suppressor sees the rules' alerts while learning (which
+			// rules are the image's normal noise), then decides in detect.
+			if sup, err = opts.NewSuppressor(d); err != nil {
+				return nil, 0, fmt.Errorf("suppressor: %w", err)
+			}
+		}
 		for _, tr := range sc.Train {
-			if err := learnTrace(ctx, m.Path(tr), opts.InputFormat, d); err != nil {
-				return nil, 0, fmt.Errorf("learning %s: %w", tr, err)
+			var lerr error
+			if sup != nil {
+				lerr = learnTraceWithRules(ctx, m.Path(tr), opts.InputFormat, d, rules.r, sup)
+			} else {
+				lerr = learnTrace(ctx, m.Path(tr), opts.InputFormat, d)
+			}
+			if lerr != nil {
+				return nil, 0, fmt.Errorf("learning %s: %w", tr, lerr)
 			}
 		}
 		if err := d.FinishLearning(); err != nil {
 			return nil, 0, fmt.Errorf("finishing learning: %w", err)
 		}
 		model = d
+		suppressFn = sup
 	}
 	src, err := input.Open(m.Path(sc.Test), opts.InputFormat)
 	if err != nil {
@@ -292,13 +308,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 	if model != nil && det != DetectSuppressed {
 		cfg.Detector = model
 	}
-	if det == DetectSuppressed {
-		sup, err := opts.NewSuppressor(model)
-		if err != nil {
-			return nil, 0, fmt.Errorf("suppressor: %w", err)
-		}
-		cfg.Suppress = sup
-	}
+	cfg.Suppress = suppressFn
 	scorer, _ := model.(Scorer)
 	first := true
 	cfg.Observe = func(e *event.Enriched) {
@@ -390,6 +400,18 @@ func learnTrace(ctx context.Context, path, format string, d Detector) error {
 	}
 	defer src.Close()
 	p := pipeline.New(pipeline.Config{Detector: d, DefaultMode: event.ModeLearn})
+	return p.Run(ctx, src)
+}
+
+// learnTraceWithRules is learnTrace with the static rules running and
+// their alerts passed to suppress in learn mode (the suppressed detector).
+func learnTraceWithRules(ctx context.Context, path, format string, d Detector, r pipeline.Rules, suppress func(*event.Alert, *event.Enriched, event.Mode) bool) error {
+	src, err := input.Open(path, format)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	p := pipeline.New(pipeline.Config{Detector: d, Rules: r, Suppress: suppress, DefaultMode: event.ModeLearn})
 	return p.Run(ctx, src)
 }
 

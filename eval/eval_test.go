@@ -143,13 +143,13 @@ func fakeOptions() Options {
 	return Options{
 		NewRules:    func() (pipeline.Rules, error) { return fakeRules{}, nil },
 		NewDetector: func() (Detector, error) { return &fakeModel{seen: map[string]bool{}}, nil },
+		Grace:       time.Second,
 		// Suppresses rule alerts on events of pid 10 (the benign process).
 		NewSuppressor: func(Detector) (func(*event.Alert, *event.Enriched, event.Mode) bool, error) {
 			return func(_ *event.Alert, e *event.Enriched, mode event.Mode) bool {
 				return mode == event.ModeDetect && e.Pid == 10
 			}, nil
 		},
-		Grace:       time.Second,
 	}
 }
 

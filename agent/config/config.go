@@ -96,6 +96,9 @@ type Suppression struct {
 	// Rules by name: true lets the rule be suppressed whatever its
 	// priority, false never suppresses it (the never_suppress tag wins).
 	Rules map[string]bool `yaml:"rules"`
+	// AnyRule also suppresses rules that never fired while the image was
+	// learned (by default only learned noise is suppressed).
+	AnyRule bool `yaml:"any_rule"`
 }
 
 // Learning tunes the profiler's learning lifecycle (docs/profiles.md).

@@ -40,6 +40,14 @@ type Policy struct {
 	// the rule; true lets it be suppressed whatever its priority. The
 	// never_suppress tag wins over both.
 	Rules map[string]bool
+	// AnyRule drops the requirement that the rule raised an alert in a
+	// container of the image while the image was being learned. With it
+	// (the default) only noise the image made during learning is
+	// silenced: on datasets/containers-v1 an exfiltration (tar | nc) has
+	// the same profile features as the worker's nc health check, and only
+	// the rule that never fired in learning ("Archive sent with network
+	// tool") still reports it.
+	AnyRule bool
 }
 
 // DefaultFloor is the default priority floor.
@@ -96,6 +104,7 @@ type Suppressor struct {
 
 	mu      sync.Mutex
 	entries map[key]*Entry
+	learned map[key]bool // (profile, rule) alerts seen in learn mode
 	total   uint64
 }
 
@@ -104,7 +113,7 @@ func New(prof *profiler.Profiler, pol Policy, log *slog.Logger) *Suppressor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Suppressor{prof: prof, pol: pol, log: log, entries: map[key]*Entry{}}
+	return &Suppressor{prof: prof, pol: pol, log: log, entries: map[key]*Entry{}, learned: map[key]bool{}}
 }
 
 // Policy returns the suppressor's policy.
@@ -112,36 +121,31 @@ func (s *Suppressor) Policy() Policy { return s.pol }
 
 // Suppress reports whether the static-rule alert a, raised by e in a
 // container in mode, is suppressed; suppressions are counted.
+//
+// In learn mode it records that the rule fired for the image (the
+// learned-noise requirement, see Policy.AnyRule) and suppresses nothing.
 func (s *Suppressor) Suppress(a *event.Alert, e *event.Enriched, mode event.Mode) bool {
-	if s == nil || mode != event.ModeDetect || e == nil || e.Event == nil || !s.pol.Eligible(a) {
+	if s == nil || a == nil || e == nil || e.Event == nil {
 		return false
 	}
-	var (
-		known   bool
-		prKey   string
-		image   string
-		matched []string
-	)
-	s.prof.View(e, func(pr *profiler.Profile, feats []profiler.Feature) {
-		if pr == nil || len(feats) == 0 {
-			return
-		}
-		for i := range feats {
-			f := &feats[i]
-			if !pr.State(f.Cat).Ready() || pr.Feature(f.Cat, f.Hash) == nil {
-				return
-			}
-		}
-		known, prKey, image = true, pr.Key, pr.Image
+	if mode == event.ModeLearn && e.Container != nil && !e.Container.IsHost() {
+		k := key{profiler.KeyFor(e.Container), a.Rule}
 		s.mu.Lock()
-		_, seen := s.entries[key{pr.Key, a.Rule}]
+		s.learned[k] = true
 		s.mu.Unlock()
-		if !seen {
-			for i := range feats {
-				matched = append(matched, feats[i].Cat.String()+": "+event.Escape(feats[i].Text))
-			}
-		}
-	})
+		return false
+	}
+	if mode != event.ModeDetect || !s.pol.Eligible(a) {
+		return false
+	}
+	s.mu.Lock()
+	_, seen := s.entries[key{profileKeyHint(e), a.Rule}]
+	learned := s.learned[key{profileKeyHint(e), a.Rule}]
+	s.mu.Unlock()
+	if !learned && !s.pol.AnyRule {
+		return false
+	}
+	known, prKey, image, matched := s.knownContext(e, !seen)
 	if !known {
 		return false
 	}
@@ -165,6 +169,75 @@ func (s *Suppressor) Suppress(a *event.Alert, e *event.Enriched, mode event.Mode
 		s.OnSuppress(a.Rule, a.Priority)
 	}
 	return true
+}
+
+// profileKeyHint is only used to skip collecting feature texts for the
+// log once a rule was logged; a wrong hint just collects them again.
+func profileKeyHint(e *event.Enriched) string {
+	if e.Container == nil {
+		return ""
+	}
+	return profiler.KeyFor(e.Container)
+}
+
+// knownContext reports whether every feature of e's context is known to a
+// stable or detecting category of e's profile. The context is the event's
+// own features plus those of the process that raised it and of its parent
+// (when in the same container), as the profile has them for their execs
+// (program, argument shape, parent edge): a rule's condition often looks
+// at the process and its parent's command line (proc.pcmdline), and many
+// events (dup2, for one) carry no feature of their own. collect returns
+// the feature texts for the log.
+func (s *Suppressor) knownContext(e *event.Enriched, collect bool) (known bool, prKey, image string, texts []string) {
+	views := [3]*event.Enriched{e}
+	n := 1
+	if p := e.Proc; p != nil {
+		// A forked child that did not exec runs its parent's program: its
+		// lineage is the parent's.
+		for p.Parent != nil && p.Parent.Container == p.Container && p.ExecTime == p.Parent.ExecTime && p.Exe == p.Parent.Exe {
+			p = p.Parent
+		}
+		views[n] = execOf(p, e)
+		n++
+		if par := p.Parent; par != nil && par.Container == p.Container {
+			views[n] = execOf(par, e)
+			n++
+		}
+	}
+	total := 0
+	for _, v := range views[:n] {
+		ok := false
+		s.prof.View(v, func(pr *profiler.Profile, feats []profiler.Feature) {
+			if pr == nil {
+				return
+			}
+			for i := range feats {
+				f := &feats[i]
+				if !pr.State(f.Cat).Ready() || pr.Feature(f.Cat, f.Hash) == nil {
+					return
+				}
+			}
+			ok, prKey, image = true, pr.Key, pr.Image
+			total += len(feats)
+			if collect {
+				for i := range feats {
+					texts = append(texts, feats[i].Cat.String()+": "+event.Escape(feats[i].Text))
+				}
+			}
+		})
+		if !ok {
+			return false, "", "", nil
+		}
+	}
+	return total > 0, prKey, image, texts
+}
+
+// execOf is a synthetic exec event of p, as the profile learned it when p
+// started (its exe, argv and parent), at e's time and in e's container.
+func execOf(p *event.Process, e *event.Enriched) *event.Enriched {
+	ev := &event.Event{Kind: event.KindExec, Syscall: event.SysExecve, Time: e.Event.Time, Pid: p.Pid, Tid: p.Pid,
+		Exe: []byte(p.Exe), Argv: []byte(strings.Join(p.Args, "\x00"))}
+	return &event.Enriched{Event: ev, Proc: p, Container: e.Container, Hostname: e.Hostname}
 }
 
 // Total returns the number of suppressed alerts.
@@ -221,11 +294,45 @@ func FileFor(storePath string) string { return storePath + ".suppressed.json" }
 type fileDoc struct {
 	Version int     `json:"version"`
 	Entries []Entry `json:"entries"`
+	// Learned lists the rules that fired while each profile was learned.
+	Learned []LearnedRule `json:"learned,omitempty"`
+}
+
+// LearnedRule is a rule that raised an alert while its image was learned.
+type LearnedRule struct {
+	Profile string `json:"profile"`
+	Rule    string `json:"rule"`
+}
+
+// Learned returns the (profile, rule) pairs seen in learn mode, sorted.
+func (s *Suppressor) Learned() []LearnedRule {
+	s.mu.Lock()
+	out := make([]LearnedRule, 0, len(s.learned))
+	for k := range s.learned {
+		out = append(out, LearnedRule{Profile: k.profile, Rule: k.rule})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Profile != out[j].Profile {
+			return out[i].Profile < out[j].Profile
+		}
+		return out[i].Rule < out[j].Rule
+	})
+	return out
+}
+
+// RestoreLearned adds learned (profile, rule) pairs from a previous run.
+func (s *Suppressor) RestoreLearned(ls []LearnedRule) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range ls {
+		s.learned[key{l.Profile, l.Rule}] = true
+	}
 }
 
 // Save writes the entries to path atomically (temp file and rename).
 func (s *Suppressor) Save(path string) error {
-	b, err := json.MarshalIndent(fileDoc{Version: 1, Entries: s.Entries()}, "", "  ")
+	b, err := json.MarshalIndent(fileDoc{Version: 1, Entries: s.Entries(), Learned: s.Learned()}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("suppressions: %w", err)
 	}
@@ -249,19 +356,36 @@ func (s *Suppressor) Save(path string) error {
 	return nil
 }
 
-// Load reads a suppression file; a missing file is no entries.
+// Load reads a suppression file's entries; a missing file is no entries.
 func Load(path string) ([]Entry, error) {
+	d, err := loadDoc(path)
+	return d.Entries, err
+}
+
+// LoadInto restores a suppression file (entries and learned rules) into
+// s; a missing file is nothing to restore.
+func (s *Suppressor) LoadInto(path string) error {
+	d, err := loadDoc(path)
+	if err != nil {
+		return err
+	}
+	s.Restore(d.Entries)
+	s.RestoreLearned(d.Learned)
+	return nil
+}
+
+func loadDoc(path string) (fileDoc, error) {
+	var d fileDoc
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return d, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("suppressions: %w", err)
+		return d, fmt.Errorf("suppressions: %w", err)
 	}
-	var d fileDoc
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("suppressions: %s: %w", path, err)
+		return fileDoc{}, fmt.Errorf("suppressions: %s: %w", path, err)
 	}
 	sortEntries(d.Entries)
-	return d.Entries, nil
+	return d, nil
 }
