@@ -494,19 +494,23 @@ func (p *parser) parseValue(inList bool) (operand, error) {
 	if p.i == start {
 		return operand{}, p.errf("missing value")
 	}
-	if inList && brackets == 0 {
-		// Inside a list an unquoted value may contain inner spaces, as a
-		// list named "test list" in (test list): it runs to ',' or ')'.
+	// Inside a list an unquoted value may contain inner spaces, as a list
+	// named "test list" in (test list): it runs to ',' or ')'.
+	for inList && brackets == 0 {
 		j := p.i
 		for j < len(p.s) && (p.s[j] == ' ' || p.s[j] == '\t') {
 			j++
 		}
-		if j > p.i && j < len(p.s) && !isSpace(p.s[j]) && !strings.ContainsRune(",()\"'", rune(p.s[j])) {
-			p.i = j
-			if _, err := p.parseValue(true); err != nil {
-				return operand{}, err
+		if j == p.i || j >= len(p.s) || isSpace(p.s[j]) || strings.ContainsRune(",()\"'", rune(p.s[j])) {
+			break
+		}
+		p.i = j
+		for p.i < len(p.s) {
+			c := p.s[p.i]
+			if isSpace(c) || c == '"' || c == '\'' || c == ')' || c == '(' || c == ',' || c == '[' {
+				break
 			}
-			return operand{text: p.s[start:p.i]}, nil
+			p.i++
 		}
 	}
 	return operand{text: p.s[start:p.i]}, nil
