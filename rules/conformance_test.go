@@ -190,6 +190,8 @@ func TestAlertJSONRawBytes(t *testing.T) {
 		{[]string{"grep", `^syscall\.X$`}, `"cmd=grep ^syscall\\.X$"`, `cmd=grep ^syscall\.X$`},
 		{[]string{"echo", "a\tb\x1b[0m"}, `"cmd=echo a\tb\u001b[0m"`, `cmd=echo a\tb\x1b[0m`},
 		{[]string{"cat", "caf\xe9"}, `"cmd=cat caf\ufffd"`, `cmd=cat caf\xe9`},
+		// Each invalid byte becomes one U+FFFD; the valid bytes after it stay.
+		{[]string{"cat", "a\x80z"}, `"cmd=cat a\ufffdz"`, `cmd=cat a\x80z`},
 		{[]string{"echo", `"quoted" <b>`}, `"cmd=echo \"quoted\" <b>"`, `cmd=echo "quoted" <b>`},
 	}
 	for _, tc := range cases {
