@@ -32,6 +32,7 @@ import (
 	"github.com/driftwatch/driftwatch/agent/output"
 	"github.com/driftwatch/driftwatch/agent/pipeline"
 	"github.com/driftwatch/driftwatch/agent/proctable"
+	"github.com/driftwatch/driftwatch/agent/suppress"
 	"github.com/driftwatch/driftwatch/bpf"
 	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/internal/safefile"
@@ -92,6 +93,7 @@ type agent struct {
 	outs       *output.Manager
 	eng        *rules.Engine
 	prof       *profiler.Profiler
+	sup        *suppress.Suppressor
 	det        *model.Detector
 	res        *container.Resolver
 	tab        *modes.Table
@@ -188,7 +190,7 @@ func (a *agent) run(ctx context.Context) (err error) {
 	a.m.AnomalyScore.WithLabelValues(metrics.HostNamespace)
 
 	// Rules next: a bad rules file stops the agent before any side effect.
-	a.eng, err = rules.NewEngine(cfg.Rules, rules.Options{Hostname: a.hostname, Logger: a.log, IncludeDefault: cfg.DefaultRules && len(cfg.Rules) > 0})
+	a.eng, err = rules.NewEngine(cfg.Rules, rules.Options{Hostname: a.hostname, Logger: a.log, IncludeDefault: cfg.DefaultRules && len(cfg.Rules) > 0, Environ: rules.ProcEnviron("/proc")})
 	if err != nil {
 		return &EnvError{What: "rules", Err: err}
 	}
@@ -250,7 +252,10 @@ func (a *agent) run(ctx context.Context) (err error) {
 	a.det = model.NewDetector(a.prof, model.Config{
 		// Every scored event feeds the per-namespace score histogram.
 		OnScore: func(e *event.Enriched, score float64) { a.m.ObserveScore(e.Container.Namespace, score) },
+		// Learned suppression (below) covers every rule, tagged or not.
+		NoAutoSuppress: cfg.Suppression.Enabled,
 	})
+	a.sup = a.newSuppressor(cfg)
 	a.exportProfiles()
 
 	// Containers and their metadata.
@@ -274,7 +279,8 @@ func (a *agent) run(ctx context.Context) (err error) {
 	p := pipeline.New(pipeline.Config{
 		Rules: a.eng, Detector: a.det, Mode: a.tab.Mode, DefaultMode: a.defaultMode(cfg.Modes.Default),
 		Emit: a.emit, Hostname: a.hostname, Resolver: a.res,
-		Observe: func(e *event.Enriched) { a.m.ObserveEvent(e.Event, time.Now()) },
+		Observe:  func(e *event.Enriched) { a.m.ObserveEvent(e.Event, time.Now()) },
+		Suppress: a.sup.Suppress,
 	})
 
 	// The sensor, then the /proc snapshot, so no process falls in between.
@@ -346,6 +352,7 @@ func (a *agent) run(ctx context.Context) (err error) {
 	cancel()
 	wg.Wait()
 	a.m.SetLost(sensor.Lost())
+	a.saveSuppressions()
 	if cerr := a.prof.Checkpoint(); cerr != nil {
 		a.m.StoreErrors.Inc()
 		a.log.Error("final profile checkpoint failed", "db", cfg.DB, "err", cerr)
@@ -529,6 +536,7 @@ func (a *agent) checkpoints(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			a.saveSuppressions()
 			if err := a.prof.Checkpoint(); err != nil {
 				a.m.StoreErrors.Inc()
 				if !failing {
@@ -718,4 +726,33 @@ func ProfileState(s profiler.ProfileSummary) string {
 		return "stable"
 	}
 	return "detecting"
+}
+
+// newSuppressor builds learned suppression from the configuration (nil
+// when disabled: the pipeline then suppresses nothing), restoring the
+// counts kept beside the store.
+func (a *agent) newSuppressor(cfg config.Config) *suppress.Suppressor {
+	if !cfg.Suppression.Enabled {
+		return nil
+	}
+	floor, _ := event.ParsePriority(cfg.Suppression.PriorityFloor) // validated with the config
+	s := suppress.New(a.prof, suppress.Policy{Floor: floor, FloorSet: true, Rules: cfg.Suppression.Rules, AnyRule: cfg.Suppression.AnyRule}, a.log)
+	s.OnSuppress = func(rule string, pri event.Priority) {
+		a.m.AlertsSuppressed.WithLabelValues(rule, pri.String()).Inc()
+	}
+	if err := s.LoadInto(suppress.FileFor(cfg.DB)); err != nil {
+		a.log.Warn("suppression counts not restored", "err", err)
+	}
+	return s
+}
+
+// saveSuppressions writes the suppression counts beside the store, for
+// "driftwatch profile show".
+func (a *agent) saveSuppressions() {
+	if a.sup == nil {
+		return
+	}
+	if err := a.sup.Save(suppress.FileFor(a.cfg.DB)); err != nil {
+		a.log.Warn("suppression counts not saved", "err", err)
+	}
 }

@@ -36,10 +36,21 @@ const (
 	DetectModel = report.Model
 	DetectBoth  = report.Both
 	DetectAll   = "all"
+	// DetectSuppressed is the static rules after learned suppression: the
+	// scenario's training traces are learned into profiles, and a rule's
+	// alert is dropped when the profile knows every feature of its event
+	// (agent/suppress with its default policy). Only rule alerts count.
+	DetectSuppressed = "suppressed"
 )
 
 // Detectors returns the accepted --detector values.
-func Detectors() []string { return []string{DetectRules, DetectModel, DetectBoth, DetectAll} }
+func Detectors() []string {
+	return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectAll}
+}
+
+// needsRules and needsModel say what a detector selection runs.
+func needsRules(d string) bool { return d == DetectRules || d == DetectBoth || d == DetectSuppressed }
+func needsModel(d string) bool { return d == DetectModel || d == DetectBoth || d == DetectSuppressed }
 
 // Detector is a learned-profile detector the runner can train: the
 // pipeline's interface plus the end of learning.
@@ -59,7 +70,8 @@ type Scorer interface {
 
 // Options configure a run.
 type Options struct {
-	// Detector is rules, model, both or all (default all: the three side by side).
+	// Detector is rules, model, both, suppressed or all (default all: the
+	// four side by side).
 	Detector string
 	// InputFormat forces the trace format of a suite's files ("" detects).
 	InputFormat string
@@ -70,6 +82,10 @@ type Options struct {
 	// NewDetector returns a fresh, untrained profile detector (required for
 	// model/both on a suite).
 	NewDetector func() (Detector, error)
+	// NewSuppressor returns the learned-suppression decision over a trained
+	// profile detector (required for suppressed on a suite; the CLI uses
+	// agent/suppress with its default policy).
+	NewSuppressor func(d Detector) (func(a *event.Alert, e *event.Enriched, mode event.Mode) bool, error)
 	// Seq configures the sequence model for LID-DS and ADFA-LD datasets.
 	Seq seq.Config
 	// Progress, when set, is told about every finished step.
@@ -83,7 +99,7 @@ func (o *Options) defaults() error {
 		o.Detector = DetectAll
 	}
 	if !slices.Contains(Detectors(), o.Detector) {
-		return fmt.Errorf("eval: unknown detector %q (want one of rules, model, both, all)", o.Detector)
+		return fmt.Errorf("eval: unknown detector %q (want one of rules, model, both, suppressed, all)", o.Detector)
 	}
 	if o.Grace == 0 {
 		o.Grace = labels.DefaultGrace
@@ -99,7 +115,7 @@ func (o *Options) defaults() error {
 
 func (o *Options) selected() []string {
 	if o.Detector == DetectAll {
-		return []string{DetectRules, DetectModel, DetectBoth}
+		return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed}
 	}
 	return []string{o.Detector}
 }
@@ -144,10 +160,13 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 	}
 	order := opts.selected()
 	for _, d := range order {
-		if (d == DetectRules || d == DetectBoth) && opts.NewRules == nil {
+		if needsRules(d) && opts.NewRules == nil {
 			return nil, fmt.Errorf("eval: detector %s needs rules but no rules constructor was given", d)
 		}
-		if (d == DetectModel || d == DetectBoth) && opts.NewDetector == nil {
+		if d == DetectSuppressed && opts.NewSuppressor == nil {
+			return nil, fmt.Errorf("eval: detector %s needs a suppressor constructor", d)
+		}
+		if needsModel(d) && opts.NewDetector == nil {
 			return nil, fmt.Errorf("eval: detector %s needs the profile model but no detector constructor was given", d)
 		}
 	}
@@ -229,27 +248,43 @@ func containerOf(e *event.Enriched) string {
 func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, lab *labels.Labels, det string, opts Options) (*collector, int64, error) {
 	var rules *taggedRules
 	var model Detector
-	if det == DetectRules || det == DetectBoth {
+	var suppressFn func(*event.Alert, *event.Enriched, event.Mode) bool
+	if needsRules(det) {
 		r, err := opts.NewRules()
 		if err != nil {
 			return nil, 0, fmt.Errorf("rules: %w", err)
 		}
 		rules = newTaggedRules(r)
 	}
-	if det == DetectModel || det == DetectBoth {
+	if needsModel(det) {
 		d, err := opts.NewDetector()
 		if err != nil {
 			return nil, 0, fmt.Errorf("detector: %w", err)
 		}
+		var sup func(*event.Alert, *event.Enriched, event.Mode) bool
+		if det == DetectSuppressed {
+			// The suppressor sees the rules' alerts while learning (which
+			// rules are the image's normal noise), then decides in detect.
+			if sup, err = opts.NewSuppressor(d); err != nil {
+				return nil, 0, fmt.Errorf("suppressor: %w", err)
+			}
+		}
 		for _, tr := range sc.Train {
-			if err := learnTrace(ctx, m.Path(tr), opts.InputFormat, d); err != nil {
-				return nil, 0, fmt.Errorf("learning %s: %w", tr, err)
+			var lerr error
+			if sup != nil {
+				lerr = learnTraceWithRules(ctx, m.Path(tr), opts.InputFormat, d, rules.r, sup)
+			} else {
+				lerr = learnTrace(ctx, m.Path(tr), opts.InputFormat, d)
+			}
+			if lerr != nil {
+				return nil, 0, fmt.Errorf("learning %s: %w", tr, lerr)
 			}
 		}
 		if err := d.FinishLearning(); err != nil {
 			return nil, 0, fmt.Errorf("finishing learning: %w", err)
 		}
 		model = d
+		suppressFn = sup
 	}
 	src, err := input.Open(m.Path(sc.Test), opts.InputFormat)
 	if err != nil {
@@ -270,9 +305,10 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 	if rules != nil {
 		cfg.Rules = rules
 	}
-	if model != nil {
+	if model != nil && det != DetectSuppressed {
 		cfg.Detector = model
 	}
+	cfg.Suppress = suppressFn
 	scorer, _ := model.(Scorer)
 	first := true
 	cfg.Observe = func(e *event.Enriched) {
@@ -298,7 +334,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 		}
 		score := modelScore
 		switch det {
-		case DetectRules:
+		case DetectRules, DetectSuppressed:
 			score = b2f(ruleHit)
 		case DetectBoth:
 			// A rule alert ranks above every model score.
@@ -364,6 +400,18 @@ func learnTrace(ctx context.Context, path, format string, d Detector) error {
 	}
 	defer src.Close()
 	p := pipeline.New(pipeline.Config{Detector: d, DefaultMode: event.ModeLearn})
+	return p.Run(ctx, src)
+}
+
+// learnTraceWithRules is learnTrace with the static rules running and
+// their alerts passed to suppress in learn mode (the suppressed detector).
+func learnTraceWithRules(ctx context.Context, path, format string, d Detector, r pipeline.Rules, suppress func(*event.Alert, *event.Enriched, event.Mode) bool) error {
+	src, err := input.Open(path, format)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	p := pipeline.New(pipeline.Config{Detector: d, Rules: r, Suppress: suppress, DefaultMode: event.ModeLearn})
 	return p.Run(ctx, src)
 }
 

@@ -144,6 +144,12 @@ func fakeOptions() Options {
 		NewRules:    func() (pipeline.Rules, error) { return fakeRules{}, nil },
 		NewDetector: func() (Detector, error) { return &fakeModel{seen: map[string]bool{}}, nil },
 		Grace:       time.Second,
+		// Suppresses rule alerts on events of pid 10 (the benign process).
+		NewSuppressor: func(Detector) (func(*event.Alert, *event.Enriched, event.Mode) bool, error) {
+			return func(_ *event.Alert, e *event.Enriched, mode event.Mode) bool {
+				return mode == event.ModeDetect && e.Pid == 10
+			}, nil
+		},
 	}
 }
 
@@ -158,7 +164,7 @@ func TestRunSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(steps) != 6 || rep.Dataset != "tiny" || len(rep.Scenarios) != 2 {
+	if len(steps) != 8 || rep.Dataset != "tiny" || len(rep.Scenarios) != 2 {
 		t.Fatalf("steps %v, dataset %q, %d scenarios", steps, rep.Dataset, len(rep.Scenarios))
 	}
 	hours := 2 * 59.0 / 3600 // two test traces of 59 s, all in the host container
@@ -194,6 +200,11 @@ func TestRunSuite(t *testing.T) {
 		if f.EventsPerSec <= 0 {
 			t.Errorf("%s: throughput %v", tc.det, f.EventsPerSec)
 		}
+	}
+	// suppressed: the rules' alerts minus those the suppressor drops (the
+	// benign process's shadow read); the attack keeps its alerts.
+	if f := rep.Detectors[DetectSuppressed]; f == nil || f.TP != 2 || f.FP != 0 || f.Detected != 1 {
+		t.Errorf("suppressed figures %+v, want TP 2 FP 0 detected 1", f)
 	}
 	// Per-scenario figures: the benign scenario has no attack and one FP.
 	b := rep.Scenarios[1].Detectors[report.Rules]

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -101,11 +102,17 @@ type alertJSON struct {
 
 // MarshalJSON writes Falco's alert shape, the time always with nine
 // fractional digits in UTC (Go's default drops trailing zeros).
+// Strings are escaped as JSON only (no HTML escaping of <, >, &: Falco
+// writes "<NA>" as is); invalid UTF-8 becomes U+FFFD.
 func (a Alert) MarshalJSON() ([]byte, error) {
-	return json.Marshal(alertJSON{
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(alertJSON{
 		Time: a.Time.UTC().Format(FalcoTimeFormat), Rule: a.Rule, Priority: a.Priority,
 		Source: a.Source, Tags: a.Tags, Hostname: a.Hostname, Output: a.Output, OutputFields: a.OutputFields,
 	})
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), err
 }
 
 // UnmarshalJSON reads Falco's alert shape.

@@ -11,7 +11,7 @@ import (
 var argNames = []string{
 	"flags", "request", "domain", "type", "proto", "target", "linkpath", "oldpath", "newpath",
 	"name", "path", "filename", "pathname", "fd", "dirfd", "oldfd", "newfd", "mode", "uid", "gid",
-	"pid", "res", "dev", "dir", "source", "exe", "args", "cwd", "tuple", "addr", "cap", "nstype", "backlog",
+	"pid", "res", "dev", "dir", "source", "exe", "args", "cwd", "tuple", "addr", "cap", "nstype", "backlog", "cmd",
 }
 
 // argOrder returns Falco's positional parameter names for evt.arg[N].
@@ -157,6 +157,15 @@ func argValue(c *evalCtx, name string) (string, bool) {
 			return "", false
 		}
 		return c.storeInt(int64(e.Arg3)), true
+	case "cmd":
+		// bpf(2): the command, by name (BPF_PROG_LOAD) when known.
+		if e.Kind != event.KindSyscall || sc != sysBpf {
+			return "", false
+		}
+		if e.Raw[0] < uint64(len(bpfCmdNames)) {
+			return bpfCmdNames[e.Raw[0]], true
+		}
+		return c.storeInt(int64(e.Raw[0])), true
 	case "exe":
 		return procExe(c.proc())
 	case "args":

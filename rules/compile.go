@@ -95,6 +95,9 @@ type CompileError struct {
 	Msg    string
 	// Field is set when the error is an unknown or unusable field.
 	Field string
+	// Unavailable is set when Field is a Falco field driftwatch knows but
+	// cannot provide (unavailableFields): the rule is skipped, not failed.
+	Unavailable bool
 }
 
 func (e *CompileError) Error() string { return fmt.Sprintf("offset %d: %s", e.Offset, e.Msg) }
@@ -184,12 +187,15 @@ func (cp *compiler) compile(n node, limit, depth int) (boolFn, error) {
 		if err != nil {
 			var ce *CompileError
 			if asCompileError(err, &ce) && !strings.HasPrefix(ce.Msg, "in macro ") {
-				return nil, &CompileError{Offset: n.at, Msg: fmt.Sprintf("in macro %q: %s", n.name, ce.Msg), Field: ce.Field}
+				return nil, &CompileError{Offset: n.at, Msg: fmt.Sprintf("in macro %q: %s", n.name, ce.Msg), Field: ce.Field, Unavailable: ce.Unavailable}
 			}
 			return nil, err
 		}
 		return f, nil
 	case *cmpNode:
+		if n.excMod != "" {
+			return cp.compileExcMod(n)
+		}
 		return cp.compileCmp(n)
 	}
 	return nil, fmt.Errorf("internal: unknown node %T", n)
@@ -251,6 +257,9 @@ type resolvedField struct {
 func (cp *compiler) resolveField(f *fieldRef) (resolvedField, error) {
 	def, ok := fieldTable[f.name]
 	if !ok {
+		if why, known := unavailableFields[f.name]; known {
+			return resolvedField{}, &CompileError{Offset: f.at, Msg: fmt.Sprintf("field %s is not available: %s", f.name, why), Field: f.name, Unavailable: true}
+		}
 		return resolvedField{}, &CompileError{Offset: f.at, Msg: fmt.Sprintf("unknown field %q", f.name), Field: f.name}
 	}
 	if f.hasArg && def.argMode == 0 {
@@ -332,6 +341,29 @@ func (cp *compiler) resolveField(f *fieldRef) (resolvedField, error) {
 		}
 	}
 	return rf, nil
+}
+
+// compileExcMod compiles an exception comparison with a modifier: the
+// operator against each value (list names expanded), or-ed for oneof and
+// anyof, and-ed for allof.
+func (cp *compiler) compileExcMod(n *cmpNode) (boolFn, error) {
+	vals := cp.expandValues(&cmpNode{values: n.values, isList: true})
+	if len(vals) == 0 {
+		v := n.excMod == "allof"
+		return func(*evalCtx) bool { return v }, nil
+	}
+	fns := make([]boolFn, 0, len(vals))
+	for _, v := range vals {
+		f, err := cp.compileCmp(&cmpNode{field: n.field, op: n.op, values: []operand{{text: v, quoted: true}}, at: n.at})
+		if err != nil {
+			return nil, err
+		}
+		fns = append(fns, f)
+	}
+	if n.excMod == "allof" {
+		return andFn(fns), nil
+	}
+	return orFn(fns), nil
 }
 
 // expandValues turns list operands into their items (lists expanded).
@@ -746,7 +778,7 @@ func (cp *compiler) evtTypes(n node, inverted bool, limit, depth int) typeSet {
 			return cp.evtTypes(m.ast, inverted, m.index, depth+1)
 		}
 	case *cmpNode:
-		if n.field.name != "evt.type" || len(n.field.xforms) > 0 || n.rhsField != nil {
+		if n.field.name != "evt.type" || len(n.field.xforms) > 0 || n.rhsField != nil || n.excMod != "" {
 			break
 		}
 		var set typeSet

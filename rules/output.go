@@ -1,10 +1,12 @@
 package rules
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/driftwatch/driftwatch/event"
 )
@@ -12,7 +14,12 @@ import (
 // outputFormat is a compiled Falco output string.
 type outputFormat struct {
 	parts []outPart
+	// unavailable lists fields (unavailableFields) that render <NA>.
+	unavailable []string
 }
+
+// containerInfoFormat replaces %container.info in outputs.
+const containerInfoFormat = "container_id=%container.id container_name=%container.name"
 
 type outPart struct {
 	lit   string
@@ -31,6 +38,9 @@ func (e *outputError) Error() string { return e.msg }
 // parseOutput compiles "%field", "%field[arg]", "%tolower(field)" and
 // "%Nfield" / "%<N>field" (value padded to N characters) placeholders.
 func parseOutput(cp *compiler, s string) (*outputFormat, error) {
+	// %container.info is Falco's placeholder for the configured container
+	// details; without an extra format it stands for the id and name.
+	s = strings.ReplaceAll(s, "%container.info", containerInfoFormat)
 	of := &outputFormat{}
 	var lit strings.Builder
 	flush := func() {
@@ -109,6 +119,10 @@ func parseOutput(cp *compiler, s string) (*outputFormat, error) {
 			return nil, &outputError{msg: fmt.Sprintf("bad field expression %%%s", expr)}
 		}
 		rf, err := cp.resolveField(&fr)
+		if ce, _ := err.(*CompileError); ce != nil && ce.Unavailable {
+			of.unavailable = append(of.unavailable, ce.Field)
+			rf, err = resolvedField{typ: tString, name: expr, get: func(*evalCtx, int) (value, bool) { return value{}, false }}, nil
+		}
 		if err != nil {
 			ce, _ := err.(*CompileError)
 			oe := &outputError{msg: err.Error()}
@@ -125,8 +139,10 @@ func parseOutput(cp *compiler, s string) (*outputFormat, error) {
 	return of, nil
 }
 
-// render produces the output text and the typed output_fields map.
-// Untrusted strings are escaped in both.
+// render produces the output text and the typed output_fields map. Field
+// values are the raw bytes, as Falco writes them: JSON encoding escapes
+// them once (invalid UTF-8 becomes U+FFFD); text output escapes control
+// characters (TextLine).
 func (of *outputFormat) render(c *evalCtx) (string, map[string]any) {
 	var b strings.Builder
 	fields := make(map[string]any, len(of.parts))
@@ -152,7 +168,8 @@ func (of *outputFormat) render(c *evalCtx) (string, map[string]any) {
 				text = v.ip.String()
 				typed = text
 			default:
-				text = event.EscapeString(v.s)
+				// Values may view event buffers: copy before they escape Eval.
+				text = strings.Clone(v.s)
 				typed = text
 			}
 		}
@@ -166,9 +183,23 @@ func (of *outputFormat) render(c *evalCtx) (string, map[string]any) {
 }
 
 // FormatText renders an alert as Falco's text line:
-// "HH:MM:SS.nnnnnnnnn: Priority output" (time in UTC).
+// "HH:MM:SS.nnnnnnnnn: Priority output" (time in UTC), the output passed
+// through TextLine.
 func FormatText(a *event.Alert) string {
-	return a.Time.UTC().Format("15:04:05.000000000") + ": " + a.Priority.String() + " " + a.Output
+	return a.Time.UTC().Format("15:04:05.000000000") + ": " + a.Priority.String() + " " + TextLine(a.Output)
+}
+
+// TextLine makes an alert's output safe for a text line or terminal:
+// when it holds a control character (C0, DEL, C1) or invalid UTF-8 it is
+// escaped with event.Escape (so one alert stays one line and carries no
+// terminal escape sequence); otherwise it is returned unchanged.
+func TextLine(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return event.EscapeString(s)
+		}
+	}
+	return s
 }
 
 // jsonAlert fixes Falco's key order and time format.
@@ -194,7 +225,10 @@ func FormatJSON(a *event.Alert) ([]byte, error) {
 	if fields == nil {
 		fields = map[string]any{}
 	}
-	return json.Marshal(jsonAlert{
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // JSON escaping only, as Falco writes alerts
+	err := enc.Encode(jsonAlert{
 		Hostname:     a.Hostname,
 		Output:       a.Output,
 		OutputFields: fields,
@@ -204,4 +238,5 @@ func FormatJSON(a *event.Alert) ([]byte, error) {
 		Tags:         tags,
 		Time:         a.Time.UTC().Format("2006-01-02T15:04:05.000000000Z"),
 	})
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), err
 }

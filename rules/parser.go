@@ -69,7 +69,11 @@ type cmpNode struct {
 	values   []operand
 	isList   bool
 	rhsField *fieldRef
-	at       int
+	// excMod is set for an exception comp with a modifier ("startswith
+	// oneof"): values are alternatives (lists expanded), combined with or
+	// (oneof, anyof) or and (allof).
+	excMod string
+	at     int
 }
 
 // boolConst is a constant produced by compile-time rewriting (empty lists).
@@ -489,6 +493,25 @@ func (p *parser) parseValue(inList bool) (operand, error) {
 	}
 	if p.i == start {
 		return operand{}, p.errf("missing value")
+	}
+	// Inside a list an unquoted value may contain inner spaces, as a list
+	// named "test list" in (test list): it runs to ',' or ')'.
+	for inList && brackets == 0 {
+		j := p.i
+		for j < len(p.s) && (p.s[j] == ' ' || p.s[j] == '\t') {
+			j++
+		}
+		if j == p.i || j >= len(p.s) || isSpace(p.s[j]) || strings.ContainsRune(",()\"'", rune(p.s[j])) {
+			break
+		}
+		p.i = j
+		for p.i < len(p.s) {
+			c := p.s[p.i]
+			if isSpace(c) || c == '"' || c == '\'' || c == ')' || c == '(' || c == ',' || c == '[' {
+				break
+			}
+			p.i++
+		}
 	}
 	return operand{text: p.s[start:p.i]}, nil
 }

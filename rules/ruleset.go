@@ -33,6 +33,9 @@ type Options struct {
 	Users UserResolver
 	// IPNames resolves fd.sip.name / fd.cip.name; nil leaves them <NA>.
 	IPNames func(netip.Addr) (string, bool)
+	// Environ returns a process's environment (NUL-separated) for
+	// proc.env; nil leaves proc.env <NA>. The agent sets ProcEnviron.
+	Environ func(p *event.Process) ([]byte, bool)
 	// UnknownFieldsAsWarnings turns rules using fields driftwatch cannot
 	// provide into skipped rules with a warning instead of load errors
 	// (as skip-if-unknown-filter does per rule).
@@ -168,33 +171,98 @@ func build(srcs []source, opts Options) (*Ruleset, *Report, error) {
 	return rs, st.report, nil
 }
 
-// condPos maps an offset in a condition to file:line:column.
+// condPos maps an offset in a condition to file:line:column. Inside
+// multi-line scalars (folded "condition: >" and literal blocks, plain
+// scalars over several lines) it finds the token in the file: YAML folding
+// only changes whitespace, so the k-th non-blank byte of the value is the
+// k-th non-blank byte of the scalar's source.
 func condPos(ct condText, off int) pos {
 	n := ct.node
 	p := pos{file: ct.file, line: n.Line, col: n.Column}
 	if off < 0 || off > len(ct.text) {
 		return p
 	}
+	single := !strings.Contains(ct.text[:off], "\n")
 	switch n.Style {
-	case 0, yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		if !strings.Contains(ct.text[:off], "\n") {
-			p.col += off
-			if n.Style != 0 {
-				p.col++
-			}
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if single {
+			p.col += off + 1
 		}
-	case yaml.LiteralStyle, yaml.FoldedStyle:
-		// Content starts on the next line; count the lines before off.
-		before := ct.text[:off]
-		lines := strings.Count(before, "\n")
-		p.line += 1 + lines
-		col := off - (strings.LastIndexByte(before, '\n') + 1)
-		p.col = n.Column + 2 + col
-		if n.Style == yaml.FoldedStyle {
-			p.col = n.Column + 2
+		return p
+	case 0:
+		if ct.data == nil {
+			if single {
+				p.col += off
+			}
+			return p
 		}
 	}
+	if n.Style != 0 && n.Style != yaml.LiteralStyle && n.Style != yaml.FoldedStyle {
+		return p
+	}
+	if q, ok := sourcePos(ct, off); ok {
+		return q
+	}
 	return p
+}
+
+// sourcePos locates the byte at off of a plain or block scalar in the file.
+func sourcePos(ct condText, off int) (pos, bool) {
+	n, data := ct.node, ct.data
+	if data == nil || n.Line < 1 {
+		return pos{}, false
+	}
+	// k: non-blank bytes of the value before the token at off.
+	for off < len(ct.text) && isSpace(ct.text[off]) {
+		off++
+	}
+	k := 0
+	for i := 0; i < off; i++ {
+		if !isSpace(ct.text[i]) {
+			k++
+		}
+	}
+	// At the end of the value: just after its last byte.
+	after := 0
+	if off >= len(ct.text) {
+		if k == 0 {
+			return pos{}, false
+		}
+		k, after = k-1, 1
+	}
+	// Start of the scalar in the file: its line and column, or for a block
+	// scalar the line after its header ("|", ">-", ...).
+	line, i := 1, 0
+	for line < n.Line && i < len(data) {
+		if data[i] == '\n' {
+			line++
+		}
+		i++
+	}
+	lineStart := i
+	if n.Style == yaml.LiteralStyle || n.Style == yaml.FoldedStyle {
+		for i < len(data) && data[i] != '\n' {
+			i++
+		}
+	} else {
+		i += n.Column - 1
+	}
+	for ; i < len(data); i++ {
+		c := data[i]
+		if c == '\n' {
+			line++
+			lineStart = i + 1
+			continue
+		}
+		if isSpace(c) {
+			continue
+		}
+		if k == 0 {
+			return pos{file: ct.file, line: line, col: i - lineStart + 1 + after}, true
+		}
+		k--
+	}
+	return pos{}, false
 }
 
 // joinConds concatenates appended condition fragments with their spans.
@@ -260,13 +328,15 @@ func (st *loadState) compile() *Ruleset {
 	cp := &compiler{lists: lists, macros: macros, xslots: &rs.xslots, usedMacros: map[string]bool{}, usedLists: map[string]bool{}}
 	for _, r := range st.rules {
 		if r.source != "syscall" {
-			st.warnAt(r.pos, "rule", r.name, "source %q is not supported: rule skipped", r.source)
-			st.files[r.fileIdx].Skipped++
+			st.skip(r, "", fmt.Sprintf("source %q is not supported", r.source))
+			if r.enabled {
+				st.files[r.fileIdx].Skipped++
+			}
 			continue
 		}
 		cr, skipped := st.compileRule(cp, r)
 		if cr == nil {
-			if skipped {
+			if skipped && r.enabled {
 				st.files[r.fileIdx].Skipped++
 			}
 			continue
@@ -361,14 +431,25 @@ func (st *loadState) compileRule(cp *compiler, r *ruleItem) (*compiledRule, bool
 			for t := range cp.unknownTypes {
 				st.warnAt(r.pos, "rule", r.name, "evt.type %q is not an event driftwatch reports", t)
 			}
+			if !types.isAll() && types.and(reportedTypes) == (typeSet{}) {
+				st.skip(r, "evt.type", fmt.Sprintf("the sensor reports none of the rule's event types (%s): it could never fire", strings.Join(info.EventTypes, ",")))
+				return nil, true
+			}
+			for _, f := range out.unavailable {
+				st.warnAt(r.pos, "rule", r.name, "output field %s renders <NA>: %s", f, unavailableFields[f])
+			}
 			return &compiledRule{info: info, cond: fn, out: out}, false
 		}
 	}
 	var ce *CompileError
 	p := r.pos
 	if errors.As(err, &ce) {
+		if ce.Unavailable {
+			st.skip(r, ce.Field, ce.Msg)
+			return nil, true
+		}
 		if ce.Field != "" && (r.skipUnknown || st.opts.UnknownFieldsAsWarnings) {
-			st.warnAt(r.pos, "rule", r.name, "skipped: %s", ce.Msg)
+			st.skip(r, ce.Field, ce.Msg)
 			return nil, true
 		}
 		if ce.Offset >= 0 {
@@ -379,7 +460,7 @@ func (st *loadState) compileRule(cp *compiler, r *ruleItem) (*compiledRule, bool
 	if errors.As(err, &oe) && r.outputNode != nil {
 		p = posOf(r.pos.file, r.outputNode)
 		if oe.field != "" && (r.skipUnknown || st.opts.UnknownFieldsAsWarnings) {
-			st.warnAt(r.pos, "rule", r.name, "skipped: %s", oe.msg)
+			st.skip(r, oe.field, oe.msg)
 			return nil, true
 		}
 		st.errAt(p, "rule", r.name, "output: %s", oe.msg)
@@ -387,6 +468,24 @@ func (st *loadState) compileRule(cp *compiler, r *ruleItem) (*compiledRule, bool
 	}
 	st.errAt(p, "rule", r.name, "condition: %v", errMsg(err))
 	return nil, false
+}
+
+// Skip is a rule loaded but not run, with the field that prevents it
+// and why (rules check lists them).
+type Skip struct {
+	Rule   string
+	File   string
+	Line   int
+	Field  string
+	Reason string
+}
+
+// skip records a rule that loads with a warning but is not run.
+func (st *loadState) skip(r *ruleItem, field, reason string) {
+	st.warnAt(r.pos, "rule", r.name, "skipped: %s", reason)
+	if r.enabled {
+		st.report.Skipped = append(st.report.Skipped, Skip{Rule: r.name, File: r.pos.file, Line: r.pos.line, Field: field, Reason: reason})
+	}
 }
 
 func typeName(id int) string {
@@ -437,6 +536,17 @@ func exceptionsAST(excs []*exception) (node, error) {
 				}
 				c := &cmpNode{field: fields[i], op: op, at: -1}
 				switch {
+				case x.mods[i] != "":
+					// "op oneof|anyof|allof": op against each value, combined
+					// with or (oneof, anyof) or and (allof).
+					c.excMod = x.mods[i]
+					vals := v.list
+					if !v.isList {
+						vals = []string{v.s}
+					}
+					for _, s := range vals {
+						c.values = append(c.values, operand{text: s})
+					}
 				case v.isList:
 					c.isList = true
 					for _, s := range v.list {

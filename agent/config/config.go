@@ -51,6 +51,8 @@ type Config struct {
 	Modes Modes `yaml:"modes"`
 	// Learning tunes when learned profiles count as stable.
 	Learning Learning `yaml:"learning"`
+	// Suppression silences static-rule alerts the learned profile explains.
+	Suppression Suppression `yaml:"suppression"`
 	// Kubernetes metadata and namespace modes.
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	// CRI is the container runtime fallback for image and names.
@@ -85,6 +87,22 @@ type Modes struct {
 	// Namespaces sets modes by namespace name; a namespace label in the
 	// cluster takes precedence.
 	Namespaces map[string]event.Mode `yaml:"namespaces"`
+}
+
+// Suppression configures learned suppression of static-rule alerts
+// (agent/suppress, docs/rules.md).
+type Suppression struct {
+	// Enabled turns it on: in detect mode a rule's alert is dropped when
+	// every feature of its event is in a stable profile category.
+	Enabled bool `yaml:"enabled"`
+	// PriorityFloor: alerts of this priority or more severe always pass.
+	PriorityFloor string `yaml:"priority_floor"`
+	// Rules by name: true lets the rule be suppressed whatever its
+	// priority, false never suppresses it (the never_suppress tag wins).
+	Rules map[string]bool `yaml:"rules"`
+	// AnyRule also suppresses rules that never fired while the image was
+	// learned (by default only learned noise is suppressed).
+	AnyRule bool `yaml:"any_rule"`
 }
 
 // Learning tunes the profiler's learning lifecycle (docs/profiles.md).
@@ -258,6 +276,9 @@ func (c *Config) validate(root *yaml.Node) error {
 			}
 			return fmt.Errorf("outputs[%d]: %w", i, err)
 		}
+	}
+	if _, err := event.ParsePriority(c.Suppression.PriorityFloor); err != nil {
+		return at(root, err, "suppression", "priority_floor")
 	}
 	if c.OutputQueue < 1 {
 		return at(root, fmt.Errorf("must be at least 1, got %d", c.OutputQueue), "output_queue")

@@ -28,6 +28,9 @@ func TestDefaultMatchesDocumentedValues(t *testing.T) {
 		{"kubernetes.mode_label", c.Kubernetes.ModeLabel, "driftwatch.io/mode"},
 		{"cri.timeout", c.CRI.Timeout.D(), 2 * time.Second},
 		{"output_queue", c.OutputQueue, 1024},
+		{"suppression.enabled", c.Suppression.Enabled, true},
+		{"suppression.priority_floor", c.Suppression.PriorityFloor, "critical"},
+		{"suppression.any_rule", c.Suppression.AnyRule, false},
 	}
 	for _, tc := range checks {
 		if !reflect.DeepEqual(tc.got, tc.want) {
@@ -83,6 +86,7 @@ func TestBadConfigNamesFileAndLine(t *testing.T) {
 		{"bad kube", "kubernetes:\n  enabled: maybe\n", "line 2: kubernetes.enabled"},
 		{"bad metrics addr", "metrics_addr: nocolon\n", "line 1: metrics_addr"},
 		{"bad log level", "log_level: loud\n", "line 1: log_level"},
+		{"bad suppression floor", "suppression:\n  priority_floor: severe\n", "line 2: suppression.priority_floor"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

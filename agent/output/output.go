@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -410,15 +411,25 @@ func Marshal(a *event.Alert) ([]byte, error) {
 	if c.Source == "" {
 		c.Source = "syscall"
 	}
-	return json.Marshal(&c)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // JSON escaping only, as Falco writes alerts
+	if err := enc.Encode(&c); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
 }
 
 // FormatText renders Falco's text line: "<time>: <Priority> <output>", the
 // time in ISO 8601 UTC with nanoseconds (Falco's time_format_iso_8601).
 // Control characters in the output are escaped so one alert is one line.
 func FormatText(a *event.Alert) string {
+	// Rule outputs carry raw bytes (as Falco's JSON does): escape control
+	// characters (C0, DEL, C1) and invalid UTF-8 here, for the text line.
 	out := a.Output
-	if strings.ContainsFunc(out, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if strings.ContainsFunc(out, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError
+	}) {
 		out = event.Escape([]byte(out))
 	}
 	return a.Time.UTC().Format("2006-01-02T15:04:05.000000000+0000") + ": " + a.Priority.String() + " " + out

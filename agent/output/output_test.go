@@ -532,3 +532,20 @@ func TestReopenRefusesPlantedLink(t *testing.T) {
 		t.Errorf("written through the planted link: %q", b)
 	}
 }
+
+// Marshal writes raw bytes with JSON escaping only: one backslash stays
+// one (escaped once as \\), <NA> is not HTML-escaped; FormatText escapes
+// control characters.
+func TestMarshalRawBytes(t *testing.T) {
+	a := &event.Alert{Rule: "R", Output: "cmd=grep ^syscall\\.X$ \x1b[0m <NA>", OutputFields: map[string]any{"proc.cmdline": "grep ^syscall\\.X$"}}
+	b, err := Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"output":"cmd=grep ^syscall\\.X$ \u001b[0m <NA>"`)) || !bytes.Contains(b, []byte(`"proc.cmdline":"grep ^syscall\\.X$"`)) {
+		t.Errorf("json %s", b)
+	}
+	if txt := FormatText(a); !strings.HasSuffix(txt, `cmd=grep ^syscall\\.X$ \x1b[0m <NA>`) {
+		t.Errorf("text %q", txt)
+	}
+}

@@ -52,6 +52,10 @@ type Config struct {
 	// Observe, when set, sees every enriched event after rules and
 	// detector ran (metrics, eval scoring).
 	Observe func(e *event.Enriched)
+	// Suppress, when set, decides learned suppression of static-rule
+	// alerts (agent/suppress) given the container's mode; suppressed
+	// alerts are counted in Stats.Suppressed and not emitted.
+	Suppress func(a *event.Alert, e *event.Enriched, mode event.Mode) bool
 }
 
 // Stats are the pipeline's counters.
@@ -95,6 +99,10 @@ func New(cfg Config) *Pipeline {
 	}
 	p.SetRules(cfg.Rules)
 	p.emitRule = func(a *event.Alert) {
+		if p.cfg.Suppress != nil && p.cfg.Suppress(a, &p.enriched, p.mode(p.enriched.Container)) {
+			p.stats.Suppressed++
+			return
+		}
 		if p.cfg.Detector != nil && p.cfg.Detector.Suppress(a, &p.enriched) {
 			p.stats.Suppressed++
 			return

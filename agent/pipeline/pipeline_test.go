@@ -145,3 +145,33 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatalf("Run on a cancelled context: %v, want context.Canceled", err)
 	}
 }
+
+// Config.Suppress sees every rule alert with the container's mode; what it
+// suppresses is counted and not emitted.
+func TestConfigSuppressGetsMode(t *testing.T) {
+	var modes []event.Mode
+	var emitted int
+	p := New(Config{
+		Rules: fakeRules{rule: "r"},
+		Mode: func(c *event.Container) event.Mode {
+			if c.IsHost() {
+				return event.ModeLearn
+			}
+			return event.ModeDetect
+		},
+		Suppress: func(a *event.Alert, e *event.Enriched, mode event.Mode) bool {
+			modes = append(modes, mode)
+			return mode == event.ModeDetect
+		},
+		Emit: func(*event.Alert) { emitted++ },
+	})
+	if err := p.Run(context.Background(), source()); err != nil {
+		t.Fatal(err)
+	}
+	if len(modes) != 2 || modes[0] != event.ModeDetect || modes[1] != event.ModeLearn {
+		t.Errorf("modes passed %v, want [detect learn]", modes)
+	}
+	if emitted != 1 || p.Stats().Suppressed != 1 {
+		t.Errorf("emitted %d suppressed %d, want 1 and 1", emitted, p.Stats().Suppressed)
+	}
+}

@@ -13,8 +13,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/driftwatch/driftwatch/agent/pipeline"
+	"github.com/driftwatch/driftwatch/agent/suppress"
 	"github.com/driftwatch/driftwatch/eval"
 	"github.com/driftwatch/driftwatch/eval/input"
+	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/model"
 	"github.com/driftwatch/driftwatch/profiler"
 	"github.com/driftwatch/driftwatch/rules"
@@ -36,14 +38,17 @@ func newEvalCmd() *cobra.Command {
 		overheadRounds                 int
 		seqN, seqWindow                int
 		grace                          time.Duration
+		rulePaths                      []string
+		defaultRules                   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "eval --dataset DIR [--report OUT] [--detector rules|model|both|all]",
+		Use:   "eval --dataset DIR [--report OUT] [--detector rules|model|both|suppressed|all] [--rules PATH]...",
 		Short: "Replay labelled traces through the pipeline and report precision, recall, false alarms and cost",
 		Long: `Evaluates detection on a labelled dataset:
   - a driftwatch suite (DIR/manifest.json, see docs/labels.md): each scenario
     learns on its benign training traces, then its test trace is replayed through
-    the agent's pipeline with static rules, the learned-profile model, or both;
+    the agent's pipeline with static rules, the learned-profile model, both, or
+    the static rules after learned suppression (suppressed);
   - a LID-DS scenario directory (training/, validation/, test/) or a directory
     of them, or an ADFA-LD root: scored with the STIDE sequence model.
 Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
@@ -57,15 +62,24 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 				InputFormat: format,
 				Grace:       grace,
 				NewRules: func() (pipeline.Rules, error) {
-					rs, rep, err := rules.LoadDefault(rules.Options{UnknownFieldsAsWarnings: true})
-					if err != nil {
-						return nil, err
+					ropts := rules.Options{UnknownFieldsAsWarnings: true}
+					if len(rulePaths) == 0 {
+						rs, _, err := rules.LoadDefault(ropts)
+						return rs, err
 					}
-					_ = rep
-					return rs, nil
+					ropts.IncludeDefault = defaultRules
+					rs, _, err := rules.Load(rulePaths, ropts)
+					return rs, err
 				},
 				NewDetector: func() (eval.Detector, error) {
 					return profileDetector{model.NewDetector(profiler.New(nil, profiler.Config{}), model.Config{})}, nil
+				},
+				NewSuppressor: func(d eval.Detector) (func(*event.Alert, *event.Enriched, event.Mode) bool, error) {
+					pd, ok := d.(profileDetector)
+					if !ok {
+						return nil, fmt.Errorf("detector %T has no profiles", d)
+					}
+					return suppress.New(pd.Profiler(), suppress.Policy{}, nil).Suppress, nil
 				},
 				Log: slog.Default(),
 			}
@@ -110,7 +124,9 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 	f := cmd.Flags()
 	f.StringVar(&dataset, "dataset", "", "dataset directory (suite with manifest.json, LID-DS scenario(s) or ADFA-LD root)")
 	f.StringVar(&out, "report", "eval-report", "output directory for report.json, report.md and plots")
-	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (all = the three side by side)")
+	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (all = rules, model, both and suppressed side by side)")
+	f.StringArrayVar(&rulePaths, "rules", nil, "rules file or directory for the rule detectors (repeatable; default: the built-in rules)")
+	f.BoolVar(&defaultRules, "default-rules", true, "with --rules, also load the built-in rules first")
 	f.StringVar(&format, "input-format", "", "trace format of the suite's files: "+strings.Join(input.Formats(), ", ")+" (default: detect)")
 	f.BoolVar(&withOverhead, "overhead", false, "also measure the sensor overhead (root, BPF) and add the table")
 	f.IntVar(&overheadRounds, "overhead-rounds", 5, "interleaved pairs per overhead workload")

@@ -7,11 +7,13 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/driftwatch/driftwatch/agent/suppress"
 	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/profiler"
 )
@@ -60,7 +62,13 @@ processes. IMAGE arguments are profile keys as printed by "profile list".`,
 		Short: "Show a profile's features with counts and first/last-seen times",
 		Args:  cobra.ExactArgs(1),
 		RunE: withStore(func(cmd *cobra.Command, args []string, _ *profiler.Store, p *profiler.Profiler) error {
-			return showProfile(cmd.OutOrStdout(), p, args[0], category)
+			if err := showProfile(cmd.OutOrStdout(), p, args[0], category); err != nil {
+				return err
+			}
+			if category != "" {
+				return nil
+			}
+			return showSuppressions(cmd.OutOrStdout(), suppress.FileFor(db), args[0])
 		}),
 	}
 	show.Flags().StringVar(&category, "category", "", "only this category (process, edge, file, network, listen, privilege)")
@@ -274,4 +282,31 @@ func diffProfiles(w io.Writer, p *profiler.Profiler, a, b string) error {
 		fmt.Fprintln(w, "no differences in features or counts")
 	}
 	return nil
+}
+
+// showSuppressions lists the static-rule alerts the agent suppressed
+// because this profile knew their events (agent/suppress, kept in
+// DB.suppressed.json by the agent).
+func showSuppressions(w io.Writer, path, key string) error {
+	es, err := suppress.Load(path)
+	if err != nil {
+		return err
+	}
+	var mine []suppress.Entry
+	for _, e := range es {
+		if e.Profile == key {
+			mine = append(mine, e)
+		}
+	}
+	fmt.Fprintf(w, "\n[suppressed static-rule alerts] %d rules\n", len(mine))
+	if len(mine) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  COUNT\tFIRST\tLAST\tPRIORITY\tRULE\tMATCHED FEATURES (first suppression)")
+	for _, e := range mine {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", e.Count, fmtTime(e.First), fmtTime(e.Last), e.Priority,
+			event.Escape([]byte(e.Rule)), event.Escape([]byte(strings.Join(e.Features, "; "))))
+	}
+	return tw.Flush()
 }

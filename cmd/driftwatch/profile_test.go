@@ -269,3 +269,23 @@ func TestProfileReset(t *testing.T) {
 		t.Errorf("profiles after reset --all: %v", cats)
 	}
 }
+
+// profile show lists the static-rule alerts the agent suppressed with the
+// profile (from DB.suppressed.json), only this profile's.
+func TestProfileShowSuppressions(t *testing.T) {
+	_, db := lpLearned(t)
+	if out := lpMust(t, "profile", "show", "--db", db, lpWebKey); !strings.Contains(out, "[suppressed static-rule alerts] 0 rules") {
+		t.Errorf("no suppression file: output lacks the empty section:\n%s", out)
+	}
+	doc := `{"version":1,"entries":[
+ {"profile":"` + lpWebKey + `","rule":"Redirect STDOUT/STDIN to Network Connection in Container","priority":"Notice","count":29558,"first":1,"last":2,"features":["file: /dev/null"]},
+ {"profile":"other:1","rule":"Other rule","priority":"Warning","count":3,"first":1,"last":2}]}`
+	if err := os.WriteFile(db+".suppressed.json", []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := lpMust(t, "profile", "show", "--db", db, lpWebKey)
+	if !strings.Contains(out, "[suppressed static-rule alerts] 1 rules") || !strings.Contains(out, "29558") ||
+		!strings.Contains(out, "Redirect STDOUT/STDIN to Network Connection in Container") || strings.Contains(out, "Other rule") {
+		t.Errorf("suppressions not shown:\n%s", out)
+	}
+}

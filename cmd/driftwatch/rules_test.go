@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -53,5 +54,60 @@ func TestRulesListDefaults(t *testing.T) {
 	}
 	if !strings.Contains(out, "Credential file read") || !strings.Contains(out, "Reverse shell") {
 		t.Errorf("list output %q", out)
+	}
+}
+
+// The three Falco rule files load together (exit 0); rules that cannot
+// run are listed with the reason, in text and in --format json.
+func TestRulesCheckThreeFalcoFiles(t *testing.T) {
+	dir := filepath.Join(testutil.SharedDir(t), "compat")
+	args := []string{"check", "-q", filepath.Join(dir, "falco_rules.yaml"), filepath.Join(dir, "falco-incubating_rules.yaml"), filepath.Join(dir, "falco-sandbox_rules.yaml")}
+	out, errOut, err := runRules(t, args...)
+	if err != nil {
+		t.Fatalf("rules check: %v\n%s", err, errOut)
+	}
+	for _, want := range []string{"skipped rules (enabled but not run): 4", "Basic Interactive Reconnaissance: field proc.is_vpgid_leader is not available", "BPF Program Not Profiled: the sensor reports none"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err = runRules(t, append([]string{"check", "--format", "json"}, args[2:]...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OK      bool `json:"ok"`
+		Files   []struct{ Rules, Enabled, Skipped int }
+		Skipped []struct{ Rule, Field, Reason string }
+		Errors  []any
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if !doc.OK || len(doc.Files) != 3 || len(doc.Skipped) != 4 || len(doc.Errors) != 0 || doc.Files[1].Rules != 31 {
+		t.Errorf("json %+v", doc)
+	}
+}
+
+func TestRulesCheckJSONErrors(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(f, []byte("- rule: X\n  desc: d\n  condition: evt.type=openat and proc.nam = x\n  output: o\n  priority: info\n"), 0o644)
+	out, _, err := runRules(t, "check", "--format", "json", f)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("err %v, want exit code 1", err)
+	}
+	var doc struct {
+		OK     bool `json:"ok"`
+		Errors []struct {
+			Line, Column int
+			Message      string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OK || len(doc.Errors) != 1 || doc.Errors[0].Line != 3 || doc.Errors[0].Column != 34 {
+		t.Errorf("json %+v", doc)
 	}
 }

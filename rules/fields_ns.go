@@ -1,0 +1,251 @@
+package rules
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// unavailableFields are Falco fields driftwatch knows but cannot provide
+// from what its sensor reports, with the reason. A rule whose condition
+// uses one loads with a warning naming the field and is reported as
+// skipped (as Falco's skip-if-unknown-filter does); in an output such a
+// field renders <NA> after a warning.
+var unavailableFields = map[string]string{
+	"evt.buffer":                  "the sensor does not capture read/write data buffers",
+	"proc.vpgid":                  "the sensor does not report process groups",
+	"proc.is_vpgid_leader":        "the sensor does not report process groups",
+	"proc.vpgid.name":             "the sensor does not report process groups",
+	"proc.vpgid.exe":              "the sensor does not report process groups",
+	"proc.vpgid.exepath":          "the sensor does not report process groups",
+	"container.mounts":            "container metadata carries no mounts",
+	"container.mount":             "container metadata carries no mounts",
+	"container.mount.source":      "container metadata carries no mounts",
+	"container.mount.dest":        "container metadata carries no mounts",
+	"container.mount.mode":        "container metadata carries no mounts",
+	"container.mount.rdwr":        "container metadata carries no mounts",
+	"container.mount.propagation": "container metadata carries no mounts",
+}
+
+// sensorSyscalls are the syscalls whose events driftwatch's sensor
+// reports (event.Sys* constants): a rule that can only match other event
+// types cannot fire and is reported as skipped.
+var sensorSyscalls = []uint16{
+	event.SysRead, event.SysWrite, event.SysOpen, event.SysClose, event.SysSocket, event.SysConnect,
+	event.SysAccept, event.SysSendto, event.SysSendmsg, event.SysBind, event.SysListen, event.SysClone,
+	event.SysFork, event.SysVfork, event.SysExecve, event.SysExit, event.SysChdir, event.SysFchdir,
+	event.SysRename, event.SysMkdir, event.SysLink, event.SysUnlink, event.SysSymlink, event.SysChmod,
+	event.SysFchmod, event.SysPtrace, event.SysSetuid, event.SysSetgid, event.SysSetresuid,
+	event.SysSetresgid, event.SysCapset, event.SysMount, event.SysUmount2, event.SysInitModule,
+	event.SysExitGroup, event.SysOpenat, event.SysMkdirat, event.SysUnlinkat, event.SysRenameat,
+	event.SysLinkat, event.SysSymlinkat, event.SysFchmodat, event.SysUnshare, event.SysAccept4,
+	event.SysDup, event.SysDup2, event.SysDup3, event.SysSetns, event.SysFinitModule, event.SysRenameat2,
+	event.SysMemfdCreate, event.SysExecveat, event.SysClone3, event.SysOpenat2, event.SysFchmodat2,
+}
+
+var reportedTypes = func() typeSet {
+	var s typeSet
+	for _, nr := range sensorSyscalls {
+		s.add(int(nr))
+	}
+	s.add(idProcexit)
+	return s
+}()
+
+// bpf(2) syscall number (x86_64) and command names (linux/bpf.h).
+const sysBpf = 321
+
+var bpfCmdNames = []string{
+	"BPF_MAP_CREATE", "BPF_MAP_LOOKUP_ELEM", "BPF_MAP_UPDATE_ELEM", "BPF_MAP_DELETE_ELEM",
+	"BPF_MAP_GET_NEXT_KEY", "BPF_PROG_LOAD", "BPF_OBJ_PIN", "BPF_OBJ_GET", "BPF_PROG_ATTACH",
+	"BPF_PROG_DETACH", "BPF_PROG_TEST_RUN", "BPF_PROG_GET_NEXT_ID", "BPF_MAP_GET_NEXT_ID",
+	"BPF_PROG_GET_FD_BY_ID", "BPF_MAP_GET_FD_BY_ID", "BPF_OBJ_GET_INFO_BY_FD", "BPF_PROG_QUERY",
+	"BPF_RAW_TRACEPOINT_OPEN", "BPF_BTF_LOAD", "BPF_BTF_GET_FD_BY_ID", "BPF_TASK_FD_QUERY",
+	"BPF_MAP_LOOKUP_AND_DELETE_ELEM", "BPF_MAP_FREEZE", "BPF_BTF_GET_NEXT_ID", "BPF_MAP_LOOKUP_BATCH",
+	"BPF_MAP_LOOKUP_AND_DELETE_BATCH", "BPF_MAP_UPDATE_BATCH", "BPF_MAP_DELETE_BATCH", "BPF_LINK_CREATE",
+	"BPF_LINK_UPDATE", "BPF_LINK_GET_FD_BY_ID", "BPF_LINK_GET_NEXT_ID", "BPF_ENABLE_STATS",
+	"BPF_ITER_CREATE", "BPF_LINK_DETACH", "BPF_PROG_BIND_MAP", "BPF_TOKEN_CREATE",
+}
+
+// maxEnviron bounds the environment ProcEnviron reads per process.
+const maxEnviron = 32 << 10
+
+// ProcEnviron returns an Options.Environ that reads a live process's
+// environment from procRoot/<pid>/environ (at most 32 KiB, NUL-separated
+// as the kernel keeps it). It reads the environment at evaluation time:
+// for an exec event, that of the new program, if the process still runs.
+// Use it only where events are evaluated live: in a replay the pid names
+// another process or none.
+func ProcEnviron(procRoot string) func(p *event.Process) ([]byte, bool) {
+	return func(p *event.Process) ([]byte, bool) {
+		if p == nil || p.Pid == 0 || p.ExitTime != 0 {
+			return nil, false
+		}
+		f, err := os.Open(procRoot + "/" + strconv.FormatUint(uint64(p.Pid), 10) + "/environ")
+		if err != nil {
+			return nil, false
+		}
+		defer f.Close()
+		buf := make([]byte, maxEnviron)
+		n, _ := f.Read(buf)
+		for n < len(buf) {
+			m, err := f.Read(buf[n:])
+			n += m
+			if err != nil || m == 0 {
+				break
+			}
+		}
+		return buf[:n], n > 0
+	}
+}
+
+// environ returns the process's environment (NUL-separated), cached for
+// the event.
+func (c *evalCtx) environ() ([]byte, bool) {
+	if _, ok := c.cached(cacheEnv); ok {
+		return c.bufs[cacheEnv], len(c.bufs[cacheEnv]) > 0
+	}
+	var env []byte
+	if f := c.rs.opts.Environ; f != nil {
+		if e, ok := f(c.proc()); ok {
+			env = e
+		}
+	}
+	c.store(cacheEnv, append(c.bufs[cacheEnv][:0], env...))
+	return c.bufs[cacheEnv], len(env) > 0
+}
+
+// isNSLeader reports whether p is the first process of its pid namespace
+// (its parent lives in another one): its pid inside the namespace is 1.
+func isNSLeader(p *event.Process) bool {
+	return p != nil && p.Parent != nil && p.PidNS != 0 && p.Parent.PidNS != 0 && p.PidNS != p.Parent.PidNS
+}
+
+func inHostPidNS(p *event.Process) bool {
+	return p != nil && (p.Container == nil || p.Container.ID == "" || p.Container.ID == event.HostContainerID)
+}
+
+func init() {
+	num("proc.vpid", "pid inside the process's pid namespace (approximated: 1 for the first process of a namespace, the host pid for host processes, <NA> otherwise)", func(c *evalCtx) (int64, bool) {
+		p := c.proc()
+		switch {
+		case isNSLeader(p):
+			return 1, true
+		case inHostPidNS(p):
+			return int64(p.Pid), true
+		}
+		return 0, false
+	})
+	num("thread.vtid", "thread id inside the pid namespace (approximated as proc.vpid for the main thread)", func(c *evalCtx) (int64, bool) {
+		p := c.proc()
+		if p == nil || c.e.Tid != 0 && c.e.Tid != p.Pid {
+			return 0, false
+		}
+		switch {
+		case isNSLeader(p):
+			return 1, true
+		case inHostPidNS(p):
+			return int64(p.Pid), true
+		}
+		return 0, false
+	})
+	str("thread.cap_permitted", "permitted capabilities (approximated by the effective set, which it contains)", func(c *evalCtx) (string, bool) {
+		if s, ok := c.cached(cacheCaps); ok {
+			return s, true
+		}
+		caps := c.e.CapEff
+		if caps == 0 {
+			if p := c.proc(); p != nil {
+				caps = p.CapEff
+			}
+		}
+		return c.store(cacheCaps, appendCaps(c.bufs[cacheCaps][:0], caps)), true
+	})
+	str("fd.sockfamily", "socket family of the fd: ip or unix", func(c *evalCtx) (string, bool) {
+		fam := uint16(0)
+		if f := c.fdOf(); f != nil && f.Type.IsSocket() {
+			fam = f.Family
+			if fam == 0 {
+				switch f.Type {
+				case event.FDIPv4, event.FDIPv6:
+					fam = event.AFInet
+				case event.FDUnix:
+					fam = event.AFUnix
+				}
+			}
+		} else if e := c.e.Event; e != nil && e.Kind == event.KindSyscall && e.Syscall == event.SysSocket {
+			fam = e.Family
+			if fam == 0 {
+				fam = uint16(e.Raw[0])
+			}
+		}
+		switch fam {
+		case event.AFInet, event.AFInet6:
+			return "ip", true
+		case event.AFUnix:
+			return "unix", true
+		}
+		return "", false
+	})
+	for _, end := range []struct {
+		name string
+		f    func(f *event.FD) netip.AddrPort
+	}{{"fd.rip.name", rem}, {"fd.lip.name", loc}} {
+		get := ipEnd(end.f)
+		str(end.name, "domain name of the "+end.name[3:6]+" address (Options.IPNames: names seen in DNS answers), <NA> when unknown", func(c *evalCtx) (string, bool) {
+			if c.rs.opts.IPNames == nil {
+				return "", false
+			}
+			a, ok := get(c)
+			if !ok {
+				return "", false
+			}
+			return c.rs.opts.IPNames(a)
+		})
+	}
+	boolean("evt.is_open_exec", "open-family event that created a file with an execute permission bit", func(c *evalCtx) (bool, bool) {
+		e := c.e.Event
+		return isOpen(e) && e.Flags&oCreat != 0 && e.Mode&0o111 != 0, true
+	})
+	fieldTable["proc.env"] = &fieldDef{typ: tString, argMode: 1,
+		desc: "environment of the process (Options.Environ: read from /proc/<pid>/environ when evaluated live, at most 32 KiB; <NA> in replays); proc.env[NAME] is one variable's value",
+		make: func(arg string, hasArg bool) (getter, bool, error) {
+			if !hasArg {
+				return func(c *evalCtx, _ int) (value, bool) {
+					env, ok := c.environ()
+					if !ok {
+						return value{}, false
+					}
+					// Falco renders the environment space-separated.
+					b := append(c.bufs[cacheEnvText][:0], env...)
+					b = bytes.TrimRight(b, "\x00")
+					for i := range b {
+						if b[i] == 0 {
+							b[i] = ' '
+						}
+					}
+					return value{s: c.store(cacheEnvText, b)}, true
+				}, false, nil
+			}
+			if arg == "" {
+				return nil, false, fmt.Errorf("proc.env[]: empty variable name")
+			}
+			key := []byte(arg + "=")
+			return func(c *evalCtx, _ int) (value, bool) {
+				env, ok := c.environ()
+				if !ok {
+					return value{}, false
+				}
+				for _, kv := range bytes.Split(env, []byte{0}) {
+					if bytes.HasPrefix(kv, key) {
+						return value{s: bstr(kv[len(key):])}, true
+					}
+				}
+				return value{}, false
+			}, false, nil
+		}}
+}

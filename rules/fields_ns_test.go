@@ -1,0 +1,124 @@
+package rules
+
+import (
+	"net/netip"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/internal/testutil"
+)
+
+// evalField compiles "field" as an output and renders it for e.
+func evalField(t *testing.T, opts Options, field string, e *event.Enriched) string {
+	t.Helper()
+	if opts.Users == nil {
+		opts.Users = testUsers
+	}
+	rs, _, err := LoadBytes("f.yaml", []byte("- rule: R\n  desc: d\n  condition: evt.type in (execve, openat, socket, connect, bpf)\n  output: \"%"+field+"\"\n  priority: INFO\n"), opts)
+	if err != nil {
+		t.Fatalf("%s: %v", field, err)
+	}
+	out := "(no alert)"
+	rs.Eval(e, func(a *event.Alert) { out = a.Output })
+	return out
+}
+
+func TestNamespaceAndExecFields(t *testing.T) {
+	// Container init: its parent (runc) is in the host pid namespace.
+	runc := proc("runc", "/usr/bin/runc")
+	runc.PidNS = 4026531836
+	initP := lineage(proc("nginx", "/usr/sbin/nginx"), runc)
+	initP.PidNS = 4026532999
+	inCtr(initP, ctr())
+	worker := lineage(proc("nginx", "/usr/sbin/nginx"), proc("nginx", "/usr/sbin/nginx"))
+	worker.PidNS, worker.Parent.PidNS = 4026532999, 4026532999
+	inCtr(worker, ctr())
+	hostP := proc("cron", "/usr/sbin/cron")
+	hostP.PidNS = 4026531836
+
+	env := func(p *event.Process) ([]byte, bool) {
+		if p.Comm == "curl" {
+			return []byte("PATH=/bin\x00HTTP_PROXY=http://10.0.0.1:3128\x00"), true
+		}
+		return nil, false
+	}
+	curl := proc("curl", "/usr/bin/curl")
+	bpfEv := sysEv(proc("loader", "/bin/loader"), sysBpf, 3)
+	bpfEv.Raw[0] = 5
+	exeOpen := openEv(proc("sh", "/bin/sh"), "/tmp/x", oWronly|oCreat)
+	exeOpen.Mode = 0o755
+	plainOpen := openEv(proc("sh", "/bin/sh"), "/tmp/x", oWronly|oCreat)
+	plainOpen.Mode = 0o644
+	sock := sysEv(proc("ping", "/bin/ping"), event.SysSocket, 3)
+	sock.Family = event.AFInet
+	usock := sysEv(proc("ping", "/bin/ping"), event.SysSocket, 3)
+	usock.Family = event.AFUnix
+	capP := proc("sh", "/bin/sh")
+	capP.CapEff = capSysAdmin
+
+	cases := []struct {
+		field string
+		opts  Options
+		e     *event.Enriched
+		want  string
+	}{
+		{"proc.vpid", Options{}, execEv(initP), "1"},
+		{"proc.vpid", Options{}, execEv(worker), "<NA>"},
+		{"proc.vpid", Options{}, execEv(hostP), "4242"},
+		{"proc.env", Options{Environ: env}, execEv(curl), "PATH=/bin HTTP_PROXY=http://10.0.0.1:3128"},
+		{"proc.env[HTTP_PROXY]", Options{Environ: env}, execEv(curl), "http://10.0.0.1:3128"},
+		{"proc.env", Options{}, execEv(curl), "<NA>"},
+		{"evt.arg.cmd", Options{}, bpfEv, "BPF_PROG_LOAD"},
+		{"evt.is_open_exec", Options{}, exeOpen, "true"},
+		{"evt.is_open_exec", Options{}, plainOpen, "false"},
+		{"fd.sockfamily", Options{}, sock, "ip"},
+		{"fd.sockfamily", Options{}, usock, "unix"},
+		{"thread.cap_permitted", Options{}, execEv(capP), "CAP_SYS_ADMIN"},
+		{"fd.rip.name", Options{IPNames: func(a netip.Addr) (string, bool) { return "evil.example", a.String() == "203.0.113.9" }}, connectEv(proc("nc", "/bin/nc"), "203.0.113.9", 4444), "evil.example"},
+		{"fd.rip.name", Options{}, connectEv(proc("nc", "/bin/nc"), "203.0.113.9", 4444), "<NA>"},
+	}
+	for _, tc := range cases {
+		if got := evalField(t, tc.opts, tc.field, tc.e); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.field, got, tc.want)
+		}
+	}
+}
+
+// The three Falco rule files load together, and exactly the rules needing
+// data driftwatch cannot provide are skipped, each with its reason.
+func TestFalcoThreeFilesLoad(t *testing.T) {
+	dir := filepath.Join(testutil.SharedDir(t), "compat")
+	paths := []string{filepath.Join(dir, "falco_rules.yaml"), filepath.Join(dir, "falco-incubating_rules.yaml"), filepath.Join(dir, "falco-sandbox_rules.yaml")}
+	rs, rep, err := Load(paths, Options{Users: testUsers})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	var got []string
+	for _, s := range rep.Skipped {
+		got = append(got, s.Rule+" <- "+s.Field)
+		if s.Reason == "" {
+			t.Errorf("%s: skipped without a reason", s.Rule)
+		}
+	}
+	sort.Strings(got)
+	want := []string{
+		"BPF Program Not Profiled <- evt.type",
+		"Basic Interactive Reconnaissance <- proc.is_vpgid_leader",
+		"Launch Sensitive Mount Container <- container.mount.dest",
+		"Unprivileged Delegation of Page Faults Handling to a Userspace Process <- evt.type",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("skipped:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	enabled := 0
+	for _, f := range rep.Files {
+		enabled += f.Enabled + f.Skipped
+	}
+	// Falco enables 25 + 31 + 25 rules of the three files.
+	if enabled != 81 || rs.Len() != 81-len(want) {
+		t.Errorf("enabled %d (running %d), want 81 enabled, %d running", enabled, rs.Len(), 81-len(want))
+	}
+}
