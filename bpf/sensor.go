@@ -132,6 +132,7 @@ var supported = []uint16{
 	event.SysChdir, event.SysFchdir,
 	event.SysDup2, event.SysDup3, event.SysInitModule, event.SysFinitModule,
 	event.SysMemfdCreate, event.SysMount, event.SysUmount2, event.SysUnshare, event.SysSetns,
+	event.SysCreat, event.SysFcntl, // fcntl: F_DUPFD and F_DUPFD_CLOEXEC only
 }
 
 // SupportedSyscalls returns the x86_64 numbers of the syscalls the sensor
@@ -294,6 +295,7 @@ func Open(cfg Config) (*Sensor, error) {
 		LifecycleRb: coll.Maps["lifecycle_rb"], Lost: coll.Maps["lost"], ScratchMap: coll.Maps["scratch_map"],
 		SyscallEnable: coll.Maps["syscall_enable"], SyscallRb: coll.Maps["syscall_rb"],
 		Dedup: coll.Maps["dedup"], DedupCount: coll.Maps["dedup_count"], DedupGen: coll.Maps["dedup_gen"],
+		RecMap: coll.Maps["rec_map"],
 	}
 	fail := func(err error) (*Sensor, error) {
 		s.release()

@@ -13,6 +13,8 @@ const (
 	SysAccept      uint16 = 43
 	SysSendto      uint16 = 44
 	SysSendmsg     uint16 = 46
+	SysFcntl       uint16 = 72
+	SysCreat       uint16 = 85
 	SysBind        uint16 = 49
 	SysListen      uint16 = 50
 	SysClone       uint16 = 56

@@ -74,6 +74,15 @@ func main() {
 		if err == nil {
 			err = unixConns(n, args[1:])
 		}
+	case "markfill":
+		// markfill N: N records of each kind whose every string byte is
+		// the marker 0xA5 (opens, renames, unix connects, execs).
+		n, _ := strconv.Atoi(args[0])
+		err = markFill(n)
+	case "mix":
+		// mix: one of each kind of syscall the sensor reports, with
+		// ordinary arguments.
+		err = mix()
 	case "openflood":
 		d, _ := time.ParseDuration(args[1])
 		openFlood(args[0], d)
@@ -341,4 +350,70 @@ func unixConns(n int, paths []string) error {
 		unix.Close(lfd)
 	}
 	return nil
+}
+
+// marker is the byte markFill writes everywhere it can.
+const marker = 0xA5
+
+// markerPath returns an absolute path of about n bytes of marker bytes in
+// components of 200.
+func markerPath(n int) string {
+	var b strings.Builder
+	for b.Len() < n {
+		b.WriteByte('/')
+		b.WriteString(strings.Repeat(string([]byte{marker}), 200))
+	}
+	return b.String()[:n]
+}
+
+func markFill(n int) error {
+	long := markerPath(4000)
+	p, _ := unix.BytePtrFromString(long)
+	for i := 0; i < n; i++ {
+		unix.RawSyscall(unix.SYS_OPEN, uintptr(unsafePtr(p)), unix.O_RDONLY, 0)
+		unix.RawSyscall(unix.SYS_RENAME, uintptr(unsafePtr(p)), uintptr(unsafePtr(p)), 0)
+		unix.RawSyscall(unix.SYS_MKDIR, uintptr(unsafePtr(p)), 0o755, 0)
+		time.Sleep(100 * time.Microsecond) // let the reader keep up
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		unix.Connect(fd, &unix.SockaddrUnix{Name: markerPath(100)})
+	}
+	arg := strings.Repeat(string([]byte{marker}), 4000)
+	for i := 0; i < n/4+1; i++ {
+		exec.Command("/bin/true", arg).Run()
+		time.Sleep(100 * time.Microsecond)
+	}
+	return nil
+}
+
+// mix makes one ordinary event of each record shape.
+func mix() error {
+	fd, err := unix.Open("/etc/hostname", unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	unix.Dup2(fd, 100)
+	unix.Close(100)
+	unix.Close(fd)
+	if err := netPair(); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "mix")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	a, b := dir+"/a", dir+"/b"
+	if err := os.WriteFile(a, nil, 0o600); err != nil {
+		return err
+	}
+	unix.Rename(a, b)
+	unix.Symlink(b, a)
+	unix.Unlink(a)
+	unix.Setuid(0)
+	return exec.Command("/bin/true", "mix").Run()
 }
