@@ -300,8 +300,23 @@ struct {
 // Scratch space for building paths backwards (dentry walk) and for socket
 // addresses: the walk writes [pos, PATH_MAX_LEN), a name of up to NAME_LEN
 // bytes may start just below PATH_MAX_LEN.
+struct walk {
+	__u64 d;        // current dentry
+	__u64 m;        // current struct mount
+	__u64 root_d;   // the process's root dentry ...
+	__u64 root_sb;  // ... and its filesystem
+	__u32 pos;      // the path built so far is scratch[pos, PATH_MAX_LEN)
+	__u32 done;     // reached the top of the mount tree (or a detached root)
+	__u32 trunc;    // ran out of room
+	__u32 beneath;  // climbing past a bind mount's root within its filesystem
+	__u32 save_pos; // pos where that climb began
+};
+
 struct scratch {
 	char buf[2 * PATH_MAX_LEN];
+	// The walk's state lives here, not on the stack: the verifier then
+	// knows nothing about its values and checks the step once.
+	struct walk w;
 };
 
 // Per-CPU scratch: slot 0 for the lifecycle programs, 1 for sys_exit.
@@ -643,52 +658,22 @@ static __always_inline void exe_facts(struct ev_hdr *h, struct file *f)
 // The dentry walk (resolve_path) runs under bpf_loop, one component per
 // step, so that paths of PATH_MAX bytes (up to 2048 components) are
 // resolved whole; the verifier checks one step, not thousands.
-struct walk {
-	__u64 d;     // current dentry
-	__u64 m;     // current struct mount
-	__u32 pos;   // the path built so far is scratch[pos, PATH_MAX_LEN)
-	__u32 slot;  // scratch_map slot
-	__u32 done;  // reached the top of the mount tree (or a detached root)
-	__u32 trunc; // ran out of room (or steps)
-};
+//
+// It climbs dentries and, at a mount's root, continues at the mount point
+// in the parent mount, up to the top of the mount namespace (not to the
+// process's root: a chroot must not rename a file). One exception names
+// the file behind a bind mount: at the root of a mount that binds a
+// subtree of the filesystem the process's root lives on, the walk first
+// climbs on within that filesystem; when it meets the process's root the
+// path is complete (a bind of /etc at /mnt/e reads /etc/shadow, not
+// /mnt/e/shadow). When it does not, the bytes written meanwhile are
+// dropped and the walk continues at the mount point as usual.
 
-static long walk_step(__u64 i, struct walk *w)
+// walk_name prepends "/" and d's name; returns 1 when out of room.
+static __always_inline int walk_name(struct walk *w, struct scratch *s, struct dentry *d)
 {
-	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &w->slot);
-	if (!s)
-		return 1;
-	struct dentry *d = bpf_rdonly_cast((void *)w->d, bpf_core_type_id_kernel(struct dentry));
-	struct mount *m = bpf_rdonly_cast((void *)w->m, bpf_core_type_id_kernel(struct mount));
-	if (!d || !m)
-		return 1;
-	struct dentry *parent = d->d_parent;
-	if (d == m->mnt.mnt_root) {
-		// The root of this mount: continue at its mount point in the
-		// parent mount; the top of the namespace's tree has itself as
-		// parent. The walk goes to the top, not to the process's
-		// (chroot) root, so a chroot cannot rename a file.
-		struct mount *mp = m->mnt_parent;
-		if (m == mp || !mp) {
-			w->done = 1;
-			return 1;
-		}
-		w->d = (__u64)m->mnt_mountpoint;
-		w->m = (__u64)mp;
-		return 0;
-	}
 	__u32 len = d->d_name.len;
 	const unsigned char *name = d->d_name.name;
-	int detached = d == parent;
-	if (detached) {
-		// A root outside any mount tree (memfd, anon inode): its name
-		// ("memfd:x") is the whole path.
-		char c = 0;
-		bpf_probe_read_kernel(&c, 1, name);
-		if (c == '/' || len == 0) {
-			w->done = 1;
-			return 1;
-		}
-	}
 	if (len > NAME_LEN - 1)
 		len = NAME_LEN - 1;
 	asm volatile("" : "+r"(len));
@@ -704,6 +689,76 @@ static long walk_step(__u64 i, struct walk *w)
 	s->buf[pos] = '/';
 	bpf_probe_read_kernel(&s->buf[(pos + 1) & (PATH_MAX_LEN - 1)], len & (NAME_LEN - 1), name);
 	w->pos = pos;
+	return 0;
+}
+
+// walk_hop continues the walk at mount m's mount point; 1 at the top.
+static __always_inline long walk_hop(struct walk *w, struct mount *m)
+{
+	struct mount *mp = m->mnt_parent;
+	if (m == mp || !mp) {
+		w->done = 1;
+		return 1;
+	}
+	w->d = (__u64)m->mnt_mountpoint;
+	w->m = (__u64)mp;
+	return 0;
+}
+
+static long walk_step(__u64 i, __u32 *slot)
+{
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, slot);
+	if (!s)
+		return 1;
+	struct walk *w = &s->w;
+	struct dentry *d = bpf_rdonly_cast((void *)w->d, bpf_core_type_id_kernel(struct dentry));
+	struct mount *m = bpf_rdonly_cast((void *)w->m, bpf_core_type_id_kernel(struct mount));
+	if (!d || !m)
+		return 1;
+	struct dentry *parent = d->d_parent;
+	if (w->beneath) {
+		if ((__u64)d == w->root_d) {
+			w->done = 1;
+			return 1;
+		}
+		if (d == parent) {
+			// the filesystem's root, and no process root on the way:
+			// undo, and leave the bind mount by its mount point
+			w->pos = w->save_pos;
+			w->beneath = 0;
+			return walk_hop(w, m);
+		}
+		if (walk_name(w, s, d))
+			return 1;
+		w->d = (__u64)parent;
+		return 0;
+	}
+	if (d == m->mnt.mnt_root) {
+		struct super_block *sb = m->mnt.mnt_sb;
+		if (sb && d != sb->s_root && (__u64)sb == w->root_sb && w->root_d) {
+			if ((__u64)d == w->root_d) {
+				w->done = 1; // the process's root itself
+				return 1;
+			}
+			w->beneath = 1;
+			w->save_pos = w->pos;
+			return 0; // next step: d's name, then up within sb
+		}
+		return walk_hop(w, m);
+	}
+	int detached = d == parent;
+	if (detached) {
+		// A root outside any mount tree (memfd, anon inode): its name
+		// ("memfd:x") is the whole path.
+		char c = 0;
+		bpf_probe_read_kernel(&c, 1, d->d_name.name);
+		if (c == '/' || d->d_name.len == 0) {
+			w->done = 1;
+			return 1;
+		}
+	}
+	if (walk_name(w, s, d))
+		return 1;
 	if (detached) {
 		w->done = 1;
 		return 1;
@@ -712,12 +767,12 @@ static long walk_step(__u64 i, struct walk *w)
 	return 0;
 }
 
-// resolve_path writes the kernel's absolute path of p (as d_path would,
-// from the top of the mount namespace) into the record at off as region r
-// and returns the offset after it. A path longer than PATH_MAX_LEN keeps
-// its last bytes and is marked F_RPATH_TRUNC. slot selects the scratch.
-static __always_inline __u32 resolve_path(struct ev_hdr *h, int r, __u32 off, struct dentry *dentry,
-					  struct vfsmount *vm, __u32 slot)
+// resolve_path writes the kernel's absolute path of the file at
+// dentry/vm (see struct walk) into the record at off as region r and
+// returns the offset after it. A path longer than PATH_MAX_LEN keeps its
+// last bytes and is marked F_RPATH_TRUNC. slot selects the scratch.
+static __always_inline __u32 resolve_path(struct ev_hdr *h, struct task_struct *t, int r, __u32 off,
+					  struct dentry *dentry, struct vfsmount *vm, __u32 slot)
 {
 	if (off > HDR_SIZE + 3 * PATH_MAX_LEN)
 		return off;
@@ -725,15 +780,22 @@ static __always_inline __u32 resolve_path(struct ev_hdr *h, int r, __u32 off, st
 	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &slot);
 	if (!s || !dentry || !vm)
 		return off;
-	struct walk w = {
-		.d = (__u64)dentry,
-		.m = (__u64)vm - bpf_core_field_offset(struct mount, mnt),
-		.pos = PATH_MAX_LEN,
-		.slot = slot,
-	};
-	bpf_loop(WALK_STEPS, walk_step, &w, 0);
-	__u32 pos = w.pos;
-	if (!w.done)
+	struct walk *w = &s->w;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->d = (__u64)dentry;
+	w->m = (__u64)vm - bpf_core_field_offset(struct mount, mnt);
+	w->pos = PATH_MAX_LEN;
+	struct fs_struct *fs = t->fs;
+	if (fs) {
+		w->root_d = (__u64)fs->root.dentry;
+		struct vfsmount *rm = fs->root.mnt;
+		if (rm)
+			w->root_sb = (__u64)rm->mnt_sb;
+	}
+	__u32 key = slot;
+	bpf_loop(WALK_STEPS, walk_step, &key, 0);
+	__u32 pos = w->pos;
+	if (!w->done)
 		h->flags2 |= F_RPATH_TRUNC;
 	if (pos >= PATH_MAX_LEN) {
 		// the file is the root itself
@@ -810,12 +872,12 @@ int BPF_PROG(dw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	file_facts(h, f);
 	// The exe path is the kernel's (the file really executed); the
 	// filename is the string the process passed.
-	__u32 off = resolve_path(h, R_EXE, HDR_SIZE, f->f_path.dentry, f->f_path.mnt, SCRATCH_LIFECYCLE);
+	__u32 off = resolve_path(h, t, R_EXE, HDR_SIZE, f->f_path.dentry, f->f_path.mnt, SCRATCH_LIFECYCLE);
 	// The exe region is the resolved path: report its truncation as
 	// F_RPATH_TRUNC only.
 	struct fs_struct *fs = t->fs;
 	if (fs)
-		off = resolve_path(h, R_CWD, off, fs->pwd.dentry, fs->pwd.mnt, SCRATCH_LIFECYCLE);
+		off = resolve_path(h, t, R_CWD, off, fs->pwd.dentry, fs->pwd.mnt, SCRATCH_LIFECYCLE);
 	__u32 foff = off;
 	off = rec_kernel_str(h, R_PATH, off, bprm->filename);
 	// The syscall is not recoverable from the registers here (the loader
@@ -1337,7 +1399,7 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	h->mode = a.mode;
 	h->arg3 = a.arg3;
 	if (f)
-		off = resolve_path(h, R_RPATH, off, f->f_path.dentry, f->f_path.mnt, SCRATCH_SYSCALL);
+		off = resolve_path(h, t, R_RPATH, off, f->f_path.dentry, f->f_path.mnt, SCRATCH_SYSCALL);
 	if (kp)
 		dedup_mark(dslot, kp, now, gen);
 	rec_submit(&syscall_rb, h, off, slot);

@@ -67,6 +67,10 @@ type FD struct {
 	Server bool
 	// NameChanged is set when the last event changed the fd's name (Falco fd.name_changed).
 	NameChanged bool
+	// Ino and Dev identify the open file as the kernel reported it
+	// (Event.FileIno/FileDev); 0 when unknown (e.g. from a snapshot).
+	Ino uint64
+	Dev uint32
 }
 
 // Process is the process table's shared record of one thread group.
