@@ -71,6 +71,10 @@ type FD struct {
 	// (Event.FileIno/FileDev); 0 when unknown (e.g. from a snapshot).
 	Ino uint64
 	Dev uint32
+	// Truncated: Name was longer than the sensor reads (PATH_MAX); it
+	// holds the kernel path's last bytes after "…" (or the passed
+	// string's first bytes before "…").
+	Truncated bool
 }
 
 // Process is the process table's shared record of one thread group.

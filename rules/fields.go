@@ -772,6 +772,10 @@ func init() {
 		f := c.fdOf()
 		return f != nil && f.NameChanged, f != nil
 	})
+	boolean("fd.name_truncated", "fd.name was longer than PATH_MAX and is cut (marked with …)", func(c *evalCtx) (bool, bool) {
+		f := c.fdOf()
+		return f != nil && f.Truncated, f != nil
+	})
 	str("fd.sip.name", "domain name of the server IP (Options.IPNames)", func(c *evalCtx) (string, bool) {
 		if c.rs.opts.IPNames == nil {
 			return "", false

@@ -18,6 +18,9 @@ const (
 	DefaultMaxFDs    = 4096
 )
 
+// ellipsis marks where a path longer than the sensor reads was cut.
+const ellipsis = "…"
+
 // Linux constants the fd logic needs.
 const (
 	atFDCWD       = -100
@@ -202,6 +205,9 @@ func execName(comm, exe string, args []string) string {
 // setImage copies the exec facts of ev into p.
 func setImage(p *event.Process, ev *event.Event) {
 	p.Exe = string(ev.Exe)
+	if ev.Flags2&event.FlagRealPathTruncated != 0 {
+		p.Exe = ellipsis + p.Exe // the kernel path's last PATH_MAX bytes
+	}
 	p.Args = ev.ArgvStrings()
 	if len(ev.Cwd) > 0 {
 		p.Cwd = string(ev.Cwd)
@@ -557,11 +563,17 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		// fd.name is the kernel's path of the file really opened when
 		// the sensor resolved it (symlinks, "..", dirfds, chroots and
 		// /proc/*/root followed); the user string otherwise.
-		name := string(ev.RealPath)
-		if name == "" {
+		name, cut := string(ev.RealPath), false
+		switch {
+		case name != "" && ev.Flags2&event.FlagRealPathTruncated != 0:
+			name, cut = ellipsis+name, true
+		case name == "":
 			name = resolvePath(p, dirfd, ev.Path)
+			if ev.Flags2&event.FlagPathTruncated != 0 {
+				name, cut = name+ellipsis, true
+			}
 		}
-		f := &event.FD{Num: -1, Type: typ, Name: name, NameRaw: string(ev.Path), Flags: ev.Flags}
+		f := &event.FD{Num: -1, Type: typ, Name: name, NameRaw: string(ev.Path), Flags: ev.Flags, Truncated: cut}
 		if failed {
 			return f
 		}

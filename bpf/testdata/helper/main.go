@@ -83,6 +83,12 @@ func main() {
 		// mix: one of each kind of syscall the sensor reports, with
 		// ordinary arguments.
 		err = mix()
+	case "deep":
+		// deep DIR LEVELS: below DIR, LEVELS nested directories with
+		// 200-byte names, entered one by one; then create "f" there by a
+		// relative openat and open the whole absolute path if it fits.
+		n, _ := strconv.Atoi(args[1])
+		err = deep(args[0], n)
 	case "openflood":
 		d, _ := time.ParseDuration(args[1])
 		openFlood(args[0], d)
@@ -416,4 +422,33 @@ func mix() error {
 	unix.Unlink(a)
 	unix.Setuid(0)
 	return exec.Command("/bin/true", "mix").Run()
+}
+
+func deep(dir string, levels int) error {
+	if err := unix.Chdir(dir); err != nil {
+		return err
+	}
+	name := strings.Repeat("d", 200)
+	for i := 0; i < levels; i++ {
+		if err := unix.Mkdir(name, 0o755); err != nil && err != unix.EEXIST {
+			return err
+		}
+		if err := unix.Chdir(name); err != nil {
+			return err
+		}
+	}
+	fd, err := unix.Openat(unix.AT_FDCWD, "f", unix.O_CREAT|unix.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	full := dir + strings.Repeat("/"+name, levels) + "/f"
+	if len(full) < 4096 {
+		fd, err := unix.Openat(unix.AT_FDCWD, full, unix.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+	}
+	return nil
 }
