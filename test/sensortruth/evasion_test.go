@@ -104,8 +104,50 @@ func TestEvasionSuite(t *testing.T) {
 	// The descriptor's sender is an allowed reader: its own open of
 	// /etc/shadow must stay quiet, so the receiver's alert is the one.
 	for _, a := range alerts {
-		if a.alert.Rule == credentialRule && strings.Contains(a.alert.Output, "process=sshd") {
+		if a.alert.Rule == credentialRule && strings.Contains(a.alert.Output, "process=sshd ") {
 			t.Errorf("the allowed sender raised %q: %s", credentialRule, a.alert.Output)
+		}
+	}
+}
+
+// TestWriteRulesSeeResolvedPath: the binary-directory and /etc write rules
+// match the file really opened, whatever name the process used.
+func TestWriteRulesSeeResolvedPath(t *testing.T) {
+	c := evasionContainer(t)
+	l := startLive(t, c, "writes")
+	c.Exec(t, "sh", "-c", "ln -sf /usr/bin /tmp/ub && ln -sf /etc /tmp/e")
+	tests := []struct {
+		rule, raw, want string
+	}{
+		{"Write below binary directory", "/tmp/ub/implant", "/usr/bin/implant"},
+		{"Write below binary directory", "/tmp/../usr/./bin/../bin/implant2", "/usr/bin/implant2"},
+		{"Write below /etc in container", "/tmp/e/cron.d-job", "/etc/cron.d-job"},
+		{"Write below /etc in container", "/proc/self/root/etc/profile.d-x", "/etc/profile.d-x"},
+	}
+	for _, tc := range tests {
+		if out, err := c.Command("evade", "write", tc.raw).CombinedOutput(); err != nil {
+			t.Fatalf("write %s: %v\n%s", tc.raw, err, out)
+		}
+	}
+	find := func(got []seen, rule, raw string) *seen {
+		for i, a := range got {
+			if a.alert.Rule == rule && a.rawPath == raw {
+				return &got[i]
+			}
+		}
+		return nil
+	}
+	alerts := l.wait(t, "every write alert", func(got []seen) bool {
+		for _, tc := range tests {
+			if find(got, tc.rule, tc.raw) == nil {
+				return false
+			}
+		}
+		return true
+	})
+	for _, tc := range tests {
+		if a := find(alerts, tc.rule, tc.raw); a.fdName != tc.want {
+			t.Errorf("%s via %s: alert names %q, want %q", tc.rule, tc.raw, a.fdName, tc.want)
 		}
 	}
 }

@@ -24,6 +24,12 @@ func main() {
 	switch os.Args[1] {
 	case "read": // read PATH: openat(AT_FDCWD, PATH, O_RDONLY), read
 		err = readAt(unix.AT_FDCWD, a[0])
+	case "write": // write PATH: openat(AT_FDCWD, PATH, O_WRONLY|O_CREAT)
+		var fd int
+		fd, err = unix.Openat(unix.AT_FDCWD, a[0], unix.O_WRONLY|unix.O_CREAT, 0o644)
+		if err == nil {
+			unix.Close(fd)
+		}
 	case "dirfd": // dirfd DIR REL: open DIR, openat(dirfd, REL)
 		err = withDir(a[0], func(d int) error { return readAt(d, a[1]) })
 	case "openat2": // openat2 DIR REL RESOLVE: openat2(dirfd, REL, {O_RDONLY, resolve})
