@@ -1332,19 +1332,27 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 		a.flags = regs->dx;
 		break;
 	}
-	struct ev_hdr *h = rec_buf(SCRATCH_SYSCALL);
+	// The path goes straight into the record buffer; the header is
+	// cleared and filled only once the event is known not to be a repeat.
+	__u32 rkey = SCRATCH_SYSCALL;
+	struct ev_hdr *h = bpf_map_lookup_elem(&rec_map, &rkey);
 	if (!h)
 		return 0;
-	__u32 off = rec_user_str(h, R_PATH, HDR_SIZE, a.path);
-	long n = h->len[R_PATH];
 	const char *up = (const char *)h + HDR_SIZE;
+	long n = 0;
+	if (a.path)
+		n = bpf_probe_read_user_str((char *)up, PATH_MAX_LEN, a.path);
+	n = n > 1 ? n - 1 : 0; // without the NUL
 	__u64 now = bpf_ktime_get_boot_ns();
 
 	// The opened file, read from the descriptor the open returned.
 	struct file *f = 0;
-	if (is_open(nr) && ret >= 0)
+	struct inode *fino = 0;
+	if (is_open(nr) && ret >= 0) {
 		f = file_of(t, ret);
-	file_facts(h, f);
+		if (f)
+			fino = f->f_inode;
+	}
 
 	// Deduplicate opens of absolute paths (a relative path's file depends
 	// on the cwd or dirfd, and openat2's resolve flags on dirfd too) by
@@ -1360,8 +1368,10 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 		k.flags = a.flags;
 		k.mode = a.mode;
 		k.len = n;
-		k.ino = h->file_ino;
-		k.dev = h->file_dev;
+		if (fino) {
+			k.ino = fino->i_ino;
+			k.dev = fino->i_sb->s_dev;
+		}
 		// Paths up to DEDUP_PATH bytes (most) are compared exactly;
 		// longer ones by their first bytes and a keyed hash.
 		const __u64 *pw = (const __u64 *)up;
@@ -1393,11 +1403,19 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 			return 0;
 		kp = &k;
 	}
+	clear_hdr(h);
 	fill_sys(h, t, regs, nr, ret, now);
 	h->fd = a.fd;
 	h->flags = a.flags;
 	h->mode = a.mode;
 	h->arg3 = a.arg3;
+	h->off[R_PATH] = HDR_SIZE;
+	__u32 plen = clamp_path(n);
+	if (plen >= PATH_MAX_LEN - 1)
+		h->flags2 |= F_PATH_TRUNC;
+	h->len[R_PATH] = plen;
+	__u32 off = HDR_SIZE + plen;
+	file_facts(h, f);
 	if (f)
 		off = resolve_path(h, t, R_RPATH, off, f->f_path.dentry, f->f_path.mnt, SCRATCH_SYSCALL);
 	if (kp)
