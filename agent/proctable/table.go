@@ -573,7 +573,11 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 				name, cut = name+ellipsis, true
 			}
 		}
-		f := &event.FD{Num: -1, Type: typ, Name: name, NameRaw: string(ev.Path), Flags: ev.Flags, Truncated: cut}
+		raw := name // most opens pass the path the kernel resolves: share the string
+		if string(ev.Path) != name {
+			raw = string(ev.Path)
+		}
+		f := &event.FD{Num: -1, Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
 		if failed {
 			return f
 		}
