@@ -75,9 +75,10 @@ type Config struct {
 	// lifecycle events only.
 	Syscalls []uint16
 	// RingSizeSyscall and RingSizeLifecycle are the ring buffer sizes in
-	// bytes (powers of two, multiples of the page size); 0 means 2 MiB and
-	// 4 MiB. A syscall ring that fits in the CPU caches is cheaper for
-	// the traced programs; a larger one rides out longer reader stalls.
+	// bytes (powers of two, multiples of the page size); 0 means 8 MiB and
+	// 4 MiB. A smaller syscall ring stays in the CPU caches and is a little
+	// cheaper for the traced programs; a larger one rides out longer
+	// reader stalls (docs/sensor.md "Bursts").
 	RingSizeSyscall, RingSizeLifecycle int
 	// PollInterval bounds the delivery delay: records never wake the
 	// reader (a wake-up costs the traced program an IPI), it polls; 0

@@ -74,7 +74,7 @@ profiles), so its cost is part of the curve.`,
 	cmd.Flags().IntVar(&workers, "workers", 4, "threads opening files")
 	cmd.Flags().BoolVar(&execs, "execs", true, "run an exec loop beside the opens")
 	cmd.Flags().BoolVar(&withPipe, "pipeline", false, "run every event through the pipeline (process table, default rules)")
-	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 2 MiB)")
+	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 8 MiB)")
 	return cmd
 }
 
@@ -147,7 +147,7 @@ on the machine disturbs much less.`,
 	cmd.Flags().StringVar(&workloads, "workloads", "", "comma-separated subset of exec,open,connect (default all)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every run's rate on stderr")
 	cmd.Flags().StringVar(&syscalls, "syscalls", "", "report only these syscalls (comma-separated; an empty list measures the bare hooks)")
-	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 2 MiB)")
+	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 8 MiB)")
 	cmd.Flags().DurationVar(&dedup, "dedup-window", bpf.DefaultDedupWindow, "in-kernel deduplication window (0 = deliver every event)")
 	cmd.Flags().BoolVar(&progStats, "prog-stats", false, "also report each BPF program's mean run time (enables kernel BPF statistics, which add a little cost)")
 	return cmd
