@@ -167,6 +167,26 @@ func TestFDSemantics(t *testing.T) {
 			checkFD: 3, checkType: event.FDFile, checkName: "/etc/shadow",
 		},
 		{
+			name: "a resolved path cut at PATH_MAX is marked with … in front",
+			steps: []step{
+				{ev: sys(24, event.SysOpenat, func(e *event.Event) {
+					e.Fd, e.Path, e.Ret, e.RealPath = -100, []byte("f"), 3, []byte("/d/f")
+					e.Flags2 = event.FlagFileFacts | event.FlagRealPathTruncated
+					e.FileType = event.FDFile
+				}), wantNum: 3, wantType: event.FDFile, wantName: "…/d/f"},
+			},
+			checkFD: 3, checkType: event.FDFile, checkName: "…/d/f",
+		},
+		{
+			name: "a passed path cut at PATH_MAX (failed open) is marked with … at the end",
+			steps: []step{
+				{ev: sys(25, event.SysOpenat, func(e *event.Event) {
+					e.Fd, e.Path, e.Ret, e.Flags2 = -100, []byte("/a/b"), -36, event.FlagPathTruncated
+				}), wantNum: -1, wantType: event.FDFile, wantName: "/a/b…"},
+			},
+			checkFD: -1, absent: true,
+		},
+		{
 			name: "fcntl F_DUPFD_CLOEXEC duplicates like dup",
 			steps: []step{
 				{ev: sys(23, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret = -100, []byte("/etc/passwd"), 5 }), wantNum: 5, wantType: event.FDFile, wantName: "/etc/passwd"},
