@@ -1006,6 +1006,23 @@ static __always_inline void dedup_task(struct dedup_key *k, struct task_struct *
 	k->ret = ret < 0 ? ret : 0;
 }
 
+// dedup_root adds the process's root directory (inode, device) and mount
+// namespace to a key: a chroot or setns makes new keys.
+static __always_inline void dedup_root(struct dedup_key *k, struct task_struct *t)
+{
+	struct fs_struct *fs = t->fs;
+	if (fs) {
+		struct inode *ri = fs->root.dentry->d_inode;
+		if (ri) {
+			k->root = ri->i_ino;
+			k->rootmnt = ri->i_sb->s_dev;
+		}
+	}
+	struct nsproxy *ns = t->nsproxy;
+	if (ns)
+		k->rootmnt |= (__u64)ns->mnt_ns->ns.inum << 32;
+}
+
 // sock_of returns the struct sock behind fd of task t, or NULL.
 static __always_inline struct sock *sock_of(struct task_struct *t, long fd)
 {
@@ -1339,10 +1356,6 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	if (!h)
 		return 0;
 	const char *up = (const char *)h + HDR_SIZE;
-	long n = 0;
-	if (a.path)
-		n = bpf_probe_read_user_str((char *)up, PATH_MAX_LEN, a.path);
-	n = n > 1 ? n - 1 : 0; // without the NUL
 	__u64 now = bpf_ktime_get_boot_ns();
 
 	// The opened file, read from the descriptor the open returned.
@@ -1354,24 +1367,54 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 			fino = f->f_inode;
 	}
 
-	// Deduplicate opens of absolute paths (a relative path's file depends
-	// on the cwd or dirfd, and openat2's resolve flags on dirfd too) by
-	// the path, the process's root and the opened file's identity.
+	// Deduplication of opens (docs/sensor.md "Deduplication"). A
+	// successful open is a repeat when the same process opened the same
+	// file (inode, device) by the same name (the name's hash and length
+	// and its directory's inode) on the same mount, so with the same
+	// resolved path, and the same flags and mode: the string it passed
+	// is not even read for a repeat. A failed open has no file: it
+	// is keyed by its absolute path string.
 	struct dedup_key k;
 	struct dedup_key *kp = 0;
 	struct dedup_slot *dslot = 0;
 	__u32 gen = 0;
-	if (dedup_window_ns && (nr == NR_open || nr == NR_openat || nr == NR_creat || (nr == NR_openat2 && a.arg3 == 0)) &&
-	    n > 0 && n < PATH_LEN && up[0] == '/') {
+	int dd = dedup_window_ns && is_open(nr);
+	if (dd && fino) {
+		__builtin_memset(&k, 0, sizeof(k));
+		dedup_task(&k, t, nr, ret);
+		k.flags = a.flags;
+		k.mode = a.mode;
+		k.len = ~0u; // identity key
+		k.ino = fino->i_ino;
+		k.dev = fino->i_sb->s_dev;
+		// the name: its hash and length and its directory's inode;
+		// the mount by its id (pointers may not be hashed)
+		struct dentry *fd_d = f->f_path.dentry;
+		k.hash = fd_d->d_name.hash_len;
+		struct dentry *fd_p = fd_d->d_parent;
+		if (fd_p && fd_p->d_inode)
+			k.path[0] = fd_p->d_inode->i_ino;
+		struct mount *fd_m = bpf_rdonly_cast((void *)f->f_path.mnt - bpf_core_field_offset(struct mount, mnt),
+						     bpf_core_type_id_kernel(struct mount));
+		k.path[1] = fd_m->mnt_id;
+		dedup_root(&k, t);
+		gen = dedup_generation();
+		if (dedup_seen(&k, now, gen, slot, &dslot))
+			return 0;
+		kp = &k;
+	}
+
+	long n = 0;
+	if (a.path)
+		n = bpf_probe_read_user_str((char *)up, PATH_MAX_LEN, a.path);
+	n = n > 1 ? n - 1 : 0; // without the NUL
+
+	if (dd && !fino && ret < 0 && (nr != NR_openat2 || a.arg3 == 0) && n > 0 && n < PATH_LEN && up[0] == '/') {
 		__builtin_memset(&k, 0, sizeof(k));
 		dedup_task(&k, t, nr, ret);
 		k.flags = a.flags;
 		k.mode = a.mode;
 		k.len = n;
-		if (fino) {
-			k.ino = fino->i_ino;
-			k.dev = fino->i_sb->s_dev;
-		}
 		// Paths up to DEDUP_PATH bytes (most) are compared exactly;
 		// longer ones by their first bytes and a keyed hash.
 		const __u64 *pw = (const __u64 *)up;
@@ -1387,17 +1430,7 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 		}
 		if (n > DEDUP_PATH)
 			k.hash = siphash13(up, n);
-		struct fs_struct *fs = t->fs;
-		if (fs) {
-			struct inode *ri = fs->root.dentry->d_inode;
-			if (ri) {
-				k.root = ri->i_ino;
-				k.rootmnt = ri->i_sb->s_dev;
-			}
-		}
-		struct nsproxy *ns = t->nsproxy;
-		if (ns)
-			k.rootmnt |= (__u64)ns->mnt_ns->ns.inum << 32;
+		dedup_root(&k, t);
 		gen = dedup_generation();
 		if (dedup_seen(&k, now, gen, slot, &dslot))
 			return 0;
