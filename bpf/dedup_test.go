@@ -203,3 +203,66 @@ func TestUnixConnects(t *testing.T) {
 		}
 	}
 }
+
+// TestDedupByFile: successful opens are repeats when they open the same
+// file by the same name, whatever string was passed: a relative path, the
+// absolute path and a symlink to it are one key; a symlink retargeted in
+// the window opens another file and is delivered at once.
+func TestDedupByFile(t *testing.T) {
+	c := startCapture(t, Config{Syscalls: []uint16{event.SysOpen}, DedupWindow: 5 * time.Second})
+	defer c.close(t)
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, link := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "link")
+	for _, f := range []string{a, b} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(a, link); err != nil {
+		t.Fatal(err)
+	}
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	cmd := cg.command(helper(t), "opens", "a*5", a+"*3", "link*2", "wait", "link*2", b+"*2")
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the steps before "wait"
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(b, link); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(stdin, "\n")
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v\n%s", err, stderr.String())
+	}
+	evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+	byReal := map[string][]*event.Event{}
+	for _, e := range evs {
+		if isSys(event.SysOpen)(e) && e.Pid == uint32(cmd.Process.Pid) {
+			byReal[string(e.RealPath)] = append(byReal[string(e.RealPath)], e)
+		}
+	}
+	if got := byReal[a]; len(got) != 1 || string(got[0].Path) != "a" {
+		t.Errorf("opens of %s (as a, %s and link) delivered: %s, want the first one (a) only", a, a, dump(got))
+	}
+	if got := byReal[b]; len(got) != 1 || string(got[0].Path) != "link" {
+		t.Errorf("opens of %s (link retargeted, then %s) delivered: %s, want the first one (link) only", b, b, dump(got))
+	}
+	if len(byReal) != 2 {
+		t.Errorf("opens delivered for %d files, want 2: %v", len(byReal), byReal)
+	}
+}
