@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -88,6 +89,7 @@ func newBenchOverheadCmd() *cobra.Command {
 		ringSys   int
 		syscalls  string
 		dedup     time.Duration
+		withAgent bool
 	)
 	cmd := &cobra.Command{
 		Use:   "overhead",
@@ -117,6 +119,27 @@ on the machine disturbs much less.`,
 			}
 			if len(sel) == 0 {
 				return withCode(2, fmt.Errorf("%w: %q (want exec, open, connect)", overhead.ErrNoWorkloads, workloads))
+			}
+			if withAgent {
+				self, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				argv := []string{self, "agent", "--db", filepath.Join(dir, "agent.db"), "--metrics-addr", "", "--cri-endpoint", "none"}
+				aopt := overhead.AgentOptions{Rounds: rounds, Duration: duration, Command: argv, Ready: "agent running"}
+				if verbose {
+					aopt.Progress = cmd.ErrOrStderr()
+				}
+				res, err := overhead.MeasureAgent(sel, aopt)
+				if err != nil {
+					var env *bpf.EnvError
+					if errors.As(err, &env) {
+						return withCode(2, err)
+					}
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "agent overhead: %d interleaved triples of %s per workload (without, agent, bare hooks)\n", rounds, duration)
+				return overhead.PrintAgent(cmd.OutOrStdout(), res)
 			}
 			opt := overhead.Options{Rounds: rounds, Duration: duration, ProgStats: progStats,
 				Sensor: bpf.Config{RingSizeSyscall: ringSys, DedupWindow: dedupWindow(dedup)}}
@@ -149,6 +172,7 @@ on the machine disturbs much less.`,
 	cmd.Flags().StringVar(&syscalls, "syscalls", "", "report only these syscalls (comma-separated; an empty list measures the bare hooks)")
 	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 8 MiB)")
 	cmd.Flags().DurationVar(&dedup, "dedup-window", bpf.DefaultDedupWindow, "in-kernel deduplication window (0 = deliver every event)")
+	cmd.Flags().BoolVar(&withAgent, "agent", false, "measure the agent (`driftwatch agent`, default configuration, its own process) instead of the sensor alone, beside the bare hooks")
 	cmd.Flags().BoolVar(&progStats, "prog-stats", false, "also report each BPF program's mean run time (enables kernel BPF statistics, which add a little cost)")
 	return cmd
 }
