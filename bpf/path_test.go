@@ -67,3 +67,22 @@ func TestResolvedPathLength(t *testing.T) {
 		})
 	}
 }
+
+// TestResolvedPathOfPipe: a pipe re-opened by /proc/self/fd/N has no path;
+// RealPath stays empty (not "/") and the file facts say pipe.
+func TestResolvedPathOfPipe(t *testing.T) {
+	c := sensor(t)
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	out, cmd := cg.run(t, helper(t), "pipeopen")
+	evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+	op := find(evs, func(e *event.Event) bool {
+		return isSys(event.SysOpenat)(e) && strings.HasPrefix(string(e.Path), "/proc/self/fd/") && e.Ret == int64(atoi(t, out["fd"]))
+	})
+	if op == nil {
+		t.Fatalf("no openat of /proc/self/fd/N:\n%s", dump(evs))
+	}
+	if len(op.RealPath) != 0 || op.FileType != event.FDPipe {
+		t.Errorf("re-opened pipe: resolved %q, type %v; want no path, pipe", op.RealPath, op.FileType)
+	}
+}

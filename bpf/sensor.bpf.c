@@ -310,6 +310,7 @@ struct walk {
 	__u32 trunc;    // ran out of room
 	__u32 beneath;  // climbing past a bind mount's root within its filesystem
 	__u32 save_pos; // pos where that climb began
+	__u32 anon;     // a nameless pseudo file (pipe, socket, anon inode): no path
 };
 
 struct scratch {
@@ -753,7 +754,9 @@ static long walk_step(__u64 i, __u32 *slot)
 		char c = 0;
 		bpf_probe_read_kernel(&c, 1, d->d_name.name);
 		if (c == '/' || d->d_name.len == 0) {
+			// named only by d_dname ("pipe:[N]"): no path
 			w->done = 1;
+			w->anon = w->pos == PATH_MAX_LEN;
 			return 1;
 		}
 	}
@@ -795,6 +798,8 @@ static __always_inline __u32 resolve_path(struct ev_hdr *h, struct task_struct *
 	__u32 key = slot;
 	bpf_loop(WALK_STEPS, walk_step, &key, 0);
 	__u32 pos = w->pos;
+	if (w->anon)
+		return off;
 	if (!w->done)
 		h->flags2 |= F_RPATH_TRUNC;
 	if (pos >= PATH_MAX_LEN) {

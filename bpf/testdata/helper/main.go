@@ -89,6 +89,14 @@ func main() {
 		// relative openat and open the whole absolute path if it fits.
 		n, _ := strconv.Atoi(args[1])
 		err = deep(args[0], n)
+	case "pipeopen":
+		// pipeopen: re-open a pipe's read end by /proc/self/fd/N
+		var p [2]int
+		if err = unix.Pipe(p[:]); err == nil {
+			var fd int
+			fd, err = unix.Open("/proc/self/fd/"+strconv.Itoa(p[0]), unix.O_RDONLY|unix.O_NONBLOCK, 0)
+			fmt.Printf("fd=%d\n", fd)
+		}
 	case "openflood":
 		d, _ := time.ParseDuration(args[1])
 		openFlood(args[0], d)
