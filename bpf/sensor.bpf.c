@@ -90,6 +90,7 @@ char LICENSE[] SEC("license") = "GPL";
 // x86_64 syscall numbers (event/syscalls.go).
 #define NR_open 2
 #define NR_creat 85
+#define NR_open_by_handle_at 304
 #define NR_fcntl 72
 #define F_DUPFD 0
 #define F_DUPFD_CLOEXEC 1030
@@ -764,6 +765,11 @@ static long walk_step(__u64 i, __u32 *slot)
 		return 1;
 	if (detached) {
 		w->done = 1;
+		// a dentry disconnected from its tree (a file opened by a
+		// handle that was not in the cache): its directories are not
+		// known, the path is only the name
+		if (d->d_flags & DCACHE_DISCONNECTED)
+			w->trunc = 1;
 		return 1;
 	}
 	w->d = (__u64)parent;
@@ -800,7 +806,7 @@ static __always_inline __u32 resolve_path(struct ev_hdr *h, struct task_struct *
 	__u32 pos = w->pos;
 	if (w->anon)
 		return off;
-	if (!w->done)
+	if (!w->done || w->trunc)
 		h->flags2 |= F_RPATH_TRUNC;
 	if (pos >= PATH_MAX_LEN) {
 		// the file is the root itself
@@ -1259,7 +1265,7 @@ struct p1args {
 
 static __always_inline int is_open(long nr)
 {
-	return nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat;
+	return nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat || nr == NR_open_by_handle_at;
 }
 
 // sys_p1 reports syscalls with one path argument. The record is built in
@@ -1278,6 +1284,11 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 		a.path = (void *)regs->di;
 		a.flags = regs->si;
 		a.mode = regs->dx;
+		break;
+	case NR_open_by_handle_at:
+		// no path: the file is named by a handle on the mount of fd
+		a.fd = regs->di;
+		a.flags = regs->dx;
 		break;
 	case NR_creat:
 		// creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode)
@@ -1625,6 +1636,7 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 		/* fallthrough */
 	case NR_open:
 	case NR_creat:
+	case NR_open_by_handle_at:
 	case NR_openat:
 	case NR_openat2:
 	case NR_unlink:

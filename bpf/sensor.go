@@ -134,6 +134,7 @@ var supported = []uint16{
 	event.SysDup2, event.SysDup3, event.SysInitModule, event.SysFinitModule,
 	event.SysMemfdCreate, event.SysMount, event.SysUmount2, event.SysUnshare, event.SysSetns,
 	event.SysCreat, event.SysFcntl, // fcntl: F_DUPFD and F_DUPFD_CLOEXEC only
+	event.SysOpenByHandleAt,
 }
 
 // SupportedSyscalls returns the x86_64 numbers of the syscalls the sensor

@@ -64,6 +64,10 @@ const (
 	SysUnknown     uint16 = 0xffff
 )
 
+// SysOpenByHandleAt (x86_64 304) opens a file named by a handle from
+// name_to_handle_at, without a path.
+const SysOpenByHandleAt uint16 = 304
+
 // SyscallName returns the x86_64 name of syscall number nr, or "" when unknown.
 func SyscallName(nr uint16) string { return syscallNames64[nr] }
 

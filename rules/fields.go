@@ -232,7 +232,7 @@ func isOpen(e *event.Event) bool {
 		return false
 	}
 	switch e.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat:
+	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt:
 		return true
 	}
 	return false

@@ -431,7 +431,7 @@ func factsFD(ev *event.Event) int32 {
 		return -1
 	}
 	switch ev.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysSocket,
+	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt, event.SysSocket,
 		event.SysAccept, event.SysAccept4, event.SysDup, event.SysDup2, event.SysDup3, event.SysFcntl:
 		return int32(ev.Ret)
 	}
@@ -551,7 +551,7 @@ func tupleName(f *event.FD, unixPath []byte) string {
 func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 	failed := ev.Ret < 0
 	switch ev.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat:
+	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt:
 		dirfd := ev.Fd
 		if ev.Syscall == event.SysOpen || ev.Syscall == event.SysCreat {
 			dirfd = atFDCWD

@@ -25,7 +25,7 @@ func evasionContainer(t *testing.T) *testinfra.Container {
 			t.Fatal(err)
 		}
 	}
-	caps := append([]string{"CAP_SYS_ADMIN"}, testinfra.DefaultCaps...)
+	caps := append([]string{"CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH"}, testinfra.DefaultCaps...)
 	return testinfra.NewRuncContainer(t, testinfra.RuncOptions{Writable: true, Caps: caps, Rootfs: rootfs})
 }
 
@@ -57,6 +57,9 @@ func TestEvasionSuite(t *testing.T) {
 		{"bind mount of /etc", "mount --bind /etc /mnt/e", []string{"evade", "read", "/mnt/e/shadow"}, "/mnt/e/shadow"},
 		{"symlink renamed into place", "ln -sf /etc/shadow /tmp/r.new && mv /tmp/r.new /tmp/r", []string{"evade", "read", "/tmp/r"}, "/tmp/r"},
 		{"/proc/self/fd/N re-open", "", []string{"evade", "procfd", "/etc/shadow"}, "/proc/self/fd/"},
+		// open_by_handle_at (CAP_DAC_READ_SEARCH, the "shocker" escape)
+		// passes no path at all: only the resolved one names the file.
+		{"open_by_handle_at", "", []string{"evade", "byhandle", "/etc/shadow"}, ""},
 		// The sender runs as "sshd", an allowed reader: only the
 		// receiver's re-open of the passed descriptor can raise it.
 		{"descriptor passed over a unix socket", "", []string{"/tmp/sshd", "fdpass", "/etc/shadow", "/usr/local/bin/evade"}, "/proc/self/fd/"},

@@ -47,6 +47,17 @@ func main() {
 				err = readAt(unix.AT_FDCWD, a[1])
 			}
 		}
+	case "byhandle": // byhandle PATH: name_to_handle_at(PATH), open_by_handle_at(mount of /, handle)
+		var h unix.FileHandle
+		if h, _, err = unix.NameToHandleAt(unix.AT_FDCWD, a[0], 0); err == nil {
+			err = withDir("/", func(m int) error {
+				fd, err := unix.OpenByHandleAt(m, h, unix.O_RDONLY)
+				if err != nil {
+					return fmt.Errorf("open_by_handle_at: %w", err)
+				}
+				return readFd(fd)
+			})
+		}
 	case "procfd": // procfd PATH: open PATH with O_PATH, re-open /proc/self/fd/N
 		var fd int
 		fd, err = unix.Open(a[0], unix.O_PATH, 0)
