@@ -106,6 +106,9 @@ type Process struct {
 	// ExeUpperLayer / ExeMemfd / ExeFromSnapshot describe the image.
 	ExeUpperLayer bool
 	ExeMemfd      bool
+	// ArgsTruncated: argv was longer than the sensor reads (4 KiB); the
+	// last argument ends in "…".
+	ArgsTruncated bool
 	// FromSnapshot is true for processes found by the start-up /proc scan.
 	FromSnapshot bool
 	// Parent is the parent process record, nil when unknown.

@@ -548,6 +548,10 @@ func init() {
 	})
 	str("proc.exe", "argv[0]", func(c *evalCtx) (string, bool) { return procExe(c.proc()) })
 	str("proc.exepath", "full path of the executable", func(c *evalCtx) (string, bool) { return procExepath(c.proc()) })
+	boolean("proc.args_truncated", "argv was longer than the sensor reads and is cut (its last argument ends in …)", func(c *evalCtx) (bool, bool) {
+		p := c.proc()
+		return p != nil && p.ArgsTruncated, p != nil
+	})
 	str("proc.args", "arguments after argv[0], space separated", func(c *evalCtx) (string, bool) { return c.args(c.proc(), cacheArgs) })
 	str("proc.cmdline", "name and arguments", func(c *evalCtx) (string, bool) { return c.cmdline(c.proc(), cacheCmdline) })
 	str("proc.cwd", "working directory with a trailing /", func(c *evalCtx) (string, bool) {

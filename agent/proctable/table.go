@@ -209,6 +209,10 @@ func setImage(p *event.Process, ev *event.Event) {
 		p.Exe = ellipsis + p.Exe // the kernel path's last PATH_MAX bytes
 	}
 	p.Args = ev.ArgvStrings()
+	p.ArgsTruncated = ev.Flags2&event.FlagArgvTruncated != 0
+	if p.ArgsTruncated && len(p.Args) > 0 {
+		p.Args[len(p.Args)-1] += ellipsis
+	}
 	if len(ev.Cwd) > 0 {
 		p.Cwd = string(ev.Cwd)
 	}

@@ -432,3 +432,18 @@ func TestExecName(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncatedArgvMarked(t *testing.T) {
+	tab := New(Options{})
+	ev := &event.Event{Kind: event.KindExec, Pid: 70, Tid: 70, Ppid: 1, Exe: []byte("/bin/sh"),
+		Argv: []byte("sh\x00-c\x00echo aaaa"), Flags2: event.FlagArgvTruncated}
+	p, _ := tab.Apply(ev, nil)
+	if !p.ArgsTruncated || len(p.Args) != 3 || p.Args[2] != "echo aaaa…" {
+		t.Errorf("cut argv: truncated=%v args=%q, want the last ending in …", p.ArgsTruncated, p.Args)
+	}
+	ev.Flags2 = 0
+	p, _ = tab.Apply(ev, nil)
+	if p.ArgsTruncated || p.Args[2] != "echo aaaa" {
+		t.Errorf("whole argv: truncated=%v args=%q", p.ArgsTruncated, p.Args)
+	}
+}
