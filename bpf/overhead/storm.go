@@ -143,8 +143,16 @@ func Storm(opt StormOptions) ([]StormPoint, error) {
 		lost0 := s.Lost()
 		d0, e0 := delivered.Load(), execsSeen.Load()
 		made, execs, el := stormStep(paths, rate, opt.Duration, opt.Execs)
-		// let the reader drain what is in the rings
-		time.Sleep(200 * time.Millisecond)
+		// let the reader drain what is in the rings: until nothing more
+		// of the storm's arrives for 200 ms (at most 20 s)
+		for i, last := 0, ^uint64(0); i < 100; i++ {
+			now := delivered.Load() + execsSeen.Load()
+			if now == last {
+				break
+			}
+			last = now
+			time.Sleep(200 * time.Millisecond)
+		}
 		lost1 := s.Lost()
 		p := StormPoint{
 			Target: rate, Offered: float64(made) / el, Made: made, Delivered: delivered.Load() - d0,
