@@ -11,8 +11,8 @@ import (
 
 // Record layout, mirrored from struct ev_hdr in sensor.bpf.c.
 const (
-	recVersion = 1
-	hdrSize    = 280
+	recVersion = 2
+	hdrSize    = 296
 
 	offTs       = 0
 	offCgroup   = 8
@@ -51,11 +51,29 @@ const (
 	offVersion  = 197
 	offSport    = 198
 	offDport    = 200
-	offRegions  = 202 // u16 off[6], then u16 len[6]
+	offRegions  = 202 // u16 off[7], then u16 len[7]
+	offFdType   = 230
 	offSaddr    = 232
 	offDaddr    = 248
 	offComm     = 264
+	offFileIno  = 280
+	offFileDev  = 288
 )
+
+// Kernel file types in the record's fd_type: S_IFMT>>12 of the inode, or
+// ftAnon for an inode without a type.
+const (
+	ftFIFO = 0o01
+	ftChr  = 0o02
+	ftDir  = 0o04
+	ftBlk  = 0o06
+	ftReg  = 0o10
+	ftLnk  = 0o12
+	ftSock = 0o14
+	ftAnon = 15
+)
+
+const afNetlink = 16
 
 // String regions, in the order of off[]/len[].
 const (
@@ -65,6 +83,7 @@ const (
 	regExe
 	regCwd
 	regArgv
+	regRealPath
 	regCount
 )
 
@@ -163,7 +182,53 @@ func Decode(raw []byte, ev *event.Event, clk Clock) error {
 	ev.Exe = appendRegion(ev.Exe, raw, offs[regExe], lens[regExe])
 	ev.Cwd = appendRegion(ev.Cwd, raw, offs[regCwd], lens[regCwd])
 	ev.Argv = appendRegion(ev.Argv, raw, offs[regArgv], lens[regArgv])
+	ev.RealPath = appendRegion(ev.RealPath, raw, offs[regRealPath], lens[regRealPath])
+	if ev.Flags2&event.FlagFileFacts != 0 {
+		ev.FileType = fileType(raw[offFdType], ev.Family)
+		ev.FileIno = le.Uint64(raw[offFileIno:])
+		ev.FileDev = encodeDev(le.Uint32(raw[offFileDev:]))
+	}
 	return nil
+}
+
+// fileType maps the kernel's inode type (and a socket's family) to the
+// descriptor type rules see as fd.type.
+func fileType(ft byte, family uint16) event.FDType {
+	switch ft {
+	case ftReg, ftChr, ftBlk, ftLnk:
+		return event.FDFile
+	case ftDir:
+		return event.FDDirectory
+	case ftFIFO:
+		return event.FDPipe
+	case ftSock:
+		switch family {
+		case event.AFInet:
+			return event.FDIPv4
+		case event.AFInet6:
+			return event.FDIPv6
+		case event.AFUnix:
+			return event.FDUnix
+		case afNetlink:
+			return event.FDNetlink
+		}
+	}
+	return event.FDUnknown
+}
+
+// kernelFileType is fileType's inverse for EncodeRecord.
+func kernelFileType(t event.FDType) byte {
+	switch t {
+	case event.FDFile:
+		return ftReg
+	case event.FDDirectory:
+		return ftDir
+	case event.FDPipe:
+		return ftFIFO
+	case event.FDIPv4, event.FDIPv6, event.FDUnix, event.FDNetlink:
+		return ftSock
+	}
+	return ftAnon
 }
 
 func appendRegion(dst, raw []byte, off, n int) []byte {
@@ -203,7 +268,7 @@ func encodeDev(kdev uint32) uint32 {
 // EncodeRecord is Decode's inverse for tests, fuzz seeds and benchmarks:
 // it lays ev out as the kernel would, strings after the header.
 func EncodeRecord(ev *event.Event, clk Clock) []byte {
-	regions := [regCount][]byte{ev.Path, ev.Path2, ev.UnixPath, ev.Exe, ev.Cwd, ev.Argv}
+	regions := [regCount][]byte{ev.Path, ev.Path2, ev.UnixPath, ev.Exe, ev.Cwd, ev.Argv, ev.RealPath}
 	size := hdrSize
 	for _, r := range regions {
 		size += len(r)
@@ -252,6 +317,11 @@ func EncodeRecord(ev *event.Event, clk Clock) []byte {
 	putAddr(offSaddr, offSport, ev.Src)
 	putAddr(offDaddr, offDport, ev.Dst)
 	copy(raw[offComm:offComm+16], ev.Comm[:])
+	if ev.Flags2&event.FlagFileFacts != 0 {
+		raw[offFdType] = kernelFileType(ev.FileType)
+		le.PutUint64(raw[offFileIno:], ev.FileIno)
+		le.PutUint32(raw[offFileDev:], decodeDev(ev.FileDev))
+	}
 	pos := hdrSize
 	for i, r := range regions {
 		if len(r) == 0 {

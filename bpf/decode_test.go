@@ -17,11 +17,13 @@ func sampleEvents() []*event.Event {
 	open := &event.Event{Kind: event.KindSyscall, Syscall: event.SysOpenat, CPU: 1, Time: testClock.BootToWall + 123456789,
 		Pid: 10, Tid: 11, Ppid: 1, Uid: 1000, Gid: 1000, Euid: 1000, Egid: 1000, LoginUID: 1000, CgroupID: 4242,
 		PidNS: 4026531836, MntNS: 4026531841, Tty: 34816, CapEff: 0x1ff, Ret: 3, Raw: [6]uint64{0xffffff9c, 0x7ffd, 0x241, 0o644},
-		Fd: -100, Flags: 0x241, Mode: 0o644, Path: []byte("/etc/hostname")}
+		Fd: -100, Flags: 0x241, Mode: 0o644, Path: []byte("/etc/hostname"), RealPath: []byte("/var/lib/hostname"),
+		Flags2: event.FlagFileFacts, FileType: event.FDFile, FileIno: 1234567, FileDev: 0x10302}
 	open.SetComm("cat")
 	conn := &event.Event{Kind: event.KindSyscall, Syscall: event.SysConnect, Time: testClock.BootToWall + 5, Pid: 20, Tid: 20,
 		Fd: 3, Family: event.AFInet, Proto: event.ProtoTCP, SockType: 1,
-		Src: netip.MustParseAddrPort("127.0.0.1:40000"), Dst: netip.MustParseAddrPort("127.0.0.1:8080")}
+		Src: netip.MustParseAddrPort("127.0.0.1:40000"), Dst: netip.MustParseAddrPort("127.0.0.1:8080"),
+		Flags2: event.FlagFileFacts, FileType: event.FDIPv4, FileIno: 99, FileDev: 8}
 	conn6 := &event.Event{Kind: event.KindSyscall, Syscall: event.SysAccept4, Time: testClock.BootToWall + 6, Pid: 21, Tid: 22,
 		Ret: 5, Fd: 4, Family: event.AFInet6, Proto: event.ProtoTCP, SockType: 1,
 		Src: netip.MustParseAddrPort("[::1]:5555"), Dst: netip.MustParseAddrPort("[::1]:443")}
@@ -35,9 +37,11 @@ func sampleEvents() []*event.Event {
 		ChildPid: 31, ChildTid: 31, Flags: 0x1200011}
 	exit := &event.Event{Kind: event.KindExit, Syscall: event.SysExitGroup, Time: testClock.BootToWall + 10, Pid: 31, Tid: 32,
 		Ret: 256, Flags2: event.FlagThread}
+	dup := &event.Event{Kind: event.KindSyscall, Syscall: event.SysDup2, Time: testClock.BootToWall + 12, Fd: 4, Fd2: 1, Ret: 1,
+		Flags2: event.FlagFileFacts, FileType: event.FDPipe, FileIno: 5}
 	sym := &event.Event{Kind: event.KindSyscall, Syscall: event.SysSymlinkat, Time: testClock.BootToWall + 11,
 		Path: []byte("/etc/hostname"), Path2: []byte("bad\nname\xff"), Fd: -100, Fd2: -100}
-	return []*event.Event{open, conn, conn6, unix, exec, fork, exit, sym}
+	return []*event.Event{open, conn, conn6, unix, exec, fork, exit, dup, sym}
 }
 
 func TestDecodeRoundTrip(t *testing.T) {

@@ -29,7 +29,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define EV_VERSION 1
+#define EV_VERSION 2
 
 // Record kinds (event.Kind).
 #define KIND_SYSCALL 0
@@ -53,6 +53,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define F_PATH_TRUNC (1 << 3)
 #define F_THREAD (1 << 4)
 #define F_EXE_UNKNOWN (1 << 5)
+#define F_RPATH_TRUNC (1 << 6) // the resolved path (R_RPATH) was cut
+#define F_FILE (1 << 7)        // fd_type/file_ino/file_dev were read from the kernel
 
 // String regions (index into off[]/len[]), mapped to event.Event fields.
 #define R_PATH 0
@@ -61,16 +63,18 @@ char LICENSE[] SEC("license") = "GPL";
 #define R_EXE 3
 #define R_CWD 4
 #define R_ARGV 5
-#define R_COUNT 6
+#define R_RPATH 6 // the kernel's path of the opened file (dentry + mount walk)
+#define R_COUNT 7
 
-#define PATH_LEN 512  // syscall path arguments
+#define PATH_MAX_LEN 4096 // PATH_MAX: user path strings and resolved paths
+#define PATH_LEN 512      // longest path hashed for deduplication
 #define SMALL_PATH 64 // size classes of one-path records
 #define MID_PATH 256
 #define UNIX_LEN 128  // sockaddr_un path (108) rounded up
-#define EXE_LEN 1024  // exe path, cwd and exec filename
 #define ARGV_LEN 4096 // argv bytes
 #define NAME_LEN 256  // one path component
-#define PATH_DEPTH 40 // dentry walk bound
+#define WALK_STEPS 2176 // dentry walk bound: a 4096-byte path has at most 2048
+                        // components, plus mount crossings
 
 #define NR_SYSCALLS 512
 
@@ -85,6 +89,11 @@ char LICENSE[] SEC("license") = "GPL";
 
 // x86_64 syscall numbers (event/syscalls.go).
 #define NR_open 2
+#define NR_creat 85
+#define NR_open_by_handle_at 304
+#define NR_fcntl 72
+#define F_DUPFD 0
+#define F_DUPFD_CLOEXEC 1030
 #define NR_socket 41
 #define NR_connect 42
 #define NR_accept 43
@@ -131,7 +140,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_openat2 437
 #define NR_fchmodat2 452
 
-// Fixed record header: 280 bytes, little endian, mirrored in decode.go.
+// Fixed record header: 296 bytes, little endian, mirrored in decode.go.
 struct ev_hdr {
 	__u64 ts;        // 0   bpf_ktime_get_boot_ns
 	__u64 cgroup_id; // 8
@@ -171,22 +180,25 @@ struct ev_hdr {
 	__u16 sport;     // 198 host order
 	__u16 dport;     // 200
 	__u16 off[R_COUNT]; // 202 region offsets from the record start
-	__u16 len[R_COUNT]; // 214 region lengths (bytes used)
-	__u8 pad[6];        // 226
+	__u16 len[R_COUNT]; // 216 region lengths (bytes used)
+	__u8 fd_type;       // 230 S_IFMT>>12 of the descriptor's inode (F_FILE), FT_ANON
+	__u8 pad;           // 231
 	__u8 saddr[16];     // 232 IPv4 in the first 4 bytes
 	__u8 daddr[16];     // 248
 	__u8 comm[16];      // 264
-};                          // 280
+	__u64 file_ino;     // 280 inode of the descriptor's file (F_FILE)
+	__u32 file_dev;     // 288 its kernel dev_t
+	__u32 pad2;         // 292
+};                          // 296
 
-#define HDR_SIZE 280
+#define FT_ANON 15 // an inode without a type (anonymous inodes)
+
+#define HDR_SIZE 296
 #define REC_PLAIN HDR_SIZE
 #define REC_NET (HDR_SIZE + UNIX_LEN)
-#define REC_P2 (HDR_SIZE + 2 * PATH_LEN)
-#define REC_EXEC (HDR_SIZE + 3 * EXE_LEN + ARGV_LEN)
-#define OFF_EXE HDR_SIZE
-#define OFF_CWD (HDR_SIZE + EXE_LEN)
-#define OFF_FILENAME (HDR_SIZE + 2 * EXE_LEN)
-#define OFF_ARGV (HDR_SIZE + 3 * EXE_LEN)
+// Records with paths are built in a per-CPU buffer (rec_map) and copied
+// to the ring with their exact size: up to four PATH_MAX regions.
+#define REC_MAX (HDR_SIZE + 4 * PATH_MAX_LEN)
 
 _Static_assert(sizeof(struct ev_hdr) == HDR_SIZE, "ev_hdr layout");
 
@@ -197,7 +209,7 @@ const volatile __u64 dedup_k0 = 0, dedup_k1 = 0; // SipHash key, random per load
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 2 << 20); // small enough to stay in cache (docs/sensor.md)
+	__uint(max_entries, 8 << 20); // rides out ~200 ms reader stalls at 100k events/s (docs/sensor.md)
 } syscall_rb SEC(".maps");
 
 struct {
@@ -233,6 +245,8 @@ struct dedup_key {
 	__u64 hash;     // SipHash-1-3 of a longer path / of a unix socket path
 	__u64 root;     // opens: inode number of the process's root directory ...
 	__u64 rootmnt;  // ... its device, and the mount namespace: chroot/setns make new keys
+	__u64 ino;      // opens: the opened file's inode ...
+	__u64 dev;      // ... and device: a retargeted symlink or a renamed file makes a new key
 	__u32 tgid;
 	__u32 uid;
 	__u32 euid;
@@ -284,9 +298,27 @@ struct {
 	__type(value, __u64);
 } dedup_count SEC(".maps");
 
-// Scratch space for building paths backwards (dentry walk).
+// Scratch space for building paths backwards (dentry walk) and for socket
+// addresses: the walk writes [pos, PATH_MAX_LEN), a name of up to NAME_LEN
+// bytes may start just below PATH_MAX_LEN.
+struct walk {
+	__u64 d;        // current dentry
+	__u64 m;        // current struct mount
+	__u64 root_d;   // the process's root dentry ...
+	__u64 root_sb;  // ... and its filesystem
+	__u32 pos;      // the path built so far is scratch[pos, PATH_MAX_LEN)
+	__u32 done;     // reached the top of the mount tree (or a detached root)
+	__u32 trunc;    // ran out of room
+	__u32 beneath;  // climbing past a bind mount's root within its filesystem
+	__u32 save_pos; // pos where that climb began
+	__u32 anon;     // a nameless pseudo file (pipe, socket, anon inode): no path
+};
+
 struct scratch {
-	char buf[2 * EXE_LEN + NAME_LEN];
+	char buf[2 * PATH_MAX_LEN];
+	// The walk's state lives here, not on the stack: the verifier then
+	// knows nothing about its values and checks the step once.
+	struct walk w;
 };
 
 // Per-CPU scratch: slot 0 for the lifecycle programs, 1 for sys_exit.
@@ -298,6 +330,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
+
+// Per-CPU record buffers (same slots as scratch_map): records with path
+// regions are assembled here and copied into the ring with their exact
+// size, so no ring byte of an earlier record survives in a new one.
+struct recbuf {
+	char b[REC_MAX];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct recbuf);
+} rec_map SEC(".maps");
 
 // bpf_rdonly_cast turns an address into a read-only BTF pointer, so the
 // fields behind it are read with plain loads instead of one
@@ -477,48 +522,88 @@ static __always_inline void fill_task(struct ev_hdr *h, struct task_struct *t, _
 		struct tty_driver *drv = tty->driver;
 		h->tty = new_encode_dev(drv->major, drv->minor_start + tty->index);
 	}
-	h->off[0] = h->off[1] = h->off[2] = h->off[3] = h->off[4] = h->off[5] = 0;
-	h->len[0] = h->len[1] = h->len[2] = h->len[3] = h->len[4] = h->len[5] = 0;
-	h->flags2 = 0;
 }
 
-static __always_inline void clear_args(struct ev_hdr *h)
+// clear_hdr zeroes the whole header, padding included: ring memory holds
+// the bytes of earlier records, and every field a program does not set
+// must read as zero (an unset tty once showed another record's path bytes).
+static __always_inline void clear_hdr(struct ev_hdr *h)
 {
-	h->ret = 0;
-	h->arg3 = 0;
-	h->exe_ino = 0;
-	h->exe_ctime = 0;
-	h->exe_mtime = 0;
-	h->exe_dev = 0;
-	h->child_pid = 0;
-	h->child_tid = 0;
-	h->flags = 0;
-	h->mode = 0;
-	h->fd = 0;
-	h->fd2 = 0;
-	h->syscall = 0;
-	h->sock_type = 0;
-	h->family = 0;
-	h->proto = 0;
-	h->sport = 0;
-	h->dport = 0;
-	__builtin_memset(h->saddr, 0, sizeof(h->saddr));
-	__builtin_memset(h->daddr, 0, sizeof(h->daddr));
-	__builtin_memset(h->raw, 0, sizeof(h->raw));
+	__builtin_memset(h, 0, HDR_SIZE);
 }
 
-// read_user_path copies a user string into the record at off (region r, size cap).
-static __always_inline void read_user_path(struct ev_hdr *h, int r, __u16 off, __u32 cap, const void *src)
+// clamp_path bounds a length to [0, PATH_MAX_LEN] where the verifier can
+// see it.
+static __always_inline __u32 clamp_path(long n)
 {
+	__u32 v = n < 0 ? 0 : n;
+	if (v > PATH_MAX_LEN)
+		v = PATH_MAX_LEN;
+	asm volatile("" : "+r"(v));
+	if (v > PATH_MAX_LEN)
+		v = PATH_MAX_LEN;
+	return v;
+}
+
+// rec_user_str reads a user string of up to PATH_MAX_LEN bytes into the
+// record buffer at off as region r, and returns the offset after it (the
+// NUL is not kept). A string that fills PATH_MAX_LEN is marked cut.
+static __always_inline __u32 rec_user_str(struct ev_hdr *h, int r, __u32 off, const void *src)
+{
+	if (off > HDR_SIZE + 3 * PATH_MAX_LEN)
+		return off;
 	h->off[r] = off;
 	if (!src)
+		return off;
+	long n = bpf_probe_read_user_str((char *)h + off, PATH_MAX_LEN, src);
+	if (n <= 1)
+		return off;
+	if (n >= PATH_MAX_LEN)
+		h->flags2 |= F_PATH_TRUNC;
+	__u32 len = clamp_path(n - 1);
+	h->len[r] = len;
+	return off + len;
+}
+
+// rec_kernel_str is rec_user_str for a kernel string.
+static __always_inline __u32 rec_kernel_str(struct ev_hdr *h, int r, __u32 off, const void *src)
+{
+	if (off > HDR_SIZE + 3 * PATH_MAX_LEN)
+		return off;
+	h->off[r] = off;
+	if (!src)
+		return off;
+	long n = bpf_probe_read_kernel_str((char *)h + off, PATH_MAX_LEN, src);
+	if (n <= 1)
+		return off;
+	if (n >= PATH_MAX_LEN)
+		h->flags2 |= F_PATH_TRUNC;
+	__u32 len = clamp_path(n - 1);
+	h->len[r] = len;
+	return off + len;
+}
+
+// rec_buf returns this CPU's record buffer of slot with a zeroed header.
+static __always_inline struct ev_hdr *rec_buf(__u32 slot)
+{
+	struct ev_hdr *h = bpf_map_lookup_elem(&rec_map, &slot);
+	if (h)
+		__builtin_memset(h, 0, HDR_SIZE);
+	return h;
+}
+
+// rec_submit copies the first size bytes of the record buffer into ring rb.
+static __always_inline void rec_submit(void *rb, struct ev_hdr *h, __u32 size, __u32 lostslot)
+{
+	if (size < HDR_SIZE)
+		size = HDR_SIZE;
+	if (size > REC_MAX)
+		size = REC_MAX;
+	asm volatile("" : "+r"(size));
+	if (size > REC_MAX)
 		return;
-	long n = bpf_probe_read_user_str((char *)h + off, cap, src);
-	if (n > 0) {
-		h->len[r] = n - 1;
-		if (n == cap)
-			h->flags2 |= F_PATH_TRUNC;
-	}
+	if (bpf_ringbuf_output(rb, h, size, BPF_RB_NO_WAKEUP))
+		count_lost(lostslot);
 }
 
 // ---------------------------------------------------------------- exe facts
@@ -572,75 +657,214 @@ static __always_inline void exe_facts(struct ev_hdr *h, struct file *f)
 		h->flags2 |= F_EXE_MEMFD;
 }
 
-// walk_path writes the absolute path of p into the record at off (region r)
-// by walking dentries and mounts upwards, as d_path does, with a bound.
-static __always_inline void walk_path(struct ev_hdr *h, int r, __u16 off, const struct path *p)
+// The dentry walk (resolve_path) runs under bpf_loop, one component per
+// step, so that paths of PATH_MAX bytes (up to 2048 components) are
+// resolved whole; the verifier checks one step, not thousands.
+//
+// It climbs dentries and, at a mount's root, continues at the mount point
+// in the parent mount, up to the top of the mount namespace (not to the
+// process's root: a chroot must not rename a file). One exception names
+// the file behind a bind mount: at the root of a mount that binds a
+// subtree of the filesystem the process's root lives on, the walk first
+// climbs on within that filesystem; when it meets the process's root the
+// path is complete (a bind of /etc at /mnt/e reads /etc/shadow, not
+// /mnt/e/shadow). When it does not, the bytes written meanwhile are
+// dropped and the walk continues at the mount point as usual.
+
+// walk_name prepends "/" and d's name; returns 1 when out of room.
+static __always_inline int walk_name(struct walk *w, struct scratch *s, struct dentry *d)
 {
-	__u32 key = SCRATCH_LIFECYCLE;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &key);
-	h->off[r] = off;
+	__u32 len = d->d_name.len;
+	const unsigned char *name = d->d_name.name;
+	if (len > NAME_LEN - 1)
+		len = NAME_LEN - 1;
+	asm volatile("" : "+r"(len));
+	__u32 pos = w->pos;
+	if (pos > PATH_MAX_LEN)
+		return 1;
+	if (len + 1 > pos) {
+		w->trunc = 1;
+		return 1;
+	}
+	pos -= len + 1;
+	pos &= PATH_MAX_LEN - 1;
+	s->buf[pos] = '/';
+	bpf_probe_read_kernel(&s->buf[(pos + 1) & (PATH_MAX_LEN - 1)], len & (NAME_LEN - 1), name);
+	w->pos = pos;
+	return 0;
+}
+
+// walk_hop continues the walk at mount m's mount point; 1 at the top.
+static __always_inline long walk_hop(struct walk *w, struct mount *m)
+{
+	struct mount *mp = m->mnt_parent;
+	if (m == mp || !mp) {
+		w->done = 1;
+		return 1;
+	}
+	w->d = (__u64)m->mnt_mountpoint;
+	w->m = (__u64)mp;
+	return 0;
+}
+
+static long walk_step(__u64 i, __u32 *slot)
+{
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, slot);
 	if (!s)
-		return;
-
-	// Plain BTF loads (bpf_rdonly_cast) rather than one probe read per
-	// field: the walk runs on every exec.
-	struct dentry *d = bpf_rdonly_cast(BPF_CORE_READ(p, dentry), bpf_core_type_id_kernel(struct dentry));
-	struct vfsmount *vm = BPF_CORE_READ(p, mnt);
-	struct mount *m = bpf_rdonly_cast((void *)vm - bpf_core_field_offset(struct mount, mnt),
-					  bpf_core_type_id_kernel(struct mount));
-	__u32 pos = EXE_LEN; // write backwards, [pos, EXE_LEN) is the result
-	int complete = 0;
-
-	for (int i = 0; i < PATH_DEPTH; i++) {
-		struct dentry *root = m->mnt.mnt_root;
-		struct dentry *parent = d->d_parent;
-		if (d == root) {
-			struct mount *mp = m->mnt_parent;
-			if (m == mp) {
-				complete = 1;
-				break;
-			}
-			d = m->mnt_mountpoint;
-			m = mp;
-			continue;
+		return 1;
+	struct walk *w = &s->w;
+	struct dentry *d = bpf_rdonly_cast((void *)w->d, bpf_core_type_id_kernel(struct dentry));
+	struct mount *m = bpf_rdonly_cast((void *)w->m, bpf_core_type_id_kernel(struct mount));
+	if (!d || !m)
+		return 1;
+	struct dentry *parent = d->d_parent;
+	if (w->beneath) {
+		if ((__u64)d == w->root_d) {
+			w->done = 1;
+			return 1;
 		}
-		__u32 len = d->d_name.len;
-		const unsigned char *name = d->d_name.name;
 		if (d == parent) {
-			// A root of its own outside any mount tree (memfd, pipe,
-			// anon inode): its name ("memfd:x") is the whole path.
-			complete = 1;
-			char c = 0;
-			bpf_probe_read_kernel(&c, 1, name);
-			if (c == '/' || len == 0)
-				break;
+			// the filesystem's root, and no process root on the way:
+			// undo, and leave the bind mount by its mount point
+			w->pos = w->save_pos;
+			w->beneath = 0;
+			return walk_hop(w, m);
 		}
-		if (len > NAME_LEN - 1)
-			len = NAME_LEN - 1;
-		asm volatile("" : "+r"(len)); // keep the bound visible to the verifier
-		if (len + 1 > pos) {
-			h->flags2 |= F_PATH_TRUNC;
-			break;
+		if (walk_name(w, s, d))
+			return 1;
+		w->d = (__u64)parent;
+		return 0;
+	}
+	if (d == m->mnt.mnt_root) {
+		struct super_block *sb = m->mnt.mnt_sb;
+		if (sb && d != sb->s_root && (__u64)sb == w->root_sb && w->root_d) {
+			if ((__u64)d == w->root_d) {
+				w->done = 1; // the process's root itself
+				return 1;
+			}
+			w->beneath = 1;
+			w->save_pos = w->pos;
+			return 0; // next step: d's name, then up within sb
 		}
-		pos -= len + 1;
-		pos &= EXE_LEN - 1;
-		s->buf[pos] = '/';
-		bpf_probe_read_kernel(&s->buf[(pos + 1) & (EXE_LEN - 1)], len & (NAME_LEN - 1), name);
-		if (complete)
-			break;
-		d = parent;
+		return walk_hop(w, m);
 	}
-	if (!complete && pos != EXE_LEN)
-		h->flags2 |= F_PATH_TRUNC;
-	if (pos == EXE_LEN) {
-		pos = EXE_LEN - 1;
-		s->buf[EXE_LEN - 1] = '/';
+	int detached = d == parent;
+	if (detached) {
+		// A root outside any mount tree (memfd, anon inode): its name
+		// ("memfd:x") is the whole path.
+		char c = 0;
+		bpf_probe_read_kernel(&c, 1, d->d_name.name);
+		if (c == '/' || d->d_name.len == 0) {
+			// named only by d_dname ("pipe:[N]"): no path
+			w->done = 1;
+			w->anon = w->pos == PATH_MAX_LEN;
+			return 1;
+		}
 	}
-	__u32 n = EXE_LEN - pos;
-	if (n > EXE_LEN)
-		return;
-	bpf_probe_read_kernel((char *)h + off, n & (2 * EXE_LEN - 1), &s->buf[pos & (EXE_LEN - 1)]);
+	if (walk_name(w, s, d))
+		return 1;
+	if (detached) {
+		w->done = 1;
+		// a dentry disconnected from its tree (a file opened by a
+		// handle that was not in the cache): its directories are not
+		// known, the path is only the name
+		if (d->d_flags & DCACHE_DISCONNECTED)
+			w->trunc = 1;
+		return 1;
+	}
+	w->d = (__u64)parent;
+	return 0;
+}
+
+// resolve_path writes the kernel's absolute path of the file at
+// dentry/vm (see struct walk) into the record at off as region r and
+// returns the offset after it. A path longer than PATH_MAX_LEN keeps its
+// last bytes and is marked F_RPATH_TRUNC. slot selects the scratch.
+static __always_inline __u32 resolve_path(struct ev_hdr *h, struct task_struct *t, int r, __u32 off,
+					  struct dentry *dentry, struct vfsmount *vm, __u32 slot)
+{
+	if (off > HDR_SIZE + 3 * PATH_MAX_LEN)
+		return off;
+	h->off[r] = off;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &slot);
+	if (!s || !dentry || !vm)
+		return off;
+	struct walk *w = &s->w;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->d = (__u64)dentry;
+	w->m = (__u64)vm - bpf_core_field_offset(struct mount, mnt);
+	w->pos = PATH_MAX_LEN;
+	struct fs_struct *fs = t->fs;
+	if (fs) {
+		w->root_d = (__u64)fs->root.dentry;
+		struct vfsmount *rm = fs->root.mnt;
+		if (rm)
+			w->root_sb = (__u64)rm->mnt_sb;
+	}
+	__u32 key = slot;
+	bpf_loop(WALK_STEPS, walk_step, &key, 0);
+	__u32 pos = w->pos;
+	if (w->anon)
+		return off;
+	if (!w->done || w->trunc)
+		h->flags2 |= F_RPATH_TRUNC;
+	if (pos >= PATH_MAX_LEN) {
+		// the file is the root itself
+		s->buf[PATH_MAX_LEN - 1] = '/';
+		pos = PATH_MAX_LEN - 1;
+	}
+	__u32 n = clamp_path(PATH_MAX_LEN - pos);
+	bpf_probe_read_kernel((char *)h + off, n, &s->buf[pos & (PATH_MAX_LEN - 1)]);
 	h->len[r] = n;
+	return off + n;
+}
+
+// file_facts records the type, inode and device of the descriptor's file.
+static __always_inline void file_facts(struct ev_hdr *h, struct file *f)
+{
+	if (!f)
+		return;
+	struct inode *ino = f->f_inode;
+	if (!ino)
+		return;
+	__u8 ty = (ino->i_mode & S_IFMT) >> 12;
+	h->fd_type = ty ? ty : FT_ANON;
+	h->file_ino = ino->i_ino;
+	h->file_dev = ino->i_sb->s_dev;
+	h->flags2 |= F_FILE;
+}
+
+// file_of returns task t's struct file of descriptor fd, or NULL.
+static __always_inline struct file *file_of(struct task_struct *t, long fd)
+{
+	if (fd < 0)
+		return 0;
+	struct files_struct *files = t->files;
+	if (!files)
+		return 0;
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return 0;
+	struct file **fds = fdt->fd;
+	struct file *fp = 0;
+	bpf_probe_read_kernel(&fp, sizeof(fp), &fds[fd]);
+	if (!fp)
+		return 0;
+	return bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
+}
+
+// sock_of_file returns the struct sock of a socket file, or NULL.
+static __always_inline struct sock *sock_of_file(struct file *f)
+{
+	if (!f)
+		return 0;
+	struct inode *ino = f->f_inode;
+	if (!ino || (ino->i_mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
+	if (!so)
+		return 0;
+	return so->sk;
 }
 
 // --------------------------------------------------------------- lifecycle
@@ -648,33 +872,38 @@ static __always_inline void walk_path(struct ev_hdr *h, int r, __u16 off, const 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(dw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	struct ev_hdr *h = bpf_ringbuf_reserve(&lifecycle_rb, REC_EXEC, 0);
-	if (!h) {
-		count_lost(LOST_EXEC);
+	struct ev_hdr *h = rec_buf(SCRATCH_LIFECYCLE);
+	if (!h)
 		return 0;
-	}
 	struct task_struct *t = bpf_get_current_task_btf();
-	clear_args(h);
 	fill_task(h, t, KIND_EXEC, bpf_ktime_get_boot_ns());
 	h->syscall = NR_execve;
 	struct file *f = bprm->file;
 	exe_facts(h, f);
-	walk_path(h, R_EXE, OFF_EXE, &f->f_path);
-	walk_path(h, R_CWD, OFF_CWD, &t->fs->pwd);
-
-	h->off[R_PATH] = OFF_FILENAME;
-	long n = bpf_probe_read_kernel_str((char *)h + OFF_FILENAME, EXE_LEN, bprm->filename);
-	if (n > 0)
-		h->len[R_PATH] = n - 1;
+	file_facts(h, f);
+	// The exe path is the kernel's (the file really executed); the
+	// filename is the string the process passed.
+	__u32 off = resolve_path(h, t, R_EXE, HDR_SIZE, f->f_path.dentry, f->f_path.mnt, SCRATCH_LIFECYCLE);
+	// The exe region is the resolved path: report its truncation as
+	// F_RPATH_TRUNC only.
+	struct fs_struct *fs = t->fs;
+	if (fs)
+		off = resolve_path(h, t, R_CWD, off, fs->pwd.dentry, fs->pwd.mnt, SCRATCH_LIFECYCLE);
+	__u32 foff = off;
+	off = rec_kernel_str(h, R_PATH, off, bprm->filename);
 	// The syscall is not recoverable from the registers here (the loader
 	// has reset them); execveat on a descriptor is named "/dev/fd/N[/...]"
 	// by the kernel. execveat(AT_FDCWD, path) reads as execve.
-	const char *fn = (const char *)h + OFF_FILENAME;
-	if (n > 8 && fn[0] == '/' && fn[1] == 'd' && fn[2] == 'e' && fn[3] == 'v' && fn[4] == '/' && fn[5] == 'f' &&
-	    fn[6] == 'd' && fn[7] == '/')
-		h->syscall = NR_execveat;
+	if (foff <= HDR_SIZE + 2 * PATH_MAX_LEN && h->len[R_PATH] > 8) {
+		const char *fn = (const char *)h + foff;
+		if (fn[0] == '/' && fn[1] == 'd' && fn[2] == 'e' && fn[3] == 'v' && fn[4] == '/' && fn[5] == 'f' &&
+		    fn[6] == 'd' && fn[7] == '/')
+			h->syscall = NR_execveat;
+	}
 
-	h->off[R_ARGV] = OFF_ARGV;
+	if (off > HDR_SIZE + 3 * PATH_MAX_LEN)
+		return 0;
+	h->off[R_ARGV] = off;
 	struct mm_struct *mm = t->mm;
 	if (mm) {
 		unsigned long start = mm->arg_start, end = mm->arg_end;
@@ -684,11 +913,14 @@ int BPF_PROG(dw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 				len = ARGV_LEN;
 				h->flags2 |= F_ARGV_TRUNC;
 			}
-			if (bpf_probe_read_user((char *)h + OFF_ARGV, len & (2 * ARGV_LEN - 1), (void *)start) == 0)
-				h->len[R_ARGV] = len;
+			__u32 l = clamp_path(len);
+			if (bpf_probe_read_user((char *)h + off, l, (void *)start) == 0) {
+				h->len[R_ARGV] = l;
+				off += l;
+			}
 		}
 	}
-	bpf_ringbuf_submit(h, BPF_RB_NO_WAKEUP);
+	rec_submit(&lifecycle_rb, h, off, LOST_EXEC);
 	return 0;
 }
 
@@ -701,7 +933,7 @@ int BPF_PROG(dw_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	}
 	struct task_struct *t = bpf_get_current_task_btf();
-	clear_args(h);
+	clear_hdr(h);
 	fill_task(h, t, KIND_FORK, bpf_ktime_get_boot_ns());
 	h->child_pid = child->tgid;
 	h->child_tid = child->pid;
@@ -725,7 +957,7 @@ int BPF_PROG(dw_exit, struct task_struct *p)
 		return 0;
 	}
 	struct task_struct *t = bpf_get_current_task_btf();
-	clear_args(h);
+	clear_hdr(h);
 	fill_task(h, t, KIND_EXIT, bpf_ktime_get_boot_ns());
 	h->syscall = 231; // exit_group
 	h->ret = t->exit_code;
@@ -746,15 +978,10 @@ static __always_inline void submit_sys(struct ev_hdr *h)
 	bpf_ringbuf_submit(h, BPF_RB_NO_WAKEUP);
 }
 
-static __always_inline struct ev_hdr *reserve_sys(__u32 size, __u32 lostslot, struct task_struct *t, struct pt_regs *regs,
-						  long nr, long ret, __u64 now)
+// fill_sys fills a syscall record's task, number, result and raw arguments.
+static __always_inline void fill_sys(struct ev_hdr *h, struct task_struct *t, struct pt_regs *regs, long nr, long ret,
+				     __u64 now)
 {
-	struct ev_hdr *h = bpf_ringbuf_reserve(&syscall_rb, size, 0);
-	if (!h) {
-		count_lost(lostslot);
-		return 0;
-	}
-	clear_args(h);
 	fill_task(h, t, KIND_SYSCALL, now);
 	h->syscall = nr;
 	h->ret = ret;
@@ -764,6 +991,18 @@ static __always_inline struct ev_hdr *reserve_sys(__u32 size, __u32 lostslot, st
 	h->raw[3] = regs->r10;
 	h->raw[4] = regs->r8;
 	h->raw[5] = regs->r9;
+}
+
+static __always_inline struct ev_hdr *reserve_sys(__u32 size, __u32 lostslot, struct task_struct *t, struct pt_regs *regs,
+						  long nr, long ret, __u64 now)
+{
+	struct ev_hdr *h = bpf_ringbuf_reserve(&syscall_rb, size, 0);
+	if (!h) {
+		count_lost(lostslot);
+		return 0;
+	}
+	clear_hdr(h);
+	fill_sys(h, t, regs, nr, ret, now);
 	return h;
 }
 
@@ -778,30 +1017,27 @@ static __always_inline void dedup_task(struct dedup_key *k, struct task_struct *
 	k->ret = ret < 0 ? ret : 0;
 }
 
+// dedup_root adds the process's root directory (inode, device) and mount
+// namespace to a key: a chroot or setns makes new keys.
+static __always_inline void dedup_root(struct dedup_key *k, struct task_struct *t)
+{
+	struct fs_struct *fs = t->fs;
+	if (fs) {
+		struct inode *ri = fs->root.dentry->d_inode;
+		if (ri) {
+			k->root = ri->i_ino;
+			k->rootmnt = ri->i_sb->s_dev;
+		}
+	}
+	struct nsproxy *ns = t->nsproxy;
+	if (ns)
+		k->rootmnt |= (__u64)ns->mnt_ns->ns.inum << 32;
+}
+
 // sock_of returns the struct sock behind fd of task t, or NULL.
 static __always_inline struct sock *sock_of(struct task_struct *t, long fd)
 {
-	if (fd < 0)
-		return 0;
-	struct files_struct *files = t->files;
-	if (!files)
-		return 0;
-	struct fdtable *fdt = files->fdt;
-	if (!fdt || fd >= fdt->max_fds)
-		return 0;
-	struct file **fds = fdt->fd;
-	struct file *fp = 0;
-	bpf_probe_read_kernel(&fp, sizeof(fp), &fds[fd]);
-	if (!fp)
-		return 0;
-	struct file *f = bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
-	struct inode *ino = f->f_inode;
-	if (!ino || (ino->i_mode & S_IFMT) != S_IFSOCK)
-		return 0;
-	struct socket *so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
-	if (!so)
-		return 0;
-	return so->sk;
+	return sock_of_file(file_of(t, fd));
 }
 
 // netfacts are a network event's fields, gathered before the record is
@@ -903,7 +1139,7 @@ static __always_inline void put_unix(struct ev_hdr *h, struct sa_buf *sa, long a
 	}
 }
 
-static __always_inline int sys_net(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
 {
 	__u32 skey = SCRATCH_SYSCALL;
 	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &skey);
@@ -1000,6 +1236,9 @@ static __always_inline int sys_net(struct task_struct *t, struct pt_regs *regs, 
 		return 0;
 	if (dedup)
 		dedup_mark(dslot, &k, now, gen);
+	__builtin_memset((char *)h + HDR_SIZE, 0, UNIX_LEN);
+	// The descriptor's own facts, read now: a socket's type, inode.
+	file_facts(h, file_of(t, (nr == NR_socket || nr == NR_accept || nr == NR_accept4) ? ret : fd));
 	h->fd = nf.fd;
 	h->flags = nf.flags;
 	h->mode = nf.mode;
@@ -1024,37 +1263,16 @@ struct p1args {
 	__u32 mode;
 };
 
-// emit_p1 reserves a one-path record whose path region is just big enough
-// (class bytes) for the path already read into src (n bytes with its NUL):
-// short paths, the common case, cost a third of the ring space.
-static __always_inline int emit_p1(struct task_struct *t, struct pt_regs *regs, long nr, long ret, __u32 slot,
-				   struct p1args *a, const char *src, long n, const __u32 class, __u64 now,
-				   const struct dedup_key *k, struct dedup_slot *dslot, __u32 gen)
+static __always_inline int is_open(long nr)
 {
-	struct ev_hdr *h = reserve_sys(HDR_SIZE + class, slot, t, regs, nr, ret, now);
-	if (!h)
-		return 0;
-	if (k)
-		dedup_mark(dslot, k, now, gen);
-	h->fd = a->fd;
-	h->flags = a->flags;
-	h->mode = a->mode;
-	h->arg3 = a->arg3;
-	h->off[R_PATH] = HDR_SIZE;
-	if (n > 0 && src) {
-		if (class == SMALL_PATH)
-			__builtin_memcpy((char *)h + HDR_SIZE, src, SMALL_PATH);
-		else
-			bpf_probe_read_kernel((char *)h + HDR_SIZE, class, src);
-		h->len[R_PATH] = n - 1;
-		if (n == PATH_LEN)
-			h->flags2 |= F_PATH_TRUNC;
-	}
-	submit_sys(h);
-	return 0;
+	return nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat || nr == NR_open_by_handle_at;
 }
 
-static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+// sys_p1 reports syscalls with one path argument. The record is built in
+// the per-CPU record buffer: the path as passed (up to PATH_MAX) and, for
+// a successful open, the kernel's path of the opened file, then copied to
+// the ring with its exact size.
+static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
 {
 	__u32 slot = LOST_FILE;
 	if (nr == NR_execve || nr == NR_execveat || nr == NR_memfd_create || nr == NR_init_module ||
@@ -1066,6 +1284,17 @@ static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, l
 		a.path = (void *)regs->di;
 		a.flags = regs->si;
 		a.mode = regs->dx;
+		break;
+	case NR_open_by_handle_at:
+		// no path: the file is named by a handle on the mount of fd
+		a.fd = regs->di;
+		a.flags = regs->dx;
+		break;
+	case NR_creat:
+		// creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode)
+		a.path = (void *)regs->di;
+		a.flags = 0100 | 01 | 01000;
+		a.mode = regs->si;
 		break;
 	case NR_openat:
 		a.fd = regs->di;
@@ -1136,23 +1365,67 @@ static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, l
 		a.flags = regs->dx;
 		break;
 	}
-	__u32 key = SCRATCH_SYSCALL;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &key);
-	if (!s)
+	// The path goes straight into the record buffer; the header is
+	// cleared and filled only once the event is known not to be a repeat.
+	__u32 rkey = SCRATCH_SYSCALL;
+	struct ev_hdr *h = bpf_map_lookup_elem(&rec_map, &rkey);
+	if (!h)
 		return 0;
-	long n = 0;
-	if (a.path)
-		n = bpf_probe_read_user_str(s->buf, PATH_LEN, a.path);
+	const char *up = (const char *)h + HDR_SIZE;
 	__u64 now = bpf_ktime_get_boot_ns();
 
-	// Deduplicate opens of absolute paths (a relative path's file depends
-	// on the cwd or dirfd, and openat2's resolve flags on dirfd too).
+	// The opened file, read from the descriptor the open returned.
+	struct file *f = 0;
+	struct inode *fino = 0;
+	if (is_open(nr) && ret >= 0) {
+		f = file_of(t, ret);
+		if (f)
+			fino = f->f_inode;
+	}
+
+	// Deduplication of opens (docs/sensor.md "Deduplication"). A
+	// successful open is a repeat when the same process opened the same
+	// file (inode, device) by the same name (the name's hash and length
+	// and its directory's inode) on the same mount, so with the same
+	// resolved path, and the same flags and mode: the string it passed
+	// is not even read for a repeat. A failed open has no file: it
+	// is keyed by its absolute path string.
 	struct dedup_key k;
 	struct dedup_key *kp = 0;
 	struct dedup_slot *dslot = 0;
 	__u32 gen = 0;
-	if (dedup_window_ns && (nr == NR_open || nr == NR_openat || (nr == NR_openat2 && a.arg3 == 0)) && n > 1 &&
-	    s->buf[0] == '/') {
+	int dd = dedup_window_ns && is_open(nr);
+	if (dd && fino) {
+		__builtin_memset(&k, 0, sizeof(k));
+		dedup_task(&k, t, nr, ret);
+		k.flags = a.flags;
+		k.mode = a.mode;
+		k.len = ~0u; // identity key
+		k.ino = fino->i_ino;
+		k.dev = fino->i_sb->s_dev;
+		// the name: its hash and length and its directory's inode;
+		// the mount by its id (pointers may not be hashed)
+		struct dentry *fd_d = f->f_path.dentry;
+		k.hash = fd_d->d_name.hash_len;
+		struct dentry *fd_p = fd_d->d_parent;
+		if (fd_p && fd_p->d_inode)
+			k.path[0] = fd_p->d_inode->i_ino;
+		struct mount *fd_m = bpf_rdonly_cast((void *)f->f_path.mnt - bpf_core_field_offset(struct mount, mnt),
+						     bpf_core_type_id_kernel(struct mount));
+		k.path[1] = fd_m->mnt_id;
+		dedup_root(&k, t);
+		gen = dedup_generation();
+		if (dedup_seen(&k, now, gen, slot, &dslot))
+			return 0;
+		kp = &k;
+	}
+
+	long n = 0;
+	if (a.path)
+		n = bpf_probe_read_user_str((char *)up, PATH_MAX_LEN, a.path);
+	n = n > 1 ? n - 1 : 0; // without the NUL
+
+	if (dd && !fino && ret < 0 && (nr != NR_openat2 || a.arg3 == 0) && n > 0 && n < PATH_LEN && up[0] == '/') {
 		__builtin_memset(&k, 0, sizeof(k));
 		dedup_task(&k, t, nr, ret);
 		k.flags = a.flags;
@@ -1160,7 +1433,7 @@ static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, l
 		k.len = n;
 		// Paths up to DEDUP_PATH bytes (most) are compared exactly;
 		// longer ones by their first bytes and a keyed hash.
-		const __u64 *pw = (const __u64 *)s->buf;
+		const __u64 *pw = (const __u64 *)up;
 #pragma unroll
 		for (int i = 0; i < DEDUP_PATH / 8; i++) {
 			long rem = n - i * 8;
@@ -1172,35 +1445,40 @@ static __always_inline int sys_p1(struct task_struct *t, struct pt_regs *regs, l
 			k.path[i] = w;
 		}
 		if (n > DEDUP_PATH)
-			k.hash = siphash13(s->buf, n);
-		struct fs_struct *fs = t->fs;
-		if (fs) {
-			struct inode *ri = fs->root.dentry->d_inode;
-			if (ri) {
-				k.root = ri->i_ino;
-				k.rootmnt = ri->i_sb->s_dev;
-			}
-		}
-		struct nsproxy *ns = t->nsproxy;
-		if (ns)
-			k.rootmnt |= (__u64)ns->mnt_ns->ns.inum << 32;
+			k.hash = siphash13(up, n);
+		dedup_root(&k, t);
 		gen = dedup_generation();
 		if (dedup_seen(&k, now, gen, slot, &dslot))
 			return 0;
 		kp = &k;
 	}
-	if (n <= SMALL_PATH)
-		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, SMALL_PATH, now, kp, dslot, gen);
-	if (n <= MID_PATH)
-		return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, MID_PATH, now, kp, dslot, gen);
-	return emit_p1(t, regs, nr, ret, slot, &a, s->buf, n, PATH_LEN, now, kp, dslot, gen);
+	clear_hdr(h);
+	fill_sys(h, t, regs, nr, ret, now);
+	h->fd = a.fd;
+	h->flags = a.flags;
+	h->mode = a.mode;
+	h->arg3 = a.arg3;
+	h->off[R_PATH] = HDR_SIZE;
+	__u32 plen = clamp_path(n);
+	if (plen >= PATH_MAX_LEN - 1)
+		h->flags2 |= F_PATH_TRUNC;
+	h->len[R_PATH] = plen;
+	__u32 off = HDR_SIZE + plen;
+	file_facts(h, f);
+	if (f)
+		off = resolve_path(h, t, R_RPATH, off, f->f_path.dentry, f->f_path.mnt, SCRATCH_SYSCALL);
+	if (kp)
+		dedup_mark(dslot, kp, now, gen);
+	rec_submit(&syscall_rb, h, off, slot);
+	return 0;
 }
 
-static __always_inline int sys_p2(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+static __noinline int sys_p2(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
 {
-	struct ev_hdr *h = reserve_sys(REC_P2, nr == NR_mount ? LOST_PROC : LOST_FILE, t, regs, nr, ret, bpf_ktime_get_boot_ns());
+	struct ev_hdr *h = rec_buf(SCRATCH_SYSCALL);
 	if (!h)
 		return 0;
+	fill_sys(h, t, regs, nr, ret, bpf_ktime_get_boot_ns());
 	const void *p1 = 0, *p2 = 0;
 	h->fd = AT_FDCWD;
 	h->fd2 = AT_FDCWD;
@@ -1234,16 +1512,37 @@ static __always_inline int sys_p2(struct task_struct *t, struct pt_regs *regs, l
 		h->fd2 = -1;
 		break;
 	}
-	read_user_path(h, R_PATH, HDR_SIZE, PATH_LEN, p1);
-	read_user_path(h, R_PATH2, HDR_SIZE + PATH_LEN, PATH_LEN, p2);
-	submit_sys(h);
+	__u32 off = rec_user_str(h, R_PATH, HDR_SIZE, p1);
+	off = rec_user_str(h, R_PATH2, off, p2);
+	rec_submit(&syscall_rb, h, off, nr == NR_mount ? LOST_PROC : LOST_FILE);
 	return 0;
 }
 
-static __always_inline int sys_plain(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+// fd_facts records what the kernel says about descriptor fd now: its type,
+// inode and, for a socket, family, protocol and both ends (Src local, Dst
+// remote), so no stale table in userspace can name it.
+static __always_inline void fd_facts(struct ev_hdr *h, struct task_struct *t, long fd)
 {
-	struct ev_hdr *h = reserve_sys(REC_PLAIN, (nr == NR_dup || nr == NR_dup2 || nr == NR_dup3 || nr == NR_fchmod || nr == NR_fchdir) ? LOST_FILE : LOST_PROC,
-				       t, regs, nr, ret, bpf_ktime_get_boot_ns());
+	struct file *f = file_of(t, fd);
+	file_facts(h, f);
+	struct sock *sk = sock_of_file(f);
+	if (!sk)
+		return;
+	struct netfacts nf = {};
+	sock_facts(&nf, sk, nf.saddr, &nf.sport, nf.daddr, &nf.dport);
+	h->family = nf.family;
+	h->proto = nf.proto;
+	h->sock_type = nf.type;
+	h->sport = nf.sport;
+	h->dport = nf.dport;
+	__builtin_memcpy(h->saddr, nf.saddr, 16);
+	__builtin_memcpy(h->daddr, nf.daddr, 16);
+}
+
+static __noinline int sys_plain(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+{
+	int filenr = nr == NR_dup || nr == NR_dup2 || nr == NR_dup3 || nr == NR_fcntl || nr == NR_fchmod || nr == NR_fchdir;
+	struct ev_hdr *h = reserve_sys(REC_PLAIN, filenr ? LOST_FILE : LOST_PROC, t, regs, nr, ret, bpf_ktime_get_boot_ns());
 	if (!h)
 		return 0;
 	h->fd = -1;
@@ -1261,6 +1560,13 @@ static __always_inline int sys_plain(struct task_struct *t, struct pt_regs *regs
 		h->fd = regs->di;
 		h->fd2 = regs->si;
 		h->flags = regs->dx;
+		break;
+	case NR_fcntl:
+		// F_DUPFD / F_DUPFD_CLOEXEC only (see dw_sys_exit): a dup to
+		// the lowest free number >= arg
+		h->fd = regs->di;
+		h->flags = regs->si; // the command
+		h->arg3 = regs->dx;  // the lowest number
 		break;
 	case NR_fchmod:
 		h->fd = regs->di;
@@ -1295,6 +1601,13 @@ static __always_inline int sys_plain(struct task_struct *t, struct pt_regs *regs
 		h->arg3 = regs->si;
 		break;
 	}
+	if (filenr) {
+		// dup*: the new descriptor (the same open file); fchmod and
+		// fchdir: the descriptor itself.
+		long fd = (nr == NR_fchmod || nr == NR_fchdir) ? (long)regs->di : ret;
+		if (ret >= 0 || nr == NR_fchmod || nr == NR_fchdir)
+			fd_facts(h, t, fd);
+	}
 	submit_sys(h);
 	return 0;
 }
@@ -1322,6 +1635,8 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 			return 0; // reported by sched_process_exec
 		/* fallthrough */
 	case NR_open:
+	case NR_creat:
+	case NR_open_by_handle_at:
 	case NR_openat:
 	case NR_openat2:
 	case NR_unlink:
@@ -1355,6 +1670,10 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 	case NR_sendto:
 	case NR_sendmsg:
 		return sys_net(t, regs, nr, ret);
+	case NR_fcntl:
+		if (regs->si != F_DUPFD && regs->si != F_DUPFD_CLOEXEC)
+			return 0;
+		return sys_plain(t, regs, nr, ret);
 	case NR_dup:
 	case NR_dup2:
 	case NR_dup3:

@@ -75,9 +75,10 @@ type Config struct {
 	// lifecycle events only.
 	Syscalls []uint16
 	// RingSizeSyscall and RingSizeLifecycle are the ring buffer sizes in
-	// bytes (powers of two, multiples of the page size); 0 means 2 MiB and
-	// 4 MiB. A syscall ring that fits in the CPU caches is cheaper for
-	// the traced programs; a larger one rides out longer reader stalls.
+	// bytes (powers of two, multiples of the page size); 0 means 8 MiB and
+	// 4 MiB. A smaller syscall ring stays in the CPU caches and is a little
+	// cheaper for the traced programs; a larger one rides out longer
+	// reader stalls (docs/sensor.md "Bursts").
 	RingSizeSyscall, RingSizeLifecycle int
 	// PollInterval bounds the delivery delay: records never wake the
 	// reader (a wake-up costs the traced program an IPI), it polls; 0
@@ -132,6 +133,8 @@ var supported = []uint16{
 	event.SysChdir, event.SysFchdir,
 	event.SysDup2, event.SysDup3, event.SysInitModule, event.SysFinitModule,
 	event.SysMemfdCreate, event.SysMount, event.SysUmount2, event.SysUnshare, event.SysSetns,
+	event.SysCreat, event.SysFcntl, // fcntl: F_DUPFD and F_DUPFD_CLOEXEC only
+	event.SysOpenByHandleAt,
 }
 
 // SupportedSyscalls returns the x86_64 numbers of the syscalls the sensor
@@ -294,6 +297,7 @@ func Open(cfg Config) (*Sensor, error) {
 		LifecycleRb: coll.Maps["lifecycle_rb"], Lost: coll.Maps["lost"], ScratchMap: coll.Maps["scratch_map"],
 		SyscallEnable: coll.Maps["syscall_enable"], SyscallRb: coll.Maps["syscall_rb"],
 		Dedup: coll.Maps["dedup"], DedupCount: coll.Maps["dedup_count"], DedupGen: coll.Maps["dedup_gen"],
+		RecMap: coll.Maps["rec_map"],
 	}
 	fail := func(err error) (*Sensor, error) {
 		s.release()

@@ -329,7 +329,9 @@ func TestExecWithArgs(t *testing.T) {
 		{"uid", ex.Uid, uint32(0)},
 		{"loginuid", ex.LoginUID, loginUID(t)},
 		{"cwd", string(ex.Cwd), mustGetwd(t)},
-		{"flags2", ex.Flags2 &^ event.FlagPathTruncated, uint32(0)},
+		{"flags2", ex.Flags2 &^ event.FlagPathTruncated, event.FlagFileFacts},
+		{"exe file type", ex.FileType, event.FDFile},
+		{"exe file inode", ex.FileIno, st.Ino},
 	}
 	for _, c := range checks {
 		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
@@ -357,6 +359,9 @@ func TestExecWithArgs(t *testing.T) {
 	}
 	if op.Ret < 3 || op.Flags&unix.O_ACCMODE != unix.O_RDONLY || op.Fd != unix.AT_FDCWD || op.Pid != uint32(pid) {
 		t.Errorf("openat /etc/hostname: %s", describe(op))
+	}
+	if string(op.RealPath) != "/etc/hostname" && !strings.HasSuffix(string(op.RealPath), "/hostname") {
+		t.Errorf("openat /etc/hostname: resolved path %q", op.RealPath)
 	}
 	if op.Num <= ex.Num {
 		t.Errorf("openat Num %d not after exec Num %d", op.Num, ex.Num)

@@ -21,6 +21,7 @@ const (
 	sensorMapDedupGen      = "dedup_gen"
 	sensorMapLifecycleRb   = "lifecycle_rb"
 	sensorMapLost          = "lost"
+	sensorMapRecMap        = "rec_map"
 	sensorMapScratchMap    = "scratch_map"
 	sensorMapSyscallEnable = "syscall_enable"
 	sensorMapSyscallRb     = "syscall_rb"
@@ -91,6 +92,7 @@ type sensorMapSpecs struct {
 	DedupGen      *ebpf.MapSpec `ebpf:"dedup_gen"`
 	LifecycleRb   *ebpf.MapSpec `ebpf:"lifecycle_rb"`
 	Lost          *ebpf.MapSpec `ebpf:"lost"`
+	RecMap        *ebpf.MapSpec `ebpf:"rec_map"`
 	ScratchMap    *ebpf.MapSpec `ebpf:"scratch_map"`
 	SyscallEnable *ebpf.MapSpec `ebpf:"syscall_enable"`
 	SyscallRb     *ebpf.MapSpec `ebpf:"syscall_rb"`
@@ -131,6 +133,7 @@ type sensorMaps struct {
 	DedupGen      *ebpf.Map `ebpf:"dedup_gen"`
 	LifecycleRb   *ebpf.Map `ebpf:"lifecycle_rb"`
 	Lost          *ebpf.Map `ebpf:"lost"`
+	RecMap        *ebpf.Map `ebpf:"rec_map"`
 	ScratchMap    *ebpf.Map `ebpf:"scratch_map"`
 	SyscallEnable *ebpf.Map `ebpf:"syscall_enable"`
 	SyscallRb     *ebpf.Map `ebpf:"syscall_rb"`
@@ -143,6 +146,7 @@ func (m *sensorMaps) Close() error {
 		m.DedupGen,
 		m.LifecycleRb,
 		m.Lost,
+		m.RecMap,
 		m.ScratchMap,
 		m.SyscallEnable,
 		m.SyscallRb,

@@ -67,6 +67,14 @@ type FD struct {
 	Server bool
 	// NameChanged is set when the last event changed the fd's name (Falco fd.name_changed).
 	NameChanged bool
+	// Ino and Dev identify the open file as the kernel reported it
+	// (Event.FileIno/FileDev); 0 when unknown (e.g. from a snapshot).
+	Ino uint64
+	Dev uint32
+	// Truncated: Name was longer than the sensor reads (PATH_MAX); it
+	// holds the kernel path's last bytes after "…" (or the passed
+	// string's first bytes before "…").
+	Truncated bool
 }
 
 // Process is the process table's shared record of one thread group.
@@ -98,6 +106,9 @@ type Process struct {
 	// ExeUpperLayer / ExeMemfd / ExeFromSnapshot describe the image.
 	ExeUpperLayer bool
 	ExeMemfd      bool
+	// ArgsTruncated: argv was longer than the sensor reads (4 KiB); the
+	// last argument ends in "…".
+	ArgsTruncated bool
 	// FromSnapshot is true for processes found by the start-up /proc scan.
 	FromSnapshot bool
 	// Parent is the parent process record, nil when unknown.

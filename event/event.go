@@ -70,6 +70,12 @@ const (
 	FlagThread
 	// FlagExeUnknown: the exe facts (inode, times, layer) could not be read.
 	FlagExeUnknown
+	// FlagRealPathTruncated: RealPath (or, for an exec, Exe) was longer
+	// than PATH_MAX; the value keeps its last bytes.
+	FlagRealPathTruncated
+	// FlagFileFacts: FileType, FileIno and FileDev were read from the
+	// kernel's file object of the descriptor at the event.
+	FlagFileFacts
 )
 
 // Event is one kernel event. It is a plain value: decoding into an existing
@@ -122,6 +128,19 @@ type Event struct {
 	Path []byte
 	// Path2 is the second path argument (symlink/link/rename new path, mount target).
 	Path2 []byte
+	// RealPath is the kernel's own absolute path of the file a successful
+	// open/openat/openat2/creat opened, resolved from the file's dentry
+	// and mount (symlinks, "..", dirfds, /proc/self/root and chroots are
+	// already followed); empty for other events. See docs/sensor.md.
+	RealPath []byte
+
+	// Descriptor facts read from the kernel's file object at the event
+	// (FlagFileFacts): for an open the new descriptor, for dup*/fcntl
+	// F_DUPFD the new descriptor, for socket syscalls the socket, for
+	// fchmod/fchdir the descriptor argument, for an exec the executable.
+	FileType FDType
+	FileIno  uint64
+	FileDev  uint32 // stat(2) encoding
 
 	// Network tuple for socket syscalls. For connect/sendto/sendmsg Dst is the
 	// peer and Src the local end when known; for accept Src is the remote
@@ -153,9 +172,9 @@ type Event struct {
 
 // Reset clears the event but keeps its byte slices' capacity for reuse.
 func (e *Event) Reset() {
-	path, path2, up, exe, argv, cwd := e.Path[:0], e.Path2[:0], e.UnixPath[:0], e.Exe[:0], e.Argv[:0], e.Cwd[:0]
+	path, path2, up, exe, argv, cwd, rp := e.Path[:0], e.Path2[:0], e.UnixPath[:0], e.Exe[:0], e.Argv[:0], e.Cwd[:0], e.RealPath[:0]
 	*e = Event{}
-	e.Path, e.Path2, e.UnixPath, e.Exe, e.Argv, e.Cwd = path, path2, up, exe, argv, cwd
+	e.Path, e.Path2, e.UnixPath, e.Exe, e.Argv, e.Cwd, e.RealPath = path, path2, up, exe, argv, cwd, rp
 }
 
 // Clone returns a deep copy whose slices do not alias e's.
@@ -167,6 +186,7 @@ func (e *Event) Clone() *Event {
 	c.Exe = cloneBytes(e.Exe)
 	c.Argv = cloneBytes(e.Argv)
 	c.Cwd = cloneBytes(e.Cwd)
+	c.RealPath = cloneBytes(e.RealPath)
 	return &c
 }
 

@@ -13,6 +13,8 @@ const (
 	SysAccept      uint16 = 43
 	SysSendto      uint16 = 44
 	SysSendmsg     uint16 = 46
+	SysFcntl       uint16 = 72
+	SysCreat       uint16 = 85
 	SysBind        uint16 = 49
 	SysListen      uint16 = 50
 	SysClone       uint16 = 56
@@ -61,6 +63,10 @@ const (
 	SysFchmodat2   uint16 = 452
 	SysUnknown     uint16 = 0xffff
 )
+
+// SysOpenByHandleAt (x86_64 304) opens a file named by a handle from
+// name_to_handle_at, without a path.
+const SysOpenByHandleAt uint16 = 304
 
 // SyscallName returns the x86_64 name of syscall number nr, or "" when unknown.
 func SyscallName(nr uint16) string { return syscallNames64[nr] }

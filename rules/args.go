@@ -28,7 +28,7 @@ func argOrder(e *event.Event) []string {
 		return []string{"status"}
 	}
 	switch e.Syscall {
-	case event.SysOpen:
+	case event.SysOpen, event.SysCreat:
 		return []string{"fd", "name", "flags", "mode"}
 	case event.SysOpenat, event.SysOpenat2:
 		return []string{"fd", "dirfd", "name", "flags", "mode"}

@@ -232,7 +232,7 @@ func isOpen(e *event.Event) bool {
 		return false
 	}
 	switch e.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2:
+	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt:
 		return true
 	}
 	return false
@@ -548,6 +548,10 @@ func init() {
 	})
 	str("proc.exe", "argv[0]", func(c *evalCtx) (string, bool) { return procExe(c.proc()) })
 	str("proc.exepath", "full path of the executable", func(c *evalCtx) (string, bool) { return procExepath(c.proc()) })
+	boolean("proc.args_truncated", "argv was longer than the sensor reads and is cut (its last argument ends in …)", func(c *evalCtx) (bool, bool) {
+		p := c.proc()
+		return p != nil && p.ArgsTruncated, p != nil
+	})
 	str("proc.args", "arguments after argv[0], space separated", func(c *evalCtx) (string, bool) { return c.args(c.proc(), cacheArgs) })
 	str("proc.cmdline", "name and arguments", func(c *evalCtx) (string, bool) { return c.cmdline(c.proc(), cacheCmdline) })
 	str("proc.cwd", "working directory with a trailing /", func(c *evalCtx) (string, bool) {
@@ -771,6 +775,10 @@ func init() {
 	boolean("fd.name_changed", "the event changed the descriptor's name", func(c *evalCtx) (bool, bool) {
 		f := c.fdOf()
 		return f != nil && f.NameChanged, f != nil
+	})
+	boolean("fd.name_truncated", "fd.name was longer than PATH_MAX and is cut (marked with …)", func(c *evalCtx) (bool, bool) {
+		f := c.fdOf()
+		return f != nil && f.Truncated, f != nil
 	})
 	str("fd.sip.name", "domain name of the server IP (Options.IPNames)", func(c *evalCtx) (string, bool) {
 		if c.rs.opts.IPNames == nil {

@@ -93,6 +93,8 @@ func TestOperatorsGolden(t *testing.T) {
 		{"evt.res = SUCCESS and evt.rawres = 3", true},
 		{"evt.type in (open, openat) and evt.dir = <", true},
 		{"evt.type != openat", false},
+		{"fd.name_truncated = false", true}, {"fd.name_truncated = true", false},
+		{"proc.args_truncated = false", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.cond, func(t *testing.T) {

@@ -18,15 +18,19 @@ const (
 	DefaultMaxFDs    = 4096
 )
 
+// ellipsis marks where a path longer than the sensor reads was cut.
+const ellipsis = "…"
+
 // Linux constants the fd logic needs.
 const (
-	atFDCWD     = -100
-	oDirectory  = 0o200000
-	oCloexec    = 0o2000000
-	eInProgress = -115
-	sockStream  = 1
-	sockDgram   = 2
-	afNetlink   = 16
+	atFDCWD       = -100
+	oDirectory    = 0o200000
+	oCloexec      = 0o2000000
+	eInProgress   = -115
+	sockStream    = 1
+	sockDgram     = 2
+	afNetlink     = 16
+	fDupfdCloexec = 1030
 )
 
 // ContainerResolver maps a cgroup id to its shared container record
@@ -201,7 +205,14 @@ func execName(comm, exe string, args []string) string {
 // setImage copies the exec facts of ev into p.
 func setImage(p *event.Process, ev *event.Event) {
 	p.Exe = string(ev.Exe)
+	if ev.Flags2&event.FlagRealPathTruncated != 0 {
+		p.Exe = ellipsis + p.Exe // the kernel path's last PATH_MAX bytes
+	}
 	p.Args = ev.ArgvStrings()
+	p.ArgsTruncated = ev.Flags2&event.FlagArgvTruncated != 0
+	if p.ArgsTruncated && len(p.Args) > 0 {
+		p.Args[len(p.Args)-1] += ellipsis
+	}
 	if len(ev.Cwd) > 0 {
 		p.Cwd = string(ev.Cwd)
 	}
@@ -417,10 +428,85 @@ func socketType(family uint16) event.FDType {
 	return event.FDUnknown
 }
 
+// factsFD returns the descriptor the kernel's file facts on ev describe
+// (event.FlagFileFacts), or -1 when ev carries none.
+func factsFD(ev *event.Event) int32 {
+	if ev.Flags2&event.FlagFileFacts == 0 {
+		return -1
+	}
+	switch ev.Syscall {
+	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt, event.SysSocket,
+		event.SysAccept, event.SysAccept4, event.SysDup, event.SysDup2, event.SysDup3, event.SysFcntl:
+		return int32(ev.Ret)
+	}
+	return ev.Fd
+}
+
+// fileClass groups descriptor types the kernel cannot tell apart by inode
+// type alone: a memfd or a directory opened without O_DIRECTORY is a file.
+func fileClass(t event.FDType) int {
+	switch {
+	case t == event.FDFile || t == event.FDDirectory || t == event.FDMemfd:
+		return 1
+	case t.IsSocket():
+		return 2
+	}
+	return 3 + int(t)
+}
+
+// stale reports whether the table's record f of descriptor fd no longer
+// describes the file the kernel says fd refers to on ev: another type, or
+// another inode. The kernel is right; the table may have missed a close,
+// a pipe, a socketpair or a dup it does not see. Events without kernel
+// facts for fd never make a record stale.
+func stale(f *event.FD, fd int32, ev *event.Event) bool {
+	if factsFD(ev) != fd || fd < 0 {
+		return false
+	}
+	if f == nil || f.Type == event.FDUnknown || ev.FileType == event.FDUnknown {
+		return f == nil || ev.FileType != event.FDUnknown
+	}
+	if fileClass(f.Type) != fileClass(ev.FileType) {
+		return true
+	}
+	return f.Ino != 0 && ev.FileIno != 0 && (f.Ino != ev.FileIno || f.Dev != ev.FileDev)
+}
+
+// kernelFD builds the record of descriptor num from the kernel's facts on
+// ev alone: type, inode and, for a socket, its family, protocol and ends.
+func kernelFD(ev *event.Event, num int32) *event.FD {
+	f := &event.FD{Num: num, Type: ev.FileType, Ino: ev.FileIno, Dev: ev.FileDev}
+	switch {
+	case f.Type.IsSocket():
+		f.Family, f.Proto = ev.Family, ev.Proto
+		f.Local, f.Remote = ev.Src, ev.Dst
+		f.Connected = ev.Dst.IsValid()
+		f.Name = tupleName(f, nil)
+	case f.Type == event.FDPipe:
+		f.Name = "pipe:[" + strconv.FormatUint(ev.FileIno, 10) + "]"
+	}
+	return f
+}
+
+// noteKernel records the kernel's identity of fd on its table record.
+func noteKernel(f *event.FD, fd int32, ev *event.Event) {
+	if f == nil || factsFD(ev) != fd || fd < 0 {
+		return
+	}
+	f.Ino, f.Dev = ev.FileIno, ev.FileDev
+	if f.Type == event.FDFile && ev.FileType == event.FDDirectory {
+		f.Type = event.FDDirectory
+	}
+}
+
 // socketFD returns the socket record for fd, creating one from the event's
-// family when the table does not know it (sockets older than the capture).
+// family when the table does not know it (sockets older than the capture)
+// or when the kernel says the table's record is stale.
 func (t *Table) socketFD(p *event.Process, fd int32, ev *event.Event) *event.FD {
 	f := p.FDs[fd]
+	if stale(f, fd, ev) {
+		f = nil
+	}
 	if f == nil || !f.Type.IsSocket() && f.Type != event.FDUnknown {
 		f = &event.FD{Num: fd, Type: socketType(ev.Family), Family: ev.Family, Proto: ev.Proto}
 		t.setFD(p, f)
@@ -434,6 +520,7 @@ func (t *Table) socketFD(p *event.Process, fd int32, ev *event.Event) *event.FD 
 	if f.Proto == 0 {
 		f.Proto = ev.Proto
 	}
+	noteKernel(f, fd, ev)
 	return f
 }
 
@@ -468,20 +555,41 @@ func tupleName(f *event.FD, unixPath []byte) string {
 func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 	failed := ev.Ret < 0
 	switch ev.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2:
+	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt:
 		dirfd := ev.Fd
-		if ev.Syscall == event.SysOpen {
+		if ev.Syscall == event.SysOpen || ev.Syscall == event.SysCreat {
 			dirfd = atFDCWD
 		}
 		typ := event.FDFile
 		if ev.Flags&oDirectory != 0 {
 			typ = event.FDDirectory
 		}
-		f := &event.FD{Num: -1, Type: typ, Name: resolvePath(p, dirfd, ev.Path), NameRaw: string(ev.Path), Flags: ev.Flags}
+		// fd.name is the kernel's path of the file really opened when
+		// the sensor resolved it (symlinks, "..", dirfds, chroots and
+		// /proc/*/root followed); the user string otherwise.
+		name, cut := string(ev.RealPath), false
+		switch {
+		case name != "" && ev.Flags2&event.FlagRealPathTruncated != 0:
+			name, cut = ellipsis+name, true
+		case name == "":
+			name = resolvePath(p, dirfd, ev.Path)
+			if ev.Flags2&event.FlagPathTruncated != 0 {
+				name, cut = name+ellipsis, true
+			}
+		}
+		raw := name // most opens pass the path the kernel resolves: share the string
+		if string(ev.Path) != name {
+			raw = string(ev.Path)
+		}
+		f := &event.FD{Num: -1, Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
 		if failed {
 			return f
 		}
 		f.Num = int32(ev.Ret)
+		if ev.Flags2&event.FlagFileFacts != 0 && ev.FileType != event.FDUnknown {
+			f.Type = ev.FileType
+		}
+		noteKernel(f, f.Num, ev)
 		t.setFD(p, f)
 		return f
 	case event.SysMemfdCreate:
@@ -507,6 +615,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		f := &event.FD{Num: -1, Type: socketType(ev.Family), Family: ev.Family, Proto: proto}
 		if !failed {
 			f.Num = int32(ev.Ret)
+			noteKernel(f, f.Num, ev)
 			t.setFD(p, f)
 		}
 		return f
@@ -547,6 +656,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			f.Name = lf.Name
 		}
 		f.NameChanged = true
+		noteKernel(f, f.Num, ev)
 		t.setFD(p, f)
 		return f
 	case event.SysBind:
@@ -576,14 +686,27 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			t.setName(f, tupleName(f, ev.UnixPath))
 		}
 		return f
-	case event.SysDup, event.SysDup2, event.SysDup3:
+	case event.SysDup, event.SysDup2, event.SysDup3, event.SysFcntl:
+		// fcntl reaches here for F_DUPFD and F_DUPFD_CLOEXEC only.
 		old := p.FDs[ev.Fd]
 		if failed {
 			return old
 		}
 		newNum := int32(ev.Ret)
-		if ev.Syscall != event.SysDup && ev.Fd2 >= 0 {
-			newNum = ev.Fd2
+		// The kernel's facts describe the new descriptor, which is the
+		// same open file as the old one: a table record that disagrees
+		// (a pipe where a socket used to be) is replaced, for both.
+		if ev.Flags2&event.FlagFileFacts != 0 && stale(old, newNum, ev) {
+			kf := kernelFD(ev, ev.Fd)
+			if old != nil && fileClass(old.Type) == fileClass(kf.Type) && old.Ino == 0 {
+				// same kind, identity never known: keep the name
+				kf.Name, kf.NameRaw = old.Name, old.NameRaw
+			}
+			if old != nil {
+				kf.Flags = old.Flags
+			}
+			old = kf
+			t.setFD(p, kf)
 		}
 		var f *event.FD
 		if old != nil {
@@ -594,7 +717,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		}
 		f.Num = newNum
 		f.Flags &^= oCloexec
-		if ev.Syscall == event.SysDup3 && ev.Flags&oCloexec != 0 {
+		if (ev.Syscall == event.SysDup3 && ev.Flags&oCloexec != 0) || (ev.Syscall == event.SysFcntl && ev.Flags == fDupfdCloexec) {
 			f.Flags |= oCloexec
 		}
 		f.NameChanged = false
@@ -616,12 +739,21 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		return nil
 	case event.SysFchdir:
 		f := p.FDs[ev.Fd]
+		if stale(f, ev.Fd, ev) {
+			f = kernelFD(ev, ev.Fd)
+			t.setFD(p, f)
+		}
 		if !failed && f != nil && f.Name != "" {
 			p.Cwd = f.Name
 		}
 		return f
 	case event.SysRead, event.SysWrite, event.SysFchmod:
-		return p.FDs[ev.Fd]
+		f := p.FDs[ev.Fd]
+		if stale(f, ev.Fd, ev) {
+			f = kernelFD(ev, ev.Fd)
+			t.setFD(p, f)
+		}
+		return f
 	}
 	return nil
 }

@@ -103,6 +103,98 @@ func TestFDSemantics(t *testing.T) {
 			checkFD: 5, checkType: event.FDIPv6, checkName: "::1:5000->2001:db8::1:443",
 		},
 		{
+			// sh -c 'cat /proc/self/status | grep CapEff': fd 3 once held
+			// a socket; the table missed its close and the pipe(2) that
+			// reused the number. The kernel says the dup2'ed fd is a pipe.
+			name: "dup2 of a pipe where the table remembers a socket",
+			steps: []step{
+				{ev: sys(18, event.SysSocket, func(e *event.Event) { e.Family, e.SockType, e.Ret = event.AFInet, 1, 3 }), wantNum: 3, wantType: event.FDIPv4},
+				{ev: sys(18, event.SysConnect, func(e *event.Event) { e.Fd, e.Src, e.Dst, e.Family = 3, client, server, event.AFInet }), wantNum: 3, wantType: event.FDIPv4, wantName: "10.0.0.2:40000->10.0.0.1:4444"},
+				{ev: sys(18, event.SysDup2, func(e *event.Event) {
+					e.Fd, e.Fd2, e.Ret = 3, 1, 1
+					e.Flags2, e.FileType, e.FileIno = event.FlagFileFacts, event.FDPipe, 777
+				}), wantNum: 1, wantType: event.FDPipe, wantName: "pipe:[777]"},
+			},
+			checkFD: 3, checkType: event.FDPipe, checkName: "pipe:[777]",
+		},
+		{
+			name: "dup2 of a socket the table never saw takes the kernel's tuple",
+			steps: []step{
+				{ev: sys(19, event.SysDup2, func(e *event.Event) {
+					e.Fd, e.Fd2, e.Ret = 5, 2, 2
+					e.Flags2, e.FileType, e.FileIno, e.Family = event.FlagFileFacts, event.FDIPv4, 9, event.AFInet
+					e.Src, e.Dst = client, server
+				}), wantNum: 2, wantType: event.FDIPv4, wantName: "10.0.0.2:40000->10.0.0.1:4444"},
+			},
+			checkFD: 2, checkType: event.FDIPv4, checkName: "10.0.0.2:40000->10.0.0.1:4444",
+		},
+		{
+			name: "dup2 of the same socket keeps the table's record",
+			steps: []step{
+				{ev: sys(20, event.SysConnect, func(e *event.Event) {
+					e.Fd, e.Src, e.Dst, e.Family = 3, client, server, event.AFInet
+					e.Flags2, e.FileType, e.FileIno = event.FlagFileFacts, event.FDIPv4, 42
+				}), wantNum: 3, wantType: event.FDIPv4, wantName: "10.0.0.2:40000->10.0.0.1:4444"},
+				{ev: sys(20, event.SysDup2, func(e *event.Event) {
+					e.Fd, e.Fd2, e.Ret = 3, 0, 0
+					e.Flags2, e.FileType, e.FileIno = event.FlagFileFacts, event.FDIPv4, 42
+				}), wantNum: 0, wantType: event.FDIPv4, wantName: "10.0.0.2:40000->10.0.0.1:4444"},
+			},
+			checkFD: 0, checkType: event.FDIPv4, checkName: "10.0.0.2:40000->10.0.0.1:4444",
+		},
+		{
+			name: "a connect on a reused number replaces a stale file record",
+			steps: []step{
+				{ev: sys(21, event.SysOpenat, func(e *event.Event) {
+					e.Fd, e.Path, e.Ret = -100, []byte("/a"), 4
+					e.Flags2, e.FileType, e.FileIno = event.FlagFileFacts, event.FDFile, 5
+				}), wantNum: 4, wantType: event.FDFile, wantName: "/a"},
+				{ev: sys(21, event.SysConnect, func(e *event.Event) {
+					e.Fd, e.Src, e.Dst, e.Family = 4, client, server, event.AFInet
+					e.Flags2, e.FileType, e.FileIno = event.FlagFileFacts, event.FDIPv4, 6
+				}), wantNum: 4, wantType: event.FDIPv4, wantName: "10.0.0.2:40000->10.0.0.1:4444"},
+			},
+			checkFD: 4, checkType: event.FDIPv4, checkName: "10.0.0.2:40000->10.0.0.1:4444",
+		},
+		{
+			name: "fd.name of an open is the kernel's resolved path",
+			steps: []step{
+				{ev: sys(22, event.SysOpenat, func(e *event.Event) {
+					e.Fd, e.Path, e.Ret, e.RealPath = -100, []byte("/tmp/link"), 3, []byte("/etc/shadow")
+					e.Flags2, e.FileType, e.FileIno = event.FlagFileFacts, event.FDFile, 5
+				}), wantNum: 3, wantType: event.FDFile, wantName: "/etc/shadow"},
+			},
+			checkFD: 3, checkType: event.FDFile, checkName: "/etc/shadow",
+		},
+		{
+			name: "a resolved path cut at PATH_MAX is marked with … in front",
+			steps: []step{
+				{ev: sys(24, event.SysOpenat, func(e *event.Event) {
+					e.Fd, e.Path, e.Ret, e.RealPath = -100, []byte("f"), 3, []byte("/d/f")
+					e.Flags2 = event.FlagFileFacts | event.FlagRealPathTruncated
+					e.FileType = event.FDFile
+				}), wantNum: 3, wantType: event.FDFile, wantName: "…/d/f"},
+			},
+			checkFD: 3, checkType: event.FDFile, checkName: "…/d/f",
+		},
+		{
+			name: "a passed path cut at PATH_MAX (failed open) is marked with … at the end",
+			steps: []step{
+				{ev: sys(25, event.SysOpenat, func(e *event.Event) {
+					e.Fd, e.Path, e.Ret, e.Flags2 = -100, []byte("/a/b"), -36, event.FlagPathTruncated
+				}), wantNum: -1, wantType: event.FDFile, wantName: "/a/b…"},
+			},
+			checkFD: -1, absent: true,
+		},
+		{
+			name: "fcntl F_DUPFD_CLOEXEC duplicates like dup",
+			steps: []step{
+				{ev: sys(23, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret = -100, []byte("/etc/passwd"), 5 }), wantNum: 5, wantType: event.FDFile, wantName: "/etc/passwd"},
+				{ev: sys(23, event.SysFcntl, func(e *event.Event) { e.Fd, e.Flags, e.Ret = 5, fDupfdCloexec, 10 }), wantNum: 10, wantType: event.FDFile, wantName: "/etc/passwd"},
+			},
+			checkFD: 10, checkType: event.FDFile, checkName: "/etc/passwd",
+		},
+		{
 			name: "syscall without fd argument has no fd",
 			steps: []step{
 				{ev: sys(17, event.SysPtrace, nil), wantNil: true},
@@ -338,5 +430,20 @@ func TestExecName(t *testing.T) {
 		if got := execName(tt.comm, tt.exe, tt.args); got != tt.want {
 			t.Errorf("execName(%q, %q, %q) = %q, want %q", tt.comm, tt.exe, tt.args, got, tt.want)
 		}
+	}
+}
+
+func TestTruncatedArgvMarked(t *testing.T) {
+	tab := New(Options{})
+	ev := &event.Event{Kind: event.KindExec, Pid: 70, Tid: 70, Ppid: 1, Exe: []byte("/bin/sh"),
+		Argv: []byte("sh\x00-c\x00echo aaaa"), Flags2: event.FlagArgvTruncated}
+	p, _ := tab.Apply(ev, nil)
+	if !p.ArgsTruncated || len(p.Args) != 3 || p.Args[2] != "echo aaaa…" {
+		t.Errorf("cut argv: truncated=%v args=%q, want the last ending in …", p.ArgsTruncated, p.Args)
+	}
+	ev.Flags2 = 0
+	p, _ = tab.Apply(ev, nil)
+	if p.ArgsTruncated || p.Args[2] != "echo aaaa" {
+		t.Errorf("whole argv: truncated=%v args=%q", p.ArgsTruncated, p.Args)
 	}
 }

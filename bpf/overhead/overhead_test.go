@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +103,33 @@ func BenchmarkOverhead(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestStorm runs a short low-rate step and a flat-out step: at 5000 opens/s
+// every open of the workers arrives and every exec is seen; flat out, what
+// is not delivered is accounted for by the ring-loss counter.
+func TestStorm(t *testing.T) {
+	testutil.NeedRoot(t)
+	pts, err := Storm(StormOptions{Rates: []int{5000, 0}, Duration: 500 * time.Millisecond, Files: 256, Execs: true})
+	var env *bpf.EnvError
+	if errors.As(err, &env) {
+		testutil.NeedBPF(t, err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	PrintStorm(&b, pts)
+	t.Logf("\n%s", b.String())
+	low, max := pts[0], pts[1]
+	if low.Made < 1000 || low.Delivered != low.Made {
+		t.Errorf("at 5000/s: delivered %d of %d opens", low.Delivered, low.Made)
+	}
+	if low.ExecsSeen != low.Execs || low.Execs == 0 || low.LostLife != 0 {
+		t.Errorf("at 5000/s: %d of %d execs seen, %d lifecycle losses", low.ExecsSeen, low.Execs, low.LostLife)
+	}
+	if max.Delivered > max.Made || max.Made-max.Delivered > max.Lost {
+		t.Errorf("flat out: %d of %d delivered but only %d ring losses counted", max.Delivered, max.Made, max.Lost)
 	}
 }

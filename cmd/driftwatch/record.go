@@ -67,7 +67,7 @@ window is counted instead of recorded; 0 records every event).`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "trace file to write")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (default: until SIGINT/SIGTERM)")
 	cmd.Flags().StringVar(&syscalls, "syscalls", "", "comma-separated syscall names to capture (default: all the sensor supports)")
-	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 2 MiB)")
+	cmd.Flags().IntVar(&ringSys, "ring-syscall", 0, "syscall ring buffer bytes, a power of two (default 8 MiB)")
 	cmd.Flags().IntVar(&ringLife, "ring-lifecycle", 0, "lifecycle ring buffer bytes, a power of two (default 4 MiB)")
 	cmd.Flags().StringVar(&procRoot, "proc", "/proc", "procfs to snapshot")
 	cmd.Flags().DurationVar(&dedup, "dedup-window", bpf.DefaultDedupWindow,

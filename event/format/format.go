@@ -56,7 +56,7 @@ func args(e *event.Event, out *[8]arg) int {
 		return n
 	}
 	switch e.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2:
+	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat:
 		path("name", e.Path)
 		hex("flags", uint64(e.Flags))
 		num("mode", int64(e.Mode))

@@ -71,6 +71,12 @@ func appendEvent(b []byte, e *event.Event) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
+	// minor version 1: the kernel's resolved path and descriptor facts
+	b = binary.AppendUvarint(b, uint64(len(e.RealPath)))
+	b = append(b, e.RealPath...)
+	b = append(b, byte(e.FileType))
+	b = le.AppendUint64(b, e.FileIno)
+	b = le.AppendUint32(b, e.FileDev)
 	return b
 }
 
@@ -279,6 +285,15 @@ func decodeEvent(b []byte, e *event.Event) error {
 	e.Exe = append(e.Exe[:0], d.bytes()...)
 	e.Argv = append(e.Argv[:0], d.bytes()...)
 	e.Cwd = append(e.Cwd[:0], d.bytes()...)
+	// minor version 1 fields; absent in files of minor version 0
+	e.RealPath = e.RealPath[:0]
+	e.FileType, e.FileIno, e.FileDev = 0, 0, 0
+	if d.err == nil && d.off < len(b) {
+		e.RealPath = append(e.RealPath, d.bytes()...)
+		e.FileType = event.FDType(d.u8())
+		e.FileIno = d.u64()
+		e.FileDev = d.u32()
+	}
 	return d.err
 }
 

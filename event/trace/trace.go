@@ -28,7 +28,7 @@ var Magic = [8]byte{0x89, 'D', 'W', 'T', 'R', 'A', 'C', 'E'}
 // records are skipped) and refuse other majors.
 const (
 	VersionMajor = 1
-	VersionMinor = 0
+	VersionMinor = 1
 )
 
 // HeaderSize is the size of the uncompressed file header.

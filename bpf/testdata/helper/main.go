@@ -74,6 +74,29 @@ func main() {
 		if err == nil {
 			err = unixConns(n, args[1:])
 		}
+	case "markfill":
+		// markfill N: N records of each kind whose every string byte is
+		// the marker 0xA5 (opens, renames, unix connects, execs).
+		n, _ := strconv.Atoi(args[0])
+		err = markFill(n)
+	case "mix":
+		// mix: one of each kind of syscall the sensor reports, with
+		// ordinary arguments.
+		err = mix()
+	case "deep":
+		// deep DIR LEVELS: below DIR, LEVELS nested directories with
+		// 200-byte names, entered one by one; then create "f" there by a
+		// relative openat and open the whole absolute path if it fits.
+		n, _ := strconv.Atoi(args[1])
+		err = deep(args[0], n)
+	case "pipeopen":
+		// pipeopen: re-open a pipe's read end by /proc/self/fd/N
+		var p [2]int
+		if err = unix.Pipe(p[:]); err == nil {
+			var fd int
+			fd, err = unix.Open("/proc/self/fd/"+strconv.Itoa(p[0]), unix.O_RDONLY|unix.O_NONBLOCK, 0)
+			fmt.Printf("fd=%d\n", fd)
+		}
 	case "openflood":
 		d, _ := time.ParseDuration(args[1])
 		openFlood(args[0], d)
@@ -339,6 +362,101 @@ func unixConns(n int, paths []string) error {
 			unix.Close(cfd)
 		}
 		unix.Close(lfd)
+	}
+	return nil
+}
+
+// marker is the byte markFill writes everywhere it can.
+const marker = 0xA5
+
+// markerPath returns an absolute path of about n bytes of marker bytes in
+// components of 200.
+func markerPath(n int) string {
+	var b strings.Builder
+	for b.Len() < n {
+		b.WriteByte('/')
+		b.WriteString(strings.Repeat(string([]byte{marker}), 200))
+	}
+	return b.String()[:n]
+}
+
+func markFill(n int) error {
+	long := markerPath(4000)
+	p, _ := unix.BytePtrFromString(long)
+	for i := 0; i < n; i++ {
+		unix.RawSyscall(unix.SYS_OPEN, uintptr(unsafePtr(p)), unix.O_RDONLY, 0)
+		unix.RawSyscall(unix.SYS_RENAME, uintptr(unsafePtr(p)), uintptr(unsafePtr(p)), 0)
+		unix.RawSyscall(unix.SYS_MKDIR, uintptr(unsafePtr(p)), 0o755, 0)
+		time.Sleep(100 * time.Microsecond) // let the reader keep up
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		unix.Connect(fd, &unix.SockaddrUnix{Name: markerPath(100)})
+	}
+	arg := strings.Repeat(string([]byte{marker}), 4000)
+	for i := 0; i < n/4+1; i++ {
+		exec.Command("/bin/true", arg).Run()
+		time.Sleep(100 * time.Microsecond)
+	}
+	return nil
+}
+
+// mix makes one ordinary event of each record shape.
+func mix() error {
+	fd, err := unix.Open("/etc/hostname", unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	unix.Dup2(fd, 100)
+	unix.Close(100)
+	unix.Close(fd)
+	if err := netPair(); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "mix")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	a, b := dir+"/a", dir+"/b"
+	if err := os.WriteFile(a, nil, 0o600); err != nil {
+		return err
+	}
+	unix.Rename(a, b)
+	unix.Symlink(b, a)
+	unix.Unlink(a)
+	unix.Setuid(0)
+	return exec.Command("/bin/true", "mix").Run()
+}
+
+func deep(dir string, levels int) error {
+	if err := unix.Chdir(dir); err != nil {
+		return err
+	}
+	name := strings.Repeat("d", 200)
+	for i := 0; i < levels; i++ {
+		if err := unix.Mkdir(name, 0o755); err != nil && err != unix.EEXIST {
+			return err
+		}
+		if err := unix.Chdir(name); err != nil {
+			return err
+		}
+	}
+	fd, err := unix.Openat(unix.AT_FDCWD, "f", unix.O_CREAT|unix.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	full := dir + strings.Repeat("/"+name, levels) + "/f"
+	if len(full) < 4096 {
+		fd, err := unix.Openat(unix.AT_FDCWD, full, unix.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
 	}
 	return nil
 }

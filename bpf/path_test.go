@@ -1,0 +1,88 @@
+package bpf
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// TestResolvedPathLength: the kernel path of an opened file is read whole
+// up to PATH_MAX (4096) bytes, as is the path string passed; a file whose
+// path is longer is reported by its last bytes and marked
+// FlagRealPathTruncated.
+func TestResolvedPathLength(t *testing.T) {
+	c := sensor(t)
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("d", 200)
+	// A path of just under 4096 bytes, and one far beyond.
+	fits := (4000 - len(dir)) / 201
+	tests := []struct {
+		name   string
+		levels int
+	}{
+		{"under PATH_MAX", fits},
+		{"over PATH_MAX", 30},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cg := newCgroup(t)
+			c.watch(cg.id)
+			base := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+			if err := os.Mkdir(base, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, cmd := cg.run(t, helper(t), "deep", base, strconv.Itoa(tc.levels))
+			evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+			full := base + strings.Repeat("/"+name, tc.levels) + "/f"
+			rel := find(evs, func(e *event.Event) bool { return isSys(event.SysOpenat)(e) && string(e.Path) == "f" })
+			if rel == nil {
+				t.Fatalf("no openat of f:\n%s", dump(evs))
+			}
+			if len(full) < 4096 {
+				if string(rel.RealPath) != full || rel.Flags2&event.FlagRealPathTruncated != 0 {
+					t.Errorf("relative open: resolved %d bytes (flags2 %#x), want the whole %d-byte path", len(rel.RealPath), rel.Flags2, len(full))
+				}
+				abs := find(evs, func(e *event.Event) bool { return isSys(event.SysOpenat)(e) && string(e.Path) == full })
+				if abs == nil {
+					t.Fatalf("no openat of the %d-byte absolute path (user string cut?)", len(full))
+				}
+				if abs.Flags2&event.FlagPathTruncated != 0 || string(abs.RealPath) != full {
+					t.Errorf("absolute open of %d bytes: flags2 %#x, resolved %d bytes", len(full), abs.Flags2, len(abs.RealPath))
+				}
+				return
+			}
+			if rel.Flags2&event.FlagRealPathTruncated == 0 {
+				t.Errorf("%d-byte path not marked truncated (resolved %d bytes)", len(full), len(rel.RealPath))
+			}
+			if len(rel.RealPath) > 4096 || len(rel.RealPath) < 4096-201 || !strings.HasSuffix(full, string(rel.RealPath)) {
+				t.Errorf("truncated path: %d bytes, want the last bytes (<= 4096) of the %d-byte path", len(rel.RealPath), len(full))
+			}
+		})
+	}
+}
+
+// TestResolvedPathOfPipe: a pipe re-opened by /proc/self/fd/N has no path;
+// RealPath stays empty (not "/") and the file facts say pipe.
+func TestResolvedPathOfPipe(t *testing.T) {
+	c := sensor(t)
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	out, cmd := cg.run(t, helper(t), "pipeopen")
+	evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+	op := find(evs, func(e *event.Event) bool {
+		return isSys(event.SysOpenat)(e) && strings.HasPrefix(string(e.Path), "/proc/self/fd/") && e.Ret == int64(atoi(t, out["fd"]))
+	})
+	if op == nil {
+		t.Fatalf("no openat of /proc/self/fd/N:\n%s", dump(evs))
+	}
+	if len(op.RealPath) != 0 || op.FileType != event.FDPipe {
+		t.Errorf("re-opened pipe: resolved %q, type %v; want no path, pipe", op.RealPath, op.FileType)
+	}
+}
