@@ -31,6 +31,8 @@ type collector struct {
 	timelineT0     int64
 	recordTimeline bool
 	threshold      *float64
+	// clamped says the threshold was lowered because it could not be exceeded.
+	clamped bool
 }
 
 func newCollector() *collector { return &collector{spans: map[string][2]int64{}} }

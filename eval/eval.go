@@ -36,10 +36,18 @@ const (
 	DetectModel = report.Model
 	DetectBoth  = report.Both
 	DetectAll   = "all"
+	// DetectStide is the STIDE baseline of sequence datasets.
+	DetectStide = report.Stide
 )
 
+// ADFAStideN is STIDE's n-gram length on ADFA-LD unless configured: the
+// length of the published trace-level reference figures.
+const ADFAStideN = 6
+
 // Detectors returns the accepted --detector values.
-func Detectors() []string { return []string{DetectRules, DetectModel, DetectBoth, DetectAll} }
+func Detectors() []string {
+	return []string{DetectRules, DetectModel, DetectBoth, DetectAll, DetectStide}
+}
 
 // Detector is a learned-profile detector the runner can train: the
 // pipeline's interface plus the end of learning.
@@ -70,8 +78,16 @@ type Options struct {
 	// NewDetector returns a fresh, untrained profile detector (required for
 	// model/both on a suite).
 	NewDetector func() (Detector, error)
-	// Seq configures the sequence model for LID-DS and ADFA-LD datasets.
+	// Seq configures STIDE for LID-DS and ADFA-LD datasets; N = 0 takes
+	// the dataset's default (ADFA-LD 6, LID-DS 7).
 	Seq seq.Config
+	// TargetFPR is the benign dev false-positive rate the trace-level
+	// threshold is set at (default DefaultTargetFPR).
+	TargetFPR float64
+	// MarkovOrders are the candidate orders of the sequence model (default
+	// DefaultMarkovOrders); Folds the cross-validation folds (default 5).
+	MarkovOrders []int
+	Folds        int
 	// Progress, when set, is told about every finished step.
 	Progress func(done, total int, step string)
 	// Log receives progress messages (default slog.Default()).
@@ -88,8 +104,24 @@ func (o *Options) defaults() error {
 	if o.Grace == 0 {
 		o.Grace = labels.DefaultGrace
 	}
-	if o.Seq.N == 0 {
+	if o.Seq == (seq.Config{}) {
 		o.Seq = seq.DefaultConfig()
+		o.Seq.N = 0
+	}
+	if o.TargetFPR == 0 {
+		o.TargetFPR = DefaultTargetFPR
+	}
+	if o.TargetFPR < 0 || o.TargetFPR >= 1 {
+		return fmt.Errorf("eval: target false-positive rate must be in (0, 1), got %g", o.TargetFPR)
+	}
+	if len(o.MarkovOrders) == 0 {
+		o.MarkovOrders = DefaultMarkovOrders()
+	}
+	if o.Folds == 0 {
+		o.Folds = DefaultFolds
+	}
+	if o.Folds < 2 {
+		return fmt.Errorf("eval: cross-validation needs ≥ 2 folds, got %d", o.Folds)
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -122,8 +154,14 @@ func Run(ctx context.Context, path string, opts Options) (*report.Report, error)
 	case labels.IsManifestDir(path):
 		return runSuite(ctx, path, opts)
 	case isLIDDSDataset(path):
+		if opts.Seq.N == 0 {
+			opts.Seq.N = seq.DefaultConfig().N
+		}
 		return runLIDDS(ctx, path, opts)
 	case isADFARoot(path):
+		if opts.Seq.N == 0 {
+			opts.Seq.N = ADFAStideN
+		}
 		return runADFA(ctx, path, opts)
 	}
 	return nil, fmt.Errorf("eval: %s: not a dataset (want a suite directory with %s, a LID-DS scenario directory with training/validation/test, or an ADFA-LD root)", path, labels.ManifestFile)
@@ -144,6 +182,9 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 	}
 	order := opts.selected()
 	for _, d := range order {
+		if d == DetectStide {
+			return nil, fmt.Errorf("eval: detector %s runs on sequence datasets (LID-DS, ADFA-LD) only", d)
+		}
 		if (d == DetectRules || d == DetectBoth) && opts.NewRules == nil {
 			return nil, fmt.Errorf("eval: detector %s needs rules but no rules constructor was given", d)
 		}

@@ -256,17 +256,18 @@ func TestRunADFA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := rep.Detectors[report.Model]
-	if rep.Format != "adfa-ld" || f == nil || len(rep.Detectors) != 1 {
+	f := rep.Detectors[report.Stide]
+	if rep.Format != "adfa-ld" || f == nil || f.TraceFigures == nil || len(rep.Detectors) != 2 {
 		t.Fatalf("report %+v", rep)
 	}
-	// Training 3-grams cover the validation trace (threshold 0); both attack
-	// traces contain unseen 3-grams; there is no benign test trace with one
-	// validation trace, so every alert is attributed.
-	if f.Attacks != 2 || f.Detected != 2 || f.FP != 0 || f.TP == 0 || f.DetectionRate != 1 || f.Threshold == nil || *f.Threshold != 0 {
-		t.Fatalf("figures %+v", f)
+	// Training 3-grams cover the validation trace (score 0, a benign test
+	// trace); both attack traces contain unseen 3-grams: AUC 1.
+	tf := f.TraceFigures
+	if f.Attacks != 2 || tf.Traces != 3 || tf.AttackTraces != 2 || tf.TraceROCAUC == nil || *tf.TraceROCAUC != 1 {
+		t.Fatalf("figures %+v %+v", f, tf)
 	}
-	if f.Events != 13+8 {
-		t.Fatalf("%d test events, want 21", f.Events)
+	// Test traces: the validation trace (12 calls) and the attacks (13 + 8).
+	if f.Events != 12+13+8 {
+		t.Fatalf("%d test events, want 33", f.Events)
 	}
 }

@@ -35,6 +35,7 @@ func newEvalCmd() *cobra.Command {
 		withOverhead                   bool
 		overheadRounds                 int
 		seqN, seqWindow                int
+		targetFPR                      float64
 		grace                          time.Duration
 	)
 	cmd := &cobra.Command{
@@ -45,7 +46,8 @@ func newEvalCmd() *cobra.Command {
     learns on its benign training traces, then its test trace is replayed through
     the agent's pipeline with static rules, the learned-profile model, or both;
   - a LID-DS scenario directory (training/, validation/, test/) or a directory
-    of them, or an ADFA-LD root: scored with the STIDE sequence model.
+    of them, or an ADFA-LD root: each trace scored by the STIDE baseline
+    (detector stide) and driftwatch's sequence model (detector model).
 Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -70,6 +72,7 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 				Log: slog.Default(),
 			}
 			opts.Seq.N, opts.Seq.Window, opts.Seq.ThreadAware = seqN, seqWindow, true
+			opts.TargetFPR = targetFPR
 			if term.IsTerminal(int(os.Stderr.Fd())) {
 				var bar *progressbar.ProgressBar
 				opts.Progress = func(done, total int, step string) {
@@ -102,6 +105,11 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 				f := rep.Detectors[name]
 				fmt.Fprintf(w, "%-6s precision %.3f recall %.3f F1 %.3f false alarms/container-h %.2f detected %d/%d\n",
 					name, f.Precision, f.Recall, f.F1, f.FalseAlarmsPerHour, f.Detected, f.Attacks)
+				if t := f.TraceFigures; t != nil {
+					fmt.Fprintf(w, "%-6s trace ROC AUC %s PR AUC %s detection at 1%%/5%%/10%% FPR %.3f/%.3f/%.3f; at threshold %s: detection %.3f FPR %.3f\n",
+						name, fmtFloat(t.TraceROCAUC), fmtFloat(t.TracePRAUC), t.DetectionRateAtFPR["0.01"], t.DetectionRateAtFPR["0.05"],
+						t.DetectionRateAtFPR["0.1"], fmtFloat(t.TraceThreshold), t.TraceDetectionRate, t.TraceFalsePositiveRate)
+				}
 			}
 			fmt.Fprintf(w, "wrote %d files to %s\n", len(files), out)
 			return nil
@@ -114,8 +122,16 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 	f.StringVar(&format, "input-format", "", "trace format of the suite's files: "+strings.Join(input.Formats(), ", ")+" (default: detect)")
 	f.BoolVar(&withOverhead, "overhead", false, "also measure the sensor overhead (root, BPF) and add the table")
 	f.IntVar(&overheadRounds, "overhead-rounds", 5, "interleaved pairs per overhead workload")
-	f.IntVar(&seqN, "seq-n", 7, "STIDE n-gram length for LID-DS / ADFA-LD")
+	f.IntVar(&seqN, "seq-n", 0, "STIDE n-gram length for LID-DS / ADFA-LD (default: 7 on LID-DS, 6 on ADFA-LD)")
+	f.Float64Var(&targetFPR, "target-fpr", eval.DefaultTargetFPR, "sequence datasets: benign dev false-positive rate the trace-level threshold is set at")
 	f.IntVar(&seqWindow, "seq-window", 1000, "STIDE sliding window length for LID-DS / ADFA-LD")
 	f.DurationVar(&grace, "grace", 0, "attribute alerts up to this long after an attack window (default 5s)")
 	return cmd
+}
+
+func fmtFloat(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.4g", *v)
 }

@@ -256,3 +256,65 @@ func Mean(xs []float64) float64 {
 	}
 	return stat.Mean(xs, nil)
 }
+
+// ThresholdAtFPR returns the threshold that lets at most a fraction fpr of
+// the benign scores exceed it (a score alarms when strictly above): the
+// (⌊fpr·n⌋+1)-th highest benign score. It returns NaN for no scores.
+func ThresholdAtFPR(benign []float64, fpr float64) float64 {
+	if len(benign) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(benign)
+	slices.SortFunc(s, func(a, b float64) int { return cmp.Compare(b, a) })
+	k := int(math.Floor(fpr*float64(len(s)) + 1e-9))
+	if k >= len(s) {
+		k = len(s) - 1
+	}
+	return s[k]
+}
+
+// Rates returns the fraction of attack samples (detection rate) and of
+// benign samples (false-positive rate) scoring strictly above threshold; a
+// class without samples gives 0.
+func Rates(samples []Sample, threshold float64) (detection, falsePositive float64) {
+	var tp, fp, pos, neg int
+	for _, s := range samples {
+		if s.Attack {
+			pos++
+			if s.Score > threshold {
+				tp++
+			}
+		} else {
+			neg++
+			if s.Score > threshold {
+				fp++
+			}
+		}
+	}
+	if pos > 0 {
+		detection = float64(tp) / float64(pos)
+	}
+	if neg > 0 {
+		falsePositive = float64(fp) / float64(neg)
+	}
+	return detection, falsePositive
+}
+
+// DetectionAtFPR returns the detection rate at a fixed false-positive
+// rate: the fraction of attack samples above the threshold that at most
+// a fraction fpr of the benign samples exceed (ThresholdAtFPR). Ties at
+// the threshold do not alarm, so the achieved rate may be below fpr.
+func DetectionAtFPR(samples []Sample, fpr float64) float64 {
+	var benign []float64
+	for _, s := range samples {
+		if !s.Attack {
+			benign = append(benign, s.Score)
+		}
+	}
+	t := ThresholdAtFPR(benign, fpr)
+	if math.IsNaN(t) {
+		return 0
+	}
+	d, _ := Rates(samples, t)
+	return d
+}

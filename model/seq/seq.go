@@ -287,3 +287,47 @@ func (d *Detector) NewRecording() {
 
 // MaxScore returns the highest score since the last NewRecording.
 func (d *Detector) MaxScore() float64 { return d.s.Max }
+
+// LearnStream adds the n-grams of one stream of calls (a thread or a whole
+// trace) as one recording.
+func (m *Model) LearnStream(calls []uint16) {
+	m.learn.reset()
+	for _, c := range calls {
+		if h, ok := m.learn.push(0, c); ok {
+			m.normal[h] = struct{}{}
+			m.trained++
+		}
+	}
+	m.learn.reset()
+}
+
+// TraceScore is STIDE's per-trace score: the fraction of the trace's
+// n-grams (over all its streams) never seen in training, in [0, 1]; 0 for
+// a trace with no complete n-gram. UnseenNgrams returns the two counts.
+func (m *Model) TraceScore(streams [][]uint16) float64 {
+	unseen, total := m.UnseenNgrams(streams)
+	if total == 0 {
+		return 0
+	}
+	return float64(unseen) / float64(total)
+}
+
+// UnseenNgrams counts a trace's n-grams never seen in training and all its
+// n-grams. It only reads the model and may run concurrently with itself.
+func (m *Model) UnseenNgrams(streams [][]uint16) (unseen, total int) {
+	g := newNgrams(Config{N: m.cfg.N})
+	for _, s := range streams {
+		g.reset()
+		for _, c := range s {
+			h, ok := g.push(0, c)
+			if !ok {
+				continue
+			}
+			total++
+			if _, known := m.normal[h]; !known {
+				unseen++
+			}
+		}
+	}
+	return unseen, total
+}
