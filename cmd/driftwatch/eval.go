@@ -98,7 +98,7 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 			}
 			files, err := rep.Write(out)
 			if err != nil {
-				return err
+				return withCode(exitUsage, err)
 			}
 			w := cmd.OutOrStdout()
 			for _, name := range rep.Order {
