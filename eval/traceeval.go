@@ -32,6 +32,10 @@ const (
 	DefaultFolds = 5
 )
 
+// DefaultMarkovOrder is the order used when the training traces are too
+// few to cross-validate (fewer than two).
+const DefaultMarkovOrder = 6
+
 // DefaultMarkovOrders are the context lengths the model's order is chosen
 // from (by cross-validated likelihood on training traces).
 func DefaultMarkovOrders() []int { return []int{1, 2, 3, 4, 6, 8, 10} }
@@ -231,7 +235,7 @@ func chooseOrder(traces []seqTrace, orders []int, k int) (int, string, error) {
 			}
 		}
 		if n == 0 {
-			return 0, "", errors.New("model order: no held-out calls (too few training traces for cross-validation)")
+			return DefaultMarkovOrder, fmt.Sprintf("model order %d (default): fewer than 2 training traces, no cross-validation possible", DefaultMarkovOrder), nil
 		}
 		nll := sum / float64(n)
 		parts = append(parts, fmt.Sprintf("%d: %.4f", o, nll))
