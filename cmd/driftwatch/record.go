@@ -166,6 +166,7 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 
 	cg := newCgroupTracker(cgMount, snap.Cgroups)
 	start := time.Now()
+	lastFlush := start
 	var ev event.Event
 	var werr error
 	for {
@@ -184,6 +185,15 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 		if err := w.Write(&ev); err != nil {
 			werr = err
 			break
+		}
+		// Push complete compressed blocks out about once a second, so a
+		// capture killed later still leaves everything before them readable.
+		if w.Events()%1024 == 0 && time.Since(lastFlush) >= time.Second {
+			if err := w.Flush(); err != nil {
+				werr = err
+				break
+			}
+			lastFlush = time.Now()
 		}
 	}
 	s.Close()
