@@ -19,7 +19,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/driftwatch/driftwatch/agent/pipeline"
@@ -88,10 +90,23 @@ type Options struct {
 	// DefaultMarkovOrders); Folds the cross-validation folds (default 5).
 	MarkovOrders []int
 	Folds        int
-	// Progress, when set, is told about every finished step.
+	// Progress, when set, is told about every finished step (calls are
+	// serialised; done counts the finished steps).
 	Progress func(done, total int, step string)
+	// Jobs is the number of scenarios evaluated in parallel (default:
+	// GOMAXPROCS). Figures do not depend on it; throughput and CPU per
+	// event are then measured per OS thread.
+	Jobs int
 	// Log receives progress messages (default slog.Default()).
 	Log *slog.Logger
+
+	prog *progressState
+}
+
+// progressState is shared by every copy of an Options.
+type progressState struct {
+	mu   sync.Mutex
+	done int
 }
 
 func (o *Options) defaults() error {
@@ -126,6 +141,13 @@ func (o *Options) defaults() error {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Jobs == 0 {
+		o.Jobs = runtime.GOMAXPROCS(0)
+	}
+	if o.Jobs < 0 {
+		return fmt.Errorf("eval: jobs must be ≥ 1, got %d", o.Jobs)
+	}
+	o.prog = &progressState{}
 	return nil
 }
 
@@ -136,7 +158,17 @@ func (o *Options) selected() []string {
 	return []string{o.Detector}
 }
 
+// progress reports one finished step; done < 0 means "one more than
+// before". Safe for concurrent use.
 func (o *Options) progress(done, total int, step string) {
+	o.prog.mu.Lock()
+	defer o.prog.mu.Unlock()
+	if done < 0 {
+		o.prog.done++
+		done = o.prog.done
+	} else {
+		o.prog.done = done
+	}
 	if o.Progress != nil {
 		o.Progress(done, total, step)
 	}
@@ -197,41 +229,114 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 		rep.Dataset = m.Name
 	}
 	rep.Notes = append(rep.Notes, fmt.Sprintf("alert attribution grace %s after each attack window", opts.Grace))
-	byDet := map[string][]*collector{}
-	total, done := len(m.Scenarios)*len(order), 0
-	for _, sc := range m.Scenarios {
+	// Every (scenario, detector) pair is independent: a fresh pipeline,
+	// rule set and detector. Jobs run them in parallel; results land in
+	// their slot, so the report does not depend on Jobs.
+	type job struct {
+		sc  int
+		det string
+	}
+	var jobs []job
+	labs := make([]*labels.Labels, len(m.Scenarios))
+	for i, sc := range m.Scenarios {
 		lab, err := m.LoadLabels(sc)
 		if err != nil {
 			return nil, err
 		}
-		res := &report.Scenario{Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind,
-			Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
+		labs[i] = lab
 		for _, det := range order {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			c, t0, err := runScenario(ctx, m, sc, lab, det, opts)
-			if err != nil {
-				return nil, fmt.Errorf("eval: scenario %q, detector %s: %w", sc.Name, det, err)
-			}
-			res.Detectors[det] = c.figures()
-			res.Timeline[det] = downsample(c.timeline)
-			if res.Attacks == nil {
-				for _, a := range lab.Attacks {
-					res.Attacks = append(res.Attacks, report.Window{Start: float64(a.StartNs-t0) / 1e9, End: float64(a.EndNs-t0) / 1e9})
-				}
-			}
-			byDet[det] = append(byDet[det], c)
-			done++
-			opts.progress(done, total, sc.Name+"/"+det)
+			jobs = append(jobs, job{i, det})
 		}
-		rep.Scenarios = append(rep.Scenarios, res)
+	}
+	type result struct {
+		c  *collector
+		t0 int64
+	}
+	results := make([]result, len(jobs))
+	err = runJobs(ctx, len(jobs), opts.Jobs, func(k int) error {
+		j := jobs[k]
+		sc := m.Scenarios[j.sc]
+		c, t0, err := runScenario(ctx, m, sc, labs[j.sc], j.det, opts)
+		if err != nil {
+			return fmt.Errorf("eval: scenario %q, detector %s: %w", sc.Name, j.det, err)
+		}
+		results[k] = result{c, t0}
+		opts.progress(-1, len(jobs), sc.Name+"/"+j.det)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	byDet := map[string][]*collector{}
+	for k, j := range jobs {
+		if k == 0 || jobs[k-1].sc != j.sc {
+			sc := m.Scenarios[j.sc]
+			rep.Scenarios = append(rep.Scenarios, &report.Scenario{Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind,
+				Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}})
+		}
+		res := rep.Scenarios[len(rep.Scenarios)-1]
+		c, t0 := results[k].c, results[k].t0
+		res.Detectors[j.det] = c.figures()
+		res.Timeline[j.det] = downsample(c.timeline)
+		if res.Attacks == nil {
+			for _, a := range labs[j.sc].Attacks {
+				res.Attacks = append(res.Attacks, report.Window{Start: float64(a.StartNs-t0) / 1e9, End: float64(a.EndNs-t0) / 1e9})
+			}
+		}
+		byDet[j.det] = append(byDet[j.det], c)
 	}
 	for _, det := range order {
 		rep.Detectors[det] = figuresOf(byDet[det])
 		rep.Curves[det] = curvesOf(byDet[det])
 	}
 	return rep, nil
+}
+
+// runJobs runs fn(0..n-1) on up to jobs goroutines (each locked to its OS
+// thread, so per-thread CPU accounting is the job's own) and returns the
+// first error; after an error no new job starts.
+func runJobs(ctx context.Context, n, jobs int, fn func(int) error) error {
+	if jobs < 1 {
+		jobs = 1
+	}
+	jobs = min(jobs, n)
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for w := 0; w < jobs; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for {
+				mu.Lock()
+				if first != nil || next >= n {
+					mu.Unlock()
+					return
+				}
+				k := next
+				next++
+				mu.Unlock()
+				err := ctx.Err()
+				if err == nil {
+					err = fn(k)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // taggedRules passes rule alerts through, remembering them so the runner
@@ -356,6 +461,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 	p.LoadSnapshot(src.Snapshot())
 	c.lid.StartRecording(len(lab.Attacks) > 0)
 	var ev event.Event
+	c.cost.PerThread = true // runScenario runs on a locked worker thread (runJobs)
 	c.cost.Start()
 	n, err := drive(ctx, src, &ev, p.Handle)
 	c.cost.Stop(n)

@@ -3,10 +3,12 @@ package eval
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -269,5 +271,62 @@ func TestRunADFA(t *testing.T) {
 	// Test traces: the validation trace (12 calls) and the attacks (13 + 8).
 	if f.Events != 12+13+8 {
 		t.Fatalf("%d test events, want 33", f.Events)
+	}
+}
+
+// figuresJSON is a report's figures without the timing-dependent cost.
+func figuresJSON(t *testing.T, rep *report.Report) string {
+	t.Helper()
+	strip := func(f *report.Figures) {
+		f.EventsPerSec, f.CPUPerEventUs = 0, 0
+	}
+	for _, f := range rep.Detectors {
+		strip(f)
+	}
+	for _, s := range rep.Scenarios {
+		for _, f := range s.Detectors {
+			strip(f)
+		}
+	}
+	b, err := json.Marshal(struct {
+		D any
+		S any
+		N any
+	}{rep.Detectors, rep.Scenarios, rep.Notes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestJobsDoNotChangeFigures(t *testing.T) {
+	dir := tinySuite(t)
+	var want string
+	for _, jobs := range []int{1, 4} {
+		opts := fakeOptions()
+		opts.Jobs = jobs
+		var mu sync.Mutex
+		steps := 0
+		opts.Progress = func(done, total int, _ string) {
+			mu.Lock()
+			defer mu.Unlock()
+			steps++
+			if done != steps || total != 6 {
+				t.Errorf("jobs %d: progress %d/%d at step %d", jobs, done, total, steps)
+			}
+		}
+		rep, err := Run(context.Background(), dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if steps != 6 {
+			t.Errorf("jobs %d: %d progress steps, want 6", jobs, steps)
+		}
+		got := figuresJSON(t, rep)
+		if want == "" {
+			want = got
+		} else if got != want {
+			t.Errorf("jobs %d changed the figures:\n%s\nvs\n%s", jobs, got, want)
+		}
 	}
 }

@@ -433,10 +433,16 @@ func traceEval(ctx context.Context, s seqScenario, dets []*traceDetector, opts O
 		}
 		r.samples = make([]metrics.Sample, len(test))
 		r.flagged = make([]bool, len(test))
-		for i, t := range test {
-			v := sc(t)
-			r.samples[i] = metrics.Sample{Score: v, Attack: t.attack}
+		// Fitted scorers only read: score the test traces in parallel.
+		if err := runJobs(ctx, len(test), opts.Jobs, func(i int) error {
+			v := sc(test[i])
+			r.samples[i] = metrics.Sample{Score: v, Attack: test[i].attack}
 			r.flagged[i] = v > th
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+		for _, t := range test {
 			r.calls += t.calls
 		}
 		out[d.name] = r

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ func newEvalCmd() *cobra.Command {
 		overheadRounds                 int
 		seqN, seqWindow                int
 		targetFPR                      float64
+		jobs                           int
 		grace                          time.Duration
 	)
 	cmd := &cobra.Command{
@@ -53,6 +55,9 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dataset == "" {
 				return withCode(2, errors.New("eval: --dataset is required"))
+			}
+			if jobs < 1 {
+				return withCode(exitUsage, fmt.Errorf("eval: --jobs must be ≥ 1, got %d", jobs))
 			}
 			opts := eval.Options{
 				Detector:    detector,
@@ -73,6 +78,7 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 			}
 			opts.Seq.N, opts.Seq.Window, opts.Seq.ThreadAware = seqN, seqWindow, true
 			opts.TargetFPR = targetFPR
+			opts.Jobs = jobs
 			if term.IsTerminal(int(os.Stderr.Fd())) {
 				var bar *progressbar.ProgressBar
 				opts.Progress = func(done, total int, step string) {
@@ -123,6 +129,7 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 	f.BoolVar(&withOverhead, "overhead", false, "also measure the sensor overhead (root, BPF) and add the table")
 	f.IntVar(&overheadRounds, "overhead-rounds", 5, "interleaved pairs per overhead workload")
 	f.IntVar(&seqN, "seq-n", 0, "STIDE n-gram length for LID-DS / ADFA-LD (default: 7 on LID-DS, 6 on ADFA-LD)")
+	f.IntVar(&jobs, "jobs", runtime.GOMAXPROCS(0), "scenarios evaluated in parallel (default: all cores)")
 	f.Float64Var(&targetFPR, "target-fpr", eval.DefaultTargetFPR, "sequence datasets: benign dev false-positive rate the trace-level threshold is set at")
 	f.IntVar(&seqWindow, "seq-window", 1000, "STIDE sliding window length for LID-DS / ADFA-LD")
 	f.DurationVar(&grace, "grace", 0, "attribute alerts up to this long after an attack window (default 5s)")
