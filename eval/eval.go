@@ -93,6 +93,8 @@ type Options struct {
 	// Progress, when set, is told about every finished step (calls are
 	// serialised; done counts the finished steps).
 	Progress func(done, total int, step string)
+	// Shard selects part of a suite (zero: all of it).
+	Shard Shard
 	// Jobs is the number of scenarios evaluated in parallel (default:
 	// GOMAXPROCS). Figures do not depend on it; throughput and CPU per
 	// event are then measured per OS thread.
@@ -179,12 +181,29 @@ func (o *Options) progress(done, total int, step string) {
 // a LID-DS scenario directory (training/, validation/, test/) or a directory
 // of such scenarios, or an ADFA-LD root.
 func Run(ctx context.Context, path string, opts Options) (*report.Report, error) {
+	rep, _, err := RunPartial(ctx, path, opts)
+	return rep, err
+}
+
+// RunPartial is Run that also returns, for a suite, the raw results a
+// later Merge needs (opts.Shard selects part of the suite); nil for other
+// datasets, which cannot be sharded.
+func RunPartial(ctx context.Context, path string, opts Options) (*report.Report, *Partial, error) {
 	if err := opts.defaults(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	switch {
-	case labels.IsManifestDir(path):
+	if labels.IsManifestDir(path) {
 		return runSuite(ctx, path, opts)
+	}
+	if opts.Shard.Count > 1 {
+		return nil, nil, fmt.Errorf("eval: %s: --shard works on suites (manifest.json) only", path)
+	}
+	rep, err := runOther(ctx, path, opts)
+	return rep, nil, err
+}
+
+func runOther(ctx context.Context, path string, opts Options) (*report.Report, error) {
+	switch {
 	case isLIDDSDataset(path):
 		if opts.Seq.N == 0 {
 			opts.Seq.N = seq.DefaultConfig().N
@@ -206,22 +225,22 @@ func newReport(path, format string, order []string) *report.Report {
 	}
 }
 
-// runSuite evaluates our own labelled suite.
-func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, error) {
+// runSuite evaluates our own labelled suite (the scenarios of opts.Shard).
+func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, *Partial, error) {
 	m, err := labels.LoadManifest(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	order := opts.selected()
 	for _, d := range order {
 		if d == DetectStide {
-			return nil, fmt.Errorf("eval: detector %s runs on sequence datasets (LID-DS, ADFA-LD) only", d)
+			return nil, nil, fmt.Errorf("eval: detector %s runs on sequence datasets (LID-DS, ADFA-LD) only", d)
 		}
 		if (d == DetectRules || d == DetectBoth) && opts.NewRules == nil {
-			return nil, fmt.Errorf("eval: detector %s needs rules but no rules constructor was given", d)
+			return nil, nil, fmt.Errorf("eval: detector %s needs rules but no rules constructor was given", d)
 		}
 		if (d == DetectModel || d == DetectBoth) && opts.NewDetector == nil {
-			return nil, fmt.Errorf("eval: detector %s needs the profile model but no detector constructor was given", d)
+			return nil, nil, fmt.Errorf("eval: detector %s needs the profile model but no detector constructor was given", d)
 		}
 	}
 	rep := newReport(dir, "suite", order)
@@ -229,6 +248,11 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 		rep.Dataset = m.Name
 	}
 	rep.Notes = append(rep.Notes, fmt.Sprintf("alert attribution grace %s after each attack window", opts.Grace))
+	part := &Partial{Version: PartialVersion, Dataset: rep.Dataset, Format: rep.Format, Order: order,
+		Notes: slices.Clone(rep.Notes), Shard: opts.Shard, Scenarios: len(m.Scenarios)}
+	if opts.Shard.Count > 1 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("shard %s: scenarios k with k mod %d = %d only; merge the shards with 'driftwatch eval merge'", opts.Shard, opts.Shard.Count, opts.Shard.Index))
+	}
 	// Every (scenario, detector) pair is independent: a fresh pipeline,
 	// rule set and detector. Jobs run them in parallel; results land in
 	// their slot, so the report does not depend on Jobs.
@@ -239,20 +263,19 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 	var jobs []job
 	labs := make([]*labels.Labels, len(m.Scenarios))
 	for i, sc := range m.Scenarios {
+		if !opts.Shard.has(i) {
+			continue
+		}
 		lab, err := m.LoadLabels(sc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		labs[i] = lab
 		for _, det := range order {
 			jobs = append(jobs, job{i, det})
 		}
 	}
-	type result struct {
-		c  *collector
-		t0 int64
-	}
-	results := make([]result, len(jobs))
+	part.Jobs = make([]PartJob, len(jobs))
 	err = runJobs(ctx, len(jobs), opts.Jobs, func(k int) error {
 		j := jobs[k]
 		sc := m.Scenarios[j.sc]
@@ -260,36 +283,21 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 		if err != nil {
 			return fmt.Errorf("eval: scenario %q, detector %s: %w", sc.Name, j.det, err)
 		}
-		results[k] = result{c, t0}
+		pj := PartJob{Scenario: j.sc, Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind, Detector: j.det, State: c.export()}
+		for _, a := range labs[j.sc].Attacks {
+			pj.Attacks = append(pj.Attacks, report.Window{Start: float64(a.StartNs-t0) / 1e9, End: float64(a.EndNs-t0) / 1e9})
+		}
+		part.Jobs[k] = pj
 		opts.progress(-1, len(jobs), sc.Name+"/"+j.det)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	byDet := map[string][]*collector{}
-	for k, j := range jobs {
-		if k == 0 || jobs[k-1].sc != j.sc {
-			sc := m.Scenarios[j.sc]
-			rep.Scenarios = append(rep.Scenarios, &report.Scenario{Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind,
-				Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}})
-		}
-		res := rep.Scenarios[len(rep.Scenarios)-1]
-		c, t0 := results[k].c, results[k].t0
-		res.Detectors[j.det] = c.figures()
-		res.Timeline[j.det] = downsample(c.timeline)
-		if res.Attacks == nil {
-			for _, a := range labs[j.sc].Attacks {
-				res.Attacks = append(res.Attacks, report.Window{Start: float64(a.StartNs-t0) / 1e9, End: float64(a.EndNs-t0) / 1e9})
-			}
-		}
-		byDet[j.det] = append(byDet[j.det], c)
+	if err := assembleSuite(rep, part.Jobs); err != nil {
+		return nil, nil, err
 	}
-	for _, det := range order {
-		rep.Detectors[det] = figuresOf(byDet[det])
-		rep.Curves[det] = curvesOf(byDet[det])
-	}
-	return rep, nil
+	return rep, part, nil
 }
 
 // runJobs runs fn(0..n-1) on up to jobs goroutines (each locked to its OS

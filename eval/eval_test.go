@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -328,5 +329,67 @@ func TestJobsDoNotChangeFigures(t *testing.T) {
 		} else if got != want {
 			t.Errorf("jobs %d changed the figures:\n%s\nvs\n%s", jobs, got, want)
 		}
+	}
+}
+
+func TestShardMerge(t *testing.T) {
+	dir := tinySuite(t)
+	whole, err := Run(context.Background(), dir, fakeOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	var parts []*Partial
+	for i := 0; i < 3; i++ { // 3 shards of 2 scenarios: one is empty
+		opts := fakeOptions()
+		opts.Shard = Shard{Index: i, Count: 3}
+		rep, part, err := RunPartial(context.Background(), dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int]int{0: 1, 1: 1, 2: 0}[i]; len(rep.Scenarios) != want {
+			t.Fatalf("shard %d has %d scenarios, want %d", i, len(rep.Scenarios), want)
+		}
+		// Through the file, as 'eval merge' reads it.
+		sub := filepath.Join(out, fmt.Sprint(i))
+		if _, err := WritePartial(sub, part); err != nil {
+			t.Fatal(err)
+		}
+		p, err := ReadPartial(sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p)
+	}
+	merged, err := Merge([]*Partial{parts[2], parts[0], parts[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := figuresJSON(t, merged), figuresJSON(t, whole); a != b {
+		t.Fatalf("merged report differs from the single run:\n%s\nvs\n%s", a, b)
+	}
+	if len(merged.Curves) != len(whole.Curves) || len(merged.Scenarios[0].Timeline) != len(whole.Scenarios[0].Timeline) {
+		t.Fatal("merged plots data differ")
+	}
+	for name, bad := range map[string][]*Partial{
+		"missing shard":   parts[:2],
+		"duplicate shard": {parts[0], parts[0], parts[1]},
+	} {
+		if _, err := Merge(bad); err == nil {
+			t.Errorf("%s merged", name)
+		}
+	}
+	other := *parts[1]
+	other.Dataset = "another"
+	if _, err := Merge([]*Partial{parts[0], &other, parts[2]}); err == nil || !strings.Contains(err.Error(), "another run") {
+		t.Errorf("shards of different runs merged: %v", err)
+	}
+	for _, s := range []string{"3/3", "-1/2", "1", "a/b", "0/0"} {
+		if _, err := ParseShard(s); err == nil {
+			t.Errorf("ParseShard(%q) accepted", s)
+		}
+	}
+	if _, _, err := RunPartial(context.Background(), filepath.Join("adfa", "testdata", "ADFA-LD"), Options{Shard: Shard{0, 2}}); err == nil {
+		t.Error("sharded ADFA-LD run accepted")
 	}
 }

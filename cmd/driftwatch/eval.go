@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 	"github.com/driftwatch/driftwatch/agent/pipeline"
 	"github.com/driftwatch/driftwatch/eval"
 	"github.com/driftwatch/driftwatch/eval/input"
+	"github.com/driftwatch/driftwatch/eval/report"
 	"github.com/driftwatch/driftwatch/model"
 	"github.com/driftwatch/driftwatch/profiler"
 	"github.com/driftwatch/driftwatch/rules"
@@ -38,6 +40,7 @@ func newEvalCmd() *cobra.Command {
 		seqN, seqWindow                int
 		targetFPR                      float64
 		jobs                           int
+		shard                          string
 		grace                          time.Duration
 	)
 	cmd := &cobra.Command{
@@ -91,7 +94,14 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 					bar.Set(done)
 				}
 			}
-			rep, err := eval.Run(cmd.Context(), dataset, opts)
+			if shard != "" {
+				sh, err := eval.ParseShard(shard)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				opts.Shard = sh
+			}
+			rep, part, err := eval.RunPartial(cmd.Context(), dataset, opts)
 			if err != nil {
 				return err
 			}
@@ -102,25 +112,40 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 				}
 				rep.Overhead = o
 			}
-			files, err := rep.Write(out)
-			if err != nil {
-				return withCode(exitUsage, err)
-			}
-			w := cmd.OutOrStdout()
-			for _, name := range rep.Order {
-				f := rep.Detectors[name]
-				fmt.Fprintf(w, "%-6s precision %.3f recall %.3f F1 %.3f false alarms/container-h %.2f detected %d/%d\n",
-					name, f.Precision, f.Recall, f.F1, f.FalseAlarmsPerHour, f.Detected, f.Attacks)
-				if t := f.TraceFigures; t != nil {
-					fmt.Fprintf(w, "%-6s trace ROC AUC %s PR AUC %s detection at 1%%/5%%/10%% FPR %.3f/%.3f/%.3f; at threshold %s: detection %.3f FPR %.3f\n",
-						name, fmtFloat(t.TraceROCAUC), fmtFloat(t.TracePRAUC), t.DetectionRateAtFPR["0.01"], t.DetectionRateAtFPR["0.05"],
-						t.DetectionRateAtFPR["0.1"], fmtFloat(t.TraceThreshold), t.TraceDetectionRate, t.TraceFalsePositiveRate)
+			if opts.Shard.Count > 1 {
+				if _, err := eval.WritePartial(out, part); err != nil {
+					return withCode(exitUsage, err)
 				}
 			}
-			fmt.Fprintf(w, "wrote %d files to %s\n", len(files), out)
-			return nil
+			return writeEvalReport(cmd.OutOrStdout(), rep, out)
 		},
 	}
+	var mergeOut string
+	merge := &cobra.Command{
+		Use:   "merge --report OUT SHARD-DIR...",
+		Short: "Combine the reports of 'eval --shard i/N' runs into the report of one run",
+		Long: `Each 'driftwatch eval --shard i/N --report DIR' writes DIR/` + eval.PartialFile + ` beside its
+report: the raw per-scenario results. merge reads every shard 0..N-1 of one run and writes
+OUT/report.json, report.md and the plots with the same figures a single run gives.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var parts []*eval.Partial
+			for _, a := range args {
+				p, err := eval.ReadPartial(a)
+				if err != nil {
+					return withCode(exitData, err)
+				}
+				parts = append(parts, p)
+			}
+			rep, err := eval.Merge(parts)
+			if err != nil {
+				return withCode(exitData, err)
+			}
+			return writeEvalReport(cmd.OutOrStdout(), rep, mergeOut)
+		},
+	}
+	merge.Flags().StringVar(&mergeOut, "report", "eval-report", "output directory for the merged report")
+	cmd.AddCommand(merge)
 	f := cmd.Flags()
 	f.StringVar(&dataset, "dataset", "", "dataset directory (suite with manifest.json, LID-DS scenario(s) or ADFA-LD root)")
 	f.StringVar(&out, "report", "eval-report", "output directory for report.json, report.md and plots")
@@ -129,11 +154,32 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 	f.BoolVar(&withOverhead, "overhead", false, "also measure the sensor overhead (root, BPF) and add the table")
 	f.IntVar(&overheadRounds, "overhead-rounds", 5, "interleaved pairs per overhead workload")
 	f.IntVar(&seqN, "seq-n", 0, "STIDE n-gram length for LID-DS / ADFA-LD (default: 7 on LID-DS, 6 on ADFA-LD)")
+	f.StringVar(&shard, "shard", "", "evaluate part i/N of a suite (scenario k when k mod N = i) and write "+eval.PartialFile+" for 'eval merge'")
 	f.IntVar(&jobs, "jobs", runtime.GOMAXPROCS(0), "scenarios evaluated in parallel (default: all cores)")
 	f.Float64Var(&targetFPR, "target-fpr", eval.DefaultTargetFPR, "sequence datasets: benign dev false-positive rate the trace-level threshold is set at")
 	f.IntVar(&seqWindow, "seq-window", 1000, "STIDE sliding window length for LID-DS / ADFA-LD")
 	f.DurationVar(&grace, "grace", 0, "attribute alerts up to this long after an attack window (default 5s)")
 	return cmd
+}
+
+// writeEvalReport writes rep to out and prints the headline figures.
+func writeEvalReport(w io.Writer, rep *report.Report, out string) error {
+	files, err := rep.Write(out)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	for _, name := range rep.Order {
+		f := rep.Detectors[name]
+		fmt.Fprintf(w, "%-6s precision %.3f recall %.3f F1 %.3f false alarms/container-h %.2f detected %d/%d\n",
+			name, f.Precision, f.Recall, f.F1, f.FalseAlarmsPerHour, f.Detected, f.Attacks)
+		if t := f.TraceFigures; t != nil {
+			fmt.Fprintf(w, "%-6s trace ROC AUC %s PR AUC %s detection at 1%%/5%%/10%% FPR %.3f/%.3f/%.3f; at threshold %s: detection %.3f FPR %.3f\n",
+				name, fmtFloat(t.TraceROCAUC), fmtFloat(t.TracePRAUC), t.DetectionRateAtFPR["0.01"], t.DetectionRateAtFPR["0.05"],
+				t.DetectionRateAtFPR["0.1"], fmtFloat(t.TraceThreshold), t.TraceDetectionRate, t.TraceFalsePositiveRate)
+		}
+	}
+	fmt.Fprintf(w, "wrote %d files to %s\n", len(files), out)
+	return nil
 }
 
 func fmtFloat(v *float64) string {
