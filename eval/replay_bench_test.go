@@ -129,4 +129,3 @@ func replayOnce(b *testing.B, path string, cfg pipeline.Config) int64 {
 	}
 	return int64(r.Events())
 }
-

@@ -231,8 +231,8 @@ type Cost struct {
 	// the whole process (for work running in parallel on locked threads;
 	// the runtime's background GC work is then not counted).
 	PerThread bool
-	wall0 time.Time
-	cpu0  time.Duration
+	wall0     time.Time
+	cpu0      time.Duration
 	// Events processed, Wall and CPU spent; filled by Stop.
 	Events int64
 	Wall   time.Duration
