@@ -74,6 +74,26 @@ type Table struct {
 	applied int
 	// Evicted counts exited records dropped by the MaxProcs cap.
 	evicted uint64
+	// names interns path strings: a workload opens the same files over
+	// and over, so a path seen before costs no allocation.
+	names map[string]string
+}
+
+// maxNames bounds the path intern map; it is cleared when full.
+const maxNames = 16384
+
+// intern returns b as a string, the same string for equal bytes while it
+// stays in the intern map.
+func (t *Table) intern(b []byte) string {
+	if s, ok := t.names[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	if t.names == nil || len(t.names) >= maxNames {
+		t.names = make(map[string]string, 1024)
+	}
+	t.names[s] = s
+	return s
 }
 
 // New returns an empty table.
@@ -383,8 +403,8 @@ func (t *Table) setFD(p *event.Process, f *event.FD) {
 
 // resolvePath makes a path argument absolute: relative paths are joined to
 // the cwd (dirfd AT_FDCWD) or to the directory fd's path.
-func resolvePath(p *event.Process, dirfd int32, raw []byte) string {
-	s := string(raw)
+func (t *Table) resolvePath(p *event.Process, dirfd int32, raw []byte) string {
+	s := t.intern(raw)
 	if len(s) > 0 && s[0] == '/' {
 		return filepath.Clean(s)
 	}
@@ -477,7 +497,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		if ev.Flags&oDirectory != 0 {
 			typ = event.FDDirectory
 		}
-		f := &event.FD{Num: -1, Type: typ, Name: resolvePath(p, dirfd, ev.Path), NameRaw: string(ev.Path), Flags: ev.Flags}
+		f := &event.FD{Num: -1, Type: typ, Name: t.resolvePath(p, dirfd, ev.Path), NameRaw: t.intern(ev.Path), Flags: ev.Flags}
 		if failed {
 			return f
 		}
@@ -611,7 +631,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 	case event.SysChdir:
 		// The cwd is per process here (threads share it in practice).
 		if !failed {
-			p.Cwd = resolvePath(p, atFDCWD, ev.Path)
+			p.Cwd = t.resolvePath(p, atFDCWD, ev.Path)
 		}
 		return nil
 	case event.SysFchdir:
