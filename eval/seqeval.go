@@ -127,6 +127,7 @@ func runSeq(ctx context.Context, rep *report.Report, scs []seqScenario, opts Opt
 	for _, d := range dets {
 		rep.Order = append(rep.Order, d.name)
 	}
+	rep.CurvesPerTrace = true
 	total := 0
 	for _, s := range scs {
 		n := len(s.train) + len(s.validation) + len(s.test)

@@ -124,6 +124,9 @@ type Report struct {
 	Notes []string `json:"notes,omitempty"`
 	// Curves are per detector, for the ROC and PR plots.
 	Curves map[string]Curves `json:"-"`
+	// CurvesPerTrace says the curves are of per-trace scores (sequence
+	// datasets), not per-event ones.
+	CurvesPerTrace bool `json:"-"`
 	// Order lists the detectors that ran, in display order.
 	Order []string `json:"-"`
 }
