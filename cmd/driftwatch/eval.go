@@ -173,9 +173,15 @@ func writeEvalReport(w io.Writer, rep *report.Report, out string) error {
 		fmt.Fprintf(w, "%-6s precision %.3f recall %.3f F1 %.3f false alarms/container-h %.2f detected %d/%d\n",
 			name, f.Precision, f.Recall, f.F1, f.FalseAlarmsPerHour, f.Detected, f.Attacks)
 		if t := f.TraceFigures; t != nil {
-			fmt.Fprintf(w, "%-6s trace ROC AUC %s PR AUC %s detection at 1%%/5%%/10%% FPR %.3f/%.3f/%.3f; at threshold %s: detection %.3f FPR %.3f\n",
-				name, fmtFloat(t.TraceROCAUC), fmtFloat(t.TracePRAUC), t.DetectionRateAtFPR["0.01"], t.DetectionRateAtFPR["0.05"],
-				t.DetectionRateAtFPR["0.1"], fmtFloat(t.TraceThreshold), t.TraceDetectionRate, t.TraceFalsePositiveRate)
+			at := func(k string) string {
+				if v, ok := t.DetectionRateAtFPR[k]; ok {
+					return fmt.Sprintf("%.3f", v)
+				}
+				return "–" // a class is missing among the test traces
+			}
+			fmt.Fprintf(w, "%-6s trace ROC AUC %s PR AUC %s detection at 1%%/5%%/10%% FPR %s/%s/%s; at threshold %s: detection %.3f FPR %.3f\n",
+				name, fmtFloat(t.TraceROCAUC), fmtFloat(t.TracePRAUC), at("0.01"), at("0.05"), at("0.1"),
+				fmtFloat(t.TraceThreshold), t.TraceDetectionRate, t.TraceFalsePositiveRate)
 		}
 	}
 	fmt.Fprintf(w, "wrote %d files to %s\n", len(files), out)

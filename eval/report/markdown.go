@@ -98,9 +98,15 @@ func writeTraceTable(b *strings.Builder, order []string, figs map[string]*Figure
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, name := range rows {
 		t := figs[name].TraceFigures
-		fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %.3f | %.3f | %.3f | %s | %.3f | %.3f |\n",
+		at := func(k string) string {
+			if v, ok := t.DetectionRateAtFPR[k]; ok {
+				return fmt.Sprintf("%.3f", v)
+			}
+			return "–"
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %.3f | %.3f |\n",
 			md(name), t.Traces, t.AttackTraces, fmtOpt(t.TraceROCAUC, "%.3f"), fmtOpt(t.TracePRAUC, "%.3f"),
-			t.DetectionRateAtFPR["0.01"], t.DetectionRateAtFPR["0.05"], t.DetectionRateAtFPR["0.1"],
+			at("0.01"), at("0.05"), at("0.1"),
 			fmtOpt(t.TraceThreshold, "%.4g"), t.TraceDetectionRate, t.TraceFalsePositiveRate)
 	}
 	b.WriteString("\n")
