@@ -295,7 +295,11 @@ func runSeqScenario(ctx context.Context, s seqScenario, opts Options, res *repor
 				c.alert(a.EventTime, idx)
 			}
 			attack := lab.Attribute(e.Time, cid, e.Pid, e.Proc, 0) >= 0
-			c.event(e.Time, path+"\x00"+cid, attack, d.LastScore(), len(pending) > 0)
+			if d.Scored() {
+				c.event(e.Time, path+"\x00"+cid, attack, d.LastScore(), len(pending) > 0)
+			} else {
+				c.unscored(e.Time, path+"\x00"+cid)
+			}
 			pending = pending[:0]
 		}, func(a *event.Alert) { pending = append(pending, a) })
 		c.cost.Stop(n)

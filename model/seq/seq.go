@@ -214,6 +214,8 @@ type Detector struct {
 	s *Scorer
 	// last is the score of the last scored event (0 when none).
 	last float64
+	// scored says Handle scored the last event (it held a complete n-gram).
+	scored bool
 }
 
 // NewDetector wraps m.
@@ -224,7 +226,7 @@ const RuleName = "Unseen syscall sequence (STIDE)"
 
 // Handle learns or scores e.
 func (d *Detector) Handle(e *event.Enriched, mode event.Mode, emit func(*event.Alert)) {
-	d.last = 0
+	d.last, d.scored = 0, false
 	if e.Event == nil || e.Kind != event.KindSyscall {
 		return
 	}
@@ -236,7 +238,7 @@ func (d *Detector) Handle(e *event.Enriched, mode event.Mode, emit func(*event.A
 		if !ok {
 			return
 		}
-		d.last = score
+		d.last, d.scored = score, true
 		if !d.M.Alarm(score) {
 			return
 		}
@@ -277,6 +279,10 @@ func (d *Detector) Suppress(*event.Alert, *event.Enriched) bool { return false }
 // LastScore returns the window score of the last event Handle scored, 0
 // when it scored none.
 func (d *Detector) LastScore() float64 { return d.last }
+
+// Scored reports whether Handle scored the last event: a syscall in detect
+// mode that completed an n-gram of its stream.
+func (d *Detector) Scored() bool { return d.scored }
 
 // NewRecording resets the scoring window and streams (and the learning
 // streams) at a recording boundary.
