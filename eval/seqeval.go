@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/driftwatch/driftwatch/agent/pipeline"
 	"github.com/driftwatch/driftwatch/eval/adfa"
 	"github.com/driftwatch/driftwatch/eval/input"
 	"github.com/driftwatch/driftwatch/eval/labels"
+	"github.com/driftwatch/driftwatch/eval/lidds"
 	"github.com/driftwatch/driftwatch/eval/report"
 	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/model/seq"
@@ -45,10 +47,53 @@ func globAll(dir string, patterns ...string) []string {
 }
 
 func liddsScenario(dir string) (seqScenario, bool) {
+	if s, ok := lidds2019Scenario(dir); ok {
+		return s, true
+	}
 	s := seqScenario{name: filepath.Base(filepath.Clean(dir)), format: input.LIDDS, perEvent: true}
 	s.train = globAll(filepath.Join(dir, liddsTraining), "*.zip")
 	s.validation = globAll(filepath.Join(dir, liddsValidation), "*.zip")
 	s.test = globAll(filepath.Join(dir, liddsTest), "*.zip", "*/*.zip")
+	return s, len(s.train) > 0 && len(s.test) > 0
+}
+
+// LID-DS 2019 split, as the LID-DS framework's 2019 data loader makes it:
+// the scenario's normal recordings in runs.csv order, the first 200 for
+// training, the next 50 for validation, the rest and every exploit
+// recording for test.
+const (
+	lidds2019Training   = 200
+	lidds2019Validation = 50
+)
+
+// lidds2019Scenario is a LID-DS 2019 scenario directory: runs.csv and one
+// <scenario_name>.txt per row.
+func lidds2019Scenario(dir string) (seqScenario, bool) {
+	s := seqScenario{name: filepath.Base(filepath.Clean(dir)), format: input.LIDDS, perEvent: true}
+	runs, err := lidds.Runs2019(filepath.Join(dir, "runs.csv"))
+	if err != nil {
+		return s, false
+	}
+	normal := 0
+	for _, r := range runs {
+		path := filepath.Join(dir, r.Name+".txt")
+		if _, err := os.Stat(path); err != nil {
+			continue // a row without its recording (partial download)
+		}
+		switch {
+		case r.Exploit:
+			s.test = append(s.test, path)
+		case normal < lidds2019Training:
+			s.train = append(s.train, path)
+			normal++
+		case normal < lidds2019Training+lidds2019Validation:
+			s.validation = append(s.validation, path)
+			normal++
+		default:
+			s.test = append(s.test, path)
+			normal++
+		}
+	}
 	return s, len(s.train) > 0 && len(s.test) > 0
 }
 
@@ -80,6 +125,11 @@ func runLIDDS(ctx context.Context, dir string, opts Options) (*report.Report, er
 		}
 	}
 	rep := newReport(dir, "lid-ds", nil)
+	for _, sc := range scs {
+		if len(sc.train) > 0 && strings.HasSuffix(sc.train[0], ".txt") {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("LID-DS 2019 scenario %s: normal recordings in runs.csv order, the first %d training, the next %d validation, the rest test, with every exploit recording (the LID-DS framework's 2019 split)", sc.name, lidds2019Training, lidds2019Validation))
+		}
+	}
 	rep.Notes = append(rep.Notes, seqNote(opts.Seq),
 		"LID-DS labels: a syscall is attack iff its recording has exploit=true and it is at/after time.exploit[0].absolute; one attack per exploit recording",
 		"static rules are not run on LID-DS: recordings lack container and process-lifecycle context")

@@ -235,3 +235,51 @@ func TestLIDDSScenario(t *testing.T) {
 		t.Fatalf("model calibration %q", m.TraceFigures.Calibration)
 	}
 }
+
+// TestLIDDS2019Scenario: a LID-DS 2019 scenario (runs.csv + .txt
+// recordings) is split as the LID-DS framework does it: normal recordings
+// in runs.csv order to training (up to 200), then validation (50), then
+// test, exploit recordings to test.
+func TestLIDDS2019Scenario(t *testing.T) {
+	src := filepath.Join("lidds", "testdata", "rec2019")
+	normal, err := os.ReadFile(filepath.Join(src, "normal_run.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := os.ReadFile(filepath.Join(src, "bad_run.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	csv := "image_name, scenario_name, is_executing_exploit, warmup_time, recording_time, exploit_start_time\n"
+	for i := 0; i < 253; i++ {
+		name := fmt.Sprintf("normal_%03d", i)
+		csv += fmt.Sprintf("CVE-2014-0160, %s, False, 10, 30, -1\n", name)
+		if err := os.WriteFile(filepath.Join(dir, name+".txt"), normal, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	csv += "CVE-2014-0160, bad_000, True, 10, 30, 2\n"
+	csv += "CVE-2014-0160, missing_run, False, 10, 30, -1\n" // no .txt: skipped
+	os.WriteFile(filepath.Join(dir, "bad_000.txt"), bad, 0o644)
+	os.WriteFile(filepath.Join(dir, "runs.csv"), []byte(csv), 0o644)
+
+	s, ok := liddsScenario(dir)
+	if !ok || len(s.train) != 200 || len(s.validation) != 50 || len(s.test) != 4 {
+		t.Fatalf("split %v: %d training, %d validation, %d test", ok, len(s.train), len(s.validation), len(s.test))
+	}
+	if filepath.Base(s.train[0]) != "normal_000.txt" || filepath.Base(s.validation[0]) != "normal_200.txt" || filepath.Base(s.test[3]) != "bad_000.txt" {
+		t.Fatalf("order: %s %s %s", s.train[0], s.validation[0], s.test[3])
+	}
+	rep, err := Run(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rep.Detectors[DetectModel]
+	if rep.Format != "lid-ds" || m == nil || m.TraceFigures == nil || m.TraceFigures.Traces != 4 || m.TraceFigures.AttackTraces != 1 {
+		t.Fatalf("report %+v", rep.Detectors)
+	}
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), "LID-DS 2019 scenario") {
+		t.Errorf("notes %q", rep.Notes)
+	}
+}

@@ -806,6 +806,45 @@ func read2019Run(path, name string) (*run2019, error) {
 	return nil, nil
 }
 
+// Run2019 is one row of a LID-DS 2019 scenario's runs.csv.
+type Run2019 struct {
+	// Name is the recording (scenario_name column): <Name>.txt beside runs.csv.
+	Name    string
+	Image   string
+	Exploit bool
+}
+
+// Runs2019 lists the rows of a LID-DS 2019 runs.csv in file order.
+func Runs2019(path string) ([]Run2019, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("lidds: %w", err)
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	cr.TrimLeadingSpace = true
+	cr.FieldsPerRecord = -1
+	rows, err := cr.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("lidds: %s: %w", path, err)
+	}
+	var out []Run2019
+	for i, row := range rows {
+		if i == 0 && len(row) > 1 && row[1] == "scenario_name" {
+			continue // header
+		}
+		if len(row) < 3 {
+			return nil, fmt.Errorf("lidds: %s: row %d: %d fields, want image_name, scenario_name, is_executing_exploit, ...", path, i+1, len(row))
+		}
+		exploit, err := strconv.ParseBool(strings.ToLower(row[2]))
+		if err != nil {
+			return nil, fmt.Errorf("lidds: %s: row %d: field is_executing_exploit: %w", path, i+1, err)
+		}
+		out = append(out, Run2019{Name: row[1], Image: row[0], Exploit: exploit})
+	}
+	return out, nil
+}
+
 func first2019Time(path string) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
