@@ -77,6 +77,8 @@ type Table struct {
 	// names interns path strings: a workload opens the same files over
 	// and over, so a path seen before costs no allocation.
 	names map[string]string
+	// failed describes the target of the last failed open (see syscall).
+	failed event.FD
 }
 
 // maxNames bounds the path intern map; it is cleared when full.
@@ -497,10 +499,13 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		if ev.Flags&oDirectory != 0 {
 			typ = event.FDDirectory
 		}
-		f := &event.FD{Num: -1, Type: typ, Name: t.resolvePath(p, dirfd, ev.Path), NameRaw: t.intern(ev.Path), Flags: ev.Flags}
 		if failed {
-			return f
+			// A failed open creates no fd: describe it in the table's
+			// scratch FD, valid until the next event, instead of allocating.
+			t.failed = event.FD{Num: -1, Type: typ, Name: t.resolvePath(p, dirfd, ev.Path), NameRaw: t.intern(ev.Path), Flags: ev.Flags}
+			return &t.failed
 		}
+		f := &event.FD{Num: -1, Type: typ, Name: t.resolvePath(p, dirfd, ev.Path), NameRaw: t.intern(ev.Path), Flags: ev.Flags}
 		f.Num = int32(ev.Ret)
 		t.setFD(p, f)
 		return f
