@@ -202,32 +202,46 @@ func crossScores(traces []seqTrace, k int, fit func([]seqTrace) (traceScorer, er
 	return out, nil
 }
 
-// chooseOrder picks the Markov order with the lowest cross-validated mean
-// surprise per call over the training traces (held-out likelihood: no
-// attack and no test trace is looked at). It returns the order and a note
-// with the table.
-func chooseOrder(traces []seqTrace, orders []int, k int) (int, string, error) {
+// chooseOrder picks the Markov order with the lowest held-out mean
+// surprise per call (likelihood: no attack and no test trace is looked
+// at). With validation traces the model learns the training traces and
+// the validation traces are held out; without, k-fold cross-validation
+// over the training traces. It returns the order and a note with the table.
+func chooseOrder(train, val []seqTrace, orders []int, k int) (int, string, error) {
+	type split struct{ learn, held []seqTrace }
+	var splits []split
+	how := fmt.Sprintf("%d-fold cross-validated mean surprise per call on training traces", k)
+	if len(val) > 0 {
+		splits = []split{{train, val}}
+		how = "mean surprise per call on the validation traces, learned on the training traces"
+	} else {
+		trn, held := foldsOf(train, k)
+		for f := range trn {
+			if len(held[f]) > 0 && len(trn[f]) > 0 {
+				splits = append(splits, split{trn[f], held[f]})
+			}
+		}
+	}
+	if len(splits) == 0 {
+		return DefaultMarkovOrder, fmt.Sprintf("model order %d (default): fewer than 2 training traces and no validation traces, nothing to hold out", DefaultMarkovOrder), nil
+	}
 	best, bestNLL := -1, math.Inf(1)
 	var parts []string
 	for _, o := range orders {
-		trn, held := foldsOf(traces, k)
 		var sum float64
 		var n int
-		for f := 0; f < k; f++ {
-			if len(held[f]) == 0 || len(trn[f]) == 0 {
-				continue
-			}
+		for _, sp := range splits {
 			m, err := seq.NewMarkov(o)
 			if err != nil {
 				return 0, "", err
 			}
-			for _, t := range trn[f] {
+			for _, t := range sp.learn {
 				for _, s := range t.streams {
 					m.LearnStream(s)
 				}
 			}
 			m.Finish()
-			for _, t := range held[f] {
+			for _, t := range sp.held {
 				for _, s := range t.streams {
 					a, b := m.StreamSurprise(s)
 					sum, n = sum+a, n+b
@@ -235,7 +249,7 @@ func chooseOrder(traces []seqTrace, orders []int, k int) (int, string, error) {
 			}
 		}
 		if n == 0 {
-			return DefaultMarkovOrder, fmt.Sprintf("model order %d (default): fewer than 2 training traces, no cross-validation possible", DefaultMarkovOrder), nil
+			return DefaultMarkovOrder, fmt.Sprintf("model order %d (default): the held-out traces hold no call", DefaultMarkovOrder), nil
 		}
 		nll := sum / float64(n)
 		parts = append(parts, fmt.Sprintf("%d: %.4f", o, nll))
@@ -243,7 +257,7 @@ func chooseOrder(traces []seqTrace, orders []int, k int) (int, string, error) {
 			best, bestNLL = o, nll
 		}
 	}
-	return best, fmt.Sprintf("model order %d chosen by %d-fold cross-validated mean surprise per call on training traces (order: nats/call — %s)", best, k, strings.Join(parts, ", ")), nil
+	return best, fmt.Sprintf("model order %d chosen by %s (order: nats/call — %s)", best, how, strings.Join(parts, ", ")), nil
 }
 
 // traceResult is one detector's trace-level results over one or more
@@ -395,7 +409,7 @@ func traceEval(ctx context.Context, s seqScenario, dets []*traceDetector, opts O
 	for _, d := range dets {
 		fit := d.fit
 		if d.name == DetectModel {
-			order, note, err := chooseOrder(train, opts.MarkovOrders, opts.Folds)
+			order, note, err := chooseOrder(train, val, opts.MarkovOrders, opts.Folds)
 			if err != nil {
 				return nil, nil, err
 			}
