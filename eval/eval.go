@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,11 @@ const (
 	// DetectStide is the STIDE baseline of sequence datasets.
 	DetectStide = report.Stide
 )
+
+// ErrOptions is wrapped by errors that come from the options rather than
+// the data: an unknown detector, a detector the dataset cannot run, a bad
+// shard, job or fold count (the CLI exits 2 for them).
+var ErrOptions = errors.New("invalid options")
 
 // ADFAStideN is STIDE's n-gram length on ADFA-LD unless configured: the
 // length of the published trace-level reference figures.
@@ -116,7 +122,7 @@ func (o *Options) defaults() error {
 		o.Detector = DetectAll
 	}
 	if !slices.Contains(Detectors(), o.Detector) {
-		return fmt.Errorf("eval: unknown detector %q (want one of rules, model, both, all)", o.Detector)
+		return fmt.Errorf("eval: unknown detector %q (want one of %s): %w", o.Detector, strings.Join(Detectors(), ", "), ErrOptions)
 	}
 	if o.Grace == 0 {
 		o.Grace = labels.DefaultGrace
@@ -129,7 +135,7 @@ func (o *Options) defaults() error {
 		o.TargetFPR = DefaultTargetFPR
 	}
 	if o.TargetFPR < 0 || o.TargetFPR >= 1 {
-		return fmt.Errorf("eval: target false-positive rate must be in (0, 1), got %g", o.TargetFPR)
+		return fmt.Errorf("eval: target false-positive rate must be in (0, 1), got %g: %w", o.TargetFPR, ErrOptions)
 	}
 	if len(o.MarkovOrders) == 0 {
 		o.MarkovOrders = DefaultMarkovOrders()
@@ -138,7 +144,7 @@ func (o *Options) defaults() error {
 		o.Folds = DefaultFolds
 	}
 	if o.Folds < 2 {
-		return fmt.Errorf("eval: cross-validation needs ≥ 2 folds, got %d", o.Folds)
+		return fmt.Errorf("eval: cross-validation needs ≥ 2 folds, got %d: %w", o.Folds, ErrOptions)
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
@@ -147,7 +153,7 @@ func (o *Options) defaults() error {
 		o.Jobs = runtime.GOMAXPROCS(0)
 	}
 	if o.Jobs < 0 {
-		return fmt.Errorf("eval: jobs must be ≥ 1, got %d", o.Jobs)
+		return fmt.Errorf("eval: jobs must be ≥ 1, got %d: %w", o.Jobs, ErrOptions)
 	}
 	o.prog = &progressState{}
 	return nil
@@ -196,7 +202,7 @@ func RunPartial(ctx context.Context, path string, opts Options) (*report.Report,
 		return runSuite(ctx, path, opts)
 	}
 	if opts.Shard.Count > 1 {
-		return nil, nil, fmt.Errorf("eval: %s: --shard works on suites (manifest.json) only", path)
+		return nil, nil, fmt.Errorf("eval: %s: --shard works on suites (manifest.json) only: %w", path, ErrOptions)
 	}
 	rep, err := runOther(ctx, path, opts)
 	return rep, nil, err
@@ -234,7 +240,7 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, *P
 	order := opts.selected()
 	for _, d := range order {
 		if d == DetectStide {
-			return nil, nil, fmt.Errorf("eval: detector %s runs on sequence datasets (LID-DS, ADFA-LD) only", d)
+			return nil, nil, fmt.Errorf("eval: detector %s runs on sequence datasets (LID-DS, ADFA-LD) only: %w", d, ErrOptions)
 		}
 		if (d == DetectRules || d == DetectBoth) && opts.NewRules == nil {
 			return nil, nil, fmt.Errorf("eval: detector %s needs rules but no rules constructor was given", d)

@@ -116,7 +116,7 @@ func seqDetectors(opts Options) ([]*traceDetector, error) {
 	case DetectStide, DetectModel:
 		names = []string{opts.Detector}
 	default:
-		return nil, fmt.Errorf("eval: detector %q is not available on sequence datasets (want stide, model or all)", opts.Detector)
+		return nil, fmt.Errorf("eval: detector %q is not available on sequence datasets (want stide, model or all): %w", opts.Detector, ErrOptions)
 	}
 	var out []*traceDetector
 	for _, n := range names {

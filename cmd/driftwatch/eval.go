@@ -102,8 +102,11 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 				opts.Shard = sh
 			}
 			rep, part, err := eval.RunPartial(cmd.Context(), dataset, opts)
+			if errors.Is(err, eval.ErrOptions) {
+				return withCode(exitUsage, err)
+			}
 			if err != nil {
-				return err
+				return withCode(exitData, err)
 			}
 			if withOverhead {
 				o, err := eval.MeasureOverhead(overheadRounds, 2*time.Second)

@@ -55,6 +55,7 @@ func TestExitCodes(t *testing.T) {
 		{"profile list missing store", []string{"profile", "list", "--db", noDB}, 1, "none.db"},
 		{"profile list no db", []string{"profile", "list"}, 2, "--db"},
 		{"eval no dataset", []string{"eval"}, 2, "--dataset"},
+		{"eval unknown detector", []string{"eval", "--dataset", t.TempDir(), "--detector", "magic"}, 2, "unknown detector"},
 		{"eval not a dataset", []string{"eval", "--dataset", t.TempDir(), "--report", filepath.Join(dir, "rep")}, 1, "not a dataset"},
 	}
 	for _, tc := range tests {
