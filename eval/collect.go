@@ -31,6 +31,8 @@ type collector struct {
 	timelineT0     int64
 	recordTimeline bool
 	threshold      *float64
+	// clamped says the threshold was lowered because it could not be exceeded.
+	clamped bool
 }
 
 func newCollector() *collector { return &collector{spans: map[string][2]int64{}} }
@@ -58,18 +60,26 @@ func (c *collector) alert(t int64, idx int) {
 // event counts one scored event. span is the key whose first-to-last time
 // makes up container-hours (container id, per recording).
 func (c *collector) event(t int64, span string, attack bool, score float64, alarmed bool) {
-	c.events++
 	c.samples = append(c.samples, metrics.Sample{Score: score, Attack: attack})
 	c.lid.Add(alarmed, attack)
+	c.unscored(t, span)
+	if c.recordTimeline {
+		c.timeline = append(c.timeline, report.Point{X: float64(t-c.timelineT0) / 1e9, Y: score})
+	}
+}
+
+// unscored counts an event the detector gave no score (a sequence model's
+// first n−1 calls of a thread): it adds to events and container time but
+// is no sample and, as in the LID-DS framework, no syscall of the LID-DS
+// counts (so it neither ends nor extends a run of false alarms).
+func (c *collector) unscored(t int64, span string) {
+	c.events++
 	s, ok := c.spans[span]
 	if !ok {
 		s = [2]int64{t, t}
 	}
 	s[0], s[1] = min(s[0], t), max(s[1], t)
 	c.spans[span] = s
-	if c.recordTimeline {
-		c.timeline = append(c.timeline, report.Point{X: float64(t-c.timelineT0) / 1e9, Y: score})
-	}
 }
 
 func (c *collector) containerTime() time.Duration {

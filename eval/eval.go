@@ -19,7 +19,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/driftwatch/driftwatch/agent/pipeline"
@@ -41,11 +44,22 @@ const (
 	// alert is dropped when the profile knows every feature of its event
 	// (agent/suppress with its default policy). Only rule alerts count.
 	DetectSuppressed = "suppressed"
+	// DetectStide is the STIDE baseline of sequence datasets.
+	DetectStide = report.Stide
 )
+
+// ErrOptions is wrapped by errors that come from the options rather than
+// the data: an unknown detector, a detector the dataset cannot run, a bad
+// shard, job or fold count (the CLI exits 2 for them).
+var ErrOptions = errors.New("invalid options")
+
+// ADFAStideN is STIDE's n-gram length on ADFA-LD unless configured: the
+// length of the published trace-level reference figures.
+const ADFAStideN = 6
 
 // Detectors returns the accepted --detector values.
 func Detectors() []string {
-	return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectAll}
+	return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectAll, DetectStide}
 }
 
 // needsRules and needsModel say what a detector selection runs.
@@ -86,12 +100,35 @@ type Options struct {
 	// profile detector (required for suppressed on a suite; the CLI uses
 	// agent/suppress with its default policy).
 	NewSuppressor func(d Detector) (func(a *event.Alert, e *event.Enriched, mode event.Mode) bool, error)
-	// Seq configures the sequence model for LID-DS and ADFA-LD datasets.
+	// Seq configures STIDE for LID-DS and ADFA-LD datasets; N = 0 takes
+	// the dataset's default (ADFA-LD 6, LID-DS 7).
 	Seq seq.Config
-	// Progress, when set, is told about every finished step.
+	// TargetFPR is the benign dev false-positive rate the trace-level
+	// threshold is set at (default DefaultTargetFPR).
+	TargetFPR float64
+	// MarkovOrders are the candidate orders of the sequence model (default
+	// DefaultMarkovOrders); Folds the cross-validation folds (default 5).
+	MarkovOrders []int
+	Folds        int
+	// Progress, when set, is told about every finished step (calls are
+	// serialised; done counts the finished steps).
 	Progress func(done, total int, step string)
+	// Shard selects part of a suite (zero: all of it).
+	Shard Shard
+	// Jobs is the number of scenarios evaluated in parallel (default:
+	// GOMAXPROCS). Figures do not depend on it; throughput and CPU per
+	// event are then measured per OS thread.
+	Jobs int
 	// Log receives progress messages (default slog.Default()).
 	Log *slog.Logger
+
+	prog *progressState
+}
+
+// progressState is shared by every copy of an Options.
+type progressState struct {
+	mu   sync.Mutex
+	done int
 }
 
 func (o *Options) defaults() error {
@@ -99,17 +136,40 @@ func (o *Options) defaults() error {
 		o.Detector = DetectAll
 	}
 	if !slices.Contains(Detectors(), o.Detector) {
-		return fmt.Errorf("eval: unknown detector %q (want one of rules, model, both, suppressed, all)", o.Detector)
+		return fmt.Errorf("eval: unknown detector %q (want one of %s): %w", o.Detector, strings.Join(Detectors(), ", "), ErrOptions)
 	}
 	if o.Grace == 0 {
 		o.Grace = labels.DefaultGrace
 	}
-	if o.Seq.N == 0 {
+	if o.Seq == (seq.Config{}) {
 		o.Seq = seq.DefaultConfig()
+		o.Seq.N = 0
+	}
+	if o.TargetFPR == 0 {
+		o.TargetFPR = DefaultTargetFPR
+	}
+	if o.TargetFPR < 0 || o.TargetFPR >= 1 {
+		return fmt.Errorf("eval: target false-positive rate must be in (0, 1), got %g: %w", o.TargetFPR, ErrOptions)
+	}
+	if len(o.MarkovOrders) == 0 {
+		o.MarkovOrders = DefaultMarkovOrders()
+	}
+	if o.Folds == 0 {
+		o.Folds = DefaultFolds
+	}
+	if o.Folds < 2 {
+		return fmt.Errorf("eval: cross-validation needs ≥ 2 folds, got %d: %w", o.Folds, ErrOptions)
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Jobs == 0 {
+		o.Jobs = runtime.GOMAXPROCS(0)
+	}
+	if o.Jobs < 0 {
+		return fmt.Errorf("eval: jobs must be ≥ 1, got %d: %w", o.Jobs, ErrOptions)
+	}
+	o.prog = &progressState{}
 	return nil
 }
 
@@ -120,7 +180,17 @@ func (o *Options) selected() []string {
 	return []string{o.Detector}
 }
 
+// progress reports one finished step; done < 0 means "one more than
+// before". Safe for concurrent use.
 func (o *Options) progress(done, total int, step string) {
+	o.prog.mu.Lock()
+	defer o.prog.mu.Unlock()
+	if done < 0 {
+		o.prog.done++
+		done = o.prog.done
+	} else {
+		o.prog.done = done
+	}
 	if o.Progress != nil {
 		o.Progress(done, total, step)
 	}
@@ -131,15 +201,38 @@ func (o *Options) progress(done, total int, step string) {
 // a LID-DS scenario directory (training/, validation/, test/) or a directory
 // of such scenarios, or an ADFA-LD root.
 func Run(ctx context.Context, path string, opts Options) (*report.Report, error) {
+	rep, _, err := RunPartial(ctx, path, opts)
+	return rep, err
+}
+
+// RunPartial is Run that also returns, for a suite, the raw results a
+// later Merge needs (opts.Shard selects part of the suite); nil for other
+// datasets, which cannot be sharded.
+func RunPartial(ctx context.Context, path string, opts Options) (*report.Report, *Partial, error) {
 	if err := opts.defaults(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	switch {
-	case labels.IsManifestDir(path):
+	if labels.IsManifestDir(path) {
 		return runSuite(ctx, path, opts)
+	}
+	if opts.Shard.Count > 1 {
+		return nil, nil, fmt.Errorf("eval: %s: --shard works on suites (manifest.json) only: %w", path, ErrOptions)
+	}
+	rep, err := runOther(ctx, path, opts)
+	return rep, nil, err
+}
+
+func runOther(ctx context.Context, path string, opts Options) (*report.Report, error) {
+	switch {
 	case isLIDDSDataset(path):
+		if opts.Seq.N == 0 {
+			opts.Seq.N = seq.DefaultConfig().N
+		}
 		return runLIDDS(ctx, path, opts)
 	case isADFARoot(path):
+		if opts.Seq.N == 0 {
+			opts.Seq.N = ADFAStideN
+		}
 		return runADFA(ctx, path, opts)
 	}
 	return nil, fmt.Errorf("eval: %s: not a dataset (want a suite directory with %s, a LID-DS scenario directory with training/validation/test, or an ADFA-LD root)", path, labels.ManifestFile)
@@ -152,22 +245,25 @@ func newReport(path, format string, order []string) *report.Report {
 	}
 }
 
-// runSuite evaluates our own labelled suite.
-func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, error) {
+// runSuite evaluates our own labelled suite (the scenarios of opts.Shard).
+func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, *Partial, error) {
 	m, err := labels.LoadManifest(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	order := opts.selected()
 	for _, d := range order {
+		if d == DetectStide {
+			return nil, nil, fmt.Errorf("eval: detector %s runs on sequence datasets (LID-DS, ADFA-LD) only: %w", d, ErrOptions)
+		}
 		if needsRules(d) && opts.NewRules == nil {
-			return nil, fmt.Errorf("eval: detector %s needs rules but no rules constructor was given", d)
+			return nil, nil, fmt.Errorf("eval: detector %s needs rules but no rules constructor was given", d)
 		}
 		if d == DetectSuppressed && opts.NewSuppressor == nil {
-			return nil, fmt.Errorf("eval: detector %s needs a suppressor constructor", d)
+			return nil, nil, fmt.Errorf("eval: detector %s needs a suppressor constructor", d)
 		}
 		if needsModel(d) && opts.NewDetector == nil {
-			return nil, fmt.Errorf("eval: detector %s needs the profile model but no detector constructor was given", d)
+			return nil, nil, fmt.Errorf("eval: detector %s needs the profile model but no detector constructor was given", d)
 		}
 	}
 	rep := newReport(dir, "suite", order)
@@ -175,41 +271,103 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 		rep.Dataset = m.Name
 	}
 	rep.Notes = append(rep.Notes, fmt.Sprintf("alert attribution grace %s after each attack window", opts.Grace))
-	byDet := map[string][]*collector{}
-	total, done := len(m.Scenarios)*len(order), 0
-	for _, sc := range m.Scenarios {
+	part := &Partial{Version: PartialVersion, Dataset: rep.Dataset, Format: rep.Format, Order: order,
+		Notes: slices.Clone(rep.Notes), Shard: opts.Shard, Scenarios: len(m.Scenarios)}
+	if opts.Shard.Count > 1 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("shard %s: scenarios k with k mod %d = %d only; merge the shards with 'driftwatch eval merge'", opts.Shard, opts.Shard.Count, opts.Shard.Index))
+	}
+	// Every (scenario, detector) pair is independent: a fresh pipeline,
+	// rule set and detector. Jobs run them in parallel; results land in
+	// their slot, so the report does not depend on Jobs.
+	type job struct {
+		sc  int
+		det string
+	}
+	var jobs []job
+	labs := make([]*labels.Labels, len(m.Scenarios))
+	for i, sc := range m.Scenarios {
+		if !opts.Shard.has(i) {
+			continue
+		}
 		lab, err := m.LoadLabels(sc)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		res := &report.Scenario{Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind,
-			Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
+		labs[i] = lab
 		for _, det := range order {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			c, t0, err := runScenario(ctx, m, sc, lab, det, opts)
-			if err != nil {
-				return nil, fmt.Errorf("eval: scenario %q, detector %s: %w", sc.Name, det, err)
-			}
-			res.Detectors[det] = c.figures()
-			res.Timeline[det] = downsample(c.timeline)
-			if res.Attacks == nil {
-				for _, a := range lab.Attacks {
-					res.Attacks = append(res.Attacks, report.Window{Start: float64(a.StartNs-t0) / 1e9, End: float64(a.EndNs-t0) / 1e9})
+			jobs = append(jobs, job{i, det})
+		}
+	}
+	part.Jobs = make([]PartJob, len(jobs))
+	err = runJobs(ctx, len(jobs), opts.Jobs, func(k int) error {
+		j := jobs[k]
+		sc := m.Scenarios[j.sc]
+		c, t0, err := runScenario(ctx, m, sc, labs[j.sc], j.det, opts)
+		if err != nil {
+			return fmt.Errorf("eval: scenario %q, detector %s: %w", sc.Name, j.det, err)
+		}
+		pj := PartJob{Scenario: j.sc, Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind, Detector: j.det, State: c.export()}
+		for _, a := range labs[j.sc].Attacks {
+			pj.Attacks = append(pj.Attacks, report.Window{Start: float64(a.StartNs-t0) / 1e9, End: float64(a.EndNs-t0) / 1e9})
+		}
+		part.Jobs[k] = pj
+		opts.progress(-1, len(jobs), sc.Name+"/"+j.det)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := assembleSuite(rep, part.Jobs); err != nil {
+		return nil, nil, err
+	}
+	return rep, part, nil
+}
+
+// runJobs runs fn(0..n-1) on up to jobs goroutines (each locked to its OS
+// thread, so per-thread CPU accounting is the job's own) and returns the
+// first error; after an error no new job starts.
+func runJobs(ctx context.Context, n, jobs int, fn func(int) error) error {
+	if jobs < 1 {
+		jobs = 1
+	}
+	jobs = min(jobs, n)
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for w := 0; w < jobs; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for {
+				mu.Lock()
+				if first != nil || next >= n {
+					mu.Unlock()
+					return
+				}
+				k := next
+				next++
+				mu.Unlock()
+				err := ctx.Err()
+				if err == nil {
+					err = fn(k)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
 				}
 			}
-			byDet[det] = append(byDet[det], c)
-			done++
-			opts.progress(done, total, sc.Name+"/"+det)
-		}
-		rep.Scenarios = append(rep.Scenarios, res)
+		}()
 	}
-	for _, det := range order {
-		rep.Detectors[det] = figuresOf(byDet[det])
-		rep.Curves[det] = curvesOf(byDet[det])
-	}
-	return rep, nil
+	wg.Wait()
+	return first
 }
 
 // taggedRules passes rule alerts through, remembering them so the runner
@@ -351,6 +509,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 	p.LoadSnapshot(src.Snapshot())
 	c.lid.StartRecording(len(lab.Attacks) > 0)
 	var ev event.Event
+	c.cost.PerThread = true // runScenario runs on a locked worker thread (runJobs)
 	c.cost.Start()
 	n, err := drive(ctx, src, &ev, p.Handle)
 	c.cost.Stop(n)

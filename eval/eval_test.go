@@ -3,10 +3,13 @@ package eval
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,17 +270,137 @@ func TestRunADFA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := rep.Detectors[report.Model]
-	if rep.Format != "adfa-ld" || f == nil || len(rep.Detectors) != 1 {
+	f := rep.Detectors[report.Stide]
+	if rep.Format != "adfa-ld" || f == nil || f.TraceFigures == nil || len(rep.Detectors) != 2 {
 		t.Fatalf("report %+v", rep)
 	}
-	// Training 3-grams cover the validation trace (threshold 0); both attack
-	// traces contain unseen 3-grams; there is no benign test trace with one
-	// validation trace, so every alert is attributed.
-	if f.Attacks != 2 || f.Detected != 2 || f.FP != 0 || f.TP == 0 || f.DetectionRate != 1 || f.Threshold == nil || *f.Threshold != 0 {
-		t.Fatalf("figures %+v", f)
+	// Training 3-grams cover the validation trace (score 0, a benign test
+	// trace); both attack traces contain unseen 3-grams: AUC 1.
+	tf := f.TraceFigures
+	if f.Attacks != 2 || tf.Traces != 3 || tf.AttackTraces != 2 || tf.TraceROCAUC == nil || *tf.TraceROCAUC != 1 {
+		t.Fatalf("figures %+v %+v", f, tf)
 	}
-	if f.Events != 13+8 {
-		t.Fatalf("%d test events, want 21", f.Events)
+	// Test traces: the validation trace (12 calls) and the attacks (13 + 8).
+	if f.Events != 12+13+8 {
+		t.Fatalf("%d test events, want 33", f.Events)
+	}
+}
+
+// figuresJSON is a report's figures without the timing-dependent cost.
+func figuresJSON(t *testing.T, rep *report.Report) string {
+	t.Helper()
+	strip := func(f *report.Figures) {
+		f.EventsPerSec, f.CPUPerEventUs = 0, 0
+	}
+	for _, f := range rep.Detectors {
+		strip(f)
+	}
+	for _, s := range rep.Scenarios {
+		for _, f := range s.Detectors {
+			strip(f)
+		}
+	}
+	b, err := json.Marshal(struct {
+		D any
+		S any
+		N any
+	}{rep.Detectors, rep.Scenarios, rep.Notes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestJobsDoNotChangeFigures(t *testing.T) {
+	dir := tinySuite(t)
+	var want string
+	for _, jobs := range []int{1, 4} {
+		opts := fakeOptions()
+		opts.Jobs = jobs
+		var mu sync.Mutex
+		steps := 0
+		opts.Progress = func(done, total int, _ string) {
+			mu.Lock()
+			defer mu.Unlock()
+			steps++
+			if done != steps || total != 6 {
+				t.Errorf("jobs %d: progress %d/%d at step %d", jobs, done, total, steps)
+			}
+		}
+		rep, err := Run(context.Background(), dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if steps != 6 {
+			t.Errorf("jobs %d: %d progress steps, want 6", jobs, steps)
+		}
+		got := figuresJSON(t, rep)
+		if want == "" {
+			want = got
+		} else if got != want {
+			t.Errorf("jobs %d changed the figures:\n%s\nvs\n%s", jobs, got, want)
+		}
+	}
+}
+
+func TestShardMerge(t *testing.T) {
+	dir := tinySuite(t)
+	whole, err := Run(context.Background(), dir, fakeOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	var parts []*Partial
+	for i := 0; i < 3; i++ { // 3 shards of 2 scenarios: one is empty
+		opts := fakeOptions()
+		opts.Shard = Shard{Index: i, Count: 3}
+		rep, part, err := RunPartial(context.Background(), dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int]int{0: 1, 1: 1, 2: 0}[i]; len(rep.Scenarios) != want {
+			t.Fatalf("shard %d has %d scenarios, want %d", i, len(rep.Scenarios), want)
+		}
+		// Through the file, as 'eval merge' reads it.
+		sub := filepath.Join(out, fmt.Sprint(i))
+		if _, err := WritePartial(sub, part); err != nil {
+			t.Fatal(err)
+		}
+		p, err := ReadPartial(sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p)
+	}
+	merged, err := Merge([]*Partial{parts[2], parts[0], parts[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := figuresJSON(t, merged), figuresJSON(t, whole); a != b {
+		t.Fatalf("merged report differs from the single run:\n%s\nvs\n%s", a, b)
+	}
+	if len(merged.Curves) != len(whole.Curves) || len(merged.Scenarios[0].Timeline) != len(whole.Scenarios[0].Timeline) {
+		t.Fatal("merged plots data differ")
+	}
+	for name, bad := range map[string][]*Partial{
+		"missing shard":   parts[:2],
+		"duplicate shard": {parts[0], parts[0], parts[1]},
+	} {
+		if _, err := Merge(bad); err == nil {
+			t.Errorf("%s merged", name)
+		}
+	}
+	other := *parts[1]
+	other.Dataset = "another"
+	if _, err := Merge([]*Partial{parts[0], &other, parts[2]}); err == nil || !strings.Contains(err.Error(), "another run") {
+		t.Errorf("shards of different runs merged: %v", err)
+	}
+	for _, s := range []string{"3/3", "-1/2", "1", "a/b", "0/0"} {
+		if _, err := ParseShard(s); err == nil {
+			t.Errorf("ParseShard(%q) accepted", s)
+		}
+	}
+	if _, _, err := RunPartial(context.Background(), filepath.Join("adfa", "testdata", "ADFA-LD"), Options{Shard: Shard{0, 2}}); err == nil {
+		t.Error("sharded ADFA-LD run accepted")
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/driftwatch/driftwatch/agent/pipeline"
 	"github.com/driftwatch/driftwatch/eval/adfa"
 	"github.com/driftwatch/driftwatch/eval/input"
 	"github.com/driftwatch/driftwatch/eval/labels"
+	"github.com/driftwatch/driftwatch/eval/lidds"
 	"github.com/driftwatch/driftwatch/eval/report"
 	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/model/seq"
@@ -22,6 +24,9 @@ import (
 type seqScenario struct {
 	name, format            string
 	train, validation, test []string
+	// perEvent adds STIDE's per-event (sliding-window) figures and the
+	// LID-DS metrics; without it only trace-level figures are computed.
+	perEvent bool
 }
 
 // LID-DS 2021 scenario layout.
@@ -42,10 +47,53 @@ func globAll(dir string, patterns ...string) []string {
 }
 
 func liddsScenario(dir string) (seqScenario, bool) {
-	s := seqScenario{name: filepath.Base(filepath.Clean(dir)), format: input.LIDDS}
+	if s, ok := lidds2019Scenario(dir); ok {
+		return s, true
+	}
+	s := seqScenario{name: filepath.Base(filepath.Clean(dir)), format: input.LIDDS, perEvent: true}
 	s.train = globAll(filepath.Join(dir, liddsTraining), "*.zip")
 	s.validation = globAll(filepath.Join(dir, liddsValidation), "*.zip")
 	s.test = globAll(filepath.Join(dir, liddsTest), "*.zip", "*/*.zip")
+	return s, len(s.train) > 0 && len(s.test) > 0
+}
+
+// LID-DS 2019 split, as the LID-DS framework's 2019 data loader makes it:
+// the scenario's normal recordings in runs.csv order, the first 200 for
+// training, the next 50 for validation, the rest and every exploit
+// recording for test.
+const (
+	lidds2019Training   = 200
+	lidds2019Validation = 50
+)
+
+// lidds2019Scenario is a LID-DS 2019 scenario directory: runs.csv and one
+// <scenario_name>.txt per row.
+func lidds2019Scenario(dir string) (seqScenario, bool) {
+	s := seqScenario{name: filepath.Base(filepath.Clean(dir)), format: input.LIDDS, perEvent: true}
+	runs, err := lidds.Runs2019(filepath.Join(dir, "runs.csv"))
+	if err != nil {
+		return s, false
+	}
+	normal := 0
+	for _, r := range runs {
+		path := filepath.Join(dir, r.Name+".txt")
+		if _, err := os.Stat(path); err != nil {
+			continue // a row without its recording (partial download)
+		}
+		switch {
+		case r.Exploit:
+			s.test = append(s.test, path)
+		case normal < lidds2019Training:
+			s.train = append(s.train, path)
+			normal++
+		case normal < lidds2019Training+lidds2019Validation:
+			s.validation = append(s.validation, path)
+			normal++
+		default:
+			s.test = append(s.test, path)
+			normal++
+		}
+	}
 	return s, len(s.train) > 0 && len(s.test) > 0
 }
 
@@ -76,7 +124,12 @@ func runLIDDS(ctx context.Context, dir string, opts Options) (*report.Report, er
 			}
 		}
 	}
-	rep := newReport(dir, "lid-ds", []string{DetectModel})
+	rep := newReport(dir, "lid-ds", nil)
+	for _, sc := range scs {
+		if len(sc.train) > 0 && strings.HasSuffix(sc.train[0], ".txt") {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("LID-DS 2019 scenario %s: normal recordings in runs.csv order, the first %d training, the next %d validation, the rest test, with every exploit recording (the LID-DS framework's 2019 split)", sc.name, lidds2019Training, lidds2019Validation))
+		}
+	}
 	rep.Notes = append(rep.Notes, seqNote(opts.Seq),
 		"LID-DS labels: a syscall is attack iff its recording has exploit=true and it is at/after time.exploit[0].absolute; one attack per exploit recording",
 		"static rules are not run on LID-DS: recordings lack container and process-lifecycle context")
@@ -90,21 +143,12 @@ func runADFA(ctx context.Context, root string, opts Options) (*report.Report, er
 	}
 	s := seqScenario{name: "ADFA-LD", format: input.ADFA}
 	var attacks []string
-	val := 0
 	for _, t := range traces {
 		switch t.Split {
 		case adfa.SplitTraining:
 			s.train = append(s.train, t.Path)
 		case adfa.SplitValidation:
-			// Alternate validation traces between threshold calibration
-			// and benign test data, so false alarms are measured on traces
-			// the threshold never saw.
-			if val%2 == 0 {
-				s.validation = append(s.validation, t.Path)
-			} else {
-				s.test = append(s.test, t.Path)
-			}
-			val++
+			s.test = append(s.test, t.Path)
 		case adfa.SplitAttack:
 			attacks = append(attacks, t.Path)
 		}
@@ -113,45 +157,100 @@ func runADFA(ctx context.Context, root string, opts Options) (*report.Report, er
 	if len(s.train) == 0 || len(attacks) == 0 {
 		return nil, fmt.Errorf("eval: %s: ADFA-LD needs training and attack traces", root)
 	}
-	rep := newReport(root, "adfa-ld", []string{DetectModel})
-	rep.Notes = append(rep.Notes, seqNote(opts.Seq),
-		"ADFA-LD: Validation_Data_Master traces alternate between threshold calibration (even) and benign test data (odd); each attack trace is one attack",
+	rep := newReport(root, "adfa-ld", nil)
+	rep.Notes = append(rep.Notes,
+		"ADFA-LD: the dev data is Training_Data_Master only (learning, model order and threshold calibration by cross-validation); every Validation_Data_Master trace is a benign test trace and every Attack_Data_Master trace an attack trace, the protocol of the published trace-level figures",
+		"ADFA-LD: figures are per trace (alerts, tp, fp count flagged traces); traces carry no time, so per-event figures are not computed",
 		"static rules are not run on ADFA-LD: traces hold syscall numbers only")
 	return runSeq(ctx, rep, []seqScenario{s}, opts)
 }
 
 func seqNote(c seq.Config) string {
-	return fmt.Sprintf("sequence model: STIDE n=%d, window=%d, thread-aware=%v; threshold = max window score over validation recordings", c.N, c.Window, c.ThreadAware)
+	return fmt.Sprintf("per-event stide: n=%d, window=%d, thread-aware=%v; threshold = max window score over validation recordings", c.N, c.Window, c.ThreadAware)
 }
 
 func runSeq(ctx context.Context, rep *report.Report, scs []seqScenario, opts Options) (*report.Report, error) {
-	var all []*collector
+	dets, err := seqDetectors(opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range dets {
+		rep.Order = append(rep.Order, d.name)
+	}
+	rep.CurvesPerTrace = true
 	total := 0
 	for _, s := range scs {
-		total += len(s.train) + len(s.validation) + len(s.test)
+		n := len(s.train) + len(s.validation) + len(s.test)
+		total += n
+		if s.perEvent && slices.Contains(rep.Order, DetectStide) {
+			total += n
+		}
 	}
 	done := 0
 	step := func(what string) {
 		done++
 		opts.progress(done, total, what)
 	}
+	var perEvent []*collector
+	pooled := map[string]*traceResult{}
 	for _, s := range scs {
-		c, res, err := runSeqScenario(ctx, s, opts, step)
+		res := &report.Scenario{Name: s.name, Kind: labels.KindAttack, Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
+		if s.perEvent && slices.Contains(rep.Order, DetectStide) {
+			c, err := runSeqScenario(ctx, s, opts, res, step)
+			if err != nil {
+				return nil, fmt.Errorf("eval: scenario %s: %w", s.name, err)
+			}
+			perEvent = append(perEvent, c)
+			if c.clamped {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("WARNING: scenario %s: the per-event stide threshold (max validation window score) was 1, which no window can exceed; clamped to %.4f", s.name, *c.threshold))
+			}
+		}
+		trs, notes, err := traceEval(ctx, s, dets, opts, step)
 		if err != nil {
 			return nil, fmt.Errorf("eval: scenario %s: %w", s.name, err)
 		}
-		all = append(all, c)
+		rep.Notes = append(rep.Notes, notes...)
+		for _, d := range dets {
+			tr := trs[d.name]
+			f := res.Detectors[d.name]
+			if f == nil {
+				f = tr.figures()
+				res.Detectors[d.name] = f
+			}
+			f.TraceFigures = tr.traceFigures()
+			if p := pooled[d.name]; p != nil {
+				p.merge(tr)
+			} else {
+				pooled[d.name] = tr
+			}
+		}
 		rep.Scenarios = append(rep.Scenarios, res)
 	}
-	rep.Detectors[DetectModel] = figuresOf(all)
-	rep.Curves[DetectModel] = curvesOf(all)
+	for _, d := range dets {
+		tr := pooled[d.name]
+		var f *report.Figures
+		if d.name == DetectStide && len(perEvent) > 0 {
+			f = figuresOf(perEvent)
+		} else {
+			f = tr.figures()
+		}
+		f.TraceFigures = tr.traceFigures()
+		if len(scs) > 1 {
+			f.TraceThreshold = nil
+			f.Calibration = "per scenario (see scenarios)"
+		}
+		rep.Detectors[d.name] = f
+		rep.Curves[d.name] = tr.curves()
+	}
 	return rep, nil
 }
 
-func runSeqScenario(ctx context.Context, s seqScenario, opts Options, step func(string)) (*collector, *report.Scenario, error) {
+// runSeqScenario computes STIDE's per-event figures (sliding window,
+// LID-DS metrics) of one scenario into res.Detectors["stide"].
+func runSeqScenario(ctx context.Context, s seqScenario, opts Options, res *report.Scenario, step func(string)) (*collector, error) {
 	m, err := seq.New(opts.Seq)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	d := seq.NewDetector(m)
 	replay := func(path string, mode event.Mode, observe func(src input.Source, e *event.Enriched), emit func(*event.Alert)) (input.Source, int64, error) {
@@ -177,31 +276,37 @@ func runSeqScenario(ctx context.Context, s seqScenario, opts Options, step func(
 	}
 	for _, path := range s.train {
 		if _, _, err := replay(path, event.ModeLearn, nil, nil); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		step(filepath.Base(path))
 	}
 	// Threshold: the highest window score over validation recordings.
 	m.SetThreshold(math.Inf(1))
-	threshold := 0.0
+	threshold, clamped := 0.0, false
 	for _, path := range s.validation {
 		if _, _, err := replay(path, event.ModeDetect, nil, nil); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		threshold = max(threshold, d.MaxScore())
 		step(filepath.Base(path))
+	}
+	// A window score cannot exceed 1: a threshold of 1 would never alarm.
+	if ceiling := 1 - 1/float64(opts.Seq.Window); threshold > ceiling {
+		opts.Log.Warn("eval: per-event STIDE threshold cannot be exceeded; clamped", "scenario", s.name, "threshold", threshold, "clamped", ceiling)
+		threshold = ceiling
+		clamped = true
 	}
 	m.SetThreshold(threshold)
 
 	c := newCollector()
 	c.threshold = report.Float(threshold)
-	res := &report.Scenario{Name: s.name, Kind: labels.KindAttack, Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
+	c.clamped = clamped
 	var pending []*event.Alert
 	timelineDone := false
 	for _, path := range s.test {
 		src, err := input.Open(path, s.format)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		var lab *labels.Labels
 		if l, ok := src.(input.Labelled); ok {
@@ -240,12 +345,16 @@ func runSeqScenario(ctx context.Context, s seqScenario, opts Options, step func(
 				c.alert(a.EventTime, idx)
 			}
 			attack := lab.Attribute(e.Time, cid, e.Pid, e.Proc, 0) >= 0
-			c.event(e.Time, path+"\x00"+cid, attack, d.LastScore(), len(pending) > 0)
+			if d.Scored() {
+				c.event(e.Time, path+"\x00"+cid, attack, d.LastScore(), len(pending) > 0)
+			} else {
+				c.unscored(e.Time, path+"\x00"+cid)
+			}
 			pending = pending[:0]
 		}, func(a *event.Alert) { pending = append(pending, a) })
 		c.cost.Stop(n)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if c.recordTimeline {
 			timelineDone = true
@@ -260,7 +369,7 @@ func runSeqScenario(ctx context.Context, s seqScenario, opts Options, step func(
 		}
 		step(filepath.Base(path))
 	}
-	res.Detectors[DetectModel] = c.figures()
-	res.Timeline[DetectModel] = downsample(c.timeline)
-	return c, res, nil
+	res.Detectors[DetectStide] = c.figures()
+	res.Timeline[DetectStide] = downsample(c.timeline)
+	return c, nil
 }

@@ -46,7 +46,24 @@ type StoreOptions struct {
 	LockTimeout time.Duration
 	// NoSync skips fsync on commit (tests and benchmarks only).
 	NoSync bool
+	// ReadOnly opens an existing store for reading only: the file is never
+	// created, migrated, set aside or written; a missing, corrupt or
+	// older-schema file is an error (a *CorruptError for corruption).
+	ReadOnly bool
 }
+
+// CorruptError reports that a store opened read-only is unusable; the file
+// was left as it was.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("profile store %s is unusable (%v); left unchanged (opened read-only)", e.Path, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Store is the bbolt file holding every profile.
 type Store struct {
@@ -89,6 +106,16 @@ func OpenStore(path string, opts StoreOptions) (*Store, error) {
 	// initialised through nor set aside.
 	if err := safefile.CheckPath(path); err != nil {
 		return nil, fmt.Errorf("profile store: %w", err)
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("profile store: %w", err)
+		}
+		s, err := openStore(path, opts)
+		if err != nil && !errors.Is(err, errLocked) {
+			return nil, &CorruptError{Path: path, Err: err}
+		}
+		return s, err
 	}
 	s, err := openStore(path, opts)
 	if err == nil {
@@ -134,7 +161,7 @@ func openStore(path string, opts StoreOptions) (s *Store, err error) {
 	if err := precheck(path); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, OpenFile: safefile.OpenFile})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.NoSync, ReadOnly: opts.ReadOnly, OpenFile: safefile.OpenFile})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("%s: %w (%v)", path, errLocked, err)
@@ -145,7 +172,18 @@ func openStore(path string, opts StoreOptions) (s *Store, err error) {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := migrate(db); err != nil {
+	if opts.ReadOnly {
+		err = db.View(func(tx *bolt.Tx) error {
+			v, err := schemaOf(tx)
+			if err == nil && v != SchemaVersion {
+				err = fmt.Errorf("schema %d, this build reads %d (open it with a writing command to migrate)", v, SchemaVersion)
+			}
+			return err
+		})
+	} else {
+		err = migrate(db)
+	}
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -350,3 +350,43 @@ func TestCrashResume(t *testing.T) {
 		}
 	})
 }
+
+func TestReadOnlyOpen(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.db")
+	if _, err := OpenStore(missing, StoreOptions{ReadOnly: true}); err == nil {
+		t.Fatal("read-only open of a missing store succeeded")
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatal("read-only open created the store")
+	}
+	corrupt := filepath.Join(dir, "corrupt.db")
+	junk := bytes.Repeat([]byte{0xAB}, 8192)
+	os.WriteFile(corrupt, junk, 0o600)
+	_, err := OpenStore(corrupt, StoreOptions{ReadOnly: true})
+	var ce *CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("corrupt read-only open: %v, want *CorruptError", err)
+	}
+	if b, _ := os.ReadFile(corrupt); !bytes.Equal(b, junk) {
+		t.Fatal("read-only open changed the corrupt file")
+	}
+	if m, _ := filepath.Glob(corrupt + ".corrupt-*"); len(m) != 0 {
+		t.Fatalf("read-only open set the file aside: %v", m)
+	}
+	// A good store opens read-only and cannot be written.
+	good := filepath.Join(dir, "good.db")
+	s, err := OpenStore(good, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ro, err := OpenStore(good, StoreOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := ro.write([]record{{key: "k", val: []byte("v")}}, nil); err == nil {
+		t.Fatal("write through a read-only store succeeded")
+	}
+}

@@ -78,6 +78,9 @@ type Pipeline struct {
 	// emitRule is cfg.Emit wrapped with auto-suppression; built once so
 	// Handle allocates nothing per event.
 	emitRule func(*event.Alert)
+	// emitAnomalyFn is the method value p.emitAnomaly, built once: taking
+	// it per event allocated a closure for every event the detector saw.
+	emitAnomalyFn func(*event.Alert)
 }
 
 type rulesBox struct{ r Rules }
@@ -98,6 +101,7 @@ func New(cfg Config) *Pipeline {
 		p.procs = proctable.New(proctable.Options{Containers: p.resolver})
 	}
 	p.SetRules(cfg.Rules)
+	p.emitAnomalyFn = p.emitAnomaly
 	p.emitRule = func(a *event.Alert) {
 		if p.cfg.Suppress != nil && p.cfg.Suppress(a, &p.enriched, p.mode(p.enriched.Container)) {
 			p.stats.Suppressed++
@@ -168,7 +172,7 @@ func (p *Pipeline) Handle(ev *event.Event) {
 	if p.cfg.Detector != nil {
 		mode := p.mode(c)
 		if mode != event.ModeOff {
-			p.cfg.Detector.Handle(e, mode, p.emitAnomaly)
+			p.cfg.Detector.Handle(e, mode, p.emitAnomalyFn)
 		}
 	}
 	if p.cfg.Observe != nil {

@@ -78,6 +78,28 @@ type Table struct {
 	applied int
 	// Evicted counts exited records dropped by the MaxProcs cap.
 	evicted uint64
+	// names interns path strings: a workload opens the same files over
+	// and over, so a path seen before costs no allocation.
+	names map[string]string
+	// failed describes the target of the last failed open (see syscall).
+	failed event.FD
+}
+
+// maxNames bounds the path intern map; it is cleared when full.
+const maxNames = 16384
+
+// intern returns b as a string, the same string for equal bytes while it
+// stays in the intern map.
+func (t *Table) intern(b []byte) string {
+	if s, ok := t.names[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	if t.names == nil || len(t.names) >= maxNames {
+		t.names = make(map[string]string, 1024)
+	}
+	t.names[s] = s
+	return s
 }
 
 // New returns an empty table.
@@ -394,8 +416,8 @@ func (t *Table) setFD(p *event.Process, f *event.FD) {
 
 // resolvePath makes a path argument absolute: relative paths are joined to
 // the cwd (dirfd AT_FDCWD) or to the directory fd's path.
-func resolvePath(p *event.Process, dirfd int32, raw []byte) string {
-	s := string(raw)
+func (t *Table) resolvePath(p *event.Process, dirfd int32, raw []byte) string {
+	s := t.intern(raw)
 	if len(s) > 0 && s[0] == '/' {
 		return filepath.Clean(s)
 	}
@@ -567,24 +589,24 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		// fd.name is the kernel's path of the file really opened when
 		// the sensor resolved it (symlinks, "..", dirfds, chroots and
 		// /proc/*/root followed); the user string otherwise.
-		name, cut := string(ev.RealPath), false
+		name, cut := t.intern(ev.RealPath), false
 		switch {
 		case name != "" && ev.Flags2&event.FlagRealPathTruncated != 0:
 			name, cut = ellipsis+name, true
 		case name == "":
-			name = resolvePath(p, dirfd, ev.Path)
+			name = t.resolvePath(p, dirfd, ev.Path)
 			if ev.Flags2&event.FlagPathTruncated != 0 {
 				name, cut = name+ellipsis, true
 			}
 		}
-		raw := name // most opens pass the path the kernel resolves: share the string
-		if string(ev.Path) != name {
-			raw = string(ev.Path)
+		raw := t.intern(ev.Path)
+		if failed {
+			// A failed open creates no fd: describe it in the table's
+			// scratch FD, valid until the next event, instead of allocating.
+			t.failed = event.FD{Num: -1, Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
+			return &t.failed
 		}
 		f := &event.FD{Num: -1, Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
-		if failed {
-			return f
-		}
 		f.Num = int32(ev.Ret)
 		if ev.Flags2&event.FlagFileFacts != 0 && ev.FileType != event.FDUnknown {
 			f.Type = ev.FileType
@@ -734,7 +756,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 	case event.SysChdir:
 		// The cwd is per process here (threads share it in practice).
 		if !failed {
-			p.Cwd = resolvePath(p, atFDCWD, ev.Path)
+			p.Cwd = t.resolvePath(p, atFDCWD, ev.Path)
 		}
 		return nil
 	case event.SysFchdir:

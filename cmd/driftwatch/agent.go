@@ -93,7 +93,9 @@ See docs/agent.md.`,
 			if errors.As(err, &envErr) || errors.As(err, &bpfErr) {
 				return withCode(2, err)
 			}
-			return err
+			// The agent reads no input data: whatever stops it is its
+			// environment's (exitUsage), bar a clean shutdown (nil).
+			return withCode(exitUsage, err)
 		},
 	}
 	f := cmd.Flags()

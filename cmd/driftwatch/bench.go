@@ -104,12 +104,12 @@ on the machine disturbs much less.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := os.MkdirTemp("", "driftwatch-bench-")
 			if err != nil {
-				return err
+				return withCode(exitUsage, err)
 			}
 			defer os.RemoveAll(dir)
 			all, err := overhead.Workloads(dir)
 			if err != nil {
-				return err
+				return withCode(exitUsage, err)
 			}
 			var sel []overhead.Workload
 			for _, w := range all {
@@ -159,7 +159,7 @@ on the machine disturbs much less.`,
 				if errors.As(err, &env) || errors.Is(err, bpf.ErrBadConfig) {
 					return withCode(2, err)
 				}
-				return err
+				return withCode(exitUsage, err) // a measurement that could not run
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "sensor overhead: %d interleaved pairs of %s per workload\n", rounds, duration)
 			return overhead.Print(cmd.OutOrStdout(), res)

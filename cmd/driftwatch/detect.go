@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -70,16 +69,13 @@ With --format json each alert is one line of Falco's JSON alert shape.`,
 					rs, _, err = rules.Load(rulePaths, opts)
 				}
 				if err != nil {
-					return withCode(1, err)
+					return withCode(exitData, err)
 				}
 				cfg.Rules = rs
 			}
 			var det *model.Detector
 			if db != "" {
-				if _, err := os.Stat(db); err != nil {
-					return withCode(2, fmt.Errorf("profile store: %w", err))
-				}
-				store, prof, err := openProfiles(db, profiler.Config{Logger: logger})
+				store, prof, err := openProfiles(db, profiler.Config{Logger: logger}, true)
 				if err != nil {
 					return err
 				}
@@ -114,7 +110,7 @@ With --format json each alert is one line of Falco's JSON alert shape.`,
 func detectOne(ctx context.Context, cfg pipeline.Config, path, inputFormat string) error {
 	src, err := openInput(path, inputFormat)
 	if err != nil {
-		return withCode(2, err)
+		return withCode(exitData, err)
 	}
 	defer src.Close()
 	p := pipeline.New(cfg)
@@ -122,7 +118,7 @@ func detectOne(ctx context.Context, cfg pipeline.Config, path, inputFormat strin
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
-		return fmt.Errorf("%s: %w", path, err)
+		return withCode(exitData, fmt.Errorf("%s: %w", path, err))
 	}
 	return nil
 }

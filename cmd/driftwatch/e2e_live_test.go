@@ -485,7 +485,7 @@ func e2eLearnDetect(t *testing.T, env *e2eEnv) {
 			return []string{fmt.Sprintf("learn printed no profile for container %s:\n%s", cid, learn.stdout)}, summary
 		}
 		// The real binary's exit status for an unknown profile.
-		if r := env.run(t, "profile", "show", "--db", db, "nginx:does-not-exist"); r.code != 2 || !strings.Contains(r.stderr, `no profile "nginx:does-not-exist"`) {
+		if r := env.run(t, "profile", "show", "--db", db, "nginx:does-not-exist"); r.code != 1 || !strings.Contains(r.stderr, `no profile "nginx:does-not-exist"`) {
 			t.Errorf("profile show of an unknown profile: %s", r)
 		}
 		if r := env.mustRun(t, "profile", "show", "--db", db, "--category", "process", cid); !strings.Contains(r.stdout, "[process] state=detecting") ||

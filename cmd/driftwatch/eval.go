@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/driftwatch/driftwatch/agent/suppress"
 	"github.com/driftwatch/driftwatch/eval"
 	"github.com/driftwatch/driftwatch/eval/input"
+	"github.com/driftwatch/driftwatch/eval/report"
 	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/model"
 	"github.com/driftwatch/driftwatch/profiler"
@@ -37,6 +40,9 @@ func newEvalCmd() *cobra.Command {
 		withOverhead                   bool
 		overheadRounds                 int
 		seqN, seqWindow                int
+		targetFPR                      float64
+		jobs                           int
+		shard                          string
 		grace                          time.Duration
 		rulePaths                      []string
 		defaultRules                   bool
@@ -50,12 +56,16 @@ func newEvalCmd() *cobra.Command {
     the agent's pipeline with static rules, the learned-profile model, both, or
     the static rules after learned suppression (suppressed);
   - a LID-DS scenario directory (training/, validation/, test/) or a directory
-    of them, or an ADFA-LD root: scored with the STIDE sequence model.
+    of them, or an ADFA-LD root: each trace scored by the STIDE baseline
+    (detector stide) and driftwatch's sequence model (detector model).
 Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dataset == "" {
 				return withCode(2, errors.New("eval: --dataset is required"))
+			}
+			if jobs < 1 {
+				return withCode(exitUsage, fmt.Errorf("eval: --jobs must be ≥ 1, got %d", jobs))
 			}
 			opts := eval.Options{
 				Detector:    detector,
@@ -84,6 +94,8 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 				Log: slog.Default(),
 			}
 			opts.Seq.N, opts.Seq.Window, opts.Seq.ThreadAware = seqN, seqWindow, true
+			opts.TargetFPR = targetFPR
+			opts.Jobs = jobs
 			if term.IsTerminal(int(os.Stderr.Fd())) {
 				var bar *progressbar.ProgressBar
 				opts.Progress = func(done, total int, step string) {
@@ -96,9 +108,19 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 					bar.Set(done)
 				}
 			}
-			rep, err := eval.Run(cmd.Context(), dataset, opts)
+			if shard != "" {
+				sh, err := eval.ParseShard(shard)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				opts.Shard = sh
+			}
+			rep, part, err := eval.RunPartial(cmd.Context(), dataset, opts)
+			if errors.Is(err, eval.ErrOptions) {
+				return withCode(exitUsage, err)
+			}
 			if err != nil {
-				return err
+				return withCode(exitData, err)
 			}
 			if withOverhead {
 				o, err := eval.MeasureOverhead(overheadRounds, 2*time.Second)
@@ -107,20 +129,40 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 				}
 				rep.Overhead = o
 			}
-			files, err := rep.Write(out)
-			if err != nil {
-				return err
+			if opts.Shard.Count > 1 {
+				if _, err := eval.WritePartial(out, part); err != nil {
+					return withCode(exitUsage, err)
+				}
 			}
-			w := cmd.OutOrStdout()
-			for _, name := range rep.Order {
-				f := rep.Detectors[name]
-				fmt.Fprintf(w, "%-6s precision %.3f recall %.3f F1 %.3f false alarms/container-h %.2f detected %d/%d\n",
-					name, f.Precision, f.Recall, f.F1, f.FalseAlarmsPerHour, f.Detected, f.Attacks)
-			}
-			fmt.Fprintf(w, "wrote %d files to %s\n", len(files), out)
-			return nil
+			return writeEvalReport(cmd.OutOrStdout(), rep, out)
 		},
 	}
+	var mergeOut string
+	merge := &cobra.Command{
+		Use:   "merge --report OUT SHARD-DIR...",
+		Short: "Combine the reports of 'eval --shard i/N' runs into the report of one run",
+		Long: `Each 'driftwatch eval --shard i/N --report DIR' writes DIR/` + eval.PartialFile + ` beside its
+report: the raw per-scenario results. merge reads every shard 0..N-1 of one run and writes
+OUT/report.json, report.md and the plots with the same figures a single run gives.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var parts []*eval.Partial
+			for _, a := range args {
+				p, err := eval.ReadPartial(a)
+				if err != nil {
+					return withCode(exitData, err)
+				}
+				parts = append(parts, p)
+			}
+			rep, err := eval.Merge(parts)
+			if err != nil {
+				return withCode(exitData, err)
+			}
+			return writeEvalReport(cmd.OutOrStdout(), rep, mergeOut)
+		},
+	}
+	merge.Flags().StringVar(&mergeOut, "report", "eval-report", "output directory for the merged report")
+	cmd.AddCommand(merge)
 	f := cmd.Flags()
 	f.StringVar(&dataset, "dataset", "", "dataset directory (suite with manifest.json, LID-DS scenario(s) or ADFA-LD root)")
 	f.StringVar(&out, "report", "eval-report", "output directory for report.json, report.md and plots")
@@ -130,8 +172,44 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 	f.StringVar(&format, "input-format", "", "trace format of the suite's files: "+strings.Join(input.Formats(), ", ")+" (default: detect)")
 	f.BoolVar(&withOverhead, "overhead", false, "also measure the sensor overhead (root, BPF) and add the table")
 	f.IntVar(&overheadRounds, "overhead-rounds", 5, "interleaved pairs per overhead workload")
-	f.IntVar(&seqN, "seq-n", 7, "STIDE n-gram length for LID-DS / ADFA-LD")
+	f.IntVar(&seqN, "seq-n", 0, "STIDE n-gram length for LID-DS / ADFA-LD (default: 7 on LID-DS, 6 on ADFA-LD)")
+	f.StringVar(&shard, "shard", "", "evaluate part i/N of a suite (scenario k when k mod N = i) and write "+eval.PartialFile+" for 'eval merge'")
+	f.IntVar(&jobs, "jobs", runtime.GOMAXPROCS(0), "scenarios evaluated in parallel (default: all cores)")
+	f.Float64Var(&targetFPR, "target-fpr", eval.DefaultTargetFPR, "sequence datasets: benign dev false-positive rate the trace-level threshold is set at")
 	f.IntVar(&seqWindow, "seq-window", 1000, "STIDE sliding window length for LID-DS / ADFA-LD")
 	f.DurationVar(&grace, "grace", 0, "attribute alerts up to this long after an attack window (default 5s)")
 	return cmd
+}
+
+// writeEvalReport writes rep to out and prints the headline figures.
+func writeEvalReport(w io.Writer, rep *report.Report, out string) error {
+	files, err := rep.Write(out)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	for _, name := range rep.Order {
+		f := rep.Detectors[name]
+		fmt.Fprintf(w, "%-6s precision %.3f recall %.3f F1 %.3f false alarms/container-h %.2f detected %d/%d\n",
+			name, f.Precision, f.Recall, f.F1, f.FalseAlarmsPerHour, f.Detected, f.Attacks)
+		if t := f.TraceFigures; t != nil {
+			at := func(k string) string {
+				if v, ok := t.DetectionRateAtFPR[k]; ok {
+					return fmt.Sprintf("%.3f", v)
+				}
+				return "–" // a class is missing among the test traces
+			}
+			fmt.Fprintf(w, "%-6s trace ROC AUC %s PR AUC %s detection at 1%%/5%%/10%% FPR %s/%s/%s; at threshold %s: detection %.3f FPR %.3f\n",
+				name, fmtFloat(t.TraceROCAUC), fmtFloat(t.TracePRAUC), at("0.01"), at("0.05"), at("0.1"),
+				fmtFloat(t.TraceThreshold), t.TraceDetectionRate, t.TraceFalsePositiveRate)
+		}
+	}
+	fmt.Fprintf(w, "wrote %d files to %s\n", len(files), out)
+	return nil
+}
+
+func fmtFloat(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.4g", *v)
 }

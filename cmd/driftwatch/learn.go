@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -23,18 +24,24 @@ import (
 	"github.com/driftwatch/driftwatch/profiler"
 )
 
-// openProfiles opens the profile store; a store set aside as corrupt is
-// reported on stderr and a fresh one used.
-func openProfiles(db string, cfg profiler.Config) (*profiler.Store, *profiler.Profiler, error) {
+// openProfiles opens the profile store. A writing command (readOnly false)
+// creates a missing store and gets a fresh one for a corrupt store, which is
+// set aside and reported on stderr. A reading command never creates, moves
+// or modifies the file: a missing or corrupt store is an error (exitData).
+func openProfiles(db string, cfg profiler.Config, readOnly bool) (*profiler.Store, *profiler.Profiler, error) {
 	if db == "" {
-		return nil, nil, withCode(2, errors.New("--db is required"))
+		return nil, nil, withCode(exitUsage, errors.New("--db is required"))
 	}
-	st, err := profiler.OpenStore(db, profiler.StoreOptions{Logger: slog.Default()})
+	st, err := profiler.OpenStore(db, profiler.StoreOptions{Logger: slog.Default(), ReadOnly: readOnly})
 	var sa *profiler.SetAsideError
-	if errors.As(err, &sa) {
+	var ce *profiler.CorruptError
+	switch {
+	case errors.As(err, &sa):
 		fmt.Fprintf(os.Stderr, "driftwatch: warning: %v\n", sa)
-	} else if err != nil {
-		return nil, nil, withCode(2, err)
+	case errors.As(err, &ce), errors.Is(err, fs.ErrNotExist):
+		return nil, nil, withCode(exitData, err)
+	case err != nil:
+		return nil, nil, withCode(exitUsage, err) // locked, permissions, a directory
 	}
 	return st, profiler.New(st, cfg), nil
 }
@@ -62,20 +69,38 @@ states (docs/profiles.md).`,
 			if warmUp > 0 {
 				cfg.WarmUp = warmUp
 			}
-			st, prof, err := openProfiles(db, cfg)
+			// Every input must open before the store is touched, so a
+			// rejected input never creates --db.
+			for _, path := range args {
+				src, err := input.Open(path, format)
+				if err != nil {
+					return withCode(exitData, err)
+				}
+				src.Close()
+			}
+			_, statErr := os.Stat(db)
+			created := db != "" && errors.Is(statErr, fs.ErrNotExist)
+			st, prof, err := openProfiles(db, cfg, false)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			// A store this run created is removed again when learning fails.
+			fail := func(err error) error {
+				if created {
+					st.Close()
+					os.Remove(db)
+				} else if cerr := prof.Checkpoint(); cerr != nil {
+					fmt.Fprintf(os.Stderr, "driftwatch: checkpoint: %v\n", cerr)
+				}
+				return withCode(exitData, err)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			det := model.NewDetector(prof, model.Config{})
 			for _, path := range args {
 				if err := learnTrace(ctx, det, path, format); err != nil {
-					if cerr := prof.Checkpoint(); cerr != nil {
-						fmt.Fprintf(os.Stderr, "driftwatch: checkpoint: %v\n", cerr)
-					}
-					return err
+					return fail(err)
 				}
 			}
 			prof.Finalize(keepLearning)
@@ -97,7 +122,7 @@ states (docs/profiles.md).`,
 func learnTrace(ctx context.Context, det *model.Detector, path, format string) error {
 	src, err := input.Open(path, format)
 	if err != nil {
-		return withCode(2, err)
+		return withCode(exitData, err)
 	}
 	defer src.Close()
 	p := pipeline.New(pipeline.Config{Detector: det, DefaultMode: event.ModeLearn})

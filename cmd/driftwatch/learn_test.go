@@ -7,7 +7,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -188,16 +187,7 @@ func lpMust(t *testing.T, args ...string) string {
 }
 
 // lpExitCode is the status main exits with for err (0 for nil).
-func lpExitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return 1
-}
+func lpExitCode(err error) int { return exitCode(err) }
 
 // lpCategory is one category of "learn --json" / "profile list --json".
 type lpCategory struct {
@@ -376,9 +366,9 @@ func TestLearnErrors(t *testing.T) {
 		msg  string
 	}{
 		{"no db", []string{"learn", tr}, 2, "--db is required"},
-		{"no trace", []string{"learn", "--db", db}, 1, "arg"},
-		{"missing trace", []string{"learn", "--db", db, filepath.Join(dir, "absent.dwt")}, 2, "absent.dwt"},
-		{"not a trace", []string{"learn", "--db", db, notTrace}, 2, "notes.txt"},
+		{"no trace", []string{"learn", "--db", db}, 2, "arg"},
+		{"missing trace", []string{"learn", "--db", db, filepath.Join(dir, "absent.dwt")}, 1, "absent.dwt"},
+		{"not a trace", []string{"learn", "--db", db, notTrace}, 1, "notes.txt"},
 		{"truncated trace", []string{"learn", "--db", db, cut}, 1, "cut.dwt"},
 	}
 	for _, tc := range tests {
@@ -389,6 +379,10 @@ func TestLearnErrors(t *testing.T) {
 			}
 			if code := lpExitCode(err); code != tc.code || !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("exit %d %q, want exit %d mentioning %q", code, err, tc.code, tc.msg)
+			}
+			// A rejected input never leaves a store behind.
+			if _, err := os.Stat(db); err == nil {
+				t.Errorf("learn created %s although its input was rejected", db)
 			}
 		})
 	}

@@ -30,14 +30,17 @@ processes. IMAGE arguments are profile keys as printed by "profile list".`,
 	cmd.PersistentFlags().StringVar(&db, "db", "", "profile store (bbolt file)")
 	// withStore opens the store for a subcommand; only import may create
 	// it, so a mistyped --db is an error rather than a new empty store.
+	// list, show, diff and export open it read-only: they never create,
+	// migrate or set aside a store.
 	withStore := func(fn func(cmd *cobra.Command, args []string, st *profiler.Store, p *profiler.Profiler) error) func(*cobra.Command, []string) error {
 		return func(cmd *cobra.Command, args []string) error {
-			if cmd.Name() != "import" && db != "" {
+			readOnly := cmd.Name() != "import" && cmd.Name() != "reset"
+			if cmd.Name() == "reset" && db != "" {
 				if _, err := os.Stat(db); err != nil {
-					return withCode(2, fmt.Errorf("profile store: %w", err))
+					return withCode(exitData, fmt.Errorf("profile store: %w", err))
 				}
 			}
-			st, p, err := openProfiles(db, profiler.Config{})
+			st, p, err := openProfiles(db, profiler.Config{}, readOnly)
 			if err != nil {
 				return err
 			}
@@ -91,14 +94,14 @@ processes. IMAGE arguments are profile keys as printed by "profile list".`,
 			if outFile != "" && outFile != "-" {
 				f, err := os.Create(outFile)
 				if err != nil {
-					return err
+					return withCode(exitUsage, err)
 				}
 				defer f.Close()
 				w = f
 			}
 			for _, k := range args {
 				if !slices.Contains(p.Keys(), k) {
-					return withCode(2, fmt.Errorf("no profile %q (see profile list)", k))
+					return withCode(exitData, fmt.Errorf("no profile %q (see profile list)", k))
 				}
 			}
 			return p.ExportJSON(w, args...)
@@ -116,14 +119,14 @@ processes. IMAGE arguments are profile keys as printed by "profile list".`,
 			if len(args) == 1 && args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
-					return withCode(2, err)
+					return withCode(exitData, err)
 				}
 				defer f.Close()
 				r, name = f, args[0]
 			}
 			keys, err := p.ImportJSON(r)
 			if err != nil {
-				return withCode(2, fmt.Errorf("%s: %w", name, err))
+				return withCode(exitData, fmt.Errorf("%s: %w", name, err))
 			}
 			if err := p.Checkpoint(); err != nil {
 				return err
@@ -147,7 +150,7 @@ processes. IMAGE arguments are profile keys as printed by "profile list".`,
 			}
 			for _, k := range args {
 				if !p.Reset(k) {
-					return withCode(2, fmt.Errorf("reset: no profile %q", k))
+					return withCode(exitData, fmt.Errorf("reset: no profile %q", k))
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "reset %s\n", event.Escape([]byte(k)))
 			}
@@ -184,7 +187,7 @@ func profileRows(p *profiler.Profiler, key string) (map[profiler.Category][]feat
 		}
 	})
 	if found == nil {
-		return nil, nil, nil, withCode(2, fmt.Errorf("no profile %q (see profile list)", key))
+		return nil, nil, nil, withCode(exitData, fmt.Errorf("no profile %q (see profile list)", key))
 	}
 	return rows, stats, found, nil
 }

@@ -89,14 +89,14 @@ func TestProfileErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"show unknown", []string{"profile", "show", "--db", db, "nginx:9"}, 2, `no profile "nginx:9"`},
+		{"show unknown", []string{"profile", "show", "--db", db, "nginx:9"}, 1, `no profile "nginx:9"`},
 		{"show bad category", []string{"profile", "show", "--db", db, "--category", "disk", lpWebKey}, 2, `unknown category "disk"`},
-		{"diff unknown", []string{"profile", "diff", "--db", db, lpWebKey, "nginx:9"}, 2, `no profile "nginx:9"`},
-		{"reset unknown", []string{"profile", "reset", "--db", db, "nginx:9"}, 2, `no profile "nginx:9"`},
+		{"diff unknown", []string{"profile", "diff", "--db", db, lpWebKey, "nginx:9"}, 1, `no profile "nginx:9"`},
+		{"reset unknown", []string{"profile", "reset", "--db", db, "nginx:9"}, 1, `no profile "nginx:9"`},
 		{"reset nothing", []string{"profile", "reset", "--db", db}, 2, "--all"},
 		{"list without db", []string{"profile", "list"}, 2, "--db is required"},
-		{"import missing file", []string{"profile", "import", "--db", db, filepath.Join(dir, "absent.json")}, 2, "absent.json"},
-		{"import not json", []string{"profile", "import", "--db", db, filepath.Join(dir, "a.dwt")}, 2, "a.dwt"},
+		{"import missing file", []string{"profile", "import", "--db", db, filepath.Join(dir, "absent.json")}, 1, "absent.json"},
+		{"import not json", []string{"profile", "import", "--db", db, filepath.Join(dir, "a.dwt")}, 1, "a.dwt"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,8 +250,8 @@ func TestProfileReset(t *testing.T) {
 	if _, ok := cats[lpWebKey]; ok || len(cats) != 1 {
 		t.Errorf("after reset %s: %v", lpWebKey, cats)
 	}
-	if _, _, err := lpRun(t, "profile", "show", "--db", db, lpWebKey); lpExitCode(err) != 2 {
-		t.Errorf("show of a reset profile: %v, want exit 2", err)
+	if _, _, err := lpRun(t, "profile", "show", "--db", db, lpWebKey); lpExitCode(err) != 1 {
+		t.Errorf("show of a reset profile: %v, want exit 1", err)
 	}
 	// A reset profile is learned afresh.
 	dir := t.TempDir()

@@ -126,7 +126,7 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 		if errors.As(err, &env) || errors.Is(err, bpf.ErrBadConfig) {
 			return withCode(2, err)
 		}
-		return err
+		return withCode(exitUsage, err)
 	}
 	defer s.Close()
 	for _, w := range s.Warnings() {
@@ -150,7 +150,7 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 	}
 	snap, err := proctable.TakeSnapshot(procRoot, cgMount)
 	if err != nil {
-		return fmt.Errorf("record: snapshot: %w", err)
+		return withCode(exitUsage, fmt.Errorf("record: snapshot: %w", err))
 	}
 	w, err := trace.Create(out, snap)
 	if err != nil {
@@ -166,6 +166,7 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 
 	cg := newCgroupTracker(cgMount, snap.Cgroups)
 	start := time.Now()
+	lastFlush := start
 	var ev event.Event
 	var werr error
 	for {
@@ -184,6 +185,15 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 		if err := w.Write(&ev); err != nil {
 			werr = err
 			break
+		}
+		// Push complete compressed blocks out about once a second, so a
+		// capture killed later still leaves everything before them readable.
+		if w.Events()%1024 == 0 && time.Since(lastFlush) >= time.Second {
+			if err := w.Flush(); err != nil {
+				werr = err
+				break
+			}
+			lastFlush = time.Now()
 		}
 	}
 	s.Close()
@@ -209,11 +219,12 @@ func record(ctx context.Context, cfg bpf.Config, out, procRoot string, stderr io
 	}
 	fmt.Fprintf(stderr, "recorded %d events to %s in %s; lost %d (%s); %s\n",
 		w.Events(), out, time.Since(start).Round(time.Millisecond), total, strings.Join(parts, " "), dsum)
+	// Sensor, write and close failures are the environment's (exitUsage).
 	if werr != nil {
-		return werr
+		return withCode(exitUsage, werr)
 	}
 	if cerr != nil {
-		return fmt.Errorf("record: %w", cerr)
+		return withCode(exitUsage, fmt.Errorf("record: %w", cerr))
 	}
 	return nil
 }

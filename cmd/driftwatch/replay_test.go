@@ -54,6 +54,9 @@ func writeReplayTrace(t *testing.T) (string, []byte) {
 	evs[2].SetComm("nc")
 	for _, e := range evs {
 		must(w.Write(e))
+		// Flushed as the recorder does periodically: a cut file keeps the
+		// events of its complete compressed blocks.
+		must(w.Flush())
 	}
 	must(w.Close())
 	path := filepath.Join(t.TempDir(), "attack.dwt")

@@ -85,7 +85,16 @@ func printCheck(out, errOut io.Writer, rep *rules.Report, err error, quiet bool)
 			}
 			return withCode(1, fmt.Errorf("rules check: %d error(s)", len(le.Errs)))
 		}
-		return withCode(1, err)
+		return withCode(exitData, err)
+	}
+	if rep != nil {
+		total := 0
+		for _, f := range rep.Files {
+			total += f.Rules
+		}
+		if total == 0 {
+			return withCode(exitData, errors.New("rules check: no rules found (a rules file must define at least one rule)"))
+		}
 	}
 	return nil
 }

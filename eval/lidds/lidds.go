@@ -83,9 +83,30 @@ type Meta struct {
 	// WarmupEndNs and ContainerReadyNs are 0 when the metadata lacks them.
 	WarmupEndNs      int64
 	ContainerReadyNs int64
-	// Victim is the name of the container whose syscalls were recorded.
-	Victim string
+	// Victim is the name of the container whose syscalls were recorded
+	// (2021: the container with role "victim"; its LID-DS name is the
+	// container id), VictimIP its address.
+	Victim   string
+	VictimIP string
 }
+
+// ContainerID returns the id events of the recording are attributed to:
+// the victim container's name (2021), else "lid-ds-<recording>" when the
+// image is known (2019), else "" (host).
+func (m Meta) ContainerID() string {
+	switch {
+	case m.Victim != "":
+		return m.Victim
+	case m.Image != "":
+		return "lid-ds-" + m.Name
+	}
+	return ""
+}
+
+// CgroupID is the synthetic cgroup id of the recorded container: LID-DS
+// records one container, so every event carries it when the container is
+// known and the snapshot maps it to that container.
+const CgroupID = 0x11d5
 
 // Stats counts what the reader saw; final once Next returned io.EOF.
 type Stats struct {
@@ -115,8 +136,10 @@ type Reader struct {
 	// day is the midnight offset for 2019 time-of-day stamps.
 	open  map[uint32]*pending
 	stats Stats
-	num   uint64
-	done  bool
+	// cgroup is CgroupID when the recorded container is known, else 0.
+	cgroup uint64
+	num    uint64
+	done   bool
 }
 
 // Open opens a recording: a LID-DS 2021 zip, a directory with one .sc and
@@ -214,10 +237,14 @@ func openSC(path string) (*Reader, error) {
 
 func newReader(meta Meta, r io.Reader, name string, edition int, closers ...io.Closer) *Reader {
 	meta.Edition = edition
-	return &Reader{
+	rd := &Reader{
 		meta: meta, br: bufio.NewReaderSize(r, 64<<10), file: name, edition: edition,
 		open: map[uint32]*pending{}, closers: closers,
 	}
+	if meta.ContainerID() != "" {
+		rd.cgroup = CgroupID
+	}
+	return rd
 }
 
 // rawMeta mirrors the LID-DS 2021 .json fields we use.
@@ -229,6 +256,7 @@ type rawMeta struct {
 	Container     []struct {
 		Name string `json:"name"`
 		Role string `json:"role"`
+		IP   string `json:"ip"`
 	} `json:"container"`
 	Time struct {
 		Exploit []struct {
@@ -262,7 +290,7 @@ func ParseMeta(r io.Reader, name string) (Meta, error) {
 	}
 	for _, c := range raw.Container {
 		if c.Role == "victim" {
-			m.Victim = c.Name
+			m.Victim, m.VictimIP = c.Name, c.IP
 		}
 	}
 	var err error
@@ -328,6 +356,14 @@ func (r *Reader) Close() error {
 // stamped with the container-ready time and the victim container.
 func (r *Reader) Snapshot() *event.Snapshot {
 	s := &event.Snapshot{Time: r.meta.ContainerReadyNs, Hostname: "lid-ds"}
+	if id := r.meta.ContainerID(); id != "" {
+		path := "lid-ds/" + id
+		s.Cgroups = map[uint64]string{CgroupID: path}
+		s.Containers = []event.ContainerInfo{{
+			ID: id, Name: id, Image: r.meta.Image, Runtime: "docker",
+			CgroupID: CgroupID, CgroupPath: path,
+		}}
+	}
 	return s
 }
 
@@ -536,7 +572,8 @@ func (r *Reader) fill(ev *event.Event, l *line, enterArgs []byte) {
 		ev.Pid = l.tid // LID-DS 2019 has no pid: use the thread id
 	}
 	ev.Uid, ev.Euid = l.uid, l.uid
-	ev.LoginUID = math.MaxUint32
+	ev.LoginUID = math.MaxUint32 // unset (printed -1, as Falco does)
+	ev.CgroupID = r.cgroup
 	ev.SetComm(string(l.comm))
 	ev.Fd, ev.Fd2 = -1, -1
 	eachArg(enterArgs, func(k, v []byte) { r.arg(ev, k, v, true) })
@@ -618,7 +655,7 @@ func (r *Reader) arg(ev *event.Event, k, v []byte, enter bool) {
 		}
 	case "flags":
 		if n, ok := leadingInt(v); ok {
-			ev.Flags = uint32(n)
+			ev.Flags = LinuxFlags(ev.Syscall, uint32(n))
 		}
 	case "mode":
 		if n, ok := leadingInt(v); ok {
@@ -767,6 +804,45 @@ func read2019Run(path, name string) (*run2019, error) {
 		return &run2019{image: row[0], exploit: exploit, recording: rt, exploitStart: es}, nil
 	}
 	return nil, nil
+}
+
+// Run2019 is one row of a LID-DS 2019 scenario's runs.csv.
+type Run2019 struct {
+	// Name is the recording (scenario_name column): <Name>.txt beside runs.csv.
+	Name    string
+	Image   string
+	Exploit bool
+}
+
+// Runs2019 lists the rows of a LID-DS 2019 runs.csv in file order.
+func Runs2019(path string) ([]Run2019, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("lidds: %w", err)
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	cr.TrimLeadingSpace = true
+	cr.FieldsPerRecord = -1
+	rows, err := cr.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("lidds: %s: %w", path, err)
+	}
+	var out []Run2019
+	for i, row := range rows {
+		if i == 0 && len(row) > 1 && row[1] == "scenario_name" {
+			continue // header
+		}
+		if len(row) < 3 {
+			return nil, fmt.Errorf("lidds: %s: row %d: %d fields, want image_name, scenario_name, is_executing_exploit, ...", path, i+1, len(row))
+		}
+		exploit, err := strconv.ParseBool(strings.ToLower(row[2]))
+		if err != nil {
+			return nil, fmt.Errorf("lidds: %s: row %d: field is_executing_exploit: %w", path, i+1, err)
+		}
+		out = append(out, Run2019{Name: row[1], Image: row[0], Exploit: exploit})
+	}
+	return out, nil
 }
 
 func first2019Time(path string) (int64, error) {

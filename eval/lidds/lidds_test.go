@@ -2,11 +2,13 @@ package lidds
 
 import (
 	"archive/zip"
+	"bufio"
 	"errors"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -93,7 +95,7 @@ func TestTiny2021(t *testing.T) {
 				t.Fatalf("accept event %+v", acc)
 			}
 			op := evs[2]
-			if op.Type() != "open" || op.Ret != 13 || string(op.Path) != "/etc/passwd" || op.Flags != 4097 {
+			if op.Type() != "open" || op.Ret != 13 || string(op.Path) != "/etc/passwd" || op.Flags != 0x80000 { // sysdig 4097 = O_RDONLY|O_CLOEXEC
 				t.Fatalf("open event %+v", op)
 			}
 			rd := evs[3]
@@ -238,5 +240,115 @@ func BenchmarkSharedSample(b *testing.B) {
 		for r.Next(&ev) == nil {
 		}
 		r.Close()
+	}
+}
+
+func TestLinuxFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		nr    uint16
+		ppm   uint32
+		names string
+		want  uint32
+	}{
+		{"open rdonly cloexec", event.SysOpen, 4097, "O_RDONLY|O_CLOEXEC", 0x80000},
+		{"open rdonly", event.SysOpenat, 1, "O_RDONLY", 0},
+		{"open wronly creat trunc", event.SysOpenat, 2 | 4 | 256, "O_WRONLY|O_CREAT|O_TRUNC", 0x1 | 0x40 | 0x200},
+		{"open rdwr creat excl", event.SysOpen, 39, "O_EXCL|O_CREAT|O_RDWR", 0x2 | 0x40 | 0x80},
+		{"open append directory", event.SysOpenat, 2 | 8 | 1024, "O_WRONLY|O_APPEND|O_DIRECTORY", 0x1 | 0x400 | 0x10000},
+		{"mmap private anonymous", sysMmap, 10, "MAP_PRIVATE|MAP_ANONYMOUS", 0x22},
+		{"mmap shared", sysMmap, 1, "MAP_SHARED", 0x1},
+		{"clone child tid (pidns bit dropped)", event.SysClone, 562036736, "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID", 0x01200000},
+		{"clone thread vm", event.SysClone, 1<<13 | 1<<15 | 1<<11, "CLONE_THREAD|CLONE_VM|CLONE_SIGHAND", 0x10000 | 0x100 | 0x800},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := LinuxFlags(tc.nr, tc.ppm); got != tc.want {
+				t.Errorf("LinuxFlags(%d, %d) = %#x, want %#x", tc.nr, tc.ppm, got, tc.want)
+			}
+			if got, ok := LinuxFlagsFromNames(tc.nr, tc.names); !ok || got != tc.want {
+				t.Errorf("LinuxFlagsFromNames(%q) = %#x %v, want %#x", tc.names, got, ok, tc.want)
+			}
+		})
+	}
+	// Unmapped syscalls keep the recorded value.
+	if got := LinuxFlags(event.SysAccept4, 2048); got != 2048 {
+		t.Errorf("accept4 flags %d", got)
+	}
+}
+
+// TestSharedSampleFlagsAndContainer checks every mapped flags= argument of
+// the real recording against the flag names sysdig printed beside it, and
+// that events are attributed to the victim container of the metadata.
+func TestSharedSampleFlagsAndContainer(t *testing.T) {
+	zipPath := filepath.Join(testutil.SharedDir(t), "datasets", "lid-ds-2021-sample", "aggressive_nightingale_1018.zip")
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	checked := 0
+	for _, f := range zr.File {
+		if !strings.HasSuffix(f.Name, ".sc") {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(rc)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 7 {
+				continue
+			}
+			nr := SyscallNumber(fields[5])
+			for _, a := range fields[7:] {
+				v, ok := strings.CutPrefix(a, "flags=")
+				if !ok || flagTable(nr) == nil {
+					continue
+				}
+				num, names, _ := strings.Cut(strings.TrimSuffix(v, ")"), "(")
+				n, err := strconv.ParseUint(num, 10, 32)
+				if err != nil || names == "" {
+					continue
+				}
+				want, ok := LinuxFlagsFromNames(nr, names)
+				if !ok {
+					t.Errorf("%s: unknown flag name in %q", fields[5], v)
+					continue
+				}
+				if got := LinuxFlags(nr, uint32(n)); got != want {
+					t.Errorf("%s flags=%s: numeric %#x, by name %#x", fields[5], v, got, want)
+				}
+				checked++
+			}
+		}
+		rc.Close()
+	}
+	if checked < 1000 {
+		t.Fatalf("only %d flag arguments checked", checked)
+	}
+	r, err := Open(zipPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	const victim = "06cfe25a36bff1e1"
+	if m := r.Meta(); m.Victim != victim || m.VictimIP != "192.168.240.21" {
+		t.Fatalf("meta victim %q %q", m.Victim, m.VictimIP)
+	}
+	s := r.Snapshot()
+	if len(s.Containers) != 1 || s.Containers[0].ID != victim || s.Containers[0].Image != "victim_bruteforce" || s.Containers[0].CgroupID != CgroupID {
+		t.Fatalf("snapshot containers %+v", s.Containers)
+	}
+	var ev event.Event
+	for r.Next(&ev) == nil {
+		if ev.CgroupID != CgroupID || ev.LoginUID != 0xffffffff {
+			t.Fatalf("event %d: cgroup %d loginuid %d", ev.Num, ev.CgroupID, ev.LoginUID)
+		}
+		if ev.Type() == "open" && ev.Flags&0x3 != 0 && strings.HasPrefix(string(ev.Path), "/etc/") {
+			t.Errorf("open of %s for writing (flags %#x)", ev.Path, ev.Flags)
+		}
 	}
 }

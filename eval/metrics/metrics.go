@@ -213,10 +213,26 @@ func CPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// ThreadCPUTime returns the calling OS thread's user+system CPU time
+// (getrusage RUSAGE_THREAD); meaningful for a goroutine locked to its
+// thread (runtime.LockOSThread).
+func ThreadCPUTime() time.Duration {
+	const rusageThread = 1 // RUSAGE_THREAD (Linux)
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // Cost measures throughput and CPU per event over a stretch of work.
 type Cost struct {
-	wall0 time.Time
-	cpu0  time.Duration
+	// PerThread measures the CPU time of the calling OS thread instead of
+	// the whole process (for work running in parallel on locked threads;
+	// the runtime's background GC work is then not counted).
+	PerThread bool
+	wall0     time.Time
+	cpu0      time.Duration
 	// Events processed, Wall and CPU spent; filled by Stop.
 	Events int64
 	Wall   time.Duration
@@ -224,13 +240,20 @@ type Cost struct {
 }
 
 // Start begins measuring.
-func (c *Cost) Start() { c.wall0, c.cpu0 = time.Now(), CPUTime() }
+func (c *Cost) Start() { c.wall0, c.cpu0 = time.Now(), c.cpuNow() }
+
+func (c *Cost) cpuNow() time.Duration {
+	if c.PerThread {
+		return ThreadCPUTime()
+	}
+	return CPUTime()
+}
 
 // Stop ends measuring, adding events and the time spent since Start.
 func (c *Cost) Stop(events int64) {
 	c.Events += events
 	c.Wall += time.Since(c.wall0)
-	c.CPU += CPUTime() - c.cpu0
+	c.CPU += c.cpuNow() - c.cpu0
 }
 
 // EventsPerSec returns events per wall-clock second.
@@ -255,4 +278,66 @@ func Mean(xs []float64) float64 {
 		return math.NaN()
 	}
 	return stat.Mean(xs, nil)
+}
+
+// ThresholdAtFPR returns the threshold that lets at most a fraction fpr of
+// the benign scores exceed it (a score alarms when strictly above): the
+// (⌊fpr·n⌋+1)-th highest benign score. It returns NaN for no scores.
+func ThresholdAtFPR(benign []float64, fpr float64) float64 {
+	if len(benign) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(benign)
+	slices.SortFunc(s, func(a, b float64) int { return cmp.Compare(b, a) })
+	k := int(math.Floor(fpr*float64(len(s)) + 1e-9))
+	if k >= len(s) {
+		k = len(s) - 1
+	}
+	return s[k]
+}
+
+// Rates returns the fraction of attack samples (detection rate) and of
+// benign samples (false-positive rate) scoring strictly above threshold; a
+// class without samples gives 0.
+func Rates(samples []Sample, threshold float64) (detection, falsePositive float64) {
+	var tp, fp, pos, neg int
+	for _, s := range samples {
+		if s.Attack {
+			pos++
+			if s.Score > threshold {
+				tp++
+			}
+		} else {
+			neg++
+			if s.Score > threshold {
+				fp++
+			}
+		}
+	}
+	if pos > 0 {
+		detection = float64(tp) / float64(pos)
+	}
+	if neg > 0 {
+		falsePositive = float64(fp) / float64(neg)
+	}
+	return detection, falsePositive
+}
+
+// DetectionAtFPR returns the detection rate at a fixed false-positive
+// rate: the fraction of attack samples above the threshold that at most
+// a fraction fpr of the benign samples exceed (ThresholdAtFPR). Ties at
+// the threshold do not alarm, so the achieved rate may be below fpr.
+func DetectionAtFPR(samples []Sample, fpr float64) float64 {
+	var benign []float64
+	for _, s := range samples {
+		if !s.Attack {
+			benign = append(benign, s.Score)
+		}
+	}
+	t := ThresholdAtFPR(benign, fpr)
+	if math.IsNaN(t) {
+		return 0
+	}
+	d, _ := Rates(samples, t)
+	return d
 }

@@ -132,3 +132,37 @@ func TestCost(t *testing.T) {
 		t.Fatal("Mean")
 	}
 }
+
+func TestThresholdAndDetectionAtFPR(t *testing.T) {
+	benign := []float64{0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.0}
+	for _, tc := range []struct {
+		fpr, want float64
+	}{{0, 0.9}, {0.05, 0.9}, {0.1, 0.8}, {0.25, 0.7}, {1, 0.0}} {
+		if got := ThresholdAtFPR(benign, tc.fpr); got != tc.want {
+			t.Errorf("ThresholdAtFPR(%g) = %g, want %g", tc.fpr, got, tc.want)
+		}
+	}
+	if !math.IsNaN(ThresholdAtFPR(nil, 0.1)) {
+		t.Error("no benign scores gave a threshold")
+	}
+	var s []Sample
+	for _, b := range benign {
+		s = append(s, Sample{Score: b})
+	}
+	for _, a := range []float64{0.95, 0.85, 0.75, 0.05} {
+		s = append(s, Sample{Score: a, Attack: true})
+	}
+	// At 10% FPR the threshold is 0.8: 0.95 and 0.85 detected (2 of 4),
+	// one benign score (0.9) above it.
+	if d := DetectionAtFPR(s, 0.1); d != 0.5 {
+		t.Errorf("detection at 10%% FPR %g, want 0.5", d)
+	}
+	if d, f := Rates(s, 0.8); d != 0.5 || f != 0.1 {
+		t.Errorf("rates at 0.8: %g %g", d, f)
+	}
+	// Ties at the threshold do not alarm: every score equal gives 0.
+	tied := []Sample{{Score: 1}, {Score: 1}, {Score: 1, Attack: true}}
+	if d := DetectionAtFPR(tied, 0.5); d != 0 {
+		t.Errorf("tied detection %g", d)
+	}
+}

@@ -26,6 +26,7 @@ func (r *Report) Markdown(plots []string, dir string) string {
 	fmt.Fprintf(&b, "Format: %s. Generated %s. Figures defined in docs/eval.md.\n\n", md(r.Format), r.Generated.UTC().Format("2006-01-02 15:04:05Z"))
 	b.WriteString("## Overall\n\n")
 	writeTable(&b, "detector", r.Order, r.Detectors)
+	writeTraceTable(&b, r.Order, r.Detectors)
 	b.WriteString("\n## Per scenario\n\n")
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(&b, "### %s (%s", md(s.Name), md(s.Kind))
@@ -77,5 +78,40 @@ func writeTable(b *strings.Builder, first string, order []string, figs map[strin
 			md(name), f.Events, f.Alerts, f.TP, f.FP, f.FN, f.Precision, f.Recall, f.F1, f.FalseAlarmsPerHour,
 			fmtOpt(f.DetectionLatencyS, "%.3f"), fmtOpt(f.ROCAUC, "%.3f"), fmtOpt(f.PRAUC, "%.3f"),
 			f.DetectionRate, f.FalseAlarms, f.ConsecutiveFalseAlarms, f.EventsPerSec, f.CPUPerEventUs)
+	}
+}
+
+// writeTraceTable renders the trace-level figures of the detectors that
+// have them, with their score and calibration definitions.
+func writeTraceTable(b *strings.Builder, order []string, figs map[string]*Figures) {
+	var rows []string
+	for _, name := range order {
+		if f := figs[name]; f != nil && f.TraceFigures != nil {
+			rows = append(rows, name)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n### Per trace\n\n")
+	b.WriteString("| detector | traces | attack traces | trace ROC AUC | trace PR AUC | DR @1% FPR | DR @5% FPR | DR @10% FPR | threshold | DR at threshold | FPR at threshold |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, name := range rows {
+		t := figs[name].TraceFigures
+		at := func(k string) string {
+			if v, ok := t.DetectionRateAtFPR[k]; ok {
+				return fmt.Sprintf("%.3f", v)
+			}
+			return "–"
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %.3f | %.3f |\n",
+			md(name), t.Traces, t.AttackTraces, fmtOpt(t.TraceROCAUC, "%.3f"), fmtOpt(t.TracePRAUC, "%.3f"),
+			at("0.01"), at("0.05"), at("0.1"),
+			fmtOpt(t.TraceThreshold, "%.4g"), t.TraceDetectionRate, t.TraceFalsePositiveRate)
+	}
+	b.WriteString("\n")
+	for _, name := range rows {
+		t := figs[name].TraceFigures
+		fmt.Fprintf(b, "- %s: score = %s; threshold: %s\n", md(name), md(t.TraceScore), md(t.Calibration))
 	}
 }

@@ -65,11 +65,15 @@ func (r *Report) Plots(dir string) ([]string, error) {
 	// ROC and PR curves, one line per detector.
 	for _, kind := range []string{"roc", "pr"} {
 		p := plot.New()
+		unit := "per-event score"
+		if r.CurvesPerTrace {
+			unit = "per-trace score"
+		}
 		if kind == "roc" {
-			p.Title.Text = "ROC (per-event score)"
+			p.Title.Text = "ROC (" + unit + ")"
 			p.X.Label.Text, p.Y.Label.Text = "false-positive rate", "true-positive rate"
 		} else {
-			p.Title.Text = "Precision-recall (per-event score)"
+			p.Title.Text = "Precision-recall (" + unit + ")"
 			p.X.Label.Text, p.Y.Label.Text = "recall", "precision"
 		}
 		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1.02

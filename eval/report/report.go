@@ -22,6 +22,8 @@ const (
 	Rules = "rules"
 	Model = "model"
 	Both  = "both"
+	// Stide is the STIDE baseline on sequence datasets (LID-DS, ADFA-LD).
+	Stide = "stide"
 )
 
 // Figures are one detector's results over a scenario or a whole dataset.
@@ -51,7 +53,38 @@ type Figures struct {
 	CPUPerEventUs float64 `json:"cpu_per_event_us"`
 	// Threshold is the alarm threshold of a sequence model, when one is used.
 	Threshold *float64 `json:"threshold,omitempty"`
+	// Trace-level figures (sequence datasets): one score per test trace,
+	// attack iff the trace is an attack trace (docs/eval.md).
+	*TraceFigures
 }
+
+// TraceFigures are a detector's trace-level figures: each test trace gets
+// one score (TraceScore says which) and is an attack or a benign trace.
+type TraceFigures struct {
+	// TraceScore defines the per-trace score.
+	TraceScore   string `json:"trace_score"`
+	Traces       int    `json:"traces"`
+	AttackTraces int    `json:"attack_traces"`
+	// TraceROCAUC and TracePRAUC are the areas under the per-trace ROC
+	// curve and the per-trace average precision.
+	TraceROCAUC *float64 `json:"trace_roc_auc"`
+	TracePRAUC  *float64 `json:"trace_pr_auc"`
+	// DetectionRateAtFPR maps a false-positive rate ("0.01", "0.05",
+	// "0.1") to the fraction of attack traces detected at it, the
+	// threshold set on the test traces' benign scores (an oracle threshold,
+	// for comparison with published figures).
+	DetectionRateAtFPR map[string]float64 `json:"detection_rate_at_fpr"`
+	// TraceThreshold is the threshold chosen on dev data only, Calibration
+	// says how; TraceDetectionRate and TraceFalsePositiveRate are the
+	// fractions of attack and benign test traces scoring above it.
+	TraceThreshold         *float64 `json:"trace_threshold"`
+	Calibration            string   `json:"calibration"`
+	TraceDetectionRate     float64  `json:"trace_detection_rate"`
+	TraceFalsePositiveRate float64  `json:"trace_false_positive_rate"`
+}
+
+// FPRKeys are the false-positive rates of DetectionRateAtFPR, as JSON keys.
+var FPRKeys = []string{"0.01", "0.05", "0.1"}
 
 // Point is one (x, y) sample of a plot series.
 type Point struct{ X, Y float64 }
@@ -91,6 +124,9 @@ type Report struct {
 	Notes []string `json:"notes,omitempty"`
 	// Curves are per detector, for the ROC and PR plots.
 	Curves map[string]Curves `json:"-"`
+	// CurvesPerTrace says the curves are of per-trace scores (sequence
+	// datasets), not per-event ones.
+	CurvesPerTrace bool `json:"-"`
 	// Order lists the detectors that ran, in display order.
 	Order []string `json:"-"`
 }

@@ -262,7 +262,8 @@ func AppendJSON(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 		w.bytes("proc.cwd", e.Cwd)
 	}
 	w.unum("user.uid", uint64(e.Uid))
-	w.unum("user.loginuid", uint64(e.LoginUID))
+	// Signed, as Falco and the rules print it: unset (4294967295) is -1.
+	w.num("user.loginuid", int64(int32(e.LoginUID)))
 	var av [8]arg
 	na := args(e, &av)
 	if fd != nil {

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -69,5 +70,49 @@ func TestAbsurdLengthBoundedAllocation(t *testing.T) {
 		if d := after.TotalAlloc - before.TotalAlloc; d > 4<<20 {
 			t.Errorf("%s: allocated %d bytes", tc.name, d)
 		}
+	}
+}
+
+// TestReadsVersion1Gzip: files of format 1.x (gzip) still read; other
+// majors and mismatched compression codes are refused.
+func TestReadsVersion1Gzip(t *testing.T) {
+	var s []byte
+	s = append(s, rawRecord(recSnapshot, appendSnapshot(nil, &event.Snapshot{Hostname: "old"}))...)
+	s = append(s, rawRecord(recEvent, appendEvent(nil, &event.Event{Num: 7, Path: []byte("/etc/hosts")}))...)
+	s = append(s, rawRecord(recEnd, binary.AppendUvarint(nil, 1))...)
+	file := func(major uint16, comp byte, body []byte) []byte {
+		h := make([]byte, HeaderSize)
+		copy(h, Magic[:])
+		le.PutUint16(h[8:], major)
+		h[12] = comp
+		return append(h, body...)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(s)
+	zw.Close()
+	r, err := NewReader(bytes.NewReader(file(1, CompressionGzip, gz.Bytes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev event.Event
+	if err := r.Next(&ev); err != nil || ev.Num != 7 || string(ev.Path) != "/etc/hosts" || r.Snapshot().Hostname != "old" {
+		t.Fatalf("1.0 gzip file: %v %+v", err, ev)
+	}
+	if err := r.Next(&ev); err != io.EOF {
+		t.Fatalf("1.0 end: %v", err)
+	}
+	for _, tc := range []struct {
+		major uint16
+		comp  byte
+	}{{1, CompressionZstd}, {2, CompressionGzip}, {3, CompressionZstd}, {0, CompressionGzip}} {
+		if _, err := NewReader(bytes.NewReader(file(tc.major, tc.comp, gz.Bytes()))); !errors.Is(err, ErrUnsupportedVersion) {
+			t.Errorf("version %d compression %d: %v, want ErrUnsupportedVersion", tc.major, tc.comp, err)
+		}
+	}
+	// What this build writes is 2.0 zstd.
+	data := writeTrace(t, nil, nil, nil, nil)
+	if le.Uint16(data[8:]) != 2 || data[12] != CompressionZstd {
+		t.Fatalf("written header % x", data[:HeaderSize])
 	}
 }

@@ -2,11 +2,12 @@ package trace
 
 import (
 	"bytes"
-	"compress/gzip"
 	"io"
 	"net/netip"
 	"reflect"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/driftwatch/driftwatch/event"
 )
@@ -35,13 +36,14 @@ func FuzzReader(f *testing.F) {
 }
 
 // FuzzRecords fuzzes the decompressed record stream directly (mutations of
-// gzip bytes mostly die at the gzip checksum).
+// compressed bytes mostly die at the zstd checksum).
 func FuzzRecords(f *testing.F) {
 	seed := fuzzSeed(f)
-	zr, err := gzip.NewReader(bytes.NewReader(seed[HeaderSize:]))
+	zr, err := zstd.NewReader(bytes.NewReader(seed[HeaderSize:]))
 	if err != nil {
 		f.Fatal(err)
 	}
+	defer zr.Close()
 	plain, err := io.ReadAll(zr)
 	if err != nil {
 		f.Fatal(err)

@@ -3,12 +3,15 @@ package trace
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/driftwatch/driftwatch/event"
 )
@@ -27,6 +30,7 @@ type Reader struct {
 
 	br     *bufio.Reader
 	closer io.Closer
+	zr     *zstd.Decoder // released by Close (2.x files)
 	snap   *event.Snapshot
 	buf    []byte
 	off    int64 // logical offset of the next unread byte
@@ -48,18 +52,33 @@ func NewReader(r io.Reader) (*Reader, error) {
 		return nil, fmt.Errorf("trace: %w", ErrNotTrace)
 	}
 	major, minor := le.Uint16(h[8:]), le.Uint16(h[10:])
-	if major != VersionMajor {
-		return nil, fmt.Errorf("trace: version %d.%d (this build reads %d.x): %w", major, minor, VersionMajor, ErrUnsupportedVersion)
+	if major < OldestMajor || major > VersionMajor {
+		return nil, fmt.Errorf("trace: version %d.%d (this build reads %d.x to %d.x): %w", major, minor, OldestMajor, VersionMajor, ErrUnsupportedVersion)
 	}
-	if h[12] != CompressionGzip {
-		return nil, fmt.Errorf("trace: compression %d: %w", h[12], ErrUnsupportedVersion)
+	switch {
+	case major == 1 && h[12] == CompressionGzip:
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, &CorruptError{Offset: HeaderSize, Err: fmt.Errorf("gzip header: %w", noEOF(err))}
+		}
+		gz.Multistream(false)
+		return newStreamReader(gz)
+	case major == 2 && h[12] == CompressionZstd:
+		// One goroutine-free decoder per trace: decoding runs on the
+		// caller's goroutine, so CPU time stays with the replay.
+		zr, err := getDecoder(r)
+		if err != nil {
+			return nil, &CorruptError{Offset: HeaderSize, Err: fmt.Errorf("zstd: %w", err)}
+		}
+		tr, err := newStreamReader(zr)
+		if err != nil {
+			putDecoder(zr)
+			return nil, err
+		}
+		tr.zr = zr
+		return tr, nil
 	}
-	gz, err := gzip.NewReader(r)
-	if err != nil {
-		return nil, &CorruptError{Offset: HeaderSize, Err: fmt.Errorf("gzip header: %w", noEOF(err))}
-	}
-	gz.Multistream(false)
-	return newStreamReader(gz)
+	return nil, fmt.Errorf("trace: version %d.%d with compression %d: %w", major, minor, h[12], ErrUnsupportedVersion)
 }
 
 // newStreamReader reads the decompressed record stream (snapshot first).
@@ -110,6 +129,10 @@ func (r *Reader) Offset() int64 { return r.off }
 
 // Close releases the reader (and the file, for Open).
 func (r *Reader) Close() error {
+	if r.zr != nil {
+		putDecoder(r.zr)
+		r.zr = nil
+	}
 	if r.closer != nil {
 		err := r.closer.Close()
 		r.closer = nil
@@ -204,6 +227,17 @@ func readBounded(r io.Reader, buf []byte, n int) ([]byte, error) {
 // io.EOF after the end record, and a *CorruptError (the same one on every
 // later call) when the stream is damaged or truncated.
 func (r *Reader) Next(ev *event.Event) error {
+	err := r.next(ev)
+	if err != nil && r.zr != nil {
+		// The stream is over (EOF or damage, both sticky): release the
+		// decoder now rather than only at Close.
+		putDecoder(r.zr)
+		r.zr = nil
+	}
+	return err
+}
+
+func (r *Reader) next(ev *event.Event) error {
 	for {
 		start := r.off
 		kind, payload, err := r.record()
@@ -253,7 +287,7 @@ func (r *Reader) Next(ev *event.Event) error {
 				r.err = &CorruptError{Offset: start, Err: fmt.Errorf("end record counts %d events, read %d", count, r.events)}
 				return r.err
 			}
-			// Reading past the end makes gzip verify its checksum.
+			// Reading past the end makes gzip / zstd verify its checksum.
 			if _, err := r.br.ReadByte(); err != io.EOF {
 				if err == nil {
 					err = errors.New("data after end record")
@@ -280,4 +314,26 @@ func (r *Reader) mergeContainer(info event.ContainerInfo) {
 		}
 	}
 	r.snap.Containers = append(r.snap.Containers, info)
+}
+
+// decoders recycles zstd decoders (and their window-sized buffers) across
+// traces: a replay of many traces, or eval, opens one reader per trace.
+// Decoders decode synchronously on the caller's goroutine (concurrency 1).
+var decoders sync.Pool
+
+func getDecoder(r io.Reader) (*zstd.Decoder, error) {
+	if d, ok := decoders.Get().(*zstd.Decoder); ok {
+		if err := d.Reset(r); err != nil {
+			d.Close()
+			return nil, err
+		}
+		return d, nil
+	}
+	return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+}
+
+func putDecoder(d *zstd.Decoder) {
+	if d.Reset(nil) == nil {
+		decoders.Put(d)
+	}
 }

@@ -2,7 +2,8 @@
 // the sensor's events to it and `driftwatch replay`, detection and the eval
 // harness read them back as the same event.Event values the live sensor
 // produces. A trace is a small uncompressed header (magic, version,
-// compression) followed by one gzip stream holding the start-up snapshot
+// compression) followed by one compressed stream (zstd since version 2.0,
+// gzip in 1.x files, which are still read) holding the start-up snapshot
 // (processes, containers, cgroups), then length-prefixed binary records:
 // events, cgroup and container updates, and an end record. The layout,
 // versioning rules and damage handling are specified in
@@ -27,16 +28,24 @@ var Magic = [8]byte{0x89, 'D', 'W', 'T', 'R', 'A', 'C', 'E'}
 // the same major version (unknown record kinds and trailing bytes in known
 // records are skipped) and refuse other majors.
 const (
-	VersionMajor = 1
-	VersionMinor = 1
+	VersionMajor = 2
+	VersionMinor = 0
 )
+
+// OldestMajor is the oldest major version readers still accept: 1.x files
+// (gzip) read as before.
+const OldestMajor = 1
 
 // HeaderSize is the size of the uncompressed file header.
 const HeaderSize = 16
 
 // Compression codes in the header.
 const (
+	// CompressionGzip: one gzip member (RFC 1952); version 1.x files.
 	CompressionGzip = 1
+	// CompressionZstd: one zstd frame (RFC 8878, content checksum on);
+	// version 2.x files.
+	CompressionZstd = 2
 )
 
 // Record kinds inside the compressed stream.
@@ -84,7 +93,7 @@ func fileHeader() []byte {
 	copy(h, Magic[:])
 	le.PutUint16(h[8:], VersionMajor)
 	le.PutUint16(h[10:], VersionMinor)
-	h[12] = CompressionGzip
+	h[12] = CompressionZstd
 	return h
 }
 

@@ -249,7 +249,29 @@ func TestTruncatedAtEveryPrefix(t *testing.T) {
 		evs[i] = randomEvent(rng)
 	}
 	snap := &event.Snapshot{Hostname: "h", Cgroups: map[uint64]string{1: "/"}}
-	data := writeTrace(t, snap, evs, map[uint64]string{7: "/a"}, []event.ContainerInfo{{ID: "c"}})
+	// zstd emits whole blocks: events become readable from a prefix once a
+	// Flush (the recorder flushes every second) or the end pushed them out.
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range evs {
+		if i == len(evs)/2 {
+			w.WriteCgroup(7, "/a")
+			w.WriteContainer(event.ContainerInfo{ID: "c"})
+		}
+		if err := w.Write(e); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
 	prevCount := 0
 	for n := 0; n < len(data); n++ {
 		r, err := NewReader(bytes.NewReader(data[:n]))

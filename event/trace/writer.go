@@ -2,24 +2,25 @@ package trace
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/driftwatch/driftwatch/event"
 )
 
-// CompressionLevel is the gzip level writers use: BestSpeed keeps the
+// CompressionLevel is the zstd level writers use: the fastest keeps the
 // recorder cheap next to the sensor (see BenchmarkWrite).
-const CompressionLevel = gzip.BestSpeed
+const CompressionLevel = zstd.SpeedFastest
 
 // Writer writes a trace. It is not safe for concurrent use; the recorder
 // calls it from its single pipeline goroutine.
 type Writer struct {
-	gz     *gzip.Writer
+	zw     *zstd.Encoder
 	bw     *bufio.Writer
 	closer io.Closer // the file when made by Create
 	rec    []byte    // scratch for one record's payload
@@ -37,11 +38,12 @@ func NewWriter(w io.Writer, snap *event.Snapshot) (*Writer, error) {
 	if _, err := w.Write(fileHeader()); err != nil {
 		return nil, fmt.Errorf("trace: write header: %w", err)
 	}
-	gz, err := gzip.NewWriterLevel(w, CompressionLevel)
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(CompressionLevel), zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderCRC(true), zstd.WithWindowSize(1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("trace: %w", err)
 	}
-	tw := &Writer{gz: gz, bw: bufio.NewWriterSize(gz, 64<<10), rec: make([]byte, 0, 4096)}
+	tw := &Writer{zw: zw, bw: bufio.NewWriterSize(zw, 64<<10), rec: make([]byte, 0, 4096)}
 	if snap == nil {
 		snap = &event.Snapshot{}
 	}
@@ -125,7 +127,7 @@ func (w *Writer) WriteContainer(info event.ContainerInfo) error {
 }
 
 // Flush pushes buffered records through the compressor to the underlying
-// writer (a gzip sync flush), so a capture killed later still leaves them
+// writer (a zstd block flush), so a capture killed later still leaves them
 // readable. It costs compression ratio: call it every second or so, not per
 // event.
 func (w *Writer) Flush() error {
@@ -136,7 +138,7 @@ func (w *Writer) Flush() error {
 		w.err = fmt.Errorf("trace: flush: %w", err)
 		return w.err
 	}
-	if err := w.gz.Flush(); err != nil {
+	if err := w.zw.Flush(); err != nil {
 		w.err = fmt.Errorf("trace: flush: %w", err)
 		return w.err
 	}
@@ -157,7 +159,7 @@ func (w *Writer) Close() error {
 	w.closed = true
 	if err == nil {
 		if err = w.bw.Flush(); err == nil {
-			err = w.gz.Close()
+			err = w.zw.Close()
 		}
 		if err != nil {
 			err = fmt.Errorf("trace: close: %w", err)

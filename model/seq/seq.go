@@ -214,6 +214,8 @@ type Detector struct {
 	s *Scorer
 	// last is the score of the last scored event (0 when none).
 	last float64
+	// scored says Handle scored the last event (it held a complete n-gram).
+	scored bool
 }
 
 // NewDetector wraps m.
@@ -224,7 +226,7 @@ const RuleName = "Unseen syscall sequence (STIDE)"
 
 // Handle learns or scores e.
 func (d *Detector) Handle(e *event.Enriched, mode event.Mode, emit func(*event.Alert)) {
-	d.last = 0
+	d.last, d.scored = 0, false
 	if e.Event == nil || e.Kind != event.KindSyscall {
 		return
 	}
@@ -236,7 +238,7 @@ func (d *Detector) Handle(e *event.Enriched, mode event.Mode, emit func(*event.A
 		if !ok {
 			return
 		}
-		d.last = score
+		d.last, d.scored = score, true
 		if !d.M.Alarm(score) {
 			return
 		}
@@ -278,6 +280,10 @@ func (d *Detector) Suppress(*event.Alert, *event.Enriched) bool { return false }
 // when it scored none.
 func (d *Detector) LastScore() float64 { return d.last }
 
+// Scored reports whether Handle scored the last event: a syscall in detect
+// mode that completed an n-gram of its stream.
+func (d *Detector) Scored() bool { return d.scored }
+
 // NewRecording resets the scoring window and streams (and the learning
 // streams) at a recording boundary.
 func (d *Detector) NewRecording() {
@@ -287,3 +293,47 @@ func (d *Detector) NewRecording() {
 
 // MaxScore returns the highest score since the last NewRecording.
 func (d *Detector) MaxScore() float64 { return d.s.Max }
+
+// LearnStream adds the n-grams of one stream of calls (a thread or a whole
+// trace) as one recording.
+func (m *Model) LearnStream(calls []uint16) {
+	m.learn.reset()
+	for _, c := range calls {
+		if h, ok := m.learn.push(0, c); ok {
+			m.normal[h] = struct{}{}
+			m.trained++
+		}
+	}
+	m.learn.reset()
+}
+
+// TraceScore is STIDE's per-trace score: the fraction of the trace's
+// n-grams (over all its streams) never seen in training, in [0, 1]; 0 for
+// a trace with no complete n-gram. UnseenNgrams returns the two counts.
+func (m *Model) TraceScore(streams [][]uint16) float64 {
+	unseen, total := m.UnseenNgrams(streams)
+	if total == 0 {
+		return 0
+	}
+	return float64(unseen) / float64(total)
+}
+
+// UnseenNgrams counts a trace's n-grams never seen in training and all its
+// n-grams. It only reads the model and may run concurrently with itself.
+func (m *Model) UnseenNgrams(streams [][]uint16) (unseen, total int) {
+	g := newNgrams(Config{N: m.cfg.N})
+	for _, s := range streams {
+		g.reset()
+		for _, c := range s {
+			h, ok := g.push(0, c)
+			if !ok {
+				continue
+			}
+			total++
+			if _, known := m.normal[h]; !known {
+				unseen++
+			}
+		}
+	}
+	return unseen, total
+}

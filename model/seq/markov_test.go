@@ -1,0 +1,116 @@
+package seq
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// probOf returns P(x | the stream so far) by the model's own key walk.
+func probOf(m *Markov, history []uint16, x uint32) float64 {
+	st := m.newStream(make([]uint32, 0, m.order))
+	for _, c := range history {
+		st.push(uint32(c))
+	}
+	ck := make([]uint64, m.order+1)
+	ek := make([]uint64, m.order+1)
+	st.keys(x, ck, ek)
+	return m.prob(ck, ek)
+}
+
+func TestMarkovNormalised(t *testing.T) {
+	m, err := NewMarkov(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.LearnStream([]uint16{1, 2, 3, 1, 2, 4, 1, 2, 3, 5, 5, 5, 1, 2})
+	m.LearnStream([]uint16{2, 3, 1, 2, 3})
+	m.Finish()
+	for _, hist := range [][]uint16{nil, {1}, {1, 2}, {5, 1, 2}, {9, 9, 9}, {3, 1, 2}} {
+		sum := 0.0
+		for x := uint32(0); x < Alphabet; x++ {
+			sum += probOf(m, hist, x)
+		}
+		if math.Abs(sum-1) > 1e-9 {
+			t.Errorf("history %v: probabilities sum to %.12f, want 1", hist, sum)
+		}
+	}
+	// After 1 2 the model has seen 3 (twice), 4 and 3 again: 3 is the most likely.
+	if p3, p4 := probOf(m, []uint16{1, 2}, 3), probOf(m, []uint16{1, 2}, 4); p3 <= p4 || p4 <= probOf(m, []uint16{1, 2}, 7) {
+		t.Errorf("P(3|1 2)=%g P(4|1 2)=%g P(7|1 2)=%g: want 3 > 4 > unseen", p3, p4, probOf(m, []uint16{1, 2}, 7))
+	}
+	for k := 0; k <= 3; k++ {
+		if d := m.Discount(k); d <= 0 || d >= 1 {
+			t.Errorf("discount %d = %g", k, d)
+		}
+	}
+}
+
+func TestMarkovScoresNovelty(t *testing.T) {
+	// Benign streams follow a cycle with a little noise; an unseen pattern
+	// must cost more surprise per call than a held-out benign stream.
+	rng := rand.New(rand.NewPCG(1, 2))
+	cycle := []uint16{3, 4, 5, 6, 7, 8}
+	gen := func(n int) []uint16 {
+		out := make([]uint16, 0, n)
+		for i := 0; len(out) < n; i++ {
+			out = append(out, cycle[i%len(cycle)])
+			if rng.IntN(10) == 0 {
+				out = append(out, 9)
+			}
+		}
+		return out
+	}
+	for _, order := range []int{0, 2, 5} {
+		m, _ := NewMarkov(order)
+		for i := 0; i < 20; i++ {
+			m.LearnStream(gen(200))
+		}
+		m.Finish()
+		benign := m.TraceScore([][]uint16{gen(200)})
+		odd := append(gen(100), 11, 102, 11, 102, 59, 11, 102, 11)
+		attack := m.TraceScore([][]uint16{odd})
+		if !(attack > benign) || math.IsInf(attack, 0) || math.IsNaN(attack) {
+			t.Errorf("order %d: attack %.3f benign %.3f", order, attack, benign)
+		}
+		if order > 0 {
+			// Longer contexts predict the cycle better than call frequencies alone.
+			m0, _ := NewMarkov(0)
+			for i := 0; i < 20; i++ {
+				m0.LearnStream(gen(200))
+			}
+			m0.Finish()
+			if b0 := m0.TraceScore([][]uint16{gen(200)}); benign >= b0 {
+				t.Errorf("order %d benign %.3f not below order 0's %.3f", order, benign, b0)
+			}
+		}
+	}
+	m, _ := NewMarkov(2)
+	m.Finish()
+	if s := m.TraceScore(nil); s != 0 {
+		t.Errorf("empty trace score %g", s)
+	}
+	if s := m.TraceScore([][]uint16{{1, 2}}); math.Abs(s-math.Log(Alphabet)) > 1e-9 {
+		t.Errorf("untrained model: %g nats per call, want ln %d", s, Alphabet)
+	}
+	if _, err := NewMarkov(-1); err == nil {
+		t.Error("order -1 accepted")
+	}
+}
+
+func TestStideTraceScore(t *testing.T) {
+	m, _ := New(Config{N: 3, Window: 10})
+	m.LearnStream([]uint16{1, 2, 3, 4, 1, 2})
+	// Learned: 123 234 341 412. Trace streams: {1 2 3 4 9} → 123 234 349
+	// (1 unseen of 3); {4 1 2 3} → 412 123 (0 of 2); {7} → none.
+	streams := [][]uint16{{1, 2, 3, 4, 9}, {4, 1, 2, 3}, {7}}
+	if u, n := m.UnseenNgrams(streams); u != 1 || n != 5 {
+		t.Fatalf("unseen %d of %d, want 1 of 5", u, n)
+	}
+	if s := m.TraceScore(streams); s != 0.2 {
+		t.Fatalf("score %v, want 0.2", s)
+	}
+	if s := m.TraceScore([][]uint16{{1, 2}}); s != 0 {
+		t.Fatalf("trace without n-gram: %v", s)
+	}
+}
