@@ -318,21 +318,25 @@ func TestJobsDoNotChangeFigures(t *testing.T) {
 		opts := fakeOptions()
 		opts.Jobs = jobs
 		var mu sync.Mutex
-		steps := 0
-		opts.Progress = func(done, total int, _ string) {
+		steps, total := 0, 0
+		opts.Progress = func(done, tot int, _ string) {
 			mu.Lock()
 			defer mu.Unlock()
 			steps++
-			if done != steps || total != 6 {
-				t.Errorf("jobs %d: progress %d/%d at step %d", jobs, done, total, steps)
+			if steps == 1 {
+				total = tot
+			}
+			if done != steps || tot != total {
+				t.Errorf("jobs %d: progress %d/%d at step %d (total was %d)", jobs, done, tot, steps, total)
 			}
 		}
 		rep, err := Run(context.Background(), dir, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if steps != 6 {
-			t.Errorf("jobs %d: %d progress steps, want 6", jobs, steps)
+		// One step per scenario and detector: the tiny suite has 2 scenarios.
+		if want := 2 * len(rep.Detectors); steps != want || total != want {
+			t.Errorf("jobs %d: %d progress steps of %d, want %d (2 scenarios x %d detectors)", jobs, steps, total, want, len(rep.Detectors))
 		}
 		got := figuresJSON(t, rep)
 		if want == "" {
