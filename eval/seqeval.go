@@ -27,6 +27,15 @@ type seqScenario struct {
 	// perEvent adds STIDE's per-event (sliding-window) figures and the
 	// LID-DS metrics; without it only trace-level figures are computed.
 	perEvent bool
+	// parts are named subsets of the test traces (in[i] for test[i])
+	// reported as extra scenarios with the same fitted detectors and
+	// thresholds (ADFA-LD: dev and held-out).
+	parts []testPart
+}
+
+type testPart struct {
+	name string
+	in   []bool
 }
 
 // LID-DS 2021 scenario layout.
@@ -143,23 +152,33 @@ func runADFA(ctx context.Context, root string, opts Options) (*report.Report, er
 	}
 	s := seqScenario{name: "ADFA-LD", format: input.ADFA}
 	var attacks []string
+	var devBenign, devAttack []bool
 	for _, t := range traces {
 		switch t.Split {
 		case adfa.SplitTraining:
 			s.train = append(s.train, t.Path)
 		case adfa.SplitValidation:
 			s.test = append(s.test, t.Path)
+			devBenign = append(devBenign, adfa.Dev(t))
 		case adfa.SplitAttack:
 			attacks = append(attacks, t.Path)
+			devAttack = append(devAttack, adfa.Dev(t))
 		}
 	}
 	s.test = append(s.test, attacks...)
+	dev := append(devBenign, devAttack...)
+	held := make([]bool, len(dev))
+	for i, d := range dev {
+		held[i] = !d
+	}
+	s.parts = []testPart{{"dev", dev}, {"held-out", held}}
 	if len(s.train) == 0 || len(attacks) == 0 {
 		return nil, fmt.Errorf("eval: %s: ADFA-LD needs training and attack traces", root)
 	}
 	rep := newReport(root, "adfa-ld", nil)
 	rep.Notes = append(rep.Notes,
 		"ADFA-LD: the dev data is Training_Data_Master only (learning, model order and threshold calibration by cross-validation); every Validation_Data_Master trace is a benign test trace and every Attack_Data_Master trace an attack trace, the protocol of the published trace-level figures",
+		fmt.Sprintf("ADFA-LD: scenarios \"ADFA-LD dev\" and \"ADFA-LD held-out\" score the same test traces split in two (same models and thresholds): dev = attack types %s and the validation traces whose file name hashes (FNV-1a 32) even; held-out = the other attack types and validation traces. driftwatch's model variant was chosen on training + dev only", strings.Join(adfa.DevAttackFamilies, ", ")),
 		"ADFA-LD: figures are per trace (alerts, tp, fp count flagged traces); traces carry no time, so per-event figures are not computed",
 		"static rules are not run on ADFA-LD: traces hold syscall numbers only")
 	return runSeq(ctx, rep, []seqScenario{s}, opts)
@@ -225,6 +244,16 @@ func runSeq(ctx context.Context, rep *report.Report, scs []seqScenario, opts Opt
 			}
 		}
 		rep.Scenarios = append(rep.Scenarios, res)
+		for _, p := range s.parts {
+			sub := &report.Scenario{Name: s.name + " " + p.name, Kind: labels.KindAttack, Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
+			for _, d := range dets {
+				tr := trs[d.name].subset(p.in)
+				f := tr.figures()
+				f.TraceFigures = tr.traceFigures()
+				sub.Detectors[d.name] = f
+			}
+			rep.Scenarios = append(rep.Scenarios, sub)
+		}
 	}
 	for _, d := range dets {
 		tr := pooled[d.name]

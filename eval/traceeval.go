@@ -143,7 +143,7 @@ func seqDetectors(opts Options) ([]*traceDetector, error) {
 		case DetectModel:
 			out = append(out, &traceDetector{
 				name:     DetectModel,
-				score:    "mean surprise per syscall in nats (−ln P under the variable-order Markov model with Good–Turing back-off, model/seq.Markov)",
+				score:    fmt.Sprintf("length-weighted excess surprise: (mean surprise per syscall in nats − entropy of the trace's own syscall mix) × √min(calls, %d), the surprise −ln P under the variable-order Markov model with Good–Turing back-off (model/seq.Markov.TraceScore)", seq.ExcessLengthCap),
 				maxScore: math.Inf(1),
 			})
 		}
@@ -266,6 +266,7 @@ type traceResult struct {
 	score       string
 	samples     []metrics.Sample
 	flagged     []bool
+	traceCalls  []int64 // per sample
 	calls       int64
 	threshold   float64
 	calibration string
@@ -274,7 +275,22 @@ type traceResult struct {
 func (r *traceResult) merge(o *traceResult) {
 	r.samples = append(r.samples, o.samples...)
 	r.flagged = append(r.flagged, o.flagged...)
+	r.traceCalls = append(r.traceCalls, o.traceCalls...)
 	r.calls += o.calls
+}
+
+// subset returns the results of the samples i with in[i], same threshold.
+func (r *traceResult) subset(in []bool) *traceResult {
+	o := &traceResult{score: r.score, threshold: r.threshold, calibration: r.calibration}
+	for i, ok := range in {
+		if ok {
+			o.samples = append(o.samples, r.samples[i])
+			o.flagged = append(o.flagged, r.flagged[i])
+			o.traceCalls = append(o.traceCalls, r.traceCalls[i])
+			o.calls += r.traceCalls[i]
+		}
+	}
+	return o
 }
 
 // figures are the report's main figures at trace level: an alert is a
@@ -456,8 +472,10 @@ func traceEval(ctx context.Context, s seqScenario, dets []*traceDetector, opts O
 		}); err != nil {
 			return nil, nil, err
 		}
-		for _, t := range test {
+		r.traceCalls = make([]int64, len(test))
+		for i, t := range test {
 			r.calls += t.calls
+			r.traceCalls[i] = t.calls
 		}
 		out[d.name] = r
 	}

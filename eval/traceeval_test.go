@@ -16,8 +16,12 @@ import (
 )
 
 // synthADFA writes an ADFA-LD layout: benign traces walk a noisy loop of
-// i386 syscalls; attack traces are benign prefixes followed by a short
-// burst of calls benign traces never make in that order. It returns the root.
+// i386 syscalls; an attack trace is a benign trace with a stretch of 20–80
+// calls inserted where the attacker's code runs: calls benign traces make
+// (and two they never make) in an order they never use, as ADFA-LD's
+// attack processes do something else for a while. Attack directories are
+// named after ADFA-LD families (Adduser, Hydra_FTP: dev; Web_Shell: held
+// out). It returns the root.
 func synthADFA(t *testing.T, train, val, attacks int, seed uint64) string {
 	t.Helper()
 	root := t.TempDir()
@@ -56,16 +60,17 @@ func synthADFA(t *testing.T, train, val, attacks int, seed uint64) string {
 	for i := 0; i < val; i++ {
 		write(filepath.Join(root, "Validation_Data_Master"), fmt.Sprintf("UVD-%04d.txt", i), benign())
 	}
-	burst := []int{11, 102, 63, 11, 5, 102, 63, 3, 6, 11}
+	attacker := []int{11, 102, 63, 5, 3, 102, 6, 5, 4}
+	families := []string{"Adduser_1", "Hydra_FTP_1", "Web_Shell_1"}
 	for i := 0; i < attacks; i++ {
 		calls := benign()
 		at := rng.IntN(len(calls))
 		var bs []int
-		for j := 0; j < 3+rng.IntN(8); j++ {
-			bs = append(bs, burst[rng.IntN(len(burst))])
+		for j, n := rng.IntN(len(attacker)), 20+rng.IntN(61); len(bs) < n; j++ {
+			bs = append(bs, attacker[j%len(attacker)])
 		}
 		calls = append(calls[:at], append(bs, calls[at:]...)...)
-		write(filepath.Join(root, "Attack_Data_Master", fmt.Sprintf("Synth_%d", 1+i%3)), fmt.Sprintf("UAD-S-%d.txt", i), calls)
+		write(filepath.Join(root, "Attack_Data_Master", families[i%3]), fmt.Sprintf("UAD-S-%d.txt", i), calls)
 	}
 	return root
 }
@@ -86,7 +91,7 @@ func TestTraceLevelADFA(t *testing.T) {
 			t.Fatalf("%s: %+v", name, tf)
 		}
 		if tf.TraceROCAUC == nil || *tf.TraceROCAUC < 0.9 || tf.TracePRAUC == nil {
-			t.Errorf("%s: trace ROC AUC %v on a separable synthetic set", name, tf.TraceROCAUC)
+			t.Errorf("%s: trace ROC AUC %v on a separable synthetic set", name, *tf.TraceROCAUC)
 		}
 		for _, k := range []string{"0.01", "0.05", "0.1"} {
 			if _, ok := tf.DetectionRateAtFPR[k]; !ok {
@@ -105,6 +110,21 @@ func TestTraceLevelADFA(t *testing.T) {
 		}
 		if f.ROCAUC != nil {
 			t.Errorf("%s: per-event AUC on ADFA-LD", name)
+		}
+	}
+	// Dev and held-out parts: the same traces, split by attack family
+	// (Adduser, Hydra_FTP dev; Web_Shell held out) and benign file name.
+	if len(rep.Scenarios) != 3 || rep.Scenarios[1].Name != "ADFA-LD dev" || rep.Scenarios[2].Name != "ADFA-LD held-out" {
+		t.Fatalf("scenarios %v", rep.Scenarios)
+	}
+	for _, name := range rep.Order {
+		dev, held := rep.Scenarios[1].Detectors[name].TraceFigures, rep.Scenarios[2].Detectors[name].TraceFigures
+		if dev.AttackTraces != 20 || held.AttackTraces != 10 || dev.Traces+held.Traces != 130 ||
+			dev.Traces == dev.AttackTraces || held.Traces == held.AttackTraces {
+			t.Errorf("%s: dev %d traces (%d attack), held-out %d (%d)", name, dev.Traces, dev.AttackTraces, held.Traces, held.AttackTraces)
+		}
+		if *dev.TraceThreshold != *rep.Detectors[name].TraceThreshold || dev.TraceROCAUC == nil || held.TraceROCAUC == nil {
+			t.Errorf("%s: parts must share the threshold and have AUCs: %+v %+v", name, dev, held)
 		}
 	}
 	if !strings.Contains(strings.Join(rep.Notes, "\n"), "model order") {

@@ -2,6 +2,7 @@ package adfa
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -156,5 +157,50 @@ func TestSingleFile(t *testing.T) {
 	os.WriteFile(bad, []byte("1 2 three"), 0o644)
 	if _, err := Open(bad); err == nil || !strings.Contains(err.Error(), "token 3") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestDevSplit(t *testing.T) {
+	fnv32a := func(s string) uint32 { // FNV-1a 32, written out as the spec
+		h := uint32(2166136261)
+		for i := 0; i < len(s); i++ {
+			h ^= uint32(s[i])
+			h *= 16777619
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		tr   Trace
+		want bool
+	}{
+		{Trace{Path: "x/Training_Data_Master/UTD-0001.txt", Split: SplitTraining}, true},
+		{Trace{Split: SplitAttack, AttackType: "Adduser", Run: "Adduser_3"}, true},
+		{Trace{Split: SplitAttack, AttackType: "Hydra_FTP"}, true},
+		{Trace{Split: SplitAttack, AttackType: "Java_Meterpreter"}, true},
+		{Trace{Split: SplitAttack, AttackType: "Hydra_SSH"}, false},
+		{Trace{Split: SplitAttack, AttackType: "Meterpreter"}, false},
+		{Trace{Split: SplitAttack, AttackType: "Web_Shell"}, false},
+	} {
+		if got := Dev(tc.tr); got != tc.want {
+			t.Errorf("%+v: dev %v, want %v", tc.tr, got, tc.want)
+		}
+	}
+	// Validation traces: by the base name's hash only, about half each way.
+	dev := 0
+	for i := 0; i < 1000; i++ {
+		name := fmt.Sprintf("UVD-%04d.txt", i)
+		got := Dev(Trace{Path: "/a/b/" + ValidationDir + "/" + name, Split: SplitValidation})
+		if want := fnv32a(name)%2 == 0; got != want {
+			t.Fatalf("%s: dev %v, want %v", name, got, want)
+		}
+		if got != Dev(Trace{Path: "elsewhere/" + name, Split: SplitValidation}) {
+			t.Fatalf("%s: split depends on the directory", name)
+		}
+		if got {
+			dev++
+		}
+	}
+	if dev < 400 || dev > 600 {
+		t.Errorf("%d of 1000 validation names dev, want about half", dev)
 	}
 }

@@ -29,8 +29,9 @@ import (
 // Every stream starts with Order begin-of-stream markers, so its first
 // calls are predicted from "start of stream" contexts.
 //
-// A stream's surprise is −ln P(x | context) summed over its calls; a
-// trace's score (TraceScore) is the mean surprise per call in nats.
+// A stream's surprise is −ln P(x | context) summed over its calls;
+// MeanSurprise is a trace's mean surprise per call in nats and TraceScore
+// the length-weighted excess surprise that eval uses (see TraceScore).
 //
 // Contexts and (context, call) pairs are hashed to 64 bits (FNV-1a). Learn
 // and score are not safe for concurrent use with each other; once Finish
@@ -239,10 +240,28 @@ func (m *Markov) StreamSurprise(calls []uint16) (sum float64, n int) {
 	return sum, len(calls)
 }
 
-// TraceScore is a trace's mean surprise per call in nats over all its
+// Surprises appends the surprise −ln P(x | context) of each of a stream's
+// calls to out and returns it. It panics before Finish.
+func (m *Markov) Surprises(calls []uint16, out []float64) []float64 {
+	if !m.finished {
+		panic("seq: Markov scored before Finish")
+	}
+	st := m.newStream(make([]uint32, 0, m.order))
+	ck := make([]uint64, m.order+1)
+	ek := make([]uint64, m.order+1)
+	for _, c := range calls {
+		x := uint32(c)
+		st.keys(x, ck, ek)
+		out = append(out, -math.Log(m.prob(ck, ek)))
+		st.push(x)
+	}
+	return out
+}
+
+// MeanSurprise is a trace's mean surprise per call in nats over all its
 // streams (0 for a trace without calls): the trace's negative
 // log-likelihood under the model divided by its length.
-func (m *Markov) TraceScore(streams [][]uint16) float64 {
+func (m *Markov) MeanSurprise(streams [][]uint16) float64 {
 	var sum float64
 	var n int
 	for _, s := range streams {
@@ -254,4 +273,50 @@ func (m *Markov) TraceScore(streams [][]uint16) float64 {
 		return 0
 	}
 	return sum / float64(n)
+}
+
+// ExcessLengthCap is the trace length at which TraceScore stops weighting
+// by length (chosen on ADFA-LD's dev split, docs/eval.md).
+const ExcessLengthCap = 500
+
+// TraceScore is a trace's length-weighted excess surprise:
+//
+//	(H_model − H_self) · √min(L, ExcessLengthCap)
+//
+// where H_model is the mean surprise per call under the model
+// (MeanSurprise), H_self the entropy in nats of the trace's own call
+// frequencies (how well the trace's bag of calls predicts it, with no
+// order and nothing learned) and L the trace's number of calls; 0 for a
+// trace without calls. H_model − H_self estimates how much worse the
+// benign model predicts the trace than its own call mix does: a trace
+// that is busy by nature (many different calls, high H_self) is not held
+// against it, one whose order and mix the model finds foreign is. The
+// length weight is the √L of a z statistic — evidence from a mean over
+// more calls is firmer — capped so that long traces do not win on length
+// alone.
+func (m *Markov) TraceScore(streams [][]uint16) float64 {
+	var n int
+	counts := map[uint16]int{}
+	for _, s := range streams {
+		n += len(s)
+		for _, c := range s {
+			counts[c]++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return (m.MeanSurprise(streams) - UnigramEntropy(counts, n)) * math.Sqrt(float64(min(n, ExcessLengthCap)))
+}
+
+// UnigramEntropy is −Σ (c/n) ln(c/n) over the counts (summing to n), in nats.
+func UnigramEntropy(counts map[uint16]int, n int) float64 {
+	var h float64
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / float64(n)
+			h -= p * math.Log(p)
+		}
+	}
+	return h
 }

@@ -67,9 +67,9 @@ func TestMarkovScoresNovelty(t *testing.T) {
 			m.LearnStream(gen(200))
 		}
 		m.Finish()
-		benign := m.TraceScore([][]uint16{gen(200)})
+		benign := m.MeanSurprise([][]uint16{gen(200)})
 		odd := append(gen(100), 11, 102, 11, 102, 59, 11, 102, 11)
-		attack := m.TraceScore([][]uint16{odd})
+		attack := m.MeanSurprise([][]uint16{odd})
 		if !(attack > benign) || math.IsInf(attack, 0) || math.IsNaN(attack) {
 			t.Errorf("order %d: attack %.3f benign %.3f", order, attack, benign)
 		}
@@ -80,21 +80,98 @@ func TestMarkovScoresNovelty(t *testing.T) {
 				m0.LearnStream(gen(200))
 			}
 			m0.Finish()
-			if b0 := m0.TraceScore([][]uint16{gen(200)}); benign >= b0 {
+			if b0 := m0.MeanSurprise([][]uint16{gen(200)}); benign >= b0 {
 				t.Errorf("order %d benign %.3f not below order 0's %.3f", order, benign, b0)
 			}
 		}
 	}
 	m, _ := NewMarkov(2)
 	m.Finish()
-	if s := m.TraceScore(nil); s != 0 {
+	if s := m.MeanSurprise(nil); s != 0 {
 		t.Errorf("empty trace score %g", s)
 	}
-	if s := m.TraceScore([][]uint16{{1, 2}}); math.Abs(s-math.Log(Alphabet)) > 1e-9 {
+	if s := m.MeanSurprise([][]uint16{{1, 2}}); math.Abs(s-math.Log(Alphabet)) > 1e-9 {
 		t.Errorf("untrained model: %g nats per call, want ln %d", s, Alphabet)
 	}
 	if _, err := NewMarkov(-1); err == nil {
 		t.Error("order -1 accepted")
+	}
+}
+
+func TestMarkovExcessSurprise(t *testing.T) {
+	// Exact values on an untrained model: every call costs ln Alphabet.
+	m, _ := NewMarkov(2)
+	m.Finish()
+	if s := m.TraceScore(nil); s != 0 {
+		t.Errorf("empty trace: %g", s)
+	}
+	rep := func(k int, calls ...uint16) []uint16 {
+		var out []uint16
+		for i := 0; i < k; i++ {
+			out = append(out, calls...)
+		}
+		return out
+	}
+	excess := math.Log(Alphabet) - math.Log(2) // the trace's own mix {1, 2} costs ln 2 per call
+	for _, tc := range []struct {
+		k    int
+		want float64
+	}{
+		{1, excess * math.Sqrt(2)},
+		{50, excess * 10},                           // L = 100
+		{250, excess * math.Sqrt(ExcessLengthCap)},  // L = 500, the cap
+		{2000, excess * math.Sqrt(ExcessLengthCap)}, // beyond the cap: no more weight
+	} {
+		if s := m.TraceScore([][]uint16{rep(tc.k, 1, 2)}); math.Abs(s-tc.want) > 1e-9 {
+			t.Errorf("%d×{1 2}: score %.12g, want %.12g", tc.k, s, tc.want)
+		}
+	}
+	// Streams of a trace pool into one mix: {1 1} and {2 2} together are
+	// the same mix as {1 2 1 2}.
+	if a, b := m.TraceScore([][]uint16{{1, 1}, {2, 2}}), m.TraceScore([][]uint16{{1, 2, 1, 2}}); math.Abs(a-b) > 1e-9 {
+		t.Errorf("pooled streams %g, one stream %g", a, b)
+	}
+
+	// A benign kind of trace that is busy by nature (calls drawn at random
+	// from 1000 known ones) has a high mean surprise; a foreign pattern of
+	// two known calls a lower one. The excess surprise ranks the foreign
+	// pattern above every busy benign trace, the mean surprise does not.
+	rng := rand.New(rand.NewPCG(7, 8))
+	busy := func(n int) []uint16 {
+		out := make([]uint16, n)
+		for i := range out {
+			out[i] = uint16(100 + rng.IntN(1000))
+		}
+		return out
+	}
+	cycle := func(n int) []uint16 {
+		out := make([]uint16, n)
+		for i := range out {
+			out[i] = uint16(3 + i%6)
+		}
+		return out
+	}
+	m, _ = NewMarkov(3)
+	for i := 0; i < 30; i++ {
+		m.LearnStream(busy(300))
+		m.LearnStream(cycle(300))
+	}
+	m.Finish()
+	foreign := [][]uint16{rep(100, 3, 4, 5)} // known calls; 5 is never followed by 3 in the cycle
+	var maxMean, maxExcess float64
+	for i := 0; i < 20; i++ {
+		b := [][]uint16{busy(400)}
+		maxMean = max(maxMean, m.MeanSurprise(b))
+		maxExcess = max(maxExcess, m.TraceScore(b))
+		if c := m.TraceScore([][]uint16{cycle(400)}); c >= m.TraceScore(foreign) {
+			t.Errorf("benign cycle trace %.3f ≥ foreign %.3f", c, m.TraceScore(foreign))
+		}
+	}
+	if fm := m.MeanSurprise(foreign); fm >= maxMean {
+		t.Fatalf("test premise: foreign mean surprise %.3f should be below the busy traces' %.3f", fm, maxMean)
+	}
+	if fe := m.TraceScore(foreign); fe <= maxExcess {
+		t.Errorf("foreign excess surprise %.3f not above the busy benign traces' highest %.3f", fe, maxExcess)
 	}
 }
 
