@@ -31,6 +31,11 @@ type seqScenario struct {
 	// reported as extra scenarios with the same fitted detectors and
 	// thresholds (ADFA-LD: dev and held-out).
 	parts []testPart
+	// calib, when set and there are no validation traces, marks the test
+	// traces whose benign ones calibrate the threshold (calibName says
+	// which); else it is calibrated by cross-validation over training.
+	calib     []bool
+	calibName string
 }
 
 type testPart struct {
@@ -172,6 +177,7 @@ func runADFA(ctx context.Context, root string, opts Options) (*report.Report, er
 		held[i] = !d
 	}
 	s.parts = []testPart{{"dev", dev}, {"held-out", held}}
+	s.calib, s.calibName = dev, "validation traces whose file name hashes even"
 	if len(s.train) == 0 || len(attacks) == 0 {
 		return nil, fmt.Errorf("eval: %s: ADFA-LD needs training and attack traces", root)
 	}

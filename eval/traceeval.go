@@ -394,6 +394,17 @@ func calibrate(dev []float64, targetFPR, ceiling float64) (float64, string, erro
 	return below, fmt.Sprintf("threshold %.4g at %.0f%% dev FPR cannot be exceeded (score ceiling %.4g); clamped to the highest dev score below it, %.4g", t, 100*targetFPR, ceiling, below), nil
 }
 
+// calibCount counts the benign test traces marked for calibration.
+func calibCount(calib []bool, test []seqTrace) int {
+	n := 0
+	for i, ok := range calib {
+		if ok && !test[i].attack {
+			n++
+		}
+	}
+	return n
+}
+
 // traceEval scores the scenario's test traces with every detector.
 func traceEval(ctx context.Context, s seqScenario, dets []*traceDetector, opts Options, step func(string)) (map[string]*traceResult, []string, error) {
 	read := func(paths []string) ([]seqTrace, error) {
@@ -437,14 +448,30 @@ func traceEval(ctx context.Context, s seqScenario, dets []*traceDetector, opts O
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", d.name, err)
 		}
+		// Fitted scorers only read: score the test traces in parallel.
+		scores := make([]float64, len(test))
+		if err := runJobs(ctx, len(test), opts.Jobs, func(i int) error {
+			scores[i] = sc(test[i])
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
 		var dev []float64
 		var how string
-		if len(val) > 0 {
+		switch {
+		case len(val) > 0:
 			for _, t := range val {
 				dev = append(dev, sc(t))
 			}
 			how = fmt.Sprintf("validation traces (%d)", len(val))
-		} else {
+		case calibCount(s.calib, test) > 0:
+			for i, ok := range s.calib {
+				if ok && !test[i].attack {
+					dev = append(dev, scores[i])
+				}
+			}
+			how = fmt.Sprintf("the %d benign test traces of the dev part (%s)", len(dev), s.calibName)
+		default:
 			if dev, err = crossScores(train, opts.Folds, fit); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", d.name, err)
 			}
@@ -463,14 +490,9 @@ func traceEval(ctx context.Context, s seqScenario, dets []*traceDetector, opts O
 		}
 		r.samples = make([]metrics.Sample, len(test))
 		r.flagged = make([]bool, len(test))
-		// Fitted scorers only read: score the test traces in parallel.
-		if err := runJobs(ctx, len(test), opts.Jobs, func(i int) error {
-			v := sc(test[i])
+		for i, v := range scores {
 			r.samples[i] = metrics.Sample{Score: v, Attack: test[i].attack}
 			r.flagged[i] = v > th
-			return nil
-		}); err != nil {
-			return nil, nil, err
 		}
 		r.traceCalls = make([]int64, len(test))
 		for i, t := range test {
