@@ -183,7 +183,7 @@ func runADFA(ctx context.Context, root string, opts Options) (*report.Report, er
 	}
 	rep := newReport(root, "adfa-ld", nil)
 	rep.Notes = append(rep.Notes,
-		"ADFA-LD: the dev data is Training_Data_Master only (learning, model order and threshold calibration by cross-validation); every Validation_Data_Master trace is a benign test trace and every Attack_Data_Master trace an attack trace, the protocol of the published trace-level figures",
+		"ADFA-LD: every Validation_Data_Master trace is a benign test trace and every Attack_Data_Master trace an attack trace, the protocol of the published trace-level figures; the detectors learn Training_Data_Master (the model's order by cross-validation over it) and the thresholds are calibrated on the benign traces of the dev part",
 		fmt.Sprintf("ADFA-LD: scenarios \"ADFA-LD dev\" and \"ADFA-LD held-out\" score the same test traces split in two (same models and thresholds): dev = attack types %s and the validation traces whose file name hashes (FNV-1a 32) even; held-out = the other attack types and validation traces. driftwatch's model variant was chosen on training + dev only", strings.Join(adfa.DevAttackFamilies, ", ")),
 		"ADFA-LD: figures are per trace (alerts, tp, fp count flagged traces); traces carry no time, so per-event figures are not computed",
 		"static rules are not run on ADFA-LD: traces hold syscall numbers only")

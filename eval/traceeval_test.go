@@ -145,6 +145,9 @@ func TestTraceLevelADFA(t *testing.T) {
 	if !strings.Contains(string(md), "Per trace") {
 		t.Error("report.md has no per-trace table")
 	}
+	if _, held, ok := strings.Cut(string(md), "### ADFA-LD held-out"); !ok || !strings.Contains(held, "| trace ROC AUC |") {
+		t.Error("report.md has no per-trace table for the held-out part")
+	}
 
 	// One detector only; rules are refused on sequence datasets.
 	rep, err = Run(context.Background(), root, Options{Detector: DetectModel})

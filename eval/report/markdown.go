@@ -26,7 +26,7 @@ func (r *Report) Markdown(plots []string, dir string) string {
 	fmt.Fprintf(&b, "Format: %s. Generated %s. Figures defined in docs/eval.md.\n\n", md(r.Format), r.Generated.UTC().Format("2006-01-02 15:04:05Z"))
 	b.WriteString("## Overall\n\n")
 	writeTable(&b, "detector", r.Order, r.Detectors)
-	writeTraceTable(&b, r.Order, r.Detectors)
+	writeTraceTable(&b, r.Order, r.Detectors, true)
 	b.WriteString("\n## Per scenario\n\n")
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(&b, "### %s (%s", md(s.Name), md(s.Kind))
@@ -35,6 +35,7 @@ func (r *Report) Markdown(plots []string, dir string) string {
 		}
 		b.WriteString(")\n\n")
 		writeTable(&b, "detector", r.Order, s.Detectors)
+		writeTraceTable(&b, r.Order, s.Detectors, false)
 		b.WriteString("\n")
 	}
 	if r.Overhead != nil {
@@ -82,8 +83,8 @@ func writeTable(b *strings.Builder, first string, order []string, figs map[strin
 }
 
 // writeTraceTable renders the trace-level figures of the detectors that
-// have them, with their score and calibration definitions.
-func writeTraceTable(b *strings.Builder, order []string, figs map[string]*Figures) {
+// have them, with their score and calibration definitions when defs is set.
+func writeTraceTable(b *strings.Builder, order []string, figs map[string]*Figures, defs bool) {
 	var rows []string
 	for _, name := range order {
 		if f := figs[name]; f != nil && f.TraceFigures != nil {
@@ -111,6 +112,9 @@ func writeTraceTable(b *strings.Builder, order []string, figs map[string]*Figure
 	}
 	b.WriteString("\n")
 	for _, name := range rows {
+		if !defs {
+			break
+		}
 		t := figs[name].TraceFigures
 		fmt.Fprintf(b, "- %s: score = %s; threshold: %s\n", md(name), md(t.TraceScore), md(t.Calibration))
 	}

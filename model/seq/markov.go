@@ -3,6 +3,7 @@ package seq
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Markov is driftwatch's own sequence model: a variable-order Markov model
@@ -309,14 +310,21 @@ func (m *Markov) TraceScore(streams [][]uint16) float64 {
 	return (m.MeanSurprise(streams) - UnigramEntropy(counts, n)) * math.Sqrt(float64(min(n, ExcessLengthCap)))
 }
 
-// UnigramEntropy is −Σ (c/n) ln(c/n) over the counts (summing to n), in nats.
+// UnigramEntropy is −Σ (c/n) ln(c/n) over the counts (summing to n), in
+// nats. The terms are summed in a fixed order (by count), so equal inputs
+// give bit-identical results whatever the map's iteration order.
 func UnigramEntropy(counts map[uint16]int, n int) float64 {
-	var h float64
+	cs := make([]int, 0, len(counts))
 	for _, c := range counts {
 		if c > 0 {
-			p := float64(c) / float64(n)
-			h -= p * math.Log(p)
+			cs = append(cs, c)
 		}
+	}
+	slices.Sort(cs)
+	var h float64
+	for _, c := range cs {
+		p := float64(c) / float64(n)
+		h -= p * math.Log(p)
 	}
 	return h
 }

@@ -170,6 +170,15 @@ func TestMarkovExcessSurprise(t *testing.T) {
 	if fm := m.MeanSurprise(foreign); fm >= maxMean {
 		t.Fatalf("test premise: foreign mean surprise %.3f should be below the busy traces' %.3f", fm, maxMean)
 	}
+	// Bit-identical on every call (the trace's mix is summed in a fixed
+	// order, not the map's): eval reports must not differ between runs.
+	b := [][]uint16{busy(400)}
+	first := m.TraceScore(b)
+	for i := 0; i < 50; i++ {
+		if s := m.TraceScore(b); s != first {
+			t.Fatalf("score %v then %v for the same trace", first, s)
+		}
+	}
 	if fe := m.TraceScore(foreign); fe <= maxExcess {
 		t.Errorf("foreign excess surprise %.3f not above the busy benign traces' highest %.3f", fe, maxExcess)
 	}
