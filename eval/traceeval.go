@@ -22,7 +22,9 @@ import (
 // thread-aware, else one) and gets one score per detector; an attack trace
 // is one with a labelled attack. Learning, the Markov model's order and the
 // threshold use dev data only: the training traces, and the validation
-// traces when the dataset has them (else cross-validation over training).
+// traces when the dataset has them; else (ADFA-LD) the threshold comes from
+// the benign test traces of the dev part (seqScenario.calib), or from
+// cross-validation over training when that part has none.
 
 // Defaults of the trace-level evaluation.
 const (
