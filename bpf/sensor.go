@@ -121,21 +121,18 @@ var hooks = []hook{
 	{prog: "dw_exit", target: "sched_process_exit", feature: "exit"},
 }
 
-// supported lists the syscalls sensor.bpf.c decodes (its sys_exit switch).
-var supported = []uint16{
-	event.SysExecve, event.SysExecveat, event.SysOpen, event.SysOpenat, event.SysOpenat2,
-	event.SysConnect, event.SysAccept, event.SysAccept4, event.SysBind, event.SysListen,
-	event.SysSocket, event.SysSendto, event.SysSendmsg, event.SysPtrace, event.SysSetuid,
-	event.SysSetgid, event.SysSetresuid, event.SysSetresgid, event.SysCapset, event.SysSymlink,
-	event.SysSymlinkat, event.SysLink, event.SysLinkat, event.SysRename, event.SysRenameat,
-	event.SysRenameat2, event.SysUnlink, event.SysUnlinkat, event.SysMkdir, event.SysMkdirat,
-	event.SysChmod, event.SysFchmod, event.SysFchmodat, event.SysFchmodat2, event.SysDup,
-	event.SysChdir, event.SysFchdir,
-	event.SysDup2, event.SysDup3, event.SysInitModule, event.SysFinitModule,
-	event.SysMemfdCreate, event.SysMount, event.SysUmount2, event.SysUnshare, event.SysSetns,
-	event.SysCreat, event.SysFcntl, // fcntl: F_DUPFD and F_DUPFD_CLOEXEC only
-	event.SysOpenByHandleAt,
-}
+// supported lists the syscalls sensor.bpf.c decodes (its sys_exit
+// switch): the rows of event's syscall table marked Sensor.
+// TestSupportedMatchesProgram checks them against sensor.bpf.c.
+var supported = func() []uint16 {
+	var s []uint16
+	for _, sp := range event.Specs() {
+		if sp.Sensor {
+			s = append(s, sp.Nr)
+		}
+	}
+	return s
+}()
 
 // SupportedSyscalls returns the x86_64 numbers of the syscalls the sensor
 // can report, in ascending order.

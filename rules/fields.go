@@ -525,11 +525,11 @@ func init() {
 				return nil, false, fmt.Errorf("evt.arg[%s]: argument must be a position 0..8", arg)
 			}
 			return func(c *evalCtx, _ int) (value, bool) {
-				names := argOrder(c.e.Event)
-				if n >= len(names) {
+				name, ok := exitArg(c.e.Event, n)
+				if !ok {
 					return value{}, false
 				}
-				s, ok := argValue(c, names[n])
+				s, ok := argValue(c, name)
 				return value{s: s}, ok
 			}, false, nil
 		}}
