@@ -121,14 +121,14 @@ func (w *jw) unum(k string, v uint64) {
 func (w *jw) str(k string, s string) {
 	w.key(k)
 	w.b = append(w.b, '"')
-	w.b = appendEsc(w.b, s, true)
+	w.b = event.AppendEscape(w.b, s, true)
 	w.b = append(w.b, '"')
 }
 
 func (w *jw) bytes(k string, s []byte) {
 	w.key(k)
 	w.b = append(w.b, '"')
-	w.b = appendEsc(w.b, s, true)
+	w.b = event.AppendEscape(w.b, s, true)
 	w.b = append(w.b, '"')
 }
 
@@ -225,7 +225,7 @@ func AppendJSON(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 		switch a.kind {
 		case argBytes:
 			w.b = append(w.b, '"')
-			w.b = appendEsc(w.b, a.bytes, true)
+			w.b = event.AppendEscape(w.b, a.bytes, true)
 			w.b = append(w.b, '"')
 		case argNum, argHex, argOct:
 			w.b = appendInt(w.b, a.num)
@@ -251,10 +251,10 @@ func AppendJSON(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 // appendCmdline writes Falco's proc.cmdline: the name followed by argv[1:],
 // space separated, each escaped.
 func appendCmdline(b []byte, name string, argv []string, json bool) []byte {
-	b = appendEsc(b, name, json)
+	b = event.AppendEscape(b, name, json)
 	for i := 1; i < len(argv); i++ {
 		b = append(b, ' ')
-		b = appendEsc(b, argv[i], json)
+		b = event.AppendEscape(b, argv[i], json)
 	}
 	return b
 }
@@ -293,17 +293,17 @@ func AppendText(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 	b = append(b, " uid="...)
 	b = appendInt(b, int64(e.Uid))
 	b = append(b, " proc="...)
-	b = appendEsc(b, procName(e, proc), false)
+	b = event.AppendEscape(b, procName(e, proc), false)
 	if proc != nil && proc.Exe != "" {
 		b = append(b, " exe="...)
-		b = appendEsc(b, proc.Exe, false)
+		b = event.AppendEscape(b, proc.Exe, false)
 	}
 	if e.Kind == event.KindExec && proc != nil {
 		b = append(b, " cmdline=\""...)
 		b = appendCmdline(b, procName(e, proc), proc.Args, false)
 		b = append(b, '"')
 		b = append(b, " cwd="...)
-		b = appendEsc(b, proc.Cwd, false)
+		b = event.AppendEscape(b, proc.Cwd, false)
 	}
 	if fd != nil {
 		b = append(b, " fd="...)
@@ -315,7 +315,7 @@ func AppendText(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 		}
 		if fd.Name != "" {
 			b = append(b, " name="...)
-			b = appendEsc(b, fd.Name, false)
+			b = event.AppendEscape(b, fd.Name, false)
 		}
 	}
 	var av [8]arg
@@ -330,7 +330,7 @@ func AppendText(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 		b = append(b, '=')
 		switch a.kind {
 		case argBytes:
-			b = appendEsc(b, a.bytes, false)
+			b = event.AppendEscape(b, a.bytes, false)
 		case argNum:
 			b = appendInt(b, a.num)
 		case argHex:
@@ -343,7 +343,7 @@ func AppendText(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 	}
 	b = append(b, " container="...)
 	if c != nil && c.ID != "" {
-		b = appendEsc(b, c.ID, false)
+		b = event.AppendEscape(b, c.ID, false)
 	} else {
 		b = append(b, event.HostContainerID...)
 	}

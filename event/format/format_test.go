@@ -15,11 +15,11 @@ func TestEscapeMatchesEventEscape(t *testing.T) {
 		"\xc0\xaf overlong", "\xf4\x90\x80\x80 too big", "trunc\xe6\x97", "\xef\xbf\xbd literal FFFD", "quote\"",
 	} {
 		want := event.EscapeString(in)
-		if got := string(appendEsc(nil, in, false)); got != want {
+		if got := string(event.AppendEscape(nil, in, false)); got != want {
 			t.Errorf("text escape of %q = %q, event.Escape gives %q", in, got, want)
 		}
 		// JSON: must be valid and decode to the event.Escape text.
-		js := `"` + string(appendEsc(nil, []byte(in), true)) + `"`
+		js := `"` + string(event.AppendEscape(nil, []byte(in), true)) + `"`
 		var dec string
 		if err := json.Unmarshal([]byte(js), &dec); err != nil {
 			t.Errorf("JSON escape of %q is invalid: %s: %v", in, js, err)
