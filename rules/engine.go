@@ -159,4 +159,3 @@ func (e *Engine) relevant(name string) bool {
 	}
 	return false
 }
-

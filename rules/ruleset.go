@@ -642,4 +642,3 @@ func (rs *Ruleset) alert(r *compiledRule, c *evalCtx) *event.Alert {
 	}
 	return a
 }
-
