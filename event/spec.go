@@ -134,8 +134,8 @@ const (
 
 // Spec is one syscall's row.
 type Spec struct {
-	Nr      uint16
-	Name    string // Falco's evt.type
+	Nr      uint16 // x86_64 number, filled from Name (syscalls_table.go)
+	Name    string // Falco's evt.type, which is the kernel's syscall name
 	Args    []Arg
 	FD      FDEffect
 	Feature Feature
@@ -192,82 +192,75 @@ var (
 // specs is the table. Rows follow Falco's event table (driver/event_table.c)
 // for names and order; Slot says where driftwatch's record keeps each value.
 var specs = []Spec{
-	{Nr: SysOpen, Name: "open", Args: openArgs, FD: EffOpen, Feature: FeatOpen, Sensor: true, Reported: true},
+	{Name: "open", Args: openArgs, FD: EffOpen, Feature: FeatOpen, Sensor: true, Reported: true},
 	// creat is open(O_CREAT|O_WRONLY|O_TRUNC): the sensor fills Flags so.
-	{Nr: SysCreat, Name: "creat", Args: openArgs, FD: EffOpen, Feature: FeatOpen, Sensor: true, Reported: true},
-	{Nr: SysOpenat, Name: "openat", Args: openatArgs, FD: EffOpen, Feature: FeatOpen, Sensor: true, Reported: true},
-	{Nr: SysOpenat2, Name: "openat2", Args: openatArgs, FD: EffOpen, Feature: FeatOpen, Sensor: true, Reported: true},
-	{Nr: SysOpenByHandleAt, Name: "open_by_handle_at", Args: []Arg{{Name: "fd", Type: ArgFD, From: SlotRet, EvtFD: true}, {Name: "mountfd", Type: ArgFD, From: SlotFd}, {Name: "flags", Type: ArgOpenFlags, From: SlotFlags, Print: Hex}, {Name: "path", Type: ArgPath, From: SlotPath}},
+	{Name: "creat", Args: openArgs, FD: EffOpen, Feature: FeatOpen, Sensor: true, Reported: true},
+	{Name: "openat", Args: openatArgs, FD: EffOpen, Feature: FeatOpen, Sensor: true, Reported: true},
+	{Name: "openat2", Args: openatArgs, FD: EffOpen, Feature: FeatOpen, Sensor: true, Reported: true},
+	{Name: "open_by_handle_at", Args: []Arg{{Name: "fd", Type: ArgFD, From: SlotRet, EvtFD: true}, {Name: "mountfd", Type: ArgFD, From: SlotFd}, {Name: "flags", Type: ArgOpenFlags, From: SlotFlags, Print: Hex}, {Name: "path", Type: ArgPath, From: SlotPath}},
 		FD: EffOpen, Sensor: true, Reported: true},
-	{Nr: SysExecve, Name: "execve", Args: execArgs, Feature: FeatExec, Sensor: true, Reported: true},
-	{Nr: SysExecveat, Name: "execveat", Args: execArgs, Feature: FeatExec, Sensor: true, Reported: true},
-	{Nr: SysSocket, Name: "socket", Args: []Arg{{Name: "fd", Type: ArgFD, From: SlotRet, EvtFD: true}, {Name: "domain", Type: ArgFamily, From: SlotFamily}, {Name: "type", Type: ArgSockType, From: SlotFlags}, {Name: "proto", Type: ArgProto, From: SlotMode}},
+	{Name: "execve", Args: execArgs, Feature: FeatExec, Sensor: true, Reported: true},
+	{Name: "execveat", Args: execArgs, Feature: FeatExec, Sensor: true, Reported: true},
+	{Name: "socket", Args: []Arg{{Name: "fd", Type: ArgFD, From: SlotRet, EvtFD: true}, {Name: "domain", Type: ArgFamily, From: SlotFamily}, {Name: "type", Type: ArgSockType, From: SlotFlags}, {Name: "proto", Type: ArgProto, From: SlotMode}},
 		FD: EffSocket, Sensor: true, Reported: true},
-	{Nr: SysConnect, Name: "connect", Args: []Arg{res, {Name: "tuple", Type: ArgTuple}, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}}, FD: EffConnect, Feature: FeatNetwork, Sensor: true, Reported: true},
-	{Nr: SysAccept, Name: "accept", Args: acceptArg, FD: EffAccept, Feature: FeatAccept, Sensor: true, Reported: true},
-	{Nr: SysAccept4, Name: "accept4", Args: acceptArg, FD: EffAccept, Feature: FeatAccept, Sensor: true, Reported: true},
-	{Nr: SysBind, Name: "bind", Args: []Arg{res, {Name: "addr", Type: ArgTuple}, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}}, FD: EffBind, Feature: FeatBind, Sensor: true, Reported: true},
-	{Nr: SysListen, Name: "listen", Args: []Arg{res, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}, {Name: "backlog", Type: ArgBacklog, From: SlotMode}}, FD: EffListen, Feature: FeatListen, Sensor: true, Reported: true},
-	{Nr: SysSendto, Name: "sendto", Args: sendArgs, FD: EffSend, Feature: FeatNetwork, Sensor: true, Reported: true},
-	{Nr: SysSendmsg, Name: "sendmsg", Args: sendArgs, FD: EffSend, Feature: FeatNetwork, Sensor: true, Reported: true},
-	{Nr: SysPtrace, Name: "ptrace", Args: []Arg{res, {Name: "request", Type: ArgPtraceReq, From: SlotFlags}, {Name: "pid", Type: ArgPid, From: SlotArg3}}, Feature: FeatPtrace, Sensor: true, Reported: true},
-	{Nr: SysSetuid, Name: "setuid", Args: []Arg{res, {Name: "uid", Type: ArgUID, From: SlotMode}}, Feature: FeatSetuid, Sensor: true, Reported: true},
-	{Nr: SysSetgid, Name: "setgid", Args: []Arg{res, {Name: "gid", Type: ArgGID, From: SlotMode}}, Feature: FeatSetgid, Sensor: true, Reported: true},
-	{Nr: SysSetresuid, Name: "setresuid", Args: []Arg{res, {Name: "ruid", Type: ArgUID, From: SlotRaw0}, {Name: "euid", Type: ArgUID, From: SlotRaw1}, {Name: "suid", Type: ArgUID, From: SlotRaw2}}, Feature: FeatSetuid, Sensor: true, Reported: true},
-	{Nr: SysSetresgid, Name: "setresgid", Args: []Arg{res, {Name: "rgid", Type: ArgGID, From: SlotRaw0}, {Name: "egid", Type: ArgGID, From: SlotRaw1}, {Name: "sgid", Type: ArgGID, From: SlotRaw2}}, Feature: FeatSetgid, Sensor: true, Reported: true},
+	{Name: "connect", Args: []Arg{res, {Name: "tuple", Type: ArgTuple}, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}}, FD: EffConnect, Feature: FeatNetwork, Sensor: true, Reported: true},
+	{Name: "accept", Args: acceptArg, FD: EffAccept, Feature: FeatAccept, Sensor: true, Reported: true},
+	{Name: "accept4", Args: acceptArg, FD: EffAccept, Feature: FeatAccept, Sensor: true, Reported: true},
+	{Name: "bind", Args: []Arg{res, {Name: "addr", Type: ArgTuple}, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}}, FD: EffBind, Feature: FeatBind, Sensor: true, Reported: true},
+	{Name: "listen", Args: []Arg{res, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}, {Name: "backlog", Type: ArgBacklog, From: SlotMode}}, FD: EffListen, Feature: FeatListen, Sensor: true, Reported: true},
+	{Name: "sendto", Args: sendArgs, FD: EffSend, Feature: FeatNetwork, Sensor: true, Reported: true},
+	{Name: "sendmsg", Args: sendArgs, FD: EffSend, Feature: FeatNetwork, Sensor: true, Reported: true},
+	{Name: "ptrace", Args: []Arg{res, {Name: "request", Type: ArgPtraceReq, From: SlotFlags}, {Name: "pid", Type: ArgPid, From: SlotArg3}}, Feature: FeatPtrace, Sensor: true, Reported: true},
+	{Name: "setuid", Args: []Arg{res, {Name: "uid", Type: ArgUID, From: SlotMode}}, Feature: FeatSetuid, Sensor: true, Reported: true},
+	{Name: "setgid", Args: []Arg{res, {Name: "gid", Type: ArgGID, From: SlotMode}}, Feature: FeatSetgid, Sensor: true, Reported: true},
+	{Name: "setresuid", Args: []Arg{res, {Name: "ruid", Type: ArgUID, From: SlotRaw0}, {Name: "euid", Type: ArgUID, From: SlotRaw1}, {Name: "suid", Type: ArgUID, From: SlotRaw2}}, Feature: FeatSetuid, Sensor: true, Reported: true},
+	{Name: "setresgid", Args: []Arg{res, {Name: "rgid", Type: ArgGID, From: SlotRaw0}, {Name: "egid", Type: ArgGID, From: SlotRaw1}, {Name: "sgid", Type: ArgGID, From: SlotRaw2}}, Feature: FeatSetgid, Sensor: true, Reported: true},
 	// setreuid/setregid: not decoded by the sensor; dataset traces carry them.
-	{Nr: sysSetreuid, Name: "setreuid", Args: []Arg{res, {Name: "ruid", Type: ArgUID, From: SlotRaw0}, {Name: "euid", Type: ArgUID, From: SlotRaw1}}, Feature: FeatSetuid},
-	{Nr: sysSetregid, Name: "setregid", Args: []Arg{res, {Name: "rgid", Type: ArgGID, From: SlotRaw0}, {Name: "egid", Type: ArgGID, From: SlotRaw1}}, Feature: FeatSetgid},
-	{Nr: SysCapset, Name: "capset", Args: []Arg{res, {Name: "cap_effective", Type: ArgCaps, From: SlotArg3, Print: Hex}}, Feature: FeatCapset, Sensor: true, Reported: true},
-	{Nr: SysSymlink, Name: "symlink", Args: symlinks, Sensor: true, Reported: true},
-	{Nr: SysSymlinkat, Name: "symlinkat", Args: symlinks, Sensor: true, Reported: true},
-	{Nr: SysLink, Name: "link", Args: twoPaths, Sensor: true, Reported: true},
-	{Nr: SysLinkat, Name: "linkat", Args: twoPaths, Sensor: true, Reported: true},
-	{Nr: SysRename, Name: "rename", Args: twoPaths, Feature: FeatRename, Sensor: true, Reported: true},
-	{Nr: SysRenameat, Name: "renameat", Args: twoPaths, Feature: FeatRename, Sensor: true, Reported: true},
-	{Nr: SysRenameat2, Name: "renameat2", Args: twoPaths, Feature: FeatRename, Sensor: true, Reported: true},
-	{Nr: SysUnlink, Name: "unlink", Args: []Arg{res, {Name: "path", Type: ArgPath, From: SlotPath}}, Feature: FeatDelete, Sensor: true, Reported: true},
-	{Nr: SysUnlinkat, Name: "unlinkat", Args: []Arg{res, {Name: "dirfd", Type: ArgFD, From: SlotFd}, {Name: "name", Type: ArgPath, From: SlotPath}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, Feature: FeatDelete, Sensor: true, Reported: true},
-	{Nr: sysRmdir, Name: "rmdir", Args: []Arg{res, {Name: "path", Type: ArgPath, From: SlotPath}}, Feature: FeatDelete},
-	{Nr: SysMkdir, Name: "mkdir", Args: mkdirArgs, Feature: FeatMkdir, Sensor: true, Reported: true},
-	{Nr: SysMkdirat, Name: "mkdirat", Args: []Arg{res, {Name: "dirfd", Type: ArgFD, From: SlotFd}, {Name: "path", Type: ArgPath, From: SlotPath}, {Name: "mode", Type: ArgFileMode, From: SlotMode, Print: Hex}}, Feature: FeatMkdir, Sensor: true, Reported: true},
-	{Nr: SysChmod, Name: "chmod", Args: chmodArgs, Sensor: true, Reported: true},
-	{Nr: SysFchmod, Name: "fchmod", Args: []Arg{res, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}, {Name: "mode", Type: ArgChmodMode, From: SlotMode, Print: Oct}}, FD: EffUse, Sensor: true, Reported: true},
-	{Nr: SysFchmodat, Name: "fchmodat", Args: []Arg{res, {Name: "dirfd", Type: ArgFD, From: SlotFd}, {Name: "filename", Type: ArgPath, From: SlotPath}, {Name: "mode", Type: ArgChmodMode, From: SlotMode, Print: Oct}}, Sensor: true, Reported: true},
-	{Nr: SysFchmodat2, Name: "fchmodat2", Args: []Arg{res, {Name: "dirfd", Type: ArgFD, From: SlotFd}, {Name: "filename", Type: ArgPath, From: SlotPath}, {Name: "mode", Type: ArgChmodMode, From: SlotMode, Print: Oct}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, Sensor: true, Reported: true},
-	{Nr: SysDup, Name: "dup", Args: []Arg{res, {Name: "oldfd", Type: ArgFD, From: SlotFd}, {Name: "newfd", Type: ArgFD, From: SlotRet}}, FD: EffDup, Sensor: true, Reported: true},
-	{Nr: SysDup2, Name: "dup2", Args: []Arg{res, {Name: "oldfd", Type: ArgFD, From: SlotFd}, {Name: "newfd", Type: ArgFD, From: SlotFd2}}, FD: EffDup, Sensor: true, Reported: true},
-	{Nr: SysDup3, Name: "dup3", Args: []Arg{res, {Name: "oldfd", Type: ArgFD, From: SlotFd}, {Name: "newfd", Type: ArgFD, From: SlotFd2}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, FD: EffDup, Sensor: true, Reported: true},
+	{Name: "setreuid", Args: []Arg{res, {Name: "ruid", Type: ArgUID, From: SlotRaw0}, {Name: "euid", Type: ArgUID, From: SlotRaw1}}, Feature: FeatSetuid},
+	{Name: "setregid", Args: []Arg{res, {Name: "rgid", Type: ArgGID, From: SlotRaw0}, {Name: "egid", Type: ArgGID, From: SlotRaw1}}, Feature: FeatSetgid},
+	{Name: "capset", Args: []Arg{res, {Name: "cap_effective", Type: ArgCaps, From: SlotArg3, Print: Hex}}, Feature: FeatCapset, Sensor: true, Reported: true},
+	{Name: "symlink", Args: symlinks, Sensor: true, Reported: true},
+	{Name: "symlinkat", Args: symlinks, Sensor: true, Reported: true},
+	{Name: "link", Args: twoPaths, Sensor: true, Reported: true},
+	{Name: "linkat", Args: twoPaths, Sensor: true, Reported: true},
+	{Name: "rename", Args: twoPaths, Feature: FeatRename, Sensor: true, Reported: true},
+	{Name: "renameat", Args: twoPaths, Feature: FeatRename, Sensor: true, Reported: true},
+	{Name: "renameat2", Args: twoPaths, Feature: FeatRename, Sensor: true, Reported: true},
+	{Name: "unlink", Args: []Arg{res, {Name: "path", Type: ArgPath, From: SlotPath}}, Feature: FeatDelete, Sensor: true, Reported: true},
+	{Name: "unlinkat", Args: []Arg{res, {Name: "dirfd", Type: ArgFD, From: SlotFd}, {Name: "name", Type: ArgPath, From: SlotPath}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, Feature: FeatDelete, Sensor: true, Reported: true},
+	{Name: "rmdir", Args: []Arg{res, {Name: "path", Type: ArgPath, From: SlotPath}}, Feature: FeatDelete},
+	{Name: "mkdir", Args: mkdirArgs, Feature: FeatMkdir, Sensor: true, Reported: true},
+	{Name: "mkdirat", Args: []Arg{res, {Name: "dirfd", Type: ArgFD, From: SlotFd}, {Name: "path", Type: ArgPath, From: SlotPath}, {Name: "mode", Type: ArgFileMode, From: SlotMode, Print: Hex}}, Feature: FeatMkdir, Sensor: true, Reported: true},
+	{Name: "chmod", Args: chmodArgs, Sensor: true, Reported: true},
+	{Name: "fchmod", Args: []Arg{res, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}, {Name: "mode", Type: ArgChmodMode, From: SlotMode, Print: Oct}}, FD: EffUse, Sensor: true, Reported: true},
+	{Name: "fchmodat", Args: []Arg{res, {Name: "dirfd", Type: ArgFD, From: SlotFd}, {Name: "filename", Type: ArgPath, From: SlotPath}, {Name: "mode", Type: ArgChmodMode, From: SlotMode, Print: Oct}}, Sensor: true, Reported: true},
+	{Name: "fchmodat2", Args: []Arg{res, {Name: "dirfd", Type: ArgFD, From: SlotFd}, {Name: "filename", Type: ArgPath, From: SlotPath}, {Name: "mode", Type: ArgChmodMode, From: SlotMode, Print: Oct}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, Sensor: true, Reported: true},
+	{Name: "dup", Args: []Arg{res, {Name: "oldfd", Type: ArgFD, From: SlotFd}, {Name: "newfd", Type: ArgFD, From: SlotRet}}, FD: EffDup, Sensor: true, Reported: true},
+	{Name: "dup2", Args: []Arg{res, {Name: "oldfd", Type: ArgFD, From: SlotFd}, {Name: "newfd", Type: ArgFD, From: SlotFd2}}, FD: EffDup, Sensor: true, Reported: true},
+	{Name: "dup3", Args: []Arg{res, {Name: "oldfd", Type: ArgFD, From: SlotFd}, {Name: "newfd", Type: ArgFD, From: SlotFd2}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, FD: EffDup, Sensor: true, Reported: true},
 	// fcntl: the sensor reports F_DUPFD and F_DUPFD_CLOEXEC only.
-	{Nr: SysFcntl, Name: "fcntl", Args: []Arg{res, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}, {Name: "cmd", Type: ArgInt, From: SlotFlags}}, FD: EffDup, Sensor: true, Reported: true},
-	{Nr: SysClose, Name: "close", Args: fdOnly, FD: EffClose, Reported: true},
-	{Nr: SysRead, Name: "read", Args: fdOnly, FD: EffUse, Reported: true},
-	{Nr: SysWrite, Name: "write", Args: fdOnly, FD: EffUse, Reported: true},
-	{Nr: SysChdir, Name: "chdir", Args: []Arg{res, {Name: "path", Type: ArgPath, From: SlotPath}}, FD: EffChdir, Sensor: true, Reported: true},
-	{Nr: SysFchdir, Name: "fchdir", Args: fdOnly, FD: EffFchdir, Sensor: true, Reported: true},
-	{Nr: SysInitModule, Name: "init_module", Args: moduleArg, Feature: FeatModule, Sensor: true, Reported: true},
-	{Nr: SysFinitModule, Name: "finit_module", Args: moduleArg, Feature: FeatModule, Sensor: true, Reported: true},
-	{Nr: SysMemfdCreate, Name: "memfd_create", Args: []Arg{{Name: "fd", Type: ArgFD, From: SlotRet, EvtFD: true}, {Name: "name", Type: ArgPath, From: SlotPath}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, FD: EffMemfd, Feature: FeatMemfd, Sensor: true, Reported: true},
-	{Nr: SysMount, Name: "mount", Args: []Arg{res, {Name: "dev", Type: ArgPath, From: SlotPath}, {Name: "dir", Type: ArgPath, From: SlotPath2}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex, Enter: true}}, Feature: FeatMount, Sensor: true, Reported: true},
-	{Nr: SysUmount2, Name: "umount2", Args: []Arg{res, {Name: "name", Type: ArgPath, From: SlotPath}}, Feature: FeatUmount, Sensor: true, Reported: true},
-	{Nr: SysUnshare, Name: "unshare", Args: []Arg{res, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, Feature: FeatUnshare, Sensor: true, Reported: true},
-	{Nr: SysSetns, Name: "setns", Args: []Arg{res, {Name: "fd", Type: ArgFD, From: SlotFd}, {Name: "nstype", Type: ArgNSType, From: SlotArg3, Print: Hex}}, Feature: FeatSetns, Sensor: true, Reported: true},
+	{Name: "fcntl", Args: []Arg{res, {Name: "fd", Type: ArgFD, From: SlotFd, EvtFD: true}, {Name: "cmd", Type: ArgInt, From: SlotFlags}}, FD: EffDup, Sensor: true, Reported: true},
+	{Name: "close", Args: fdOnly, FD: EffClose, Reported: true},
+	{Name: "read", Args: fdOnly, FD: EffUse, Reported: true},
+	{Name: "write", Args: fdOnly, FD: EffUse, Reported: true},
+	{Name: "chdir", Args: []Arg{res, {Name: "path", Type: ArgPath, From: SlotPath}}, FD: EffChdir, Sensor: true, Reported: true},
+	{Name: "fchdir", Args: fdOnly, FD: EffFchdir, Sensor: true, Reported: true},
+	{Name: "init_module", Args: moduleArg, Feature: FeatModule, Sensor: true, Reported: true},
+	{Name: "finit_module", Args: moduleArg, Feature: FeatModule, Sensor: true, Reported: true},
+	{Name: "memfd_create", Args: []Arg{{Name: "fd", Type: ArgFD, From: SlotRet, EvtFD: true}, {Name: "name", Type: ArgPath, From: SlotPath}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, FD: EffMemfd, Feature: FeatMemfd, Sensor: true, Reported: true},
+	{Name: "mount", Args: []Arg{res, {Name: "dev", Type: ArgPath, From: SlotPath}, {Name: "dir", Type: ArgPath, From: SlotPath2}, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex, Enter: true}}, Feature: FeatMount, Sensor: true, Reported: true},
+	{Name: "umount2", Args: []Arg{res, {Name: "name", Type: ArgPath, From: SlotPath}}, Feature: FeatUmount, Sensor: true, Reported: true},
+	{Name: "unshare", Args: []Arg{res, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, Feature: FeatUnshare, Sensor: true, Reported: true},
+	{Name: "setns", Args: []Arg{res, {Name: "fd", Type: ArgFD, From: SlotFd}, {Name: "nstype", Type: ArgNSType, From: SlotArg3, Print: Hex}}, Feature: FeatSetns, Sensor: true, Reported: true},
 	// Lifecycle: the sensor reports these as KindFork / KindExit events
 	// from scheduler tracepoints, not from sys_exit.
-	{Nr: SysClone, Name: "clone", Reported: true},
-	{Nr: SysClone3, Name: "clone3", Reported: true},
-	{Nr: SysFork, Name: "fork", Reported: true},
-	{Nr: SysVfork, Name: "vfork", Reported: true},
-	{Nr: SysExit, Name: "exit", Reported: true},
-	{Nr: SysExitGroup, Name: "exit_group", Reported: true},
+	{Name: "clone", Reported: true},
+	{Name: "clone3", Reported: true},
+	{Name: "fork", Reported: true},
+	{Name: "vfork", Reported: true},
+	{Name: "exit", Reported: true},
+	{Name: "exit_group", Reported: true},
 }
-
-// Syscall numbers of rows for calls only dataset traces carry (x86_64).
-const (
-	sysRmdir    uint16 = 84
-	sysSetreuid uint16 = 113
-	sysSetregid uint16 = 114
-)
 
 // Rows for lifecycle kinds, which have their own evt.type.
 var (
@@ -280,13 +273,18 @@ var (
 // maxNr bounds the syscall numbers of the table's index.
 const maxNr = 512
 
+// specIndex maps syscall numbers to rows. Building it fills each row's
+// Nr from its name (the UAPI table generated into syscalls_table.go), so
+// a row names its syscall once.
 var specIndex = func() (idx [maxNr]*Spec) {
 	for i := range specs {
 		s := &specs[i]
-		if int(s.Nr) >= maxNr || idx[s.Nr] != nil {
-			panic("event: bad or duplicate syscall table row " + s.Name)
+		nr, ok := SyscallNumber(s.Name)
+		if !ok || int(nr) >= maxNr || idx[nr] != nil {
+			panic("event: syscall table row " + s.Name + ": unknown or duplicate syscall")
 		}
-		idx[s.Nr] = s
+		s.Nr = nr
+		idx[nr] = s
 	}
 	return idx
 }()
@@ -301,7 +299,10 @@ func SpecOf(nr uint16) *Spec {
 
 // Specs returns every syscall row, in table order. The rows are shared:
 // callers must not modify them.
-func Specs() []Spec { return specs }
+func Specs() []Spec {
+	_ = specIndex // rows' Nr are filled when the index is built
+	return specs
+}
 
 // Spec returns the row describing the event: the syscall's, or the
 // lifecycle kind's (execve, clone, procexit). Nil for a syscall the table

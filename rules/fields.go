@@ -231,11 +231,8 @@ func isOpen(e *event.Event) bool {
 	if e.Kind != event.KindSyscall {
 		return false
 	}
-	switch e.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt:
-		return true
-	}
-	return false
+	sp := event.SpecOf(e.Syscall)
+	return sp != nil && sp.FD == event.EffOpen // open, openat, openat2, creat, open_by_handle_at
 }
 
 // fdOf returns the descriptor the event concerns: the table's record, or
