@@ -390,7 +390,7 @@ func (a *agent) emit(al *event.Alert) {
 // internal raises an internal alert about the agent itself.
 func (a *agent) internal(rule string, pri event.Priority, msg string, fields map[string]any) {
 	a.log.Warn(msg, "rule", rule)
-	a.emit(rules.InternalAlert(rule, pri, msg, fields, a.hostname))
+	a.emit(event.InternalAlert(rule, pri, msg, fields, a.hostname))
 }
 
 // startKube starts the Kubernetes watcher when configured or in a cluster.

@@ -202,6 +202,11 @@ struct ev_hdr {
 
 _Static_assert(sizeof(struct ev_hdr) == HDR_SIZE, "ev_hdr layout");
 
+// BTF anchor: an unused global pointer puts struct ev_hdr into the
+// object's BTF (nothing else in the programs' types names it), where
+// bpf/layout_test.go checks decode.go's offsets against it without root.
+const struct ev_hdr *const dw_ev_hdr_btf __attribute__((unused)) = 0;
+
 // Set by the loader before load.
 const volatile __u32 ignore_tgid = 0;         // the sensor's own process
 const volatile __u64 dedup_window_ns = 0;     // 0: no deduplication

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -121,21 +122,18 @@ var hooks = []hook{
 	{prog: "dw_exit", target: "sched_process_exit", feature: "exit"},
 }
 
-// supported lists the syscalls sensor.bpf.c decodes (its sys_exit switch).
-var supported = []uint16{
-	event.SysExecve, event.SysExecveat, event.SysOpen, event.SysOpenat, event.SysOpenat2,
-	event.SysConnect, event.SysAccept, event.SysAccept4, event.SysBind, event.SysListen,
-	event.SysSocket, event.SysSendto, event.SysSendmsg, event.SysPtrace, event.SysSetuid,
-	event.SysSetgid, event.SysSetresuid, event.SysSetresgid, event.SysCapset, event.SysSymlink,
-	event.SysSymlinkat, event.SysLink, event.SysLinkat, event.SysRename, event.SysRenameat,
-	event.SysRenameat2, event.SysUnlink, event.SysUnlinkat, event.SysMkdir, event.SysMkdirat,
-	event.SysChmod, event.SysFchmod, event.SysFchmodat, event.SysFchmodat2, event.SysDup,
-	event.SysChdir, event.SysFchdir,
-	event.SysDup2, event.SysDup3, event.SysInitModule, event.SysFinitModule,
-	event.SysMemfdCreate, event.SysMount, event.SysUmount2, event.SysUnshare, event.SysSetns,
-	event.SysCreat, event.SysFcntl, // fcntl: F_DUPFD and F_DUPFD_CLOEXEC only
-	event.SysOpenByHandleAt,
-}
+// supported lists the syscalls sensor.bpf.c decodes (its sys_exit
+// switch): the rows of event's syscall table marked Sensor.
+// TestSupportedMatchesProgram checks them against sensor.bpf.c.
+var supported = func() []uint16 {
+	var s []uint16
+	for _, sp := range event.Specs() {
+		if sp.Sensor {
+			s = append(s, sp.Nr)
+		}
+	}
+	return s
+}()
 
 // SupportedSyscalls returns the x86_64 numbers of the syscalls the sensor
 // can report, in ascending order.
@@ -151,7 +149,6 @@ var LostKinds = []string{"exec", "fork", "exit", "file", "net", "process"}
 // Sensor is the loaded and attached sensor. Next must be called from one
 // goroutine at a time; Close may be called from any.
 type Sensor struct {
-	coll     *ebpf.Collection
 	objs     sensorObjects
 	links    []link.Link
 	features map[string]bool
@@ -240,11 +237,20 @@ func Open(cfg Config) (*Sensor, error) {
 	features["exe_upper_layer"] = hasType(kspec, "ovl_inode")
 	features["exe_times"] = hasMember(kspec, "inode", "i_ctime_sec") || hasMember(kspec, "inode", "i_ctime")
 
+	// Typed views of the specs (bpf2go's): a name missing from the object
+	// fails here, not at a nil map later.
+	var specs struct {
+		sensorMapSpecs
+		sensorVariableSpecs
+	}
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("bpf: embedded objects: %w", err)
+	}
 	if size := cfg.RingSizeSyscall; size > 0 {
-		spec.Maps["syscall_rb"].MaxEntries = uint32(size)
+		specs.SyscallRb.MaxEntries = uint32(size)
 	}
 	if size := cfg.RingSizeLifecycle; size > 0 {
-		spec.Maps["lifecycle_rb"].MaxEntries = uint32(size)
+		specs.LifecycleRb.MaxEntries = uint32(size)
 	}
 	window := cfg.DedupWindow
 	if window == 0 {
@@ -253,7 +259,7 @@ func Open(cfg Config) (*Sensor, error) {
 	if window < 0 {
 		window = 0
 	}
-	if err := spec.Variables["dedup_window_ns"].Set(uint64(window.Nanoseconds())); err != nil {
+	if err := specs.DedupWindowNs.Set(uint64(window.Nanoseconds())); err != nil {
 		return nil, fmt.Errorf("bpf: set dedup_window_ns: %w", err)
 	}
 	if window > 0 {
@@ -263,14 +269,14 @@ func Open(cfg Config) (*Sensor, error) {
 		if _, err := rand.Read(key[:]); err != nil {
 			return nil, fmt.Errorf("bpf: dedup key: %w", err)
 		}
-		for i, name := range []string{"dedup_k0", "dedup_k1"} {
-			if err := spec.Variables[name].Set(le.Uint64(key[8*i:])); err != nil {
-				return nil, fmt.Errorf("bpf: set %s: %w", name, err)
+		for i, v := range []*ebpf.VariableSpec{specs.DedupK0, specs.DedupK1} {
+			if err := v.Set(le.Uint64(key[8*i:])); err != nil {
+				return nil, fmt.Errorf("bpf: set %s: %w", v.Name, err)
 			}
 		}
 	}
 	if !cfg.IncludeSelf {
-		if err := spec.Variables["ignore_tgid"].Set(uint32(os.Getpid())); err != nil {
+		if err := specs.IgnoreTgid.Set(uint32(os.Getpid())); err != nil {
 			return nil, fmt.Errorf("bpf: set ignore_tgid: %w", err)
 		}
 	}
@@ -283,21 +289,8 @@ func Open(cfg Config) (*Sensor, error) {
 	}
 	s.nextPoll = s.poll
 	opts := ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kspec}}
-	coll, err := ebpf.NewCollectionWithOptions(spec, opts)
-	if err != nil {
+	if err := loadObjects(spec, &s.objs, &opts); err != nil {
 		return nil, loadError(err)
-	}
-	// A typed view; programs of skipped optional hooks stay nil.
-	s.coll = coll
-	s.objs.sensorPrograms = sensorPrograms{
-		DwSysExit: coll.Programs["dw_sys_exit"], DwExec: coll.Programs["dw_exec"],
-		DwFork: coll.Programs["dw_fork"], DwExit: coll.Programs["dw_exit"],
-	}
-	s.objs.sensorMaps = sensorMaps{
-		LifecycleRb: coll.Maps["lifecycle_rb"], Lost: coll.Maps["lost"], ScratchMap: coll.Maps["scratch_map"],
-		SyscallEnable: coll.Maps["syscall_enable"], SyscallRb: coll.Maps["syscall_rb"],
-		Dedup: coll.Maps["dedup"], DedupCount: coll.Maps["dedup_count"], DedupGen: coll.Maps["dedup_gen"],
-		RecMap: coll.Maps["rec_map"],
 	}
 	fail := func(err error) (*Sensor, error) {
 		s.release()
@@ -328,6 +321,37 @@ func Open(cfg Config) (*Sensor, error) {
 	}
 	s.clock = bootClock()
 	return s, nil
+}
+
+// loadObjects loads spec into objs with CollectionSpec.LoadAndAssign
+// (bpf2go's typed objects, no string keys): every map and variable, and
+// each program spec still holds. The programs of optional hooks that Open
+// removed because their tracepoint is missing stay nil.
+func loadObjects(spec *ebpf.CollectionSpec, objs *sensorObjects, opts *ebpf.CollectionOptions) error {
+	fields := []reflect.StructField{
+		{Name: "Maps", Type: reflect.TypeOf(&objs.sensorMaps)},
+		{Name: "Variables", Type: reflect.TypeOf(&objs.sensorVariables)},
+	}
+	pt := reflect.TypeOf(objs.sensorPrograms)
+	var present []int
+	for i := 0; i < pt.NumField(); i++ {
+		if _, ok := spec.Programs[pt.Field(i).Tag.Get("ebpf")]; ok {
+			f := pt.Field(i)
+			fields = append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag})
+			present = append(present, i)
+		}
+	}
+	dst := reflect.New(reflect.StructOf(fields)).Elem()
+	dst.Field(0).Set(reflect.ValueOf(&objs.sensorMaps))
+	dst.Field(1).Set(reflect.ValueOf(&objs.sensorVariables))
+	if err := spec.LoadAndAssign(dst.Addr().Interface(), opts); err != nil {
+		return err
+	}
+	progs := reflect.ValueOf(&objs.sensorPrograms).Elem()
+	for j, i := range present {
+		progs.Field(i).Set(dst.Field(2 + j))
+	}
+	return nil
 }
 
 func (s *Sensor) setupPoll() error {
@@ -610,10 +634,11 @@ func (s *Sensor) release() error {
 		unix.Close(s.wakefd)
 		s.wakefd = -1
 	}
-	if s.coll != nil {
-		s.coll.Close()
-		s.coll = nil
-	}
+	// release runs once (Close or a failed Open); nil objects close as
+	// no-ops. objs is
+	// left as is so that a concurrent Lost or Deduplicated reads no torn
+	// struct (they use the values saved at Close).
+	errs = append(errs, s.objs.Close())
 	return errors.Join(errs...)
 }
 

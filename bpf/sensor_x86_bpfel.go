@@ -32,6 +32,7 @@ const (
 	sensorVarDedupK0       = "dedup_k0"
 	sensorVarDedupK1       = "dedup_k1"
 	sensorVarDedupWindowNs = "dedup_window_ns"
+	sensorVarDwEvHdrBtf    = "dw_ev_hdr_btf"
 	sensorVarIgnoreTgid    = "ignore_tgid"
 )
 
@@ -105,6 +106,7 @@ type sensorVariableSpecs struct {
 	DedupK0       *ebpf.VariableSpec `ebpf:"dedup_k0"`
 	DedupK1       *ebpf.VariableSpec `ebpf:"dedup_k1"`
 	DedupWindowNs *ebpf.VariableSpec `ebpf:"dedup_window_ns"`
+	DwEvHdrBtf    *ebpf.VariableSpec `ebpf:"dw_ev_hdr_btf"`
 	IgnoreTgid    *ebpf.VariableSpec `ebpf:"ignore_tgid"`
 }
 
@@ -160,6 +162,7 @@ type sensorVariables struct {
 	DedupK0       *ebpf.Variable `ebpf:"dedup_k0"`
 	DedupK1       *ebpf.Variable `ebpf:"dedup_k1"`
 	DedupWindowNs *ebpf.Variable `ebpf:"dedup_window_ns"`
+	DwEvHdrBtf    *ebpf.Variable `ebpf:"dw_ev_hdr_btf"`
 	IgnoreTgid    *ebpf.Variable `ebpf:"ignore_tgid"`
 }
 

@@ -1,7 +1,6 @@
 package event
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -88,32 +87,21 @@ type Alert struct {
 // UTC with exactly nine fractional digits.
 const FalcoTimeFormat = "2006-01-02T15:04:05.000000000Z"
 
-// alertJSON mirrors Alert's serialised fields with the time as text.
+// alertJSON is Alert's serialised form: Falco's keys, in the
+// alphabetical order Falco writes them, the time as text.
 type alertJSON struct {
-	Time         string         `json:"time"`
-	Rule         string         `json:"rule"`
-	Priority     Priority       `json:"priority"`
-	Source       string         `json:"source"`
-	Tags         []string       `json:"tags"`
 	Hostname     string         `json:"hostname"`
 	Output       string         `json:"output"`
 	OutputFields map[string]any `json:"output_fields"`
+	Priority     Priority       `json:"priority"`
+	Rule         string         `json:"rule"`
+	Source       string         `json:"source"`
+	Tags         []string       `json:"tags"`
+	Time         string         `json:"time"`
 }
 
-// MarshalJSON writes Falco's alert shape, the time always with nine
-// fractional digits in UTC (Go's default drops trailing zeros).
-// Strings are escaped as JSON only (no HTML escaping of <, >, &: Falco
-// writes "<NA>" as is); invalid UTF-8 becomes U+FFFD.
-func (a Alert) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(alertJSON{
-		Time: a.Time.UTC().Format(FalcoTimeFormat), Rule: a.Rule, Priority: a.Priority,
-		Source: a.Source, Tags: a.Tags, Hostname: a.Hostname, Output: a.Output, OutputFields: a.OutputFields,
-	})
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), err
-}
+// MarshalJSON writes the alert as AppendAlertJSON does.
+func (a Alert) MarshalJSON() ([]byte, error) { return AppendAlertJSON(nil, &a) }
 
 // UnmarshalJSON reads Falco's alert shape.
 func (a *Alert) UnmarshalJSON(b []byte) error {

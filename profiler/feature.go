@@ -504,75 +504,78 @@ func (x *Extractor) appendHex(v uint64) {
 
 func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 	ev := e.Event
-	switch ev.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2, sysCreat:
+	sp := event.SpecOf(ev.Syscall) // the syscall table says which feature
+	if sp == nil {
+		return
+	}
+	switch sp.Feature {
+	case event.FeatOpen:
 		flags := ev.Flags
 		if ev.Syscall == sysCreat {
 			flags = oCreat | oWronly | oTrunc
 		}
 		x.file(e, openPath(e), openAccess(flags), collapsed)
-	case event.SysUnlink, event.SysUnlinkat, sysRmdir:
+	case event.FeatDelete:
 		x.file(e, ev.Path, AccessDelete, collapsed)
-	case event.SysRename, event.SysRenameat, event.SysRenameat2:
+	case event.FeatRename:
 		x.file(e, ev.Path, AccessDelete, collapsed)
 		x.file(e, ev.Path2, AccessWrite, collapsed)
-	case event.SysMkdir, event.SysMkdirat:
+	case event.FeatMkdir:
 		x.file(e, ev.Path, AccessCreate, collapsed)
-	case event.SysExecve, event.SysExecveat:
+	case event.FeatExec:
 		x.file(e, ev.Path, AccessExec, collapsed)
-	case event.SysConnect, event.SysSendto, event.SysSendmsg:
+	case event.FeatNetwork:
 		x.network(ev)
-	case event.SysBind:
+	case event.FeatBind:
 		if ev.Src.IsValid() && ev.Src.Port() != 0 {
 			x.listen(ev, ev.Src, "bind")
 		}
-	case event.SysListen:
+	case event.FeatListen:
 		local := ev.Src
 		if !local.IsValid() && e.FD != nil {
 			local = e.FD.Local
 		}
 		x.listen(ev, local, "listen")
-	case event.SysAccept, event.SysAccept4:
+	case event.FeatAccept:
 		local := ev.Dst
 		if !local.IsValid() && e.FD != nil {
 			local = e.FD.Local
 		}
 		x.listen(ev, local, "accept")
-	case event.SysSetuid, sysSetreuid, event.SysSetresuid:
-		x.privilege("setuid", func() { x.buf = append(x.buf, "uid="...); x.buf = strconv.AppendUint(x.buf, uint64(ev.Mode), 10) })
-	case event.SysSetgid, sysSetregid, event.SysSetresgid:
-		x.privilege("setgid", func() { x.buf = append(x.buf, "gid="...); x.buf = strconv.AppendUint(x.buf, uint64(ev.Mode), 10) })
-	case event.SysCapset:
+	case event.FeatSetuid:
+		uid, _ := ev.UID()
+		x.privilege("setuid", func() { x.buf = append(x.buf, "uid="...); x.buf = strconv.AppendUint(x.buf, uint64(uid), 10) })
+	case event.FeatSetgid:
+		gid, _ := ev.GID()
+		x.privilege("setgid", func() { x.buf = append(x.buf, "gid="...); x.buf = strconv.AppendUint(x.buf, uint64(gid), 10) })
+	case event.FeatCapset:
 		x.privilege("capset", func() { x.appendHex(ev.Arg3) })
-	case event.SysPtrace:
+	case event.FeatPtrace:
 		x.privilege("ptrace", func() { x.buf = append(x.buf, "req="...); x.buf = strconv.AppendUint(x.buf, uint64(ev.Flags), 10) })
-	case event.SysInitModule, event.SysFinitModule:
+	case event.FeatModule:
 		x.privilege("module_load", nil)
-	case event.SysMount:
+	case event.FeatMount:
 		x.privilege("mount", func() {
 			var f Feature
 			x.buf = x.gen.appendPath(x.buf, &f, &x.scratch, ev.Path2, nil, nil)
 		})
-	case event.SysUmount2:
+	case event.FeatUmount:
 		x.privilege("umount", func() {
 			var f Feature
 			x.buf = x.gen.appendPath(x.buf, &f, &x.scratch, ev.Path, nil, nil)
 		})
-	case event.SysUnshare:
+	case event.FeatUnshare:
 		x.privilege("unshare", func() { x.appendHex(uint64(ev.Flags)) })
-	case event.SysSetns:
+	case event.FeatSetns:
 		x.privilege("setns", func() { x.appendHex(uint64(ev.Flags)) })
-	case event.SysMemfdCreate:
+	case event.FeatMemfd:
 		x.privilege("memfd_create", func() { x.buf = AppendName(x.buf, ev.Path, false) })
 	}
 }
 
 // Syscall numbers not among event's named constants (x86_64).
 const (
-	sysCreat    uint16 = 85
-	sysRmdir    uint16 = 84
-	sysSetreuid uint16 = 113
-	sysSetregid uint16 = 114
+	sysCreat uint16 = 85
 )
 
 // sbytes views a string as bytes without copying; the result must only be read.

@@ -6,72 +6,126 @@ import (
 	"github.com/driftwatch/driftwatch/event"
 )
 
-// argNames are the evt.arg.NAME names driftwatch can provide. Their values
-// follow the Falco exit-event parameter of the same name for each syscall.
-var argNames = []string{
+// argNames are the evt.arg.NAME names driftwatch can provide: every
+// argument name of the syscall table (event.Specs and the lifecycle rows)
+// plus the aliases argAlias answers for any event. Their values follow
+// the Falco exit-event parameter of the same name for each syscall.
+var argNames = func() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, n := range aliasNames {
+		add(n)
+	}
+	for _, sp := range event.Specs() {
+		for _, a := range sp.Args {
+			add(a.Name)
+		}
+	}
+	for _, k := range []event.Kind{event.KindExec, event.KindFork, event.KindExit} {
+		e := event.Event{Kind: k}
+		for _, a := range e.Spec().Args {
+			add(a.Name)
+		}
+	}
+	return out
+}()
+
+// aliasNames are the names argAlias answers whatever the syscall's row
+// says: Falco rules use several names for the same path or number.
+var aliasNames = []string{
 	"flags", "request", "domain", "type", "proto", "target", "linkpath", "oldpath", "newpath",
 	"name", "path", "filename", "pathname", "fd", "dirfd", "oldfd", "newfd", "mode", "uid", "gid",
 	"pid", "res", "dev", "dir", "source", "exe", "args", "cwd", "tuple", "addr", "cap", "nstype", "backlog", "cmd",
 }
 
-// argOrder returns Falco's positional parameter names for evt.arg[N].
-func argOrder(e *event.Event) []string {
+// exitArg returns the n-th argument of the event's exit parameters
+// (evt.arg[N]): the table row's arguments that are not enter-only; a
+// syscall without a row has just res.
+func exitArg(e *event.Event, n int) (string, bool) {
 	if e == nil {
-		return nil
+		return "", false
 	}
-	switch e.Kind {
-	case event.KindExec:
-		return []string{"res", "exe", "args", "tid", "pid", "ptid", "cwd"}
-	case event.KindFork:
-		return []string{"res", "exe", "args"}
-	case event.KindExit:
-		return []string{"status"}
+	sp := e.Spec()
+	if sp == nil {
+		if n == 0 {
+			return "res", true
+		}
+		return "", false
 	}
-	switch e.Syscall {
-	case event.SysOpen, event.SysCreat:
-		return []string{"fd", "name", "flags", "mode"}
-	case event.SysOpenat, event.SysOpenat2:
-		return []string{"fd", "dirfd", "name", "flags", "mode"}
-	case event.SysConnect:
-		return []string{"res", "tuple", "fd"}
-	case event.SysAccept, event.SysAccept4:
-		return []string{"fd", "tuple"}
-	case event.SysSocket:
-		return []string{"fd", "domain", "type", "proto"}
-	case event.SysPtrace:
-		return []string{"res", "request", "pid"}
-	case event.SysSymlink, event.SysSymlinkat:
-		return []string{"res", "target", "linkpath"}
-	case event.SysLink, event.SysLinkat, event.SysRename, event.SysRenameat, event.SysRenameat2:
-		return []string{"res", "oldpath", "newpath"}
-	case event.SysDup, event.SysDup2, event.SysDup3:
-		return []string{"res", "oldfd", "newfd", "flags"}
-	case event.SysMount:
-		return []string{"res", "dev", "dir", "type", "flags"}
-	case event.SysSetuid:
-		return []string{"res", "uid"}
-	case event.SysSetgid:
-		return []string{"res", "gid"}
-	case event.SysUnlink, event.SysUnlinkat, event.SysMkdir, event.SysMkdirat:
-		return []string{"res", "path"}
-	case event.SysChmod, event.SysFchmodat:
-		return []string{"res", "filename", "mode"}
-	case event.SysExecve, event.SysExecveat:
-		return []string{"res", "exe", "args"}
+	for i := range sp.Args {
+		if sp.Args[i].Enter {
+			continue
+		}
+		if n == 0 {
+			return sp.Args[i].Name, true
+		}
+		n--
 	}
-	return []string{"res"}
+	return "", false
 }
 
 func isExecEvent(e *event.Event) bool {
 	return e.Kind == event.KindExec || e.Kind == event.KindSyscall && (e.Syscall == event.SysExecve || e.Syscall == event.SysExecveat)
 }
 
-// argValue renders the named argument of the event, or reports it missing.
+// argValue renders the named argument of the event, or reports it
+// missing: by the event's row of the syscall table when the row has the
+// name, else by argAlias.
 func argValue(c *evalCtx, name string) (string, bool) {
 	e := c.e.Event
 	if e == nil {
 		return "", false
 	}
+	if a := e.Spec().ArgByName(name); a != nil {
+		return tableArg(c, e, a)
+	}
+	return argAlias(c, name)
+}
+
+// tableArg renders argument a of the event by its type.
+func tableArg(c *evalCtx, e *event.Event, a *event.Arg) (string, bool) {
+	switch a.Type {
+	case event.ArgExe, event.ArgArgs, event.ArgTuple:
+		return argAlias(c, a.Name)
+	case event.ArgPath:
+		b := e.SlotBytes(a.From)
+		if len(b) == 0 {
+			return argAlias(c, a.Name)
+		}
+		return bstr(b), true
+	case event.ArgOpenFlags:
+		if s, ok := c.cached(cacheFlags); ok {
+			return s, true
+		}
+		return c.store(cacheFlags, appendOpenFlags(c.bufs[cacheFlags][:0], uint32(e.SlotInt(a.From)))), true
+	case event.ArgChmodMode:
+		c.valid &^= 1 << cacheReq
+		return c.store(cacheReq, appendModeNames(c.bufs[cacheReq][:0], uint32(e.SlotInt(a.From)))), true
+	case event.ArgPtraceReq:
+		s, ok := ptraceRequests[uint32(e.SlotInt(a.From))]
+		return s, ok
+	case event.ArgFamily:
+		s, ok := familyNames[uint64(e.SlotInt(a.From))]
+		return s, ok
+	}
+	if a.From == event.SlotNone {
+		return argAlias(c, a.Name)
+	}
+	return c.storeInt(e.SlotInt(a.From)), true
+}
+
+// argAlias answers names a syscall's row does not have, as driftwatch did
+// before the table: every path name reads Path or Path2, every fd name
+// Fd, and so on. It also renders the values kept in the process and fd
+// records (exe, args, cwd, tuple).
+func argAlias(c *evalCtx, name string) (string, bool) {
+	e := c.e.Event
 	sc := e.Syscall
 	switch name {
 	case "res":
@@ -90,24 +144,6 @@ func argValue(c *evalCtx, name string) (string, bool) {
 			b = strconv.AppendUint(b, uint64(e.Flags), 10)
 		}
 		return c.store(cacheFlags, b), true
-	case "request":
-		if sc != event.SysPtrace || e.Kind != event.KindSyscall {
-			return "", false
-		}
-		if s, ok := ptraceRequests[e.Flags]; ok {
-			return s, true
-		}
-		return "", false
-	case "domain":
-		if sc != event.SysSocket || e.Kind != event.KindSyscall {
-			return "", false
-		}
-		fam := uint64(e.Family)
-		if fam == 0 {
-			fam = e.Raw[0]
-		}
-		s, ok := familyNames[fam]
-		return s, ok
 	case "target", "oldpath", "name", "path", "filename", "pathname", "dev", "source":
 		if e.Kind != event.KindSyscall || len(e.Path) == 0 {
 			if isExecEvent(e) && name == "filename" {
@@ -125,26 +161,10 @@ func argValue(c *evalCtx, name string) (string, bool) {
 		if e.Kind != event.KindSyscall {
 			return "", false
 		}
-		v := int64(e.Fd)
-		if name == "fd" && (isOpen(e) || sc == event.SysSocket || sc == event.SysAccept || sc == event.SysAccept4) {
-			v = e.Ret
-		}
-		return c.storeInt(v), true
-	case "newfd":
-		if e.Kind != event.KindSyscall || sc != event.SysDup2 && sc != event.SysDup3 && sc != event.SysDup {
-			return "", false
-		}
-		if sc == event.SysDup {
-			return c.storeInt(e.Ret), true
-		}
-		return c.storeInt(int64(e.Fd2)), true
+		return c.storeInt(int64(e.Fd)), true
 	case "mode", "uid", "gid", "proto", "backlog":
 		if e.Kind != event.KindSyscall {
 			return "", false
-		}
-		if name == "mode" && isChmod(e) {
-			c.valid &^= 1 << cacheReq
-			return c.store(cacheReq, appendModeNames(c.bufs[cacheReq][:0], e.Mode)), true
 		}
 		return c.storeInt(int64(e.Mode)), true
 	case "type":
@@ -221,9 +241,14 @@ func appendExeFlags(b []byte, c *evalCtx) []byte {
 	return b
 }
 
-// appendEvtArgs renders evt.args: name=value pairs in Falco's order.
+// appendEvtArgs renders evt.args: name=value pairs in Falco's order
+// (exitArg), leaving out arguments without a value.
 func appendEvtArgs(c *evalCtx, b []byte) []byte {
-	for i, n := range argOrder(c.e.Event) {
+	for i := 0; ; i++ {
+		n, ok := exitArg(c.e.Event, i)
+		if !ok {
+			return b
+		}
 		v, ok := argValue(c, n)
 		if !ok {
 			continue
@@ -235,15 +260,6 @@ func appendEvtArgs(c *evalCtx, b []byte) []byte {
 		b = append(b, '=')
 		b = append(b, v...)
 	}
-	return b
-}
-
-func isChmod(e *event.Event) bool {
-	switch e.Syscall {
-	case event.SysChmod, event.SysFchmod, event.SysFchmodat, event.SysFchmodat2:
-		return true
-	}
-	return false
 }
 
 var modeNames = [...]string{"S_IXOTH", "S_IWOTH", "S_IROTH", "S_IXGRP", "S_IWGRP", "S_IRGRP",

@@ -197,7 +197,7 @@ func TestAlertJSONRawBytes(t *testing.T) {
 	for _, tc := range cases {
 		var a *event.Alert
 		rs.Eval(execEv(proc(tc.args[0], "/bin/"+tc.args[0], tc.args...)), func(x *event.Alert) { a = x })
-		b, err := FormatJSON(a)
+		b, err := event.AppendAlertJSON(nil, a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +207,7 @@ func TestAlertJSONRawBytes(t *testing.T) {
 		if !strings.Contains(string(b), `"proc.cmdline":`+strings.Replace(tc.jsonWant, "cmd=", "", 1)) {
 			t.Errorf("%q: JSON %s lacks the raw proc.cmdline", tc.args, b)
 		}
-		if txt := FormatText(a); !strings.HasSuffix(txt, " "+tc.textWant) {
+		if txt := event.AlertText(a); !strings.HasSuffix(txt, " "+tc.textWant) {
 			t.Errorf("%q: text %q, want suffix %q", tc.args, txt, tc.textWant)
 		}
 	}

@@ -74,8 +74,8 @@ const ReloadFailedRule = "Rules reload failed"
 // Watch reloads on changes to the rules files and directories (fsnotify,
 // debounced), until ctx ends. Signals are the caller's: the agent's one
 // signal loop calls Reload on SIGHUP. onErr receives
-// reload errors (the running set is kept; callers raise
-// ReloadAlert(err)); onReload receives the report of each successful reload.
+// reload errors (the running set is kept; callers raise an
+// internal alert named ReloadFailedRule); onReload receives the report of each successful reload.
 func (e *Engine) Watch(ctx context.Context, onErr func(error), onReload func(*Report)) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -158,11 +158,4 @@ func (e *Engine) relevant(name string) bool {
 		}
 	}
 	return false
-}
-
-// ReloadAlert is the internal alert (Critical) for a failed reload.
-func ReloadAlert(err error, hostname string) *event.Alert {
-	return InternalAlert(ReloadFailedRule, event.PriorityCritical,
-		"Rules reload failed; the running rule set is kept | error="+err.Error(),
-		map[string]any{"error": event.EscapeString(err.Error())}, hostname)
 }

@@ -356,7 +356,7 @@ func TestCatShadowJSONAlert(t *testing.T) {
 	if len(alerts) != 1 {
 		t.Fatalf("got %d alerts", len(alerts))
 	}
-	b, err := FormatJSON(alerts[0])
+	b, err := event.AppendAlertJSON(nil, alerts[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestCatShadowJSONAlert(t *testing.T) {
 	if alerts[0].Output != want {
 		t.Errorf("output\n got %q\nwant %q", alerts[0].Output, want)
 	}
-	if txt := FormatText(alerts[0]); txt != "15:06:40.000000000: Warning "+want {
+	if txt := event.AlertText(alerts[0]); txt != "2025-06-15T15:06:40.000000000+0000: Warning "+want {
 		t.Errorf("text line %q", txt)
 	}
 }

@@ -231,11 +231,8 @@ func isOpen(e *event.Event) bool {
 	if e.Kind != event.KindSyscall {
 		return false
 	}
-	switch e.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt:
-		return true
-	}
-	return false
+	sp := event.SpecOf(e.Syscall)
+	return sp != nil && sp.FD == event.EffOpen // open, openat, openat2, creat, open_by_handle_at
 }
 
 // fdOf returns the descriptor the event concerns: the table's record, or
@@ -525,11 +522,11 @@ func init() {
 				return nil, false, fmt.Errorf("evt.arg[%s]: argument must be a position 0..8", arg)
 			}
 			return func(c *evalCtx, _ int) (value, bool) {
-				names := argOrder(c.e.Event)
-				if n >= len(names) {
+				name, ok := exitArg(c.e.Event, n)
+				if !ok {
 					return value{}, false
 				}
-				s, ok := argValue(c, names[n])
+				s, ok := argValue(c, name)
 				return value{s: s}, ok
 			}, false, nil
 		}}

@@ -31,26 +31,15 @@ var unavailableFields = map[string]string{
 	"container.mount.propagation": "container metadata carries no mounts",
 }
 
-// sensorSyscalls are the syscalls whose events driftwatch's sensor
-// reports (event.Sys* constants): a rule that can only match other event
-// types cannot fire and is reported as skipped.
-var sensorSyscalls = []uint16{
-	event.SysRead, event.SysWrite, event.SysOpen, event.SysClose, event.SysSocket, event.SysConnect,
-	event.SysAccept, event.SysSendto, event.SysSendmsg, event.SysBind, event.SysListen, event.SysClone,
-	event.SysFork, event.SysVfork, event.SysExecve, event.SysExit, event.SysChdir, event.SysFchdir,
-	event.SysRename, event.SysMkdir, event.SysLink, event.SysUnlink, event.SysSymlink, event.SysChmod,
-	event.SysFchmod, event.SysPtrace, event.SysSetuid, event.SysSetgid, event.SysSetresuid,
-	event.SysSetresgid, event.SysCapset, event.SysMount, event.SysUmount2, event.SysInitModule,
-	event.SysExitGroup, event.SysOpenat, event.SysMkdirat, event.SysUnlinkat, event.SysRenameat,
-	event.SysLinkat, event.SysSymlinkat, event.SysFchmodat, event.SysUnshare, event.SysAccept4,
-	event.SysDup, event.SysDup2, event.SysDup3, event.SysSetns, event.SysFinitModule, event.SysRenameat2,
-	event.SysMemfdCreate, event.SysExecveat, event.SysClone3, event.SysOpenat2, event.SysFchmodat2,
-}
-
+// reportedTypes are the event types driftwatch reports (the rows of the
+// syscall table marked Reported, plus procexit): a rule that can only
+// match other event types cannot fire and is reported as skipped.
 var reportedTypes = func() typeSet {
 	var s typeSet
-	for _, nr := range sensorSyscalls {
-		s.add(int(nr))
+	for _, sp := range event.Specs() {
+		if sp.Reported {
+			s.add(int(sp.Nr))
+		}
 	}
 	s.add(idProcexit)
 	return s
@@ -209,7 +198,8 @@ func init() {
 	}
 	boolean("evt.is_open_exec", "open-family event that created a file with an execute permission bit", func(c *evalCtx) (bool, bool) {
 		e := c.e.Event
-		return isOpen(e) && e.Flags&oCreat != 0 && e.Mode&0o111 != 0, true
+		mode, _ := e.FileMode()
+		return isOpen(e) && e.Flags&oCreat != 0 && mode&0o111 != 0, true
 	})
 	fieldTable["proc.env"] = &fieldDef{typ: tString, argMode: 1,
 		desc: "environment of the process (Options.Environ: read from /proc/<pid>/environ when evaluated live, at most 32 KiB; <NA> in replays); proc.env[NAME] is one variable's value",

@@ -228,7 +228,7 @@ func TestOutputFormatting(t *testing.T) {
 	if a.OutputFields["fd.sip"] != nil || a.OutputFields["toupper(proc.name)"] != "CAT" || a.OutputFields["fd.name"] != "/tmp/evil\x1b[31m\nx" {
 		t.Errorf("fields %v", a.OutputFields)
 	}
-	if txt := FormatText(a); !strings.HasSuffix(txt, ` end=/tmp/evil\x1b[31m\nx.`) {
+	if txt := event.AlertText(a); !strings.HasSuffix(txt, ` end=/tmp/evil\x1b[31m\nx.`) {
 		t.Errorf("text line %q: control characters not escaped", txt)
 	}
 	if a.Source != "syscall" || a.Hostname != "node-1" || a.EventNum != 42 || a.ContainerID != "host" {

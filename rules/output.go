@@ -1,14 +1,9 @@
 package rules
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
-
-	"github.com/driftwatch/driftwatch/event"
 )
 
 // outputFormat is a compiled Falco output string.
@@ -142,7 +137,7 @@ func parseOutput(cp *compiler, s string) (*outputFormat, error) {
 // render produces the output text and the typed output_fields map. Field
 // values are the raw bytes, as Falco writes them: JSON encoding escapes
 // them once (invalid UTF-8 becomes U+FFFD); text output escapes control
-// characters (TextLine).
+// characters (event.AppendAlertText).
 func (of *outputFormat) render(c *evalCtx) (string, map[string]any) {
 	var b strings.Builder
 	fields := make(map[string]any, len(of.parts))
@@ -180,63 +175,4 @@ func (of *outputFormat) render(c *evalCtx) (string, map[string]any) {
 		fields[p.key] = typed
 	}
 	return b.String(), fields
-}
-
-// FormatText renders an alert as Falco's text line:
-// "HH:MM:SS.nnnnnnnnn: Priority output" (time in UTC), the output passed
-// through TextLine.
-func FormatText(a *event.Alert) string {
-	return a.Time.UTC().Format("15:04:05.000000000") + ": " + a.Priority.String() + " " + TextLine(a.Output)
-}
-
-// TextLine makes an alert's output safe for a text line or terminal:
-// when it holds a control character (C0, DEL, C1) or invalid UTF-8 it is
-// escaped with event.Escape (so one alert stays one line and carries no
-// terminal escape sequence); otherwise it is returned unchanged.
-func TextLine(s string) string {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
-			return event.EscapeString(s)
-		}
-	}
-	return s
-}
-
-// jsonAlert fixes Falco's key order and time format.
-type jsonAlert struct {
-	Hostname     string         `json:"hostname"`
-	Output       string         `json:"output"`
-	OutputFields map[string]any `json:"output_fields"`
-	Priority     string         `json:"priority"`
-	Rule         string         `json:"rule"`
-	Source       string         `json:"source"`
-	Tags         []string       `json:"tags"`
-	Time         string         `json:"time"`
-}
-
-// FormatJSON renders an alert as Falco's JSON alert (one line, no newline):
-// time is RFC 3339 UTC with nanoseconds, priority the long name, tags sorted.
-func FormatJSON(a *event.Alert) ([]byte, error) {
-	tags := a.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	fields := a.OutputFields
-	if fields == nil {
-		fields = map[string]any{}
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // JSON escaping only, as Falco writes alerts
-	err := enc.Encode(jsonAlert{
-		Hostname:     a.Hostname,
-		Output:       a.Output,
-		OutputFields: fields,
-		Priority:     a.Priority.String(),
-		Rule:         a.Rule,
-		Source:       a.Source,
-		Tags:         tags,
-		Time:         a.Time.UTC().Format("2006-01-02T15:04:05.000000000Z"),
-	})
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), err
 }

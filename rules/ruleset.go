@@ -642,22 +642,3 @@ func (rs *Ruleset) alert(r *compiledRule, c *evalCtx) *event.Alert {
 	}
 	return a
 }
-
-// InternalAlert builds an alert about driftwatch itself (source "internal"),
-// e.g. a failed rules reload.
-func InternalAlert(rule string, pri event.Priority, msg string, fields map[string]any, hostname string) *event.Alert {
-	if fields == nil {
-		fields = map[string]any{}
-	}
-	return &event.Alert{
-		Time:         time.Now().UTC(),
-		Rule:         rule,
-		Priority:     pri,
-		Source:       "internal",
-		Tags:         []string{},
-		Hostname:     hostname,
-		Output:       event.EscapeString(msg),
-		OutputFields: fields,
-		ContainerID:  event.HostContainerID,
-	}
-}

@@ -9,7 +9,6 @@ package output
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
@@ -256,17 +254,10 @@ func (m *Manager) reportDrops(q *queue) {
 	}
 	total := q.dropped.Load()
 	since := total - q.reported.Swap(total)
-	a := &event.Alert{
-		Time:     time.Now().UTC(),
-		Rule:     "Driftwatch internal: output queue overflow",
-		Priority: event.PriorityCritical,
-		Source:   "internal",
-		Tags:     []string{"driftwatch_internal"},
-		Hostname: m.opts.Hostname,
-		Output: fmt.Sprintf("Driftwatch internal: output %s dropped %d alerts (%d in total): the endpoint is slow or down (output=%s n_drops=%d n_drops_total=%d)",
-			event.Escape([]byte(q.name)), since, total, event.Escape([]byte(q.name)), since, total),
-		OutputFields: map[string]any{"output": q.name, "n_drops": since, "n_drops_total": total},
-	}
+	a := event.InternalAlert("Driftwatch internal: output queue overflow", event.PriorityCritical,
+		fmt.Sprintf("Driftwatch internal: output %s dropped %d alerts (%d in total): the endpoint is slow or down (output=%s n_drops=%d n_drops_total=%d)",
+			q.name, since, total, q.name, since, total),
+		map[string]any{"output": q.name, "n_drops": since, "n_drops_total": total}, m.opts.Hostname)
 	m.log.Warn("output queue overflow", "output", q.name, "dropped", since, "dropped_total", total)
 	// Delivered to every output with room (the full one drops it again, counted).
 	for _, o := range m.outs {
@@ -296,17 +287,10 @@ func (m *Manager) reportError(q *queue, err error) {
 	if errors.As(err, &rec) {
 		what = "recovered"
 	}
-	a := &event.Alert{
-		Time:     time.Now().UTC(),
-		Rule:     WriteErrorRule,
-		Priority: event.PriorityCritical,
-		Source:   "internal",
-		Tags:     []string{"driftwatch_internal"},
-		Hostname: m.opts.Hostname,
-		Output: fmt.Sprintf("Driftwatch internal: output %s failed (%s): %s (output=%s n_errors_total=%d)",
-			event.Escape([]byte(q.name)), what, event.Escape([]byte(err.Error())), event.Escape([]byte(q.name)), q.errs.Load()),
-		OutputFields: map[string]any{"output": q.name, "error": err.Error(), "n_errors_total": q.errs.Load()},
-	}
+	a := event.InternalAlert(WriteErrorRule, event.PriorityCritical,
+		fmt.Sprintf("Driftwatch internal: output %s failed (%s): %s (output=%s n_errors_total=%d)",
+			q.name, what, err.Error(), q.name, q.errs.Load()),
+		map[string]any{"output": q.name, "error": err.Error(), "n_errors_total": q.errs.Load()}, m.opts.Hostname)
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -394,51 +378,10 @@ func (m *Manager) Close(ctx context.Context) error {
 	return err
 }
 
-// Marshal encodes a in Falco's JSON shape: time in RFC 3339 with
-// nanoseconds in UTC, sorted tags, output_fields always an object.
-func Marshal(a *event.Alert) ([]byte, error) {
-	c := *a
-	c.Time = a.Time.UTC()
-	if c.Tags == nil {
-		c.Tags = []string{}
-	} else if !sort.StringsAreSorted(c.Tags) {
-		c.Tags = append([]string(nil), a.Tags...)
-		sort.Strings(c.Tags)
-	}
-	if c.OutputFields == nil {
-		c.OutputFields = map[string]any{}
-	}
-	if c.Source == "" {
-		c.Source = "syscall"
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // JSON escaping only, as Falco writes alerts
-	if err := enc.Encode(&c); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'}), nil
-}
-
-// FormatText renders Falco's text line: "<time>: <Priority> <output>", the
-// time in ISO 8601 UTC with nanoseconds (Falco's time_format_iso_8601).
-// Control characters in the output are escaped so one alert is one line.
-func FormatText(a *event.Alert) string {
-	// Rule outputs carry raw bytes (as Falco's JSON does): escape control
-	// characters (C0, DEL, C1) and invalid UTF-8 here, for the text line.
-	out := a.Output
-	if strings.ContainsFunc(out, func(r rune) bool {
-		return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError
-	}) {
-		out = event.Escape([]byte(out))
-	}
-	return a.Time.UTC().Format("2006-01-02T15:04:05.000000000+0000") + ": " + a.Priority.String() + " " + out
-}
-
 type textSink struct{ w io.Writer }
 
 func (s *textSink) Write(_ context.Context, a *event.Alert) error {
-	_, err := io.WriteString(s.w, FormatText(a)+"\n")
+	_, err := s.w.Write(append(event.AppendAlertText(nil, a), '\n'))
 	return err
 }
 func (s *textSink) Close() error { return nil }
@@ -446,7 +389,7 @@ func (s *textSink) Close() error { return nil }
 type jsonSink struct{ w io.Writer }
 
 func (s *jsonSink) Write(_ context.Context, a *event.Alert) error {
-	b, err := Marshal(a)
+	b, err := event.AppendAlertJSON(nil, a)
 	if err != nil {
 		return err
 	}
@@ -525,7 +468,7 @@ func (s *FileSink) unlinkedLocked() bool {
 // Write appends one JSON line, first recreating the file if it was
 // deleted or the previous write failed.
 func (s *FileSink) Write(_ context.Context, a *event.Alert) error {
-	b, err := Marshal(a)
+	b, err := event.AppendAlertJSON(nil, a)
 	if err != nil {
 		return err
 	}
@@ -577,7 +520,7 @@ type HTTPSink struct {
 
 // Write posts a; a non-2xx status is an error.
 func (s *HTTPSink) Write(ctx context.Context, a *event.Alert) error {
-	b, err := Marshal(a)
+	b, err := event.AppendAlertJSON(nil, a)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func falcoShape(t *testing.T, b []byte) map[string]any {
 }
 
 func TestMarshalFalcoShape(t *testing.T) {
-	b, err := Marshal(sample())
+	b, err := event.AppendAlertJSON(nil, sample())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestMarshalFalcoShape(t *testing.T) {
 		}
 	}
 	// Nil tags and fields still give the shape.
-	b, _ = Marshal(&event.Alert{Time: time.Unix(0, 0), Rule: "r", Priority: event.PriorityNotice})
+	b, _ = event.AppendAlertJSON(nil, &event.Alert{Time: time.Unix(0, 0), Rule: "r", Priority: event.PriorityNotice})
 	m = falcoShape(t, b)
 	if string(mustJSON(m["tags"])) != "[]" {
 		t.Errorf("nil tags = %v", m["tags"])
@@ -106,8 +106,8 @@ func TestFormatText(t *testing.T) {
 	for _, tc := range cases {
 		a := sample()
 		a.Output = tc.out
-		if got := FormatText(a); got != tc.want {
-			t.Errorf("FormatText = %q, want %q", got, tc.want)
+		if got := event.AlertText(a); got != tc.want {
+			t.Errorf("AlertText = %q, want %q", got, tc.want)
 		}
 	}
 }
@@ -538,14 +538,14 @@ func TestReopenRefusesPlantedLink(t *testing.T) {
 // control characters.
 func TestMarshalRawBytes(t *testing.T) {
 	a := &event.Alert{Rule: "R", Output: "cmd=grep ^syscall\\.X$ \x1b[0m <NA>", OutputFields: map[string]any{"proc.cmdline": "grep ^syscall\\.X$"}}
-	b, err := Marshal(a)
+	b, err := event.AppendAlertJSON(nil, a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(b, []byte(`"output":"cmd=grep ^syscall\\.X$ \u001b[0m <NA>"`)) || !bytes.Contains(b, []byte(`"proc.cmdline":"grep ^syscall\\.X$"`)) {
 		t.Errorf("json %s", b)
 	}
-	if txt := FormatText(a); !strings.HasSuffix(txt, `cmd=grep ^syscall\\.X$ \x1b[0m <NA>`) {
+	if txt := event.AlertText(a); !strings.HasSuffix(txt, `cmd=grep ^syscall\\.X$ \x1b[0m <NA>`) {
 		t.Errorf("text %q", txt)
 	}
 }

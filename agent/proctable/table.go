@@ -456,10 +456,11 @@ func factsFD(ev *event.Event) int32 {
 	if ev.Flags2&event.FlagFileFacts == 0 {
 		return -1
 	}
-	switch ev.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt, event.SysSocket,
-		event.SysAccept, event.SysAccept4, event.SysDup, event.SysDup2, event.SysDup3, event.SysFcntl:
-		return int32(ev.Ret)
+	if sp := event.SpecOf(ev.Syscall); sp != nil {
+		switch sp.FD {
+		case event.EffOpen, event.EffSocket, event.EffAccept, event.EffDup:
+			return int32(ev.Ret) // the descriptor the call created
+		}
 	}
 	return ev.Fd
 }
@@ -576,11 +577,17 @@ func tupleName(f *event.FD, unixPath []byte) string {
 // concerns.
 func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 	failed := ev.Ret < 0
-	switch ev.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat, event.SysOpenByHandleAt:
-		dirfd := ev.Fd
-		if ev.Syscall == event.SysOpen || ev.Syscall == event.SysCreat {
-			dirfd = atFDCWD
+	sp := event.SpecOf(ev.Syscall)
+	if sp == nil {
+		return nil
+	}
+	// The syscall table says what the call does to the descriptors;
+	// connect, accept and bind keep their own code, as Falco's parsers do.
+	switch sp.FD {
+	case event.EffOpen:
+		dirfd := int32(atFDCWD)
+		if dirFD(sp) {
+			dirfd = ev.Fd
 		}
 		typ := event.FDFile
 		if ev.Flags&oDirectory != 0 {
@@ -614,15 +621,15 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		noteKernel(f, f.Num, ev)
 		t.setFD(p, f)
 		return f
-	case event.SysMemfdCreate:
+	case event.EffMemfd:
 		f := &event.FD{Num: -1, Type: event.FDMemfd, Name: "memfd:" + string(ev.Path), NameRaw: string(ev.Path), Flags: ev.Flags}
 		if !failed {
 			f.Num = int32(ev.Ret)
 			t.setFD(p, f)
 		}
 		return f
-	case event.SysSocket:
-		proto := uint8(ev.Mode)
+	case event.EffSocket:
+		proto, _ := ev.SocketProto()
 		if proto == 0 && (ev.Family == event.AFInet || ev.Family == event.AFInet6) {
 			switch ev.SockType & 0xf {
 			case sockStream:
@@ -641,7 +648,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			t.setFD(p, f)
 		}
 		return f
-	case event.SysConnect:
+	case event.EffConnect:
 		f := t.socketFD(p, ev.Fd, ev)
 		if failed && ev.Ret != eInProgress {
 			// Report the attempted peer without changing the table.
@@ -660,7 +667,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		f.Connected, f.Server = true, false
 		t.setName(f, tupleName(f, ev.UnixPath))
 		return f
-	case event.SysAccept, event.SysAccept4:
+	case event.EffAccept:
 		lf := t.socketFD(p, ev.Fd, ev)
 		if failed {
 			return lf
@@ -681,7 +688,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		noteKernel(f, f.Num, ev)
 		t.setFD(p, f)
 		return f
-	case event.SysBind:
+	case event.EffBind:
 		f := t.socketFD(p, ev.Fd, ev)
 		if failed {
 			tf := *f
@@ -692,13 +699,13 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		f.Local = ev.Src
 		t.setName(f, tupleName(f, ev.UnixPath))
 		return f
-	case event.SysListen:
+	case event.EffListen:
 		f := t.socketFD(p, ev.Fd, ev)
 		if !failed {
 			f.Listening = true
 		}
 		return f
-	case event.SysSendto, event.SysSendmsg:
+	case event.EffSend:
 		f := t.socketFD(p, ev.Fd, ev)
 		if !failed && ev.Dst.IsValid() && !f.Connected {
 			f.Remote = ev.Dst
@@ -708,7 +715,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			t.setName(f, tupleName(f, ev.UnixPath))
 		}
 		return f
-	case event.SysDup, event.SysDup2, event.SysDup3, event.SysFcntl:
+	case event.EffDup:
 		// fcntl reaches here for F_DUPFD and F_DUPFD_CLOEXEC only.
 		old := p.FDs[ev.Fd]
 		if failed {
@@ -747,19 +754,19 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			t.setFD(p, f)
 		}
 		return f
-	case event.SysClose:
+	case event.EffClose:
 		f := p.FDs[ev.Fd]
 		if !failed {
 			delete(p.FDs, ev.Fd)
 		}
 		return f
-	case event.SysChdir:
+	case event.EffChdir:
 		// The cwd is per process here (threads share it in practice).
 		if !failed {
 			p.Cwd = t.resolvePath(p, atFDCWD, ev.Path)
 		}
 		return nil
-	case event.SysFchdir:
+	case event.EffFchdir:
 		f := p.FDs[ev.Fd]
 		if stale(f, ev.Fd, ev) {
 			f = kernelFD(ev, ev.Fd)
@@ -769,7 +776,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			p.Cwd = f.Name
 		}
 		return f
-	case event.SysRead, event.SysWrite, event.SysFchmod:
+	case event.EffUse:
 		f := p.FDs[ev.Fd]
 		if stale(f, ev.Fd, ev) {
 			f = kernelFD(ev, ev.Fd)
@@ -778,6 +785,18 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		return f
 	}
 	return nil
+}
+
+// dirFD reports whether an open-family row names the directory its path
+// is relative to (openat's dirfd, open_by_handle_at's mountfd): an fd
+// argument read from Fd. open and creat have none: AT_FDCWD.
+func dirFD(sp *event.Spec) bool {
+	for _, a := range sp.Args {
+		if a.Type == event.ArgFD && a.From == event.SlotFd {
+			return true
+		}
+	}
+	return false
 }
 
 // parseSocketName recovers the endpoints of an inet socket from a snapshot

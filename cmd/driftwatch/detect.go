@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/spf13/cobra"
 
-	"github.com/driftwatch/driftwatch/agent/output"
 	"github.com/driftwatch/driftwatch/agent/pipeline"
 	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/model"
@@ -44,7 +42,7 @@ With --format json each alert is one line of Falco's JSON alert shape.`,
 					return
 				}
 				if format == "json" {
-					b, err := output.Marshal(a)
+					b, err := event.AppendAlertJSON(nil, a)
 					if err != nil {
 						writeErr = err
 						return
@@ -52,7 +50,7 @@ With --format json each alert is one line of Falco's JSON alert shape.`,
 					_, writeErr = out.Write(append(b, '\n'))
 					return
 				}
-				_, writeErr = io.WriteString(out, output.FormatText(a)+"\n")
+				_, writeErr = out.Write(append(event.AppendAlertText(nil, a), '\n'))
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 

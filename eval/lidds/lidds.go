@@ -642,30 +642,9 @@ func (r *Reader) arg(ev *event.Event, k, v []byte, enter bool) {
 		if a := annotation(v); a != nil {
 			sockProto(ev, a)
 		}
-	case "name", "path", "filename", "pathname", "oldpath", "exe":
-		if string(k) == "exe" && ev.Syscall != event.SysExecve {
-			return
-		}
-		if p := pathArg(v); len(p) > 0 && len(ev.Path) == 0 {
-			ev.Path = append(ev.Path[:0], p...)
-		}
-	case "newpath", "linkpath", "target":
-		if p := pathArg(v); len(p) > 0 {
-			ev.Path2 = append(ev.Path2[:0], p...)
-		}
 	case "flags":
 		if n, ok := leadingInt(v); ok {
 			ev.Flags = LinuxFlags(ev.Syscall, uint32(n))
-		}
-	case "mode":
-		if n, ok := leadingInt(v); ok {
-			ev.Mode = uint32(n)
-		}
-	case "uid":
-		if ev.Syscall == event.SysSetuid {
-			if n, ok := leadingInt(v); ok {
-				ev.Mode = uint32(n)
-			}
 		}
 	case "ptid":
 		if n, ok := leadingInt(v); ok {
@@ -673,6 +652,58 @@ func (r *Reader) arg(ev *event.Event, k, v []byte, enter bool) {
 		}
 	case "tuple":
 		tuple(ev, v)
+	default:
+		r.tableArg(ev, k, v)
+	}
+}
+
+// tableArg stores argument k by the syscall's row of event's table: in the
+// Event field the row names. Names the row lacks (or keeps outside the
+// Event) fall back to the aliases sysdig output uses for paths.
+func (r *Reader) tableArg(ev *event.Event, k, v []byte) {
+	a := event.SpecOf(ev.Syscall).ArgByName(string(k))
+	from := event.SlotNone
+	if a != nil {
+		from = a.From
+	}
+	if from == event.SlotNone {
+		switch string(k) {
+		case "name", "path", "filename", "pathname", "oldpath", "exe":
+			if string(k) == "exe" && ev.Syscall != event.SysExecve {
+				return
+			}
+			from = event.SlotPath
+		case "newpath", "linkpath", "target":
+			from = event.SlotPath2
+		default:
+			return
+		}
+	}
+	switch from {
+	case event.SlotPath:
+		if p := pathArg(v); len(p) > 0 && len(ev.Path) == 0 {
+			ev.Path = append(ev.Path[:0], p...)
+		}
+		return
+	case event.SlotPath2:
+		if p := pathArg(v); len(p) > 0 {
+			ev.Path2 = append(ev.Path2[:0], p...)
+		}
+		return
+	}
+	n, ok := leadingInt(v)
+	if !ok {
+		return
+	}
+	switch from {
+	case event.SlotMode:
+		ev.Mode = uint32(n)
+	case event.SlotArg3:
+		ev.Arg3 = uint64(n)
+	case event.SlotRaw0, event.SlotRaw1, event.SlotRaw2:
+		ev.Raw[from-event.SlotRaw0] = uint64(n)
+	case event.SlotFlags:
+		ev.Flags = uint32(n)
 	}
 }
 

@@ -352,3 +352,44 @@ func TestSharedSampleFlagsAndContainer(t *testing.T) {
 		}
 	}
 }
+
+// TestArgsByTable checks that arguments land in the Event field the
+// syscall table names: setgid's gid (missing before the table), setresuid's
+// ids, symlink's target and link path, ptrace's request.
+func TestArgsByTable(t *testing.T) {
+	type kv struct{ k, v string }
+	tests := []struct {
+		name  string
+		nr    uint16
+		args  []kv
+		check func(e *event.Event) bool
+	}{
+		{"setuid", event.SysSetuid, []kv{{"uid", "1000(bob)"}}, func(e *event.Event) bool { u, ok := e.UID(); return ok && u == 1000 }},
+		{"setgid", event.SysSetgid, []kv{{"gid", "50"}}, func(e *event.Event) bool { g, ok := e.GID(); return ok && g == 50 }},
+		{"setresuid", event.SysSetresuid, []kv{{"ruid", "7"}, {"euid", "8"}, {"suid", "9"}}, func(e *event.Event) bool {
+			u, ok := e.UID()
+			return ok && u == 7 && e.Raw[1] == 8 && e.Raw[2] == 9
+		}},
+		{"symlink", event.SysSymlinkat, []kv{{"target", "/etc/shadow"}, {"linkpath", "/tmp/x"}}, func(e *event.Event) bool {
+			return string(e.Path) == "/etc/shadow" && string(e.Path2) == "/tmp/x"
+		}},
+		{"openat", event.SysOpenat, []kv{{"name", "/etc/passwd(/etc/passwd)"}, {"mode", "0"}}, func(e *event.Event) bool {
+			m, ok := e.FileMode()
+			return ok && m == 0 && string(e.Path) == "/etc/passwd"
+		}},
+		{"ptrace", event.SysPtrace, []kv{{"request", "16(PTRACE_ATTACH)"}, {"pid", "42"}}, func(e *event.Event) bool { return e.Flags == 16 && e.Arg3 == 42 }},
+		{"unknown name ignored", event.SysSetgid, []kv{{"bogus", "5"}}, func(e *event.Event) bool { g, _ := e.GID(); return g == 0 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r Reader
+			ev := &event.Event{Kind: event.KindSyscall, Syscall: tt.nr}
+			for _, a := range tt.args {
+				r.arg(ev, []byte(a.k), []byte(a.v), true)
+			}
+			if !tt.check(ev) {
+				t.Errorf("event %+v", ev)
+			}
+		})
+	}
+}

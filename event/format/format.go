@@ -18,125 +18,52 @@ import (
 type arg struct {
 	key   string // without the "evt.arg." prefix
 	bytes []byte
-	str   string
 	num   int64
-	kind  uint8 // argBytes, argStr, argNum, argHex
+	kind  uint8 // argBytes, argNum, argHex, argOct
 }
 
 const (
 	argBytes = iota
-	argStr
 	argNum
 	argHex
+	argOct
 )
 
-// args lists the syscall arguments not covered by a dedicated field, by
-// Falco's argument names where it has them.
+// args lists the event's arguments from its row of the syscall table
+// (event.Spec), by Falco's names and in its order, leaving out what has
+// a dedicated field: the result, the descriptor shown as fd.num, and
+// values kept in the process or fd records. Empty paths are left out.
 func args(e *event.Event, out *[8]arg) int {
+	sp := e.Spec()
+	if sp == nil {
+		return 0
+	}
 	n := 0
-	add := func(a arg) {
-		if n < len(out) {
-			out[n] = a
+	for i := range sp.Args {
+		a := &sp.Args[i]
+		if n == len(out) {
+			break
+		}
+		if a.Type == event.ArgErrno || a.EvtFD || a.From == event.SlotNone {
+			continue
+		}
+		if b := e.SlotBytes(a.From); b != nil || a.Type == event.ArgPath {
+			if len(b) == 0 {
+				continue
+			}
+			out[n] = arg{key: a.Name, bytes: b, kind: argBytes}
 			n++
+			continue
 		}
-	}
-	path := func(k string, b []byte) { add(arg{key: k, bytes: b, kind: argBytes}) }
-	num := func(k string, v int64) { add(arg{key: k, num: v, kind: argNum}) }
-	hex := func(k string, v uint64) { add(arg{key: k, num: int64(v), kind: argHex}) }
-	switch e.Kind {
-	case event.KindExit:
-		num("status", e.Ret)
-		return n
-	case event.KindFork:
-		num("child_pid", int64(e.ChildPid))
-		num("child_tid", int64(e.ChildTid))
-		hex("flags", uint64(e.Flags))
-		return n
-	case event.KindExec:
-		return n
-	}
-	switch e.Syscall {
-	case event.SysOpen, event.SysOpenat, event.SysOpenat2, event.SysCreat:
-		path("name", e.Path)
-		hex("flags", uint64(e.Flags))
-		num("mode", int64(e.Mode))
-		if e.Syscall != event.SysOpen {
-			num("dirfd", int64(e.Fd))
+		k := uint8(argNum)
+		switch a.Print {
+		case event.Hex:
+			k = argHex
+		case event.Oct:
+			k = argOct
 		}
-	case event.SysExecve, event.SysExecveat:
-		path("filename", e.Path)
-	case event.SysSocket:
-		num("domain", int64(e.Family))
-		num("type", int64(e.SockType))
-		num("proto", int64(e.Mode))
-	case event.SysListen:
-		num("backlog", int64(e.Mode))
-	case event.SysDup, event.SysDup2, event.SysDup3:
-		num("oldfd", int64(e.Fd))
-		if e.Syscall != event.SysDup {
-			num("newfd", int64(e.Fd2))
-		}
-		if e.Syscall == event.SysDup3 {
-			hex("flags", uint64(e.Flags))
-		}
-	case event.SysMkdir, event.SysMkdirat:
-		path("path", e.Path)
-		num("mode", int64(e.Mode))
-	case event.SysUnlink, event.SysUnlinkat:
-		path("name", e.Path)
-	case event.SysRename, event.SysRenameat, event.SysRenameat2, event.SysLink, event.SysLinkat:
-		path("oldpath", e.Path)
-		path("newpath", e.Path2)
-	case event.SysSymlink, event.SysSymlinkat:
-		path("target", e.Path)
-		path("linkpath", e.Path2)
-	case event.SysChmod, event.SysFchmodat, event.SysFchmodat2:
-		path("filename", e.Path)
-		num("mode", int64(e.Mode))
-	case event.SysFchmod:
-		num("mode", int64(e.Mode))
-	case event.SysMount:
-		path("dev", e.Path)
-		path("dir", e.Path2)
-		hex("flags", uint64(e.Flags))
-	case event.SysUmount2:
-		path("name", e.Path)
-	case event.SysPtrace:
-		num("request", int64(e.Flags))
-		num("pid", int64(e.Arg3))
-	case event.SysSetuid:
-		num("uid", int64(e.Mode))
-	case event.SysSetgid:
-		num("gid", int64(e.Mode))
-	case event.SysSetresuid:
-		num("ruid", int64(int32(e.Raw[0])))
-		num("euid", int64(int32(e.Raw[1])))
-		num("suid", int64(int32(e.Raw[2])))
-	case event.SysSetresgid:
-		num("rgid", int64(int32(e.Raw[0])))
-		num("egid", int64(int32(e.Raw[1])))
-		num("sgid", int64(int32(e.Raw[2])))
-	case event.SysCapset:
-		hex("cap_effective", e.Arg3)
-	case event.SysUnshare:
-		hex("flags", uint64(e.Flags))
-	case event.SysSetns:
-		num("fd", int64(e.Fd))
-		hex("nstype", e.Arg3)
-	case event.SysMemfdCreate:
-		path("name", e.Path)
-		hex("flags", uint64(e.Flags))
-	case event.SysInitModule, event.SysFinitModule:
-		if len(e.Path) > 0 {
-			path("name", e.Path)
-		}
-	default:
-		if len(e.Path) > 0 {
-			path("path", e.Path)
-		}
-		if len(e.Path2) > 0 {
-			path("path2", e.Path2)
-		}
+		out[n] = arg{key: a.Name, num: e.SlotInt(a.From), kind: k}
+		n++
 	}
 	return n
 }
@@ -194,14 +121,14 @@ func (w *jw) unum(k string, v uint64) {
 func (w *jw) str(k string, s string) {
 	w.key(k)
 	w.b = append(w.b, '"')
-	w.b = appendEsc(w.b, s, true)
+	w.b = event.AppendEscape(w.b, s, true)
 	w.b = append(w.b, '"')
 }
 
 func (w *jw) bytes(k string, s []byte) {
 	w.key(k)
 	w.b = append(w.b, '"')
-	w.b = appendEsc(w.b, s, true)
+	w.b = event.AppendEscape(w.b, s, true)
 	w.b = append(w.b, '"')
 }
 
@@ -298,13 +225,9 @@ func AppendJSON(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 		switch a.kind {
 		case argBytes:
 			w.b = append(w.b, '"')
-			w.b = appendEsc(w.b, a.bytes, true)
+			w.b = event.AppendEscape(w.b, a.bytes, true)
 			w.b = append(w.b, '"')
-		case argStr:
-			w.b = append(w.b, '"')
-			w.b = appendEsc(w.b, a.str, true)
-			w.b = append(w.b, '"')
-		case argNum, argHex:
+		case argNum, argHex, argOct:
 			w.b = appendInt(w.b, a.num)
 		}
 	}
@@ -328,10 +251,10 @@ func AppendJSON(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 // appendCmdline writes Falco's proc.cmdline: the name followed by argv[1:],
 // space separated, each escaped.
 func appendCmdline(b []byte, name string, argv []string, json bool) []byte {
-	b = appendEsc(b, name, json)
+	b = event.AppendEscape(b, name, json)
 	for i := 1; i < len(argv); i++ {
 		b = append(b, ' ')
-		b = appendEsc(b, argv[i], json)
+		b = event.AppendEscape(b, argv[i], json)
 	}
 	return b
 }
@@ -370,17 +293,17 @@ func AppendText(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 	b = append(b, " uid="...)
 	b = appendInt(b, int64(e.Uid))
 	b = append(b, " proc="...)
-	b = appendEsc(b, procName(e, proc), false)
+	b = event.AppendEscape(b, procName(e, proc), false)
 	if proc != nil && proc.Exe != "" {
 		b = append(b, " exe="...)
-		b = appendEsc(b, proc.Exe, false)
+		b = event.AppendEscape(b, proc.Exe, false)
 	}
 	if e.Kind == event.KindExec && proc != nil {
 		b = append(b, " cmdline=\""...)
 		b = appendCmdline(b, procName(e, proc), proc.Args, false)
 		b = append(b, '"')
 		b = append(b, " cwd="...)
-		b = appendEsc(b, proc.Cwd, false)
+		b = event.AppendEscape(b, proc.Cwd, false)
 	}
 	if fd != nil {
 		b = append(b, " fd="...)
@@ -392,7 +315,7 @@ func AppendText(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 		}
 		if fd.Name != "" {
 			b = append(b, " name="...)
-			b = appendEsc(b, fd.Name, false)
+			b = event.AppendEscape(b, fd.Name, false)
 		}
 	}
 	var av [8]arg
@@ -407,19 +330,20 @@ func AppendText(b []byte, e *event.Event, proc *event.Process, fd *event.FD, c *
 		b = append(b, '=')
 		switch a.kind {
 		case argBytes:
-			b = appendEsc(b, a.bytes, false)
-		case argStr:
-			b = appendEsc(b, a.str, false)
+			b = event.AppendEscape(b, a.bytes, false)
 		case argNum:
 			b = appendInt(b, a.num)
 		case argHex:
 			b = append(b, "0x"...)
 			b = strconv.AppendUint(b, uint64(a.num), 16)
+		case argOct:
+			b = append(b, '0')
+			b = strconv.AppendUint(b, uint64(a.num), 8)
 		}
 	}
 	b = append(b, " container="...)
 	if c != nil && c.ID != "" {
-		b = appendEsc(b, c.ID, false)
+		b = event.AppendEscape(b, c.ID, false)
 	} else {
 		b = append(b, event.HostContainerID...)
 	}

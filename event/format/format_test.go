@@ -15,11 +15,11 @@ func TestEscapeMatchesEventEscape(t *testing.T) {
 		"\xc0\xaf overlong", "\xf4\x90\x80\x80 too big", "trunc\xe6\x97", "\xef\xbf\xbd literal FFFD", "quote\"",
 	} {
 		want := event.EscapeString(in)
-		if got := string(appendEsc(nil, in, false)); got != want {
+		if got := string(event.AppendEscape(nil, in, false)); got != want {
 			t.Errorf("text escape of %q = %q, event.Escape gives %q", in, got, want)
 		}
 		// JSON: must be valid and decode to the event.Escape text.
-		js := `"` + string(appendEsc(nil, []byte(in), true)) + `"`
+		js := `"` + string(event.AppendEscape(nil, []byte(in), true)) + `"`
 		var dec string
 		if err := json.Unmarshal([]byte(js), &dec); err != nil {
 			t.Errorf("JSON escape of %q is invalid: %s: %v", in, js, err)
@@ -90,5 +90,45 @@ func BenchmarkAppendJSON(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		buf = AppendJSON(buf[:0], ev, proc, fd, nil)
+	}
+}
+
+// TestArgsFromTable checks that the event line's arguments are the
+// syscall table's: Falco's names and order, its print formats, the fd that
+// fd.num already shows left out.
+func TestArgsFromTable(t *testing.T) {
+	sys := func(nr uint16, f func(*event.Event)) *event.Event {
+		e := &event.Event{Kind: event.KindSyscall, Syscall: nr, Pid: 1, Tid: 1}
+		f(e)
+		return e
+	}
+	tests := []struct {
+		name string
+		e    *event.Event
+		text string // suffix of the text line before " container="
+		json string // a fragment of the JSON object
+	}{
+		{"openat", sys(event.SysOpenat, func(e *event.Event) {
+			e.Ret, e.Fd, e.Path, e.Flags, e.Mode = 3, -100, []byte("/tmp/x"), 0x241, 0o640
+		}), " dirfd=-100 name=/tmp/x flags=0x241 mode=0640", `"evt.arg.dirfd":-100,"evt.arg.name":"/tmp/x","evt.arg.flags":577,"evt.arg.mode":416`},
+		{"unlinkat", sys(event.SysUnlinkat, func(e *event.Event) { e.Fd, e.Path, e.Flags = 5, []byte("d"), 0x200 }),
+			" dirfd=5 name=d flags=0x200", `"evt.arg.name":"d"`},
+		{"unlink", sys(event.SysUnlink, func(e *event.Event) { e.Path = []byte("/tmp/y") }), " path=/tmp/y", `"evt.arg.path":"/tmp/y"`},
+		{"mkdir", sys(event.SysMkdir, func(e *event.Event) { e.Path, e.Mode = []byte("/d"), 0o755 }), " path=/d mode=0x1ed", `"evt.arg.mode":493`},
+		{"setgid", sys(event.SysSetgid, func(e *event.Event) { e.Mode = 50 }), " gid=50", `"evt.arg.gid":50`},
+		{"listen", sys(event.SysListen, func(e *event.Event) { e.Fd, e.Mode = 3, 128 }), " backlog=128", `"evt.arg.backlog":128`},
+		{"exit", &event.Event{Kind: event.KindExit, Ret: 256, Pid: 1, Tid: 1}, " status=256", `"evt.arg.status":256`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line := string(AppendText(nil, tt.e, nil, nil, nil))
+			before, _, _ := strings.Cut(line, " container=")
+			if !strings.HasSuffix(before, tt.text) {
+				t.Errorf("text %q lacks %q", line, tt.text)
+			}
+			if js := string(AppendJSON(nil, tt.e, nil, nil, nil)); !strings.Contains(js, tt.json) {
+				t.Errorf("JSON %s lacks %s", js, tt.json)
+			}
+		})
 	}
 }
