@@ -30,6 +30,7 @@ import (
 type manifests struct {
 	objs     []runtime.Object
 	promRule *promRule
+	crds     []string // names of the CustomResourceDefinitions
 	files    []string
 }
 
@@ -86,8 +87,16 @@ func load(t *testing.T) manifests {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var head struct{ Kind string }
+			var head struct {
+				Kind     string
+				Metadata struct{ Name string }
+			}
 			node.Decode(&head)
+			if head.Kind == "CustomResourceDefinition" {
+				// Not in client-go's scheme; the API server validates it in agent/cluster's tests.
+				m.crds = append(m.crds, head.Metadata.Name)
+				continue
+			}
 			if head.Kind == "PrometheusRule" {
 				var pr promRule
 				d := yaml.NewDecoder(bytes.NewReader(doc))
@@ -248,29 +257,58 @@ func atoi(s string) int32 {
 	return n
 }
 
-func TestRBACIsReadOnlyPodsAndNamespaces(t *testing.T) {
+// TestRBACGrantsExactlyWhatTheAgentNeeds pins the permissions rbac.yaml
+// documents; agent/cluster's API-server tests run the sync as this
+// ServiceAccount, which shows they suffice.
+func TestRBACGrantsExactlyWhatTheAgentNeeds(t *testing.T) {
 	m := load(t)
+	grants := func(rules []rbacv1.PolicyRule) []string {
+		var out []string
+		for _, r := range rules {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					for _, v := range r.Verbs {
+						s := g + "/" + res + ":" + v
+						if len(r.ResourceNames) > 0 {
+							s += "@" + strings.Join(r.ResourceNames, ",")
+						}
+						out = append(out, s)
+					}
+				}
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
 	cr := find[*rbacv1.ClusterRole](t, m)
-	var resources []string
-	for _, r := range cr.Rules {
-		if !slices.Equal(r.APIGroups, []string{""}) {
-			t.Errorf("rule for API groups %v", r.APIGroups)
-		}
-		verbs := slices.Clone(r.Verbs)
-		sort.Strings(verbs)
-		if !slices.Equal(verbs, []string{"get", "list", "watch"}) {
-			t.Errorf("verbs %v, want get, list, watch", r.Verbs)
-		}
-		resources = append(resources, r.Resources...)
+	want := []string{
+		"/namespaces:get", "/namespaces:list", "/namespaces:watch",
+		"/nodes:list", "/nodes:watch",
+		"/pods:get", "/pods:list", "/pods:watch",
+		"driftwatch.io/imageprofiles:create", "driftwatch.io/imageprofiles:get", "driftwatch.io/imageprofiles:list",
+		"driftwatch.io/imageprofiles:update", "driftwatch.io/imageprofiles:watch",
+		"driftwatch.io/nodeprofiles:create", "driftwatch.io/nodeprofiles:delete", "driftwatch.io/nodeprofiles:get",
+		"driftwatch.io/nodeprofiles:list", "driftwatch.io/nodeprofiles:update", "driftwatch.io/nodeprofiles:watch",
 	}
-	sort.Strings(resources)
-	if !slices.Equal(resources, []string{"namespaces", "pods"}) {
-		t.Errorf("resources %v", resources)
+	if got := grants(cr.Rules); !slices.Equal(got, want) {
+		t.Errorf("ClusterRole grants\n%v\nwant\n%v", got, want)
 	}
-	crb := find[*rbacv1.ClusterRoleBinding](t, m)
+	role := find[*rbacv1.Role](t, m)
+	wantRole := []string{"coordination.k8s.io/leases:create", "coordination.k8s.io/leases:get@driftwatch-profile-merger", "coordination.k8s.io/leases:update@driftwatch-profile-merger"}
+	if got := grants(role.Rules); !slices.Equal(got, wantRole) || role.Namespace != "driftwatch" {
+		t.Errorf("Role %s/%s grants %v, want %v", role.Namespace, role.Name, got, wantRole)
+	}
 	sa := find[*corev1.ServiceAccount](t, m)
+	crb := find[*rbacv1.ClusterRoleBinding](t, m)
 	if crb.RoleRef.Name != cr.Name || len(crb.Subjects) != 1 || crb.Subjects[0].Name != sa.Name || crb.Subjects[0].Namespace != sa.Namespace {
 		t.Errorf("binding %+v does not bind %s to %s/%s", crb, cr.Name, sa.Namespace, sa.Name)
+	}
+	rb := find[*rbacv1.RoleBinding](t, m)
+	if rb.RoleRef.Name != role.Name || rb.RoleRef.Kind != "Role" || len(rb.Subjects) != 1 || rb.Subjects[0].Name != sa.Name || rb.Namespace != role.Namespace {
+		t.Errorf("role binding %+v does not bind %s to %s/%s", rb, role.Name, sa.Namespace, sa.Name)
+	}
+	if !slices.Contains(m.crds, "imageprofiles.driftwatch.io") || !slices.Contains(m.crds, "nodeprofiles.driftwatch.io") {
+		t.Errorf("CRDs %v", m.crds)
 	}
 }
 
