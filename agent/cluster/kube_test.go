@@ -269,9 +269,10 @@ func waitMerged(t *testing.T, agents []*agent, key string, want map[string]uint6
 	}
 }
 
-// detect scores events against the merged profiles of a and returns the
-// anomaly alerts.
-func detect(d *model.Detector, evs ...*event.Enriched) []*event.Alert {
+// detect scores events in detect mode and returns the anomaly alerts.
+func detect(d interface {
+	Handle(*event.Enriched, event.Mode, func(*event.Alert))
+}, evs ...*event.Enriched) []*event.Alert {
 	var out []*event.Alert
 	for _, e := range evs {
 		d.Handle(e, event.ModeDetect, func(a *event.Alert) { out = append(out, a) })
@@ -331,7 +332,8 @@ func TestThreeNodesLearnFourthDetects(t *testing.T) {
 	if agents[3].prof.Has(webKey) {
 		t.Fatal("node-4 has a local profile")
 	}
-	d4 := model.NewDetector(agents[3].sync.Merged(), model.Config{})
+	// The agent's detector: learns locally, scores with the merged profile.
+	d4 := NewDetector(model.NewDetector(agents[3].prof, model.Config{}), agents[3].sync, model.Config{})
 	tDetect := start + int64(10*time.Minute)
 	if al := detect(d4, allParts(tDetect)...); len(al) != 0 {
 		t.Errorf("behaviour learned on some node alerted on node-4: %d alerts, first %s: %s", len(al), al[0].Rule, al[0].Output)
