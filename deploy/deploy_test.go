@@ -164,6 +164,15 @@ func TestDaemonSet(t *testing.T) {
 		t.Fatalf("%d containers", len(spec.Containers))
 	}
 	c := spec.Containers[0]
+	// The image is the one `make image` writes.
+	mk, err := os.ReadFile(filepath.Join("..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := regexp.MustCompile(`(?m)^IMAGE_REPO \?= (\S+)$`).FindSubmatch(mk)
+	if repo == nil || c.Image != string(repo[1])+":local" || !strings.Contains(string(mk), "$(IMAGE_REPO):local") {
+		t.Errorf("image %q is not the one make image builds (%s:local)", c.Image, repo)
+	}
 	sc := c.SecurityContext
 	if sc == nil || sc.Privileged == nil || *sc.Privileged {
 		t.Error("the agent must set privileged: false")

@@ -47,6 +47,7 @@ func newRootCmd() *cobra.Command {
 		newRulesCmd(),
 		newEvalCmd(),
 		newBenchCmd(),
+		newVersionCmd(),
 	)
 	return root
 }
