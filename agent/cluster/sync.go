@@ -48,6 +48,9 @@ type Config struct {
 	RetryPeriod   time.Duration
 	// NoMerge keeps this agent out of the merger election.
 	NoMerge bool
+	// NoWatch skips the ImageProfile informer (publish-only; the load
+	// program's simulated nodes): Merged stays empty.
+	NoWatch bool
 	// Retire folds the slots of nodes whose Node object is gone into the
 	// ImageProfiles' retired totals and deletes them (default true; needs
 	// nodes list/watch). RetireGrace is how old a slot must be first
@@ -142,6 +145,9 @@ func New(dyn dynamic.Interface, kube kubernetes.Interface, local *profiler.Profi
 	if kube == nil && !cfg.NoMerge {
 		return nil, errors.New("cluster sync: the merger election needs a clientset")
 	}
+	if cfg.NoWatch && !cfg.NoMerge {
+		return nil, errors.New("cluster sync: the merger needs the ImageProfile informer (NoWatch with NoMerge only)")
+	}
 	cfg.fill(local)
 	s := &Syncer{dyn: dyn, kube: kube, local: local, cfg: cfg, log: cfg.Logger.With("component", "cluster-sync", "node", cfg.Node),
 		merged: profiler.New(nil, profiler.Config{Gen: cfg.States.Gen, Logger: cfg.Logger}), seen: map[string]string{}}
@@ -181,7 +187,9 @@ func (s *Syncer) count(fn func(*Stats)) {
 // and takes part in the merger election until ctx is done. API failures
 // are logged and retried; learning continues in the local store.
 func (s *Syncer) Run(ctx context.Context) error {
-	go s.imgInf.Run(ctx.Done())
+	if !s.cfg.NoWatch {
+		go s.imgInf.Run(ctx.Done())
+	}
 	var wg sync.WaitGroup
 	if !s.cfg.NoMerge {
 		wg.Add(1)

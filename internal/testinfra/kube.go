@@ -38,6 +38,7 @@ type Kube struct {
 	apiBin  string
 	apiArgs []string
 	api     *proc
+	etcd    *proc
 }
 
 // KubeBinDir returns the directory holding kube-apiserver and etcd for
@@ -139,7 +140,7 @@ func KubeAPIServer(t T) *Kube {
 	}
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
-	startLogged(t, dir, "etcd", filepath.Join(bin, "etcd"),
+	k.etcd = startLogged(t, dir, "etcd", filepath.Join(bin, "etcd"),
 		"--name", "default",
 		"--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
@@ -302,6 +303,15 @@ func waitHTTP(t T, dir, name, url, token string, timeout time.Duration) {
 	}
 	logData, _ := os.ReadFile(filepath.Join(dir, name+".log"))
 	t.Fatalf("testinfra: %s not ready at %s after %v (last: %s); log:\n%s", name, url, timeout, last, tail(logData, 30))
+}
+
+// PIDs returns the process ids of kube-apiserver (0 while stopped) and etcd
+// (for resource measurements).
+func (k *Kube) PIDs() (apiserver, etcd int) {
+	if k.api != nil {
+		apiserver = k.api.cmd.Process.Pid
+	}
+	return apiserver, k.etcd.cmd.Process.Pid
 }
 
 // Kubeconfig is the path of a kubeconfig for the admin token.
