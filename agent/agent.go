@@ -228,7 +228,7 @@ func (a *agent) run(ctx context.Context) (err error) {
 	}
 
 	p := pipeline.New(pipeline.Config{
-		Rules: a.eng, Detector: a.pdet, Mode: a.tab.Mode, DefaultMode: cfg.Modes.Default,
+		Rules: a.eng, Detector: countingDetector{Detector: a.pdet, m: a.m}, Mode: a.tab.Mode, DefaultMode: cfg.Modes.Default,
 		Emit: a.emit, Hostname: a.hostname, Resolver: a.res,
 		Observe: func(e *event.Enriched) { a.m.ObserveEvent(e.Event, time.Now()) },
 	})
@@ -308,6 +308,20 @@ func (a *agent) run(ctx context.Context) (err error) {
 		err = nil
 	}
 	return err
+}
+
+// countingDetector counts the static-rule alerts its detector suppresses.
+type countingDetector struct {
+	pipeline.Detector
+	m *metrics.Metrics
+}
+
+func (c countingDetector) Suppress(al *event.Alert, e *event.Enriched) bool {
+	if c.Detector.Suppress(al, e) {
+		c.m.AlertsSuppressed.WithLabelValues(al.Rule).Inc()
+		return true
+	}
+	return false
 }
 
 func rulePaths(p []string) []string {

@@ -38,6 +38,7 @@ type Metrics struct {
 	EventsTotal         *prometheus.CounterVec // kind
 	EventsLostTotal     *prometheus.CounterVec // kind
 	AlertsTotal         *prometheus.CounterVec // rule, priority, namespace
+	AlertsSuppressed    *prometheus.CounterVec // rule
 	AnomalyScore        *prometheus.HistogramVec
 	ContainerScore      *prometheus.GaugeVec // namespace, pod, container, image
 	Profiles            *prometheus.GaugeVec // state
@@ -80,6 +81,9 @@ func New(maxNamespaces int, version string) *Metrics {
 	m.AlertsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "driftwatch_alerts_total", Help: "Alerts raised, by rule, priority and namespace.",
 	}, []string{"rule", "priority", "namespace"})
+	m.AlertsSuppressed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "driftwatch_alerts_suppressed_total", Help: "Static-rule alerts suppressed because the behaviour is in the image's stable profile, by rule.",
+	}, []string{"rule"})
 	m.AnomalyScore = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "driftwatch_anomaly_score",
 		Help:    "Anomaly scores (surprise in bits) of events scored in detect mode, by namespace.",
@@ -125,7 +129,7 @@ func New(maxNamespaces int, version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion()},
 	})
 	build.Set(1)
-	r.MustRegister(m.EventsTotal, m.EventsLostTotal, m.AlertsTotal, m.AnomalyScore, m.ContainerScore,
+	r.MustRegister(m.EventsTotal, m.EventsLostTotal, m.AlertsTotal, m.AlertsSuppressed, m.AnomalyScore, m.ContainerScore,
 		m.Profiles, m.Namespaces, m.RulesLoaded, m.RulesLastReload, m.RulesReloadFailures,
 		m.PipelineLatency, m.OutputDropped, m.OutputErrors, m.KubeConnected, m.StoreErrors, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
