@@ -131,6 +131,8 @@ type Syncer struct {
 	watchMu sync.Mutex
 	seen    map[string]string // ImageProfile name → status hash installed
 
+	mstate *merger // used by the elect goroutine only
+
 	statMu sync.Mutex
 	stats  Stats
 	leader atomic.Bool
@@ -237,8 +239,12 @@ func (s *Syncer) elect(ctx context.Context) {
 				OnStartedLeading: func(lctx context.Context) {
 					s.leader.Store(true)
 					s.log.Info("profile merger: leading")
-					m := newMerger(s)
-					m.run(lctx)
+					// The decoded slots survive a lost Lease: a new term
+					// re-lists but re-decodes only what changed.
+					if s.mstate == nil {
+						s.mstate = newMerger(s)
+					}
+					s.mstate.run(lctx)
 				},
 				OnStoppedLeading: func() {
 					if s.leader.Swap(false) {
