@@ -15,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"encoding/json"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	"github.com/driftwatch/driftwatch/event"
@@ -328,6 +332,9 @@ func TestThreeNodesLearnFourthDetects(t *testing.T) {
 		t.Errorf("ImageProfile spec %+v, %d features (want %d)", ip.Spec, ip.Status.Features, len(want))
 	}
 
+	// What `kubectl get imageprofiles` prints: the server-side Table.
+	checkTable(t, c, ip)
+
 	// Node 4 never saw the image; no local profile.
 	if agents[3].prof.Has(webKey) {
 		t.Fatal("node-4 has a local profile")
@@ -541,4 +548,45 @@ func TestNodeLeaves(t *testing.T) {
 	learn(agents[0].prof, t0+int64(time.Hour), 3, 0)
 	want = sumCounts(counts(agents[0].prof, webKey), counts(agents[1].prof, webKey), counts(agents[2].prof, webKey))
 	waitMerged(t, agents[:2], webKey, want, 20*time.Second)
+}
+
+// checkTable asks the API server for the Table kubectl prints and checks
+// the printer columns show the object's summary.
+func checkTable(t *testing.T, c *cluster, ip *ImageProfile) {
+	t.Helper()
+	rc, err := rest.RESTClientFor(func() *rest.Config {
+		cfg := rest.CopyConfig(c.cfg)
+		cfg.GroupVersion = &schema.GroupVersion{Group: Group, Version: Version}
+		cfg.APIPath = "/apis"
+		cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+		return cfg
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rc.Get().Resource("imageprofiles").SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table metav1.Table
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
+	var cols []string
+	for _, col := range table.ColumnDefinitions {
+		cols = append(cols, col.Name)
+	}
+	want := []string{"Name", "Image", "State", "Process", "Edge", "File", "Network", "Listen", "Privilege", "Features", "Nodes", "Retired", "Last Learned", "Bytes"}
+	if strings.Join(cols, ",") != strings.Join(want, ",") {
+		t.Fatalf("columns %v, want %v", cols, want)
+	}
+	if len(table.Rows) != 1 {
+		t.Fatalf("%d rows", len(table.Rows))
+	}
+	cells := table.Rows[0].Cells
+	got := fmt.Sprint(cells[:4], cells[9:11])
+	if exp := fmt.Sprint([]any{ip.Name, ip.Spec.Image, "stable", "stable"}, []any{float64(ip.Status.Features), float64(3)}); got != exp {
+		t.Errorf("kubectl get row %v, want %v", got, exp)
+	}
+	t.Logf("kubectl get imageprofiles: %v", cells)
 }

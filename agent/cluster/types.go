@@ -85,7 +85,7 @@ type ImageProfileStatus struct {
 	// Nodes is the number of live node slots contributing; RetiredNodes
 	// the number of departed nodes folded into Retired.
 	Nodes        int64 `json:"nodes"`
-	RetiredNodes int64 `json:"retiredNodes,omitempty"`
+	RetiredNodes int64 `json:"retiredNodes"`
 	// LastLearned is the newest event time of the merged profile (RFC 3339).
 	LastLearned string `json:"lastLearned,omitempty"`
 	// TooLarge: the merged profile did not fit in MaxObjectBytes; Profile is
