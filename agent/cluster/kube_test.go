@@ -369,7 +369,7 @@ func TestThreeNodesLearnFourthDetects(t *testing.T) {
 	learnAt := time.Now()
 	agents[1].prof.Learn(openE(tDetect+int64(time.Minute), "/etc/app/feature-flags.json"))
 	want["file /etc/app/feature-flags.json [read]"] = 1
-	waitMerged(t, agents, webKey, want, 2*testPeriod+3*time.Second)
+	waitMerged(t, agents, webKey, want, 2*testPeriod+5*time.Second)
 	t.Logf("new feature on node-2 known to all agents after %v (period %v)", time.Since(learnAt).Round(time.Millisecond), testPeriod)
 
 	// Without sharing, node-1 alone would have flagged part 2's behaviour.
