@@ -6,6 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	dynfake "k8s.io/client-go/dynamic/fake"
+
+	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/model"
 	"github.com/driftwatch/driftwatch/profiler"
 )
 
@@ -149,4 +154,47 @@ func TestFitSlotOmitsLargestProfiles(t *testing.T) {
 	if size > MaxObjectBytes || strings.Join(omitted, ",") != "big,huge" || len(np.Spec.Images) != 2 {
 		t.Errorf("omitted %v, size %d, kept %d", omitted, size, len(np.Spec.Images))
 	}
+}
+
+// TestDetectorScoresMergedElseLocal: the agent's detector scores with the
+// merged profile of an image once the watch delivered one, and with the
+// local profile before; learning always goes to the local store.
+func TestDetectorScoresMergedElseLocal(t *testing.T) {
+	local := profiler.New(nil, profiler.Config{Logger: quiet})
+	learn(local, t0+int64(time.Minute), 30, 0) // only the common behaviour
+	local.Finalize(false)
+	s, err := New(dynfake.NewSimpleDynamicClient(runtime.NewScheme()), nil, local, Config{Node: "n", NoMerge: true, NoWatch: true, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDetector(model.NewDetector(local, model.Config{}), s, model.Config{})
+	tm := t0 + int64(time.Hour)
+	if al := detect(d, part(1)[0](tm)); len(al) == 0 {
+		t.Fatal("local profile: part 1's behaviour should be new")
+	}
+	// The merged profile (all parts, stable) arrives.
+	other := profiler.New(nil, profiler.Config{Logger: quiet})
+	learn(other, t0+int64(time.Minute), 30, 0, 1, 2, 3)
+	other.Finalize(false)
+	pr, err := profiler.ProfileFromJSON(other.Snapshot(webKey)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Merged().Install(pr)
+	if al := detect(d, allParts(tm+int64(time.Hour))...); len(al) != 0 {
+		t.Errorf("merged profile: %d alerts for learned behaviour, first %s", len(al), al[0].Output)
+	}
+	d.Handle(openE(tm, "/etc/learned-locally"), event.ModeLearn, func(*event.Alert) {})
+	if !hasText(local, webKey, "/etc/learned-locally") || hasText(s.Merged(), webKey, "/etc/learned-locally") {
+		t.Error("learning must go to the local store only")
+	}
+}
+
+func hasText(p *profiler.Profiler, key, sub string) bool {
+	for k := range counts(p, key) {
+		if strings.Contains(k, sub) {
+			return true
+		}
+	}
+	return false
 }
