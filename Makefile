@@ -37,6 +37,7 @@ image-load: image
 test-cluster:
 	@if [ "$$(id -u)" = 0 ]; then ./test/e2e/build-kube.sh >/dev/null; fi
 	$(GO) test -count=1 -timeout 20m ./agent/cluster/ ./internal/tools/... ./deploy/
+	$(GO) test -count=1 -timeout 20m -run 'TestAgentPublishesClusterProfile' ./test/e2e/
 
 # Starts the main job on this host as root (sudo when not root).
 run: build
