@@ -89,7 +89,11 @@ type ctrState struct {
 // Profiler owns the profiles of one store. All methods are safe for
 // concurrent use; the hot paths (Learn, View) take one mutex.
 type Profiler struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	// ckMu serialises checkpoints: when Checkpoint returns, everything
+	// changed before it was called is committed, even if another
+	// checkpoint had collected those changes.
+	ckMu     sync.Mutex
 	store    *Store
 	cfg      Config
 	profiles map[string]*Profile
@@ -501,6 +505,8 @@ func (p *Profiler) Checkpoint() error {
 	if p.store == nil {
 		return nil
 	}
+	p.ckMu.Lock()
+	defer p.ckMu.Unlock()
 	p.mu.Lock()
 	var recs []record
 	var dirty []*Profile
