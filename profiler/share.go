@@ -47,24 +47,25 @@ func (p *Profiler) Snapshot(keys ...string) []ProfileJSON {
 	return out
 }
 
-// Install replaces (or adds) the profile of pr.Key with pr, which must be
-// detached (built by ProfileFromJSON). Containers bound to the old profile
-// are re-bound on their next event. It is meant for profilers without a
-// store that only score (the cluster-wide merged profiles).
+// Install replaces (or adds) the profile of pr.Key with pr's content; pr
+// must be detached (built by ProfileFromJSON) and is not used afterwards.
+// An existing profile is updated in place with a higher Version, so
+// whatever holds it (containers bound to it, the model's per-profile
+// calibration) stays bounded and sees the change. It is meant for
+// profilers without a store that only score (the cluster-wide merged
+// profiles).
 func (p *Profiler) Install(pr *Profile) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	old := p.profiles[pr.Key]
-	p.profiles[pr.Key] = pr
 	pr.recount()
-	if old != nil {
-		p.ex.clearCache()
-		for c, cs := range p.ctrs {
-			if cs.prof == old {
-				delete(p.ctrs, c)
-			}
-		}
+	old := p.profiles[pr.Key]
+	if old == nil {
+		p.profiles[pr.Key] = pr
+		return
 	}
+	pr.Version = old.Version + 1
+	*old = *pr
+	p.ex.clearCache() // cached paths depend on the collapsed directories
 }
 
 // Has reports whether a profile of key exists.
