@@ -4,14 +4,41 @@ BIN     := bin/driftwatch
 PKGS    := ./...
 # Arguments for `make run`; the agent with built-in defaults (store under ./var).
 RUN_ARGS ?= agent --db var/driftwatch.db --metrics-addr 127.0.0.1:9464
+# Stamped into `driftwatch version` and the image's tag and label.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Every build: no local paths, no symbol or DWARF tables, the version set.
+BUILD_FLAGS := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+# The image `make image` writes; deploy/daemonset.yaml runs $(IMAGE_REPO):local.
+IMAGE_REPO ?= ghcr.io/driftwatch/driftwatch
+IMAGE_TAR  := bin/driftwatch-image.tar
+# containerd namespace the kubelet uses.
+CTR_NAMESPACE ?= k8s.io
 
-.PHONY: all build run test test-unit generate bench bench-overhead lint datasets eval-results clean
+.PHONY: all build run test test-unit test-cluster generate bench bench-overhead lint datasets eval-results clean image image-load
 
 all: build
 
+# Static (no cgo): the image holds no libc.
 build:
 	@# Without cgo: the agent drops capabilities on every thread (agent/harden).
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/driftwatch
+	CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $(BIN) ./cmd/driftwatch
+
+# The agent's OCI image (no Docker daemon): bin/driftwatch-image.tar, tagged
+# $(IMAGE_REPO):local and $(IMAGE_REPO):$(VERSION). See docs/cluster.md.
+image: build
+	CGO_ENABLED=0 $(GO) run $(BUILD_FLAGS) ./internal/tools/mkimage -binary $(BIN) -out $(IMAGE_TAR) \
+		-name $(IMAGE_REPO):local,$(IMAGE_REPO):$(VERSION) -version $(VERSION)
+
+# Imports the image into containerd for the kubelet (root; needs ctr).
+image-load: image
+	ctr -n $(CTR_NAMESPACE) images import $(IMAGE_TAR)
+
+# Cluster-wide profile tests against a real kube-apiserver and etcd (root;
+# builds them into the cache on first use) and the image build.
+test-cluster:
+	@if [ "$$(id -u)" = 0 ]; then ./test/e2e/build-kube.sh >/dev/null; fi
+	$(GO) test -count=1 -timeout 20m ./agent/cluster/ ./internal/tools/... ./deploy/
+	$(GO) test -count=1 -timeout 20m -run 'TestAgentPublishesClusterProfile' ./test/e2e/
 
 # Starts the main job on this host as root (sudo when not root).
 run: build

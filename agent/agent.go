@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/driftwatch/driftwatch/agent/cluster"
 	"github.com/driftwatch/driftwatch/agent/config"
 	"github.com/driftwatch/driftwatch/agent/container"
 	"github.com/driftwatch/driftwatch/agent/cri"
@@ -39,6 +40,8 @@ import (
 	"github.com/driftwatch/driftwatch/model"
 	"github.com/driftwatch/driftwatch/profiler"
 	"github.com/driftwatch/driftwatch/rules"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 )
 
 // Internal alert rule names.
@@ -95,11 +98,15 @@ type agent struct {
 	prof       *profiler.Profiler
 	sup        *suppress.Suppressor
 	det        *model.Detector
-	res        *container.Resolver
-	tab        *modes.Table
-	mount      string
-	criProv    *cri.Provider
-	kw         *kube.Watcher
+	// pdet is the pipeline's detector: det, or the cluster detector that
+	// scores with the merged profiles.
+	pdet    pipeline.Detector
+	scores  func() []model.ContainerScore
+	res     *container.Resolver
+	tab     *modes.Table
+	mount   string
+	criProv *cri.Provider
+	kw      *kube.Watcher
 
 	wasEmpty map[string]bool // containers whose cgroup was unpopulated at the last reap
 
@@ -249,12 +256,14 @@ func (a *agent) run(ctx context.Context) (err error) {
 		WarmUp: cfg.Learning.WarmUp.D(), MinStable: cfg.Learning.MinStable.D(), MaxLearn: cfg.Learning.MaxLearn.D(),
 		UnseenBound: cfg.Learning.UnseenBound, CheckpointInterval: cfg.CheckpointInterval.D(), Logger: a.log,
 	})
-	a.det = model.NewDetector(a.prof, model.Config{
+	mcfg := model.Config{
 		// Every scored event feeds the per-namespace score histogram.
 		OnScore: func(e *event.Enriched, score float64) { a.m.ObserveScore(e.Container.Namespace, score) },
 		// Learned suppression (below) covers every rule, tagged or not.
 		NoAutoSuppress: cfg.Suppression.Enabled,
-	})
+	}
+	a.det = model.NewDetector(a.prof, mcfg)
+	a.pdet, a.scores = a.det, a.det.ContainerScores
 	a.sup = a.newSuppressor(cfg)
 	a.exportProfiles()
 
@@ -276,8 +285,14 @@ func (a *agent) run(ctx context.Context) (err error) {
 		chain = append(chain, p)
 	}
 
+	if a.kw != nil && cfg.Kubernetes.ProfileSync.Enabled {
+		if err := a.startProfileSync(ctx, mcfg); err != nil {
+			return err
+		}
+	}
+
 	p := pipeline.New(pipeline.Config{
-		Rules: a.eng, Detector: a.det, Mode: a.tab.Mode, DefaultMode: a.defaultMode(cfg.Modes.Default),
+		Rules: a.eng, Detector: countingDetector{Detector: a.pdet, m: a.m}, Mode: a.tab.Mode, DefaultMode: a.defaultMode(cfg.Modes.Default),
 		Emit: a.emit, Hostname: a.hostname, Resolver: a.res,
 		Observe:  func(e *event.Enriched) { a.m.ObserveEvent(e.Event, time.Now()) },
 		Suppress: a.sup.Suppress,
@@ -374,6 +389,22 @@ func (a *agent) defaultMode(fromConfig event.Mode) event.Mode {
 	return fromConfig
 }
 
+// countingDetector counts the static-rule alerts its detector suppresses
+// (the model's own suppression of tagged rules, when learned suppression
+// is off).
+type countingDetector struct {
+	pipeline.Detector
+	m *metrics.Metrics
+}
+
+func (c countingDetector) Suppress(al *event.Alert, e *event.Enriched) bool {
+	if c.Detector.Suppress(al, e) {
+		c.m.AlertsSuppressed.WithLabelValues(al.Rule, al.Priority.String()).Inc()
+		return true
+	}
+	return false
+}
+
 func rulePaths(p []string) []string {
 	if len(p) == 0 {
 		return []string{"<default>"}
@@ -426,6 +457,44 @@ func (a *agent) startKube(ctx context.Context, wg *sync.WaitGroup) (*kube.Watche
 	wg.Go(func() { w.Run(ctx) })
 	a.log.Info("kubernetes metadata enabled", "node", node, "kubeconfig", k.Kubeconfig)
 	return w, nil
+}
+
+// startProfileSync shares profiles cluster-wide (docs/cluster.md): the
+// node's slot is published, the merger Lease contested, and detection
+// scores with the merged profiles it watches.
+func (a *agent) startProfileSync(ctx context.Context, mcfg model.Config) error {
+	k := a.cfg.Kubernetes
+	rc, err := kube.RESTConfig(k.Kubeconfig)
+	if err != nil {
+		return &EnvError{What: "kubernetes", Err: err}
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return &EnvError{What: "profile sync", Err: err}
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return &EnvError{What: "profile sync", Err: err}
+	}
+	ns := k.ProfileSync.Namespace
+	if ns == "" {
+		ns = os.Getenv("POD_NAMESPACE")
+	}
+	s, err := cluster.New(dyn, cs, a.prof, cluster.Config{
+		Node: kube.NodeName(k.NodeName), Namespace: ns, Period: k.ProfileSync.Period.D(),
+		NoMerge: !k.ProfileSync.Merge, Logger: a.log,
+	})
+	if err != nil {
+		return &EnvError{What: "profile sync", Err: err}
+	}
+	if err := a.m.Registry.Register(cluster.NewCollector(s)); err != nil {
+		return &EnvError{What: "profile sync metrics", Err: err}
+	}
+	cd := cluster.NewDetector(a.det, s, mcfg)
+	a.pdet, a.scores = cd, cd.ContainerScores
+	go func() { _ = s.Run(ctx) }()
+	a.log.Info("cluster-wide profiles enabled", "node", kube.NodeName(k.NodeName), "period", k.ProfileSync.Period.D(), "merge", k.ProfileSync.Merge)
+	return nil
 }
 
 // startCRI connects to the container runtime, or returns nil.
@@ -651,7 +720,7 @@ func (a *agent) exportScores() {
 		live[c.ID] = &c
 	}
 	var out []metrics.ContainerScore
-	for _, s := range a.det.ContainerScores() {
+	for _, s := range a.scores() {
 		c, ok := live[s.ContainerID]
 		if !ok || c.IsHost() {
 			continue

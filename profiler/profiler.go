@@ -89,13 +89,21 @@ type ctrState struct {
 // Profiler owns the profiles of one store. All methods are safe for
 // concurrent use; the hot paths (Learn, View) take one mutex.
 type Profiler struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	// ckMu serialises checkpoints: when Checkpoint returns, everything
+	// changed before it was called is committed, even if another
+	// checkpoint had collected those changes.
+	ckMu     sync.Mutex
 	store    *Store
 	cfg      Config
 	profiles map[string]*Profile
 	ctrs     map[*event.Container]*ctrState
 	ex       *Extractor
 	deleted  map[string]bool
+	// meta is the store's user metadata; metaDirty what the next
+	// checkpoint writes (Meta, SetMeta).
+	meta      map[string]string
+	metaDirty map[string]string
 	// Counters.
 	tooLargeDrops uint64
 	loadErrors    int
@@ -116,6 +124,11 @@ func New(store *Store, cfg Config) *Profiler {
 			cfg.Logger.Warn("profile record skipped", "db", store.path, "err", err)
 		}
 		p.loadErrors = len(errs)
+		if m, err := store.loadMeta(); err != nil {
+			cfg.Logger.Warn("profile store metadata unreadable", "db", store.path, "err", err)
+		} else {
+			p.meta = m
+		}
 		if n > 0 {
 			cfg.Logger.Debug("profiles loaded", "db", store.path, "count", n)
 		}
@@ -492,6 +505,8 @@ func (p *Profiler) Checkpoint() error {
 	if p.store == nil {
 		return nil
 	}
+	p.ckMu.Lock()
+	defer p.ckMu.Unlock()
 	p.mu.Lock()
 	var recs []record
 	var dirty []*Profile
@@ -509,12 +524,22 @@ func (p *Profiler) Checkpoint() error {
 		pr.dirty = false
 	}
 	clear(p.deleted)
+	meta := p.metaDirty
+	p.metaDirty = nil
 	p.mu.Unlock()
-	if len(recs) == 0 && len(dels) == 0 {
+	if len(recs) == 0 && len(dels) == 0 && len(meta) == 0 {
 		return nil
 	}
-	if err := p.store.write(recs, dels); err != nil {
+	if err := p.store.write(recs, dels, meta); err != nil {
 		p.mu.Lock()
+		for k, v := range meta {
+			if _, newer := p.metaDirty[k]; !newer {
+				if p.metaDirty == nil {
+					p.metaDirty = map[string]string{}
+				}
+				p.metaDirty[k] = v
+			}
+		}
 		for _, pr := range dirty {
 			pr.dirty = true
 		}

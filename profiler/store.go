@@ -269,8 +269,14 @@ type record struct {
 	val []byte
 }
 
-func (s *Store) write(recs []record, dels []string) error {
+func (s *Store) write(recs []record, dels []string, meta map[string]string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		for k, v := range meta {
+			if err := m.Put([]byte(userMetaPrefix+k), []byte(v)); err != nil {
+				return fmt.Errorf("meta %q: %w", k, err)
+			}
+		}
 		b := tx.Bucket(bucketProfiles)
 		for _, r := range recs {
 			if err := b.Put([]byte(r.key), r.val); err != nil {
@@ -288,6 +294,27 @@ func (s *Store) write(recs []record, dels []string) error {
 		return fmt.Errorf("checkpoint to %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// userMetaPrefix keeps metadata set through Profiler.SetMeta apart from
+// the store's own keys in the meta bucket.
+const userMetaPrefix = "user/"
+
+// loadMeta returns the metadata set through Profiler.SetMeta.
+func (s *Store) loadMeta() (map[string]string, error) {
+	out := map[string]string{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).ForEach(func(k, v []byte) error {
+			if len(k) > len(userMetaPrefix) && string(k[:len(userMetaPrefix)]) == userMetaPrefix {
+				out[string(k[len(userMetaPrefix):])] = string(v)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: meta: %w", s.path, err)
+	}
+	return out, nil
 }
 
 // load decodes every profile, calling fn for each; undecodable records are

@@ -386,7 +386,7 @@ func TestReadOnlyOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	if err := ro.write([]record{{key: "k", val: []byte("v")}}, nil); err == nil {
+	if err := ro.write([]record{{key: "k", val: []byte("v")}}, nil, nil); err == nil {
 		t.Fatal("write through a read-only store succeeded")
 	}
 }

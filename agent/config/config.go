@@ -130,6 +130,22 @@ type Kubernetes struct {
 	ModeLabel string `yaml:"mode_label"`
 	// Resync is the informers' resync period (0: none).
 	Resync Duration `yaml:"resync"`
+	// ProfileSync shares profiles cluster-wide (docs/cluster.md).
+	ProfileSync ProfileSync `yaml:"profile_sync"`
+}
+
+// ProfileSync configures cluster-wide profiles through ImageProfile and
+// NodeProfile objects.
+type ProfileSync struct {
+	// Enabled: true shares profiles whenever the API is configured, false never.
+	Enabled bool `yaml:"enabled"`
+	// Period: this node writes its NodeProfile at most once per period; a
+	// feature learned anywhere reaches every agent within two periods.
+	Period Duration `yaml:"period"`
+	// Merge lets this agent stand for the merger Lease (false: never merge).
+	Merge bool `yaml:"merge"`
+	// Namespace holds the merger Lease; empty: $POD_NAMESPACE, then driftwatch.
+	Namespace string `yaml:"namespace"`
 }
 
 // CRI configures the container runtime connection.
@@ -295,6 +311,9 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if c.Kubernetes.ModeLabel == "" {
 		return at(root, errors.New("must not be empty"), "kubernetes", "mode_label")
+	}
+	if p := c.Kubernetes.ProfileSync.Period.D(); p < time.Second || p > time.Minute {
+		return at(root, fmt.Errorf("want between 1s and 1m, got %v", p), "kubernetes", "profile_sync", "period")
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -44,6 +44,16 @@ func InCluster() bool {
 // NewClientset builds a clientset from kubeconfig, or from the in-cluster
 // configuration when kubeconfig is empty.
 func NewClientset(kubeconfig string) (kubernetes.Interface, error) {
+	cfg, err := RESTConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// RESTConfig is the client configuration NewClientset uses (for other
+// clients of the same API server).
+func RESTConfig(kubeconfig string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	switch {
@@ -62,7 +72,7 @@ func NewClientset(kubeconfig string) (kubernetes.Interface, error) {
 	}
 	cfg.UserAgent = "driftwatch-agent"
 	cfg.Timeout = 10 * time.Second
-	return kubernetes.NewForConfig(cfg)
+	return cfg, nil
 }
 
 // NodeName returns name, else $NODE_NAME, else the hostname.

@@ -61,6 +61,7 @@ func newRootCmd() *cobra.Command {
 		newRulesCmd(),
 		newEvalCmd(),
 		newBenchCmd(),
+		newVersionCmd(),
 	)
 	usageCodes(root)
 	return root

@@ -3,6 +3,7 @@ package testinfra
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -20,19 +21,31 @@ import (
 
 // OCI media types used by WriteOCIImage.
 const (
-	mediaTypeIndex    = "application/vnd.oci.image.index.v1+json"
-	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaTypeLayer    = "application/vnd.oci.image.layer.v1.tar"
+	mediaTypeIndex     = "application/vnd.oci.image.index.v1+json"
+	mediaTypeManifest  = "application/vnd.oci.image.manifest.v1+json"
+	mediaTypeConfig    = "application/vnd.oci.image.config.v1+json"
+	mediaTypeLayer     = "application/vnd.oci.image.layer.v1.tar"
+	mediaTypeLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip"
 )
+
+// OCIOptions are the optional parts of WriteOCIImageWith.
+type OCIOptions struct {
+	// Gzip compresses the layer (best compression; deterministic).
+	Gzip bool
+	// Names are further references of the same manifest in index.json.
+	Names []string
+	// Labels go into the image config.
+	Labels map[string]string
+}
 
 // ImageConfig is the runtime part of an image config.
 type ImageConfig struct {
-	Entrypoint []string `json:"Entrypoint,omitempty"`
-	Cmd        []string `json:"Cmd,omitempty"`
-	Env        []string `json:"Env,omitempty"`
-	WorkingDir string   `json:"WorkingDir,omitempty"`
-	User       string   `json:"User,omitempty"`
+	Entrypoint []string          `json:"Entrypoint,omitempty"`
+	Labels     map[string]string `json:"Labels,omitempty"`
+	Cmd        []string          `json:"Cmd,omitempty"`
+	Env        []string          `json:"Env,omitempty"`
+	WorkingDir string            `json:"WorkingDir,omitempty"`
+	User       string            `json:"User,omitempty"`
 }
 
 // OCIImage describes an image written by WriteOCIImage.
@@ -41,6 +54,7 @@ type OCIImage struct {
 	ManifestDigest string // sha256:... of the manifest
 	ConfigDigest   string // sha256:... of the config: the image id CRI reports as imageRef
 	LayerDiffID    string // sha256:... of the uncompressed layer
+	LayerSize      int64  // bytes of the layer blob as stored (compressed with Gzip)
 }
 
 type descriptor struct {
@@ -61,11 +75,32 @@ type platform struct {
 // manifest, index.json whose manifest carries io.containerd.image.name=name,
 // and oci-layout. The same rootfs and config always give the same digests.
 func WriteOCIImage(w io.Writer, name, rootfs string, cfg ImageConfig) (OCIImage, error) {
+	return WriteOCIImageWith(w, name, rootfs, cfg, OCIOptions{})
+}
+
+// WriteOCIImageWith is WriteOCIImage with options: a gzip-compressed layer,
+// more names, config labels.
+func WriteOCIImageWith(w io.Writer, name, rootfs string, cfg ImageConfig, opts OCIOptions) (OCIImage, error) {
 	var layer bytes.Buffer
 	if err := tarRootfs(&layer, rootfs); err != nil {
 		return OCIImage{}, err
 	}
-	layerDigest := digestOf(layer.Bytes())
+	layerDigest := digestOf(layer.Bytes()) // the diff id
+	blob, blobType := layer.Bytes(), mediaTypeLayer
+	if opts.Gzip {
+		var z bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&z, gzip.BestCompression)
+		if _, err := zw.Write(blob); err != nil {
+			return OCIImage{}, fmt.Errorf("layer gzip: %w", err)
+		}
+		if err := zw.Close(); err != nil {
+			return OCIImage{}, fmt.Errorf("layer gzip: %w", err)
+		}
+		blob, blobType = z.Bytes(), mediaTypeLayerGzip
+	}
+	if len(opts.Labels) > 0 {
+		cfg.Labels = opts.Labels
+	}
 	if cfg.Env == nil {
 		cfg.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	}
@@ -84,17 +119,21 @@ func WriteOCIImage(w io.Writer, name, rootfs string, cfg ImageConfig) (OCIImage,
 		"schemaVersion": 2,
 		"mediaType":     mediaTypeManifest,
 		"config":        configDesc,
-		"layers":        []descriptor{{MediaType: mediaTypeLayer, Digest: layerDigest, Size: int64(layer.Len())}},
+		"layers":        []descriptor{{MediaType: blobType, Digest: digestOf(blob), Size: int64(len(blob))}},
 	})
 	if err != nil {
 		return OCIImage{}, fmt.Errorf("image manifest: %w", err)
 	}
-	manifestDesc := descriptor{
-		MediaType: mediaTypeManifest, Digest: digestOf(manifest), Size: int64(len(manifest)),
-		Annotations: map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": refTag(name)},
-		Platform:    &platform{Architecture: runtime.GOARCH, OS: "linux"},
+	var descs []descriptor
+	for _, n := range append([]string{name}, opts.Names...) {
+		descs = append(descs, descriptor{
+			MediaType: mediaTypeManifest, Digest: digestOf(manifest), Size: int64(len(manifest)),
+			Annotations: map[string]string{"io.containerd.image.name": n, "org.opencontainers.image.ref.name": refTag(n)},
+			Platform:    &platform{Architecture: runtime.GOARCH, OS: "linux"},
+		})
 	}
-	index, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mediaTypeIndex, "manifests": []descriptor{manifestDesc}})
+	manifestDesc := descs[0]
+	index, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mediaTypeIndex, "manifests": descs})
 	if err != nil {
 		return OCIImage{}, fmt.Errorf("image index: %w", err)
 	}
@@ -105,7 +144,7 @@ func WriteOCIImage(w io.Writer, name, rootfs string, cfg ImageConfig) (OCIImage,
 	}{
 		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
 		{"index.json", index},
-		{blobPath(layerDigest), layer.Bytes()},
+		{blobPath(digestOf(blob)), blob},
 		{blobPath(configDesc.Digest), config},
 		{blobPath(manifestDesc.Digest), manifest},
 	}
@@ -125,7 +164,7 @@ func WriteOCIImage(w io.Writer, name, rootfs string, cfg ImageConfig) (OCIImage,
 	if err := tw.Close(); err != nil {
 		return OCIImage{}, fmt.Errorf("image tar: %w", err)
 	}
-	return OCIImage{Name: name, ManifestDigest: manifestDesc.Digest, ConfigDigest: configDesc.Digest, LayerDiffID: layerDigest}, nil
+	return OCIImage{Name: name, ManifestDigest: manifestDesc.Digest, ConfigDigest: configDesc.Digest, LayerDiffID: layerDigest, LayerSize: int64(len(blob))}, nil
 }
 
 // refTag is the tag part of a reference ("1" for "x.test/a:1"), or latest.

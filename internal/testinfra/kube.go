@@ -34,6 +34,11 @@ type Kube struct {
 	host       string
 	token      string
 	kubeconfig string
+	// apiBin and apiArgs restart kube-apiserver (StopAPIServer, StartAPIServer).
+	apiBin  string
+	apiArgs []string
+	api     *proc
+	etcd    *proc
 }
 
 // KubeBinDir returns the directory holding kube-apiserver and etcd for
@@ -135,7 +140,7 @@ func KubeAPIServer(t T) *Kube {
 	}
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
-	startLogged(t, dir, "etcd", filepath.Join(bin, "etcd"),
+	k.etcd = startLogged(t, dir, "etcd", filepath.Join(bin, "etcd"),
 		"--name", "default",
 		"--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", etcdURL, "--advertise-client-urls", etcdURL,
@@ -166,8 +171,8 @@ func KubeAPIServer(t T) *Kube {
 		t.Fatalf("testinfra: %v", err)
 	}
 	k.host = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	startLogged(t, dir, "kube-apiserver", filepath.Join(bin, "kube-apiserver"),
-		"--etcd-servers", etcdURL,
+	k.apiBin = filepath.Join(bin, "kube-apiserver")
+	k.apiArgs = []string{"--etcd-servers", etcdURL,
 		"--bind-address", "127.0.0.1",
 		"--advertise-address", "127.0.0.1",
 		"--secure-port", fmt.Sprint(apiPort),
@@ -181,8 +186,8 @@ func KubeAPIServer(t T) *Kube {
 		"--service-account-issuer", "https://kubernetes.default.svc",
 		"--service-cluster-ip-range", "10.96.0.0/24",
 		"--allow-privileged=true",
-	)
-	waitHTTP(t, dir, "kube-apiserver", k.host+"/readyz", k.token, 60*time.Second)
+	}
+	k.StartAPIServer(t)
 
 	k.kubeconfig = filepath.Join(dir, "kubeconfig")
 	kc := fmt.Sprintf(`apiVersion: v1
@@ -209,11 +214,40 @@ current-context: test
 	return k
 }
 
+// StartAPIServer starts kube-apiserver (again, after StopAPIServer) on the
+// same port and etcd, and waits for /readyz.
+func (k *Kube) StartAPIServer(t T) {
+	t.Helper()
+	if k.api != nil {
+		t.Fatalf("testinfra: kube-apiserver already running")
+	}
+	k.api = startLogged(t, k.dir, "kube-apiserver", k.apiBin, k.apiArgs...)
+	waitHTTP(t, k.dir, "kube-apiserver", k.host+"/readyz", k.token, 60*time.Second)
+}
+
+// StopAPIServer stops kube-apiserver (SIGKILL: no graceful drain, as a
+// crash or a network cut would look to clients); etcd keeps running.
+func (k *Kube) StopAPIServer(t T) {
+	t.Helper()
+	if k.api == nil {
+		return
+	}
+	_ = k.api.cmd.Process.Kill()
+	<-k.api.done
+	k.api = nil
+}
+
+// proc is a server started by startLogged.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process was reaped
+}
+
 // startLogged starts a server with output in dir/name.log and stops it at
 // cleanup (SIGTERM, then SIGKILL after 10 s).
-func startLogged(t T, dir, name, bin string, args ...string) {
+func startLogged(t T, dir, name, bin string, args ...string) *proc {
 	t.Helper()
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatalf("testinfra: %v", err)
 	}
@@ -224,17 +258,18 @@ func startLogged(t T, dir, name, bin string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testinfra: start %s: %v", name, err)
 	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			<-p.done
 		}
 	})
+	return p
 }
 
 // waitHTTP polls url until it answers 200, failing with the server's log
@@ -268,6 +303,15 @@ func waitHTTP(t T, dir, name, url, token string, timeout time.Duration) {
 	}
 	logData, _ := os.ReadFile(filepath.Join(dir, name+".log"))
 	t.Fatalf("testinfra: %s not ready at %s after %v (last: %s); log:\n%s", name, url, timeout, last, tail(logData, 30))
+}
+
+// PIDs returns the process ids of kube-apiserver (0 while stopped) and etcd
+// (for resource measurements).
+func (k *Kube) PIDs() (apiserver, etcd int) {
+	if k.api != nil {
+		apiserver = k.api.cmd.Process.Pid
+	}
+	return apiserver, k.etcd.cmd.Process.Pid
 }
 
 // Kubeconfig is the path of a kubeconfig for the admin token.
