@@ -30,7 +30,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	reg.OutputDropped.WithLabelValues("stdout").Add(0)
 	reg.OutputErrors.WithLabelValues("stdout").Add(0)
 	reg.AlertsTotal.WithLabelValues("r", "Warning", "ns").Add(0)
-	reg.AlertsSuppressed.WithLabelValues("r").Add(0)
+	reg.AlertsSuppressed.WithLabelValues("r", "Warning").Add(0)
 	reg.SetProfiles(map[string]int{"learning": 1})
 	s, err := cluster.New(dynfake.NewSimpleDynamicClient(runtime.NewScheme()), nil, profiler.New(nil, profiler.Config{}),
 		cluster.Config{Node: "test", NoMerge: true, NoWatch: true})
