@@ -5,7 +5,10 @@ PKGS    := ./...
 # Arguments for `make run`; the agent with built-in defaults (store under ./var).
 RUN_ARGS ?= agent --db var/driftwatch.db --metrics-addr 127.0.0.1:9464
 # Stamped into `driftwatch version` and the image's tag and label.
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Expanded once, so every step of one make run uses the same value.
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
 # Every build: no local paths, no symbol or DWARF tables, the version set.
 BUILD_FLAGS := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 # The image `make image` writes; deploy/daemonset.yaml runs $(IMAGE_REPO):local.
