@@ -437,6 +437,10 @@ func TestBehaviourRuleVariants(t *testing.T) {
 		{"dotless history appended by its shell", openEv(cshell(proc("ash", "/bin/ash")), "/root/ash_history", oWronly|oCreat|oAppend), ""},
 		{"setns refused in container", refused(event.SysSetns, "app"), "Container escape attempt refused"},
 		{"setns refused for the runtime", refused(event.SysSetns, "runc:[2:INIT]"), ""},
+		// runc exec (kubectl exec) makes runc the parent of what it starts.
+		{"setns refused in a process runc exec started", func() *event.Enriched {
+			return sysEv(inCtr(lineage(proc("app", "/usr/bin/app"), proc("runc", "/usr/sbin/runc")), ctr()), event.SysSetns, -1)
+		}(), "Container escape attempt refused"},
 		{"unshare refused in container", refused(event.SysUnshare, "unshare"), "Container escape attempt refused"},
 		{"binary renamed in /bin", rename("mv", "/bin/true", "/bin/true.bak"), "Binary directory changed"},
 		{"binary moved into /usr/bin", rename("mv", "/tmp/kworker", "/usr/bin/kworker"), "Binary directory changed"},

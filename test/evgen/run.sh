@@ -167,7 +167,7 @@ run_pass() {
 	while IFS=$'\t' read -r a _ _ note; do
 		[[ -z $a || $a == \#* ]] && continue
 		[[ $a =~ $select_re ]] || continue
-		if [[ $note == skip-net ]]; then
+		if [[ " $note " == *" skip-net "* ]]; then
 			printf '%s\t0\t0\t%s\n' "$a" "not run: traffic beyond loopback" >> "$out/windows-$pass.tsv"
 			continue
 		fi
