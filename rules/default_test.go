@@ -332,6 +332,13 @@ func behaviourCases() []falcoCase {
 			func() *event.Enriched {
 				return pathEv(cshell(proc("mkdir", "/bin/mkdir")), event.SysMkdirat, "/usr/local/binaries")
 			}},
+		{"Cron job scheduled",
+			func() *event.Enriched {
+				return openEv(cshell(proc("sh", "/bin/sh")), "/var/spool/cron/crontabs/root", oWronly|oCreat|oTrunc)
+			},
+			func() *event.Enriched {
+				return openEv(cshell(proc("sh", "/bin/sh")), "/var/spool/cron/crontabs/root", 0)
+			}},
 	}
 }
 
@@ -340,6 +347,8 @@ func TestDefaultRulesFireAndMiss(t *testing.T) {
 	// A miner's pool connection is also unexpected egress; both must fire.
 	also := map[string][]string{
 		"Crypto miner stratum connection": {"Unexpected outbound connection", "Outbound connection to a stratum port"},
+		// The firing event writes /etc/crontab: also a cron job.
+		"Write below /etc in container": {"Cron job scheduled"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range defaultCases() {
@@ -462,6 +471,11 @@ func TestBehaviourRuleVariants(t *testing.T) {
 			e.Path, e.Path2 = []byte("/etc/localtime"), []byte("/tmp/tz")
 			return e
 		}(), ""},
+		{"crontab run in a container", exec("crontab", "-l"), "Cron job scheduled"},
+		{"crontab run on the host", execEv(lineage(proc("crontab", "/usr/bin/crontab", "crontab", "-e"), proc("bash", "/bin/bash"))), ""},
+		{"crontab edited on the host", openEv(lineage(proc("crontab", "/usr/bin/crontab"), proc("bash", "/bin/bash")), "/var/spool/cron/crontabs/root", oWronly|oCreat|oTrunc), "Cron job scheduled"},
+		{"cron.d file installed by dpkg", openEv(cshell(proc("dpkg", "/usr/bin/dpkg")), "/etc/cron.d/logrotate", oWronly|oCreat), ""},
+		{"cron.daily script read", openEv(cshell(proc("run-parts", "/bin/run-parts")), "/etc/cron.daily/logrotate", 0), ""},
 		{"link to shadow", func() *event.Enriched {
 			e := sysEv(cshell(proc("ln", "/bin/ln")), event.SysLinkat, 0)
 			e.Path, e.Path2 = []byte("/etc/shadow"), []byte("/tmp/s")

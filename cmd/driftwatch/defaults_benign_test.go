@@ -21,7 +21,7 @@ var behaviourRules = []string{
 	"Packet socket opened", "PTRACE_TRACEME anti-debugging", "Bulk deletion", "System log cleared",
 	"Link to a sensitive file created", "Namespace changed in container", "BPF program loaded",
 	// Found with Falco's event-generator (docs/event-generator.md).
-	"Binary directory changed",
+	"Binary directory changed", "Cron job scheduled",
 }
 
 // detectRules runs driftwatch detect (default rules) over traces and
