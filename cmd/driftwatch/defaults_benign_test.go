@@ -20,6 +20,8 @@ var behaviourRules = []string{
 	"User management tool in container", "Search for private keys or passwords", "Search for AWS credentials",
 	"Packet socket opened", "PTRACE_TRACEME anti-debugging", "Bulk deletion", "System log cleared",
 	"Link to a sensitive file created", "Namespace changed in container", "BPF program loaded",
+	// Found with Falco's event-generator (docs/event-generator.md).
+	"Binary directory changed", "Cron job scheduled",
 }
 
 // detectRules runs driftwatch detect (default rules) over traces and
