@@ -138,6 +138,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_memfd_create 319
 #define NR_execveat 322
 #define NR_openat2 437
+#define NR_bpf 321
+#define NR_userfaultfd 323
 #define NR_fchmodat2 452
 
 // Fixed record header: 296 bytes, little endian, mirrored in decode.go.
@@ -1600,6 +1602,12 @@ static __noinline int sys_plain(struct task_struct *t, struct pt_regs *regs, lon
 	case NR_unshare:
 		h->flags = regs->di;
 		break;
+	case NR_bpf:
+		// the command (BPF_PROG_LOAD ...) is Raw[0]; Ret the new fd or 0
+		break;
+	case NR_userfaultfd:
+		h->flags = regs->di; // O_CLOEXEC, O_NONBLOCK, UFFD_USER_MODE_ONLY
+		break;
 	case NR_setns:
 		h->fd = regs->di;
 		h->flags = regs->si;
@@ -1692,6 +1700,8 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 	case NR_capset:
 	case NR_unshare:
 	case NR_setns:
+	case NR_bpf:
+	case NR_userfaultfd:
 		return sys_plain(t, regs, nr, ret);
 	}
 	return 0;

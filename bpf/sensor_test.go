@@ -589,6 +589,38 @@ func TestPtraceAttach(t *testing.T) {
 	}
 }
 
+// TestBpfUserfaultfd: bpf(2) is reported with its command (a successful
+// BPF_PROG_LOAD and a failing unknown command) and userfaultfd(2) with its
+// flags and the new descriptor.
+func TestBpfUserfaultfd(t *testing.T) {
+	c := sensor(t)
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	out, cmd := cg.run(t, helper(t), "bpfuffd")
+	evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+	load := find(evs, func(e *event.Event) bool { return isSys(event.SysBpf)(e) && e.Raw[0] == unix.BPF_PROG_LOAD })
+	if load == nil {
+		t.Fatalf("no bpf(BPF_PROG_LOAD):\n%s", dump(evs))
+	}
+	if load.Ret != int64(atoi(t, out["progfd"])) || load.Pid != uint32(cmd.Process.Pid) {
+		t.Errorf("bpf(BPF_PROG_LOAD): %s; want ret %s", describe(load), out["progfd"])
+	}
+	if got := load.Spec().ArgByName("cmd"); got == nil || load.SlotInt(got.From) != unix.BPF_PROG_LOAD {
+		t.Errorf("bpf: the table's cmd argument does not read the command: %+v", got)
+	}
+	bad := find(evs, func(e *event.Event) bool { return isSys(event.SysBpf)(e) && e.Raw[0] == 9999 })
+	if bad == nil || bad.Ret != -int64(atoi(t, out["badcmd_errno"])) || bad.Ret >= 0 {
+		t.Errorf("bpf(9999): %v, want ret -%s", bad, out["badcmd_errno"])
+	}
+	uf := find(evs, isSys(event.SysUserfaultfd))
+	if uf == nil {
+		t.Fatalf("no userfaultfd:\n%s", dump(evs))
+	}
+	if uf.Ret != int64(atoi(t, out["uffd"])) || uf.Flags != unix.O_CLOEXEC|unix.O_NONBLOCK {
+		t.Errorf("userfaultfd: %s; want ret %s flags %#x", describe(uf), out["uffd"], unix.O_CLOEXEC|unix.O_NONBLOCK)
+	}
+}
+
 func TestSymlinkat(t *testing.T) {
 	c := sensor(t)
 	cg := newCgroup(t)

@@ -33,6 +33,7 @@ const (
 	ArgPid                      // a process id
 	ArgCaps                     // a capability mask
 	ArgNSType                   // a namespace type mask (CLONE_NEW*)
+	ArgBpfCmd                   // a bpf(2) command (BPF_PROG_LOAD)
 	ArgTuple                    // a socket's endpoints, from the fd record
 	ArgExe                      // the executable as argv[0] named it (process record)
 	ArgArgs                     // the arguments (process record)
@@ -252,6 +253,10 @@ var specs = []Spec{
 	{Name: "umount2", Args: []Arg{res, {Name: "name", Type: ArgPath, From: SlotPath}}, Feature: FeatUmount, Sensor: true, Reported: true},
 	{Name: "unshare", Args: []Arg{res, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, Feature: FeatUnshare, Sensor: true, Reported: true},
 	{Name: "setns", Args: []Arg{res, {Name: "fd", Type: ArgFD, From: SlotFd}, {Name: "nstype", Type: ArgNSType, From: SlotArg3, Print: Hex}}, Feature: FeatSetns, Sensor: true, Reported: true},
+	// bpf: Ret is the new descriptor (maps, programs, links) or 0, cmd the
+	// command, rendered by name (BPF_PROG_LOAD).
+	{Name: "bpf", Args: []Arg{{Name: "res_or_fd", Type: ArgErrno, From: SlotRet}, {Name: "cmd", Type: ArgBpfCmd, From: SlotRaw0}}, Sensor: true, Reported: true},
+	{Name: "userfaultfd", Args: []Arg{res, {Name: "flags", Type: ArgFlags, From: SlotFlags, Print: Hex}}, Sensor: true, Reported: true},
 	// Lifecycle: the sensor reports these as KindFork / KindExit events
 	// from scheduler tracepoints, not from sys_exit.
 	{Name: "clone", Reported: true},

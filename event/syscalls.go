@@ -58,6 +58,8 @@ const (
 	SysRenameat2   uint16 = 316
 	SysMemfdCreate uint16 = 319
 	SysExecveat    uint16 = 322
+	SysBpf         uint16 = 321
+	SysUserfaultfd uint16 = 323
 	SysClone3      uint16 = 435
 	SysOpenat2     uint16 = 437
 	SysFchmodat2   uint16 = 452

@@ -70,6 +70,15 @@ func exitArg(e *event.Event, n int) (string, bool) {
 	return "", false
 }
 
+// bpfCmd renders a bpf(2) command by name (BPF_PROG_LOAD), or its number
+// when the name is unknown.
+func bpfCmd(c *evalCtx, cmd int64) string {
+	if cmd >= 0 && cmd < int64(len(bpfCmdNames)) {
+		return bpfCmdNames[cmd]
+	}
+	return c.storeInt(cmd)
+}
+
 func isExecEvent(e *event.Event) bool {
 	return e.Kind == event.KindExec || e.Kind == event.KindSyscall && (e.Syscall == event.SysExecve || e.Syscall == event.SysExecveat)
 }
@@ -110,6 +119,8 @@ func tableArg(c *evalCtx, e *event.Event, a *event.Arg) (string, bool) {
 	case event.ArgPtraceReq:
 		s, ok := ptraceRequests[uint32(e.SlotInt(a.From))]
 		return s, ok
+	case event.ArgBpfCmd:
+		return bpfCmd(c, e.SlotInt(a.From)), true
 	case event.ArgFamily:
 		s, ok := familyNames[uint64(e.SlotInt(a.From))]
 		return s, ok
@@ -182,10 +193,7 @@ func argAlias(c *evalCtx, name string) (string, bool) {
 		if e.Kind != event.KindSyscall || sc != sysBpf {
 			return "", false
 		}
-		if e.Raw[0] < uint64(len(bpfCmdNames)) {
-			return bpfCmdNames[e.Raw[0]], true
-		}
-		return c.storeInt(int64(e.Raw[0])), true
+		return bpfCmd(c, int64(int32(e.Raw[0]))), true
 	case "exe":
 		return procExe(c.proc())
 	case "args":

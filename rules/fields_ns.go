@@ -46,7 +46,7 @@ var reportedTypes = func() typeSet {
 }()
 
 // bpf(2) syscall number (x86_64) and command names (linux/bpf.h).
-const sysBpf = 321
+const sysBpf = event.SysBpf
 
 var bpfCmdNames = []string{
 	"BPF_MAP_CREATE", "BPF_MAP_LOOKUP_ELEM", "BPF_MAP_UPDATE_ELEM", "BPF_MAP_DELETE_ELEM",

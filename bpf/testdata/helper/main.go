@@ -49,6 +49,8 @@ func main() {
 		if _, _, e := unix.RawSyscall(unix.SYS_SETUID, uintptr(uid), 0, 0); e != 0 {
 			err = e
 		}
+	case "bpfuffd":
+		err = bpfUffd()
 	case "unlink":
 		p, _ := unix.BytePtrFromString(args[0])
 		if _, _, e := unix.RawSyscall(unix.SYS_UNLINK, uintptr(unsafePtr(p)), 0, 0); e != 0 {
@@ -458,5 +460,42 @@ func deep(dir string, levels int) error {
 		}
 		unix.Close(fd)
 	}
+	return nil
+}
+
+// bpfUffd loads a two-instruction socket filter with bpf(BPF_PROG_LOAD),
+// makes a failing bpf call with an unknown command, and opens a
+// userfaultfd; it prints the descriptors.
+func bpfUffd() error {
+	insns := []byte{0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0} // r0 = 0; exit
+	license := []byte("GPL\x00")
+	var attr [48]byte
+	put32 := func(off int, v uint32) {
+		for i := 0; i < 4; i++ {
+			attr[off+i] = byte(v >> (8 * i))
+		}
+	}
+	put64 := func(off int, v uint64) {
+		put32(off, uint32(v))
+		put32(off+4, uint32(v>>32))
+	}
+	put32(0, unix.BPF_PROG_TYPE_SOCKET_FILTER)
+	put32(4, 2)
+	put64(8, uint64(uintptr(unsafePtr(&insns[0]))))
+	put64(16, uint64(uintptr(unsafePtr(&license[0]))))
+	fd, _, e := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafePtr(&attr[0])), uintptr(len(attr)))
+	runtime.KeepAlive(insns)
+	runtime.KeepAlive(license)
+	if e != 0 {
+		return fmt.Errorf("bpf(BPF_PROG_LOAD): %w", e)
+	}
+	fmt.Printf("progfd=%d\n", fd)
+	_, _, e = unix.Syscall(unix.SYS_BPF, 9999, 0, 0)
+	fmt.Printf("badcmd_errno=%d\n", int(e))
+	ufd, _, e := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK, 0, 0)
+	if e != 0 {
+		return fmt.Errorf("userfaultfd: %w", e)
+	}
+	fmt.Printf("uffd=%d\n", ufd)
 	return nil
 }
