@@ -11,8 +11,8 @@ import (
 
 // Record layout, mirrored from struct ev_hdr in sensor.bpf.c.
 const (
-	recVersion = 2
-	hdrSize    = 296
+	recVersion = 3
+	hdrSize    = 328
 
 	offTs       = 0
 	offCgroup   = 8
@@ -58,6 +58,13 @@ const (
 	offComm     = 264
 	offFileIno  = 280
 	offFileDev  = 288
+	offVPid     = 296
+	offVTid     = 300
+	offVPgid    = 304
+	offEnvOff   = 308 // u16 offset, then u16 length of the environment
+	offEnvLen   = 310
+	offCapPrm   = 312
+	offCapInh   = 320
 )
 
 // Kernel file types in the record's fd_type: S_IFMT>>12 of the inode, or
@@ -130,6 +137,10 @@ func Decode(raw []byte, ev *event.Event, clk Clock) error {
 		}
 		offs[i], lens[i] = o, n
 	}
+	envOff, envLen := int(le.Uint16(raw[offEnvOff:])), int(le.Uint16(raw[offEnvLen:]))
+	if envLen > 0 && (envOff < hdrSize || envOff+envLen > len(raw)) {
+		return fmt.Errorf("%w: environment [%d,+%d) outside %d bytes", ErrBadRecord, envOff, envLen, len(raw))
+	}
 
 	ev.Reset()
 	ev.Kind = kind
@@ -175,6 +186,12 @@ func Decode(raw []byte, ev *event.Event, clk Clock) error {
 	ev.ExeMtime = int64(le.Uint64(raw[offExeMtime:]))
 	ev.ChildPid = le.Uint32(raw[offChildPid:])
 	ev.ChildTid = le.Uint32(raw[offChildTid:])
+	ev.VPid = le.Uint32(raw[offVPid:])
+	ev.VTid = le.Uint32(raw[offVTid:])
+	ev.VPgid = le.Uint32(raw[offVPgid:])
+	ev.CapPrm = le.Uint64(raw[offCapPrm:])
+	ev.CapInh = le.Uint64(raw[offCapInh:])
+	ev.Env = appendRegion(ev.Env, raw, envOff, envLen)
 
 	ev.Path = appendRegion(ev.Path, raw, offs[regPath], lens[regPath])
 	ev.Path2 = appendRegion(ev.Path2, raw, offs[regPath2], lens[regPath2])

@@ -32,9 +32,10 @@ func sampleEvents() []*event.Event {
 	exec := &event.Event{Kind: event.KindExec, Syscall: event.SysExecve, Time: testClock.BootToWall + 8, Pid: 30, Tid: 30, Ppid: 29,
 		Path: []byte("/bin/cat"), Exe: []byte("/usr/bin/cat"), Argv: []byte("cat\x00/etc/hostname\x00"), Cwd: []byte("/root"),
 		ExeIno: 247026, ExeDev: 0x10302, ExeCtime: 1663687649000000001, ExeMtime: 1663687648000000002,
-		Flags2: event.FlagExeUpperLayer | event.FlagArgvTruncated}
+		Flags2: event.FlagExeUpperLayer | event.FlagArgvTruncated | event.FlagEnvTruncated,
+		VPid: 7, VTid: 7, VPgid: 1, CapPrm: 0x1ffffffffff, CapInh: 0x400, Env: []byte("PATH=/bin\x00FOO=bar\x00")}
 	fork := &event.Event{Kind: event.KindFork, Syscall: event.SysClone, Time: testClock.BootToWall + 9, Pid: 30, Tid: 30,
-		ChildPid: 31, ChildTid: 31, Flags: 0x1200011}
+		ChildPid: 31, ChildTid: 31, Flags: 0x1200011, VPid: 2, VTid: 2, VPgid: 1, CapPrm: 0x3}
 	exit := &event.Event{Kind: event.KindExit, Syscall: event.SysExitGroup, Time: testClock.BootToWall + 10, Pid: 31, Tid: 32,
 		Ret: 256, Flags2: event.FlagThread}
 	dup := &event.Event{Kind: event.KindSyscall, Syscall: event.SysDup2, Time: testClock.BootToWall + 12, Fd: 4, Fd2: 1, Ret: 1,
@@ -59,7 +60,9 @@ func TestDecodeRoundTrip(t *testing.T) {
 		if got.Time != want.Time || got.CgroupID != want.CgroupID || got.CapEff != want.CapEff || got.Raw != want.Raw ||
 			got.ExeIno != want.ExeIno || got.ExeDev != want.ExeDev || got.ExeCtime != want.ExeCtime || got.ExeMtime != want.ExeMtime ||
 			got.Comm != want.Comm || got.Tty != want.Tty || got.PidNS != want.PidNS || got.LoginUID != want.LoginUID ||
-			!bytes.Equal(got.Cwd, want.Cwd) || !bytes.Equal(got.UnixPath, want.UnixPath) || got.ChildTid != want.ChildTid {
+			!bytes.Equal(got.Cwd, want.Cwd) || !bytes.Equal(got.UnixPath, want.UnixPath) || got.ChildTid != want.ChildTid ||
+			got.VPid != want.VPid || got.VTid != want.VTid || got.VPgid != want.VPgid || got.CapPrm != want.CapPrm ||
+			got.CapInh != want.CapInh || !bytes.Equal(got.Env, want.Env) || got.Flags2 != want.Flags2 {
 			t.Errorf("%s: fields differ:\n got %+v\nwant %+v", want.Type(), got, want)
 		}
 	}

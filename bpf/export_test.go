@@ -16,6 +16,7 @@ func EncodeRecord(ev *event.Event, clk Clock) []byte {
 	for _, r := range regions {
 		size += len(r)
 	}
+	size += len(ev.Env)
 	raw := make([]byte, size)
 	le.PutUint64(raw[offTs:], uint64(ev.Time-clk.BootToWall))
 	le.PutUint64(raw[offCgroup:], ev.CgroupID)
@@ -34,6 +35,7 @@ func EncodeRecord(ev *event.Event, clk Clock) []byte {
 		offMntNS: ev.MntNS, offTty: ev.Tty, offFlags: ev.Flags, offMode: ev.Mode,
 		offFd: uint32(ev.Fd), offFd2: uint32(ev.Fd2), offFlags2: ev.Flags2,
 		offExeDev: decodeDev(ev.ExeDev), offChildPid: ev.ChildPid, offChildTid: ev.ChildTid,
+		offVPid: ev.VPid, offVTid: ev.VTid, offVPgid: ev.VPgid,
 	} {
 		le.PutUint32(raw[off:], v)
 	}
@@ -73,6 +75,13 @@ func EncodeRecord(ev *event.Event, clk Clock) []byte {
 		le.PutUint16(raw[offRegions+2*i:], uint16(pos))
 		le.PutUint16(raw[offRegions+2*regCount+2*i:], uint16(len(r)))
 		pos += copy(raw[pos:], r)
+	}
+	le.PutUint64(raw[offCapPrm:], ev.CapPrm)
+	le.PutUint64(raw[offCapInh:], ev.CapInh)
+	if len(ev.Env) > 0 {
+		le.PutUint16(raw[offEnvOff:], uint16(pos))
+		le.PutUint16(raw[offEnvLen:], uint16(len(ev.Env)))
+		copy(raw[pos:], ev.Env)
 	}
 	return raw
 }

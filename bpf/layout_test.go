@@ -38,6 +38,8 @@ func TestRecordLayoutMatchesBTF(t *testing.T) {
 		"off": {offRegions, 2 * regCount}, "len": {offRegions + 2*regCount, 2 * regCount},
 		"fd_type": {offFdType, 1}, "saddr": {offSaddr, 16}, "daddr": {offDaddr, 16}, "comm": {offComm, 16},
 		"file_ino": {offFileIno, 8}, "file_dev": {offFileDev, 4},
+		"vpid": {offVPid, 4}, "vtid": {offVTid, 4}, "vpgid": {offVPgid, 4},
+		"env_off": {offEnvOff, 2}, "env_len": {offEnvLen, 2}, "cap_prm": {offCapPrm, 8}, "cap_inh": {offCapInh, 8},
 	}
 	padding := map[string]bool{"pad": true, "pad2": true}
 	seen := map[string]bool{}

@@ -29,7 +29,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define EV_VERSION 2
+#define EV_VERSION 3
 
 // Record kinds (event.Kind).
 #define KIND_SYSCALL 0
@@ -55,6 +55,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define F_EXE_UNKNOWN (1 << 5)
 #define F_RPATH_TRUNC (1 << 6) // the resolved path (R_RPATH) was cut
 #define F_FILE (1 << 7)        // fd_type/file_ino/file_dev were read from the kernel
+#define F_ENV_TRUNC (1 << 8)   // the environment was longer than ENV_LEN
 
 // String regions (index into off[]/len[]), mapped to event.Event fields.
 #define R_PATH 0
@@ -72,6 +73,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define MID_PATH 256
 #define UNIX_LEN 128  // sockaddr_un path (108) rounded up
 #define ARGV_LEN 4096 // argv bytes
+#define ENV_LEN 4096  // environment bytes (exec)
 #define NAME_LEN 256  // one path component
 #define WALK_STEPS 2176 // dentry walk bound: a 4096-byte path has at most 2048
                         // components, plus mount crossings
@@ -191,16 +193,24 @@ struct ev_hdr {
 	__u64 file_ino;     // 280 inode of the descriptor's file (F_FILE)
 	__u32 file_dev;     // 288 its kernel dev_t
 	__u32 pad2;         // 292
-};                          // 296
+	// exec: the new image's task; fork: the child's (like child_pid)
+	__u32 vpid;    // 296 tgid in the task's own pid namespace
+	__u32 vtid;    // 300 tid in it
+	__u32 vpgid;   // 304 process group id in it (0: the group is outside it)
+	__u16 env_off; // 308 environment region (exec), NUL-separated
+	__u16 env_len; // 310
+	__u64 cap_prm; // 312 permitted capabilities
+	__u64 cap_inh; // 320 inheritable capabilities
+};                     // 328
 
 #define FT_ANON 15 // an inode without a type (anonymous inodes)
 
-#define HDR_SIZE 296
+#define HDR_SIZE 328
 #define REC_PLAIN HDR_SIZE
 #define REC_NET (HDR_SIZE + UNIX_LEN)
 // Records with paths are built in a per-CPU buffer (rec_map) and copied
 // to the ring with their exact size: up to four PATH_MAX regions.
-#define REC_MAX (HDR_SIZE + 4 * PATH_MAX_LEN)
+#define REC_MAX (HDR_SIZE + 5 * PATH_MAX_LEN)
 
 _Static_assert(sizeof(struct ev_hdr) == HDR_SIZE, "ev_hdr layout");
 
@@ -529,6 +539,45 @@ static __always_inline void fill_task(struct ev_hdr *h, struct task_struct *t, _
 		struct tty_driver *drv = tty->driver;
 		h->tty = new_encode_dev(drv->major, drv->minor_start + tty->index);
 	}
+}
+
+// pid_nr_in returns p's number in the pid namespace ns at level (pid_nr_ns),
+// 0 when p is not visible there.
+static __always_inline __u32 pid_nr_in(struct pid *p, unsigned int level, struct pid_namespace *ns)
+{
+	if (!p || level >= 32 || p->level < level)
+		return 0;
+	// struct pid ends in a flexible array: cast past its BTF size.
+	unsigned long addr =
+		(unsigned long)p + bpf_core_field_offset(struct pid, numbers) + level * bpf_core_type_size(struct upid);
+	struct upid *up = bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct upid));
+	if (up->ns != ns)
+		return 0;
+	return up->nr;
+}
+
+// fill_vids fills the virtual ids of task t (its pid, tid and process group
+// in its own pid namespace, as getpid/gettid/getpgrp inside it return) and
+// its permitted and inheritable capabilities.
+static __always_inline void fill_vids(struct ev_hdr *h, struct task_struct *t)
+{
+	struct pid *tp = t->thread_pid;
+	if (tp) {
+		unsigned int level = tp->level;
+		if (level < 32) {
+			unsigned long addr = (unsigned long)tp + bpf_core_field_offset(struct pid, numbers) +
+					     level * bpf_core_type_size(struct upid);
+			struct upid *up = bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct upid));
+			struct pid_namespace *ns = up->ns;
+			h->vtid = up->nr;
+			struct signal_struct *sig = t->signal;
+			h->vpid = pid_nr_in(sig->pids[PIDTYPE_TGID], level, ns);
+			h->vpgid = pid_nr_in(sig->pids[PIDTYPE_PGID], level, ns);
+		}
+	}
+	const struct cred *c = t->cred;
+	h->cap_prm = c->cap_permitted.val;
+	h->cap_inh = c->cap_inheritable.val;
 }
 
 // clear_hdr zeroes the whole header, padding included: ring memory holds
@@ -884,6 +933,7 @@ int BPF_PROG(dw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
 	fill_task(h, t, KIND_EXEC, bpf_ktime_get_boot_ns());
+	fill_vids(h, t);
 	h->syscall = NR_execve;
 	struct file *f = bprm->file;
 	exe_facts(h, f);
@@ -926,6 +976,23 @@ int BPF_PROG(dw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 				off += l;
 			}
 		}
+		// The environment the new image starts with, read here, at
+		// exec: a process that exits at once still has it.
+		start = mm->env_start;
+		end = mm->env_end;
+		len = end - start;
+		if (end > start && off <= HDR_SIZE + 4 * PATH_MAX_LEN) {
+			if (len > ENV_LEN) {
+				len = ENV_LEN;
+				h->flags2 |= F_ENV_TRUNC;
+			}
+			__u32 l = clamp_path(len);
+			if (bpf_probe_read_user((char *)h + off, l, (void *)start) == 0) {
+				h->env_off = off;
+				h->env_len = l;
+				off += l;
+			}
+		}
 	}
 	rec_submit(&lifecycle_rb, h, off, LOST_EXEC);
 	return 0;
@@ -944,6 +1011,7 @@ int BPF_PROG(dw_fork, struct task_struct *parent, struct task_struct *child)
 	fill_task(h, t, KIND_FORK, bpf_ktime_get_boot_ns());
 	h->child_pid = child->tgid;
 	h->child_tid = child->pid;
+	fill_vids(h, child);
 	if (child->tgid == parent->tgid)
 		h->flags2 |= F_THREAD;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);

@@ -111,6 +111,29 @@ type Process struct {
 	ArgsTruncated bool
 	// FromSnapshot is true for processes found by the start-up /proc scan.
 	FromSnapshot bool
+	// NSKnown: VPid, VPgid, CapPrm and CapInh were captured by the sensor
+	// at the process's exec or fork (false for snapshot processes and
+	// traces before format 2.1).
+	NSKnown bool
+	// VPid and VPgid are the process's pid and process group id in its
+	// own pid namespace (VPgid 0: the group is outside it), as of its
+	// exec or fork: a later setpgid/setsid without exec is not seen.
+	VPid  uint32
+	VPgid uint32
+	// VTids maps the host tids of the process's other threads (created
+	// after the exec, reported by the sensor) to their ids in the namespace.
+	VTids map[uint32]uint32
+	// CapPrm and CapInh are the permitted and inheritable capability sets
+	// as of the exec or fork.
+	CapPrm uint64
+	CapInh uint64
+	// EnvKnown: Env is the environment the sensor captured at the exec
+	// (NUL-separated, at most 4 KiB; when the kernel's was longer the
+	// variables past the bound are dropped and EnvTruncated is set).
+	// Shared between a forked child and its parent: read-only.
+	EnvKnown     bool
+	EnvTruncated bool
+	Env          []byte
 	// Parent is the parent process record, nil when unknown.
 	Parent *Process
 	// Container is the container the process runs in (never nil once

@@ -76,6 +76,8 @@ const (
 	// FlagFileFacts: FileType, FileIno and FileDev were read from the
 	// kernel's file object of the descriptor at the event.
 	FlagFileFacts
+	// FlagEnvTruncated: Env was longer than the sensor's bound (4 KiB).
+	FlagEnvTruncated
 )
 
 // Event is one kernel event. It is a plain value: decoding into an existing
@@ -168,13 +170,28 @@ type Event struct {
 
 	// Flags2 holds driftwatch's own Flag* bits.
 	Flags2 uint32
+
+	// Ids of the task in its own pid namespace, as getpid, gettid and
+	// getpgrp return inside it (KindExec: the task; KindFork: the child,
+	// like ChildPid). VPgid is 0 when the process group is outside the
+	// namespace; all are 0 when not captured (other kinds, older traces).
+	VPid  uint32
+	VTid  uint32
+	VPgid uint32
+	// CapPrm and CapInh are the permitted and inheritable capability sets
+	// (KindExec: after the exec; KindFork: the child's).
+	CapPrm uint64
+	CapInh uint64
+	// Env is the new image's environment at exec (KindExec),
+	// NUL-separated as the kernel keeps it, up to 4 KiB (FlagEnvTruncated).
+	Env []byte
 }
 
 // Reset clears the event but keeps its byte slices' capacity for reuse.
 func (e *Event) Reset() {
-	path, path2, up, exe, argv, cwd, rp := e.Path[:0], e.Path2[:0], e.UnixPath[:0], e.Exe[:0], e.Argv[:0], e.Cwd[:0], e.RealPath[:0]
+	path, path2, up, exe, argv, cwd, rp, env := e.Path[:0], e.Path2[:0], e.UnixPath[:0], e.Exe[:0], e.Argv[:0], e.Cwd[:0], e.RealPath[:0], e.Env[:0]
 	*e = Event{}
-	e.Path, e.Path2, e.UnixPath, e.Exe, e.Argv, e.Cwd, e.RealPath = path, path2, up, exe, argv, cwd, rp
+	e.Path, e.Path2, e.UnixPath, e.Exe, e.Argv, e.Cwd, e.RealPath, e.Env = path, path2, up, exe, argv, cwd, rp, env
 }
 
 // Clone returns a deep copy whose slices do not alias e's.
@@ -187,6 +204,7 @@ func (e *Event) Clone() *Event {
 	c.Argv = cloneBytes(e.Argv)
 	c.Cwd = cloneBytes(e.Cwd)
 	c.RealPath = cloneBytes(e.RealPath)
+	c.Env = cloneBytes(e.Env)
 	return &c
 }
 

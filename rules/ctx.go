@@ -50,6 +50,8 @@ const (
 	cachePArgs
 	cachePCmdline
 	cacheCaps
+	cacheCapPrm
+	cacheCapInh
 	cacheFlags
 	cacheCwd
 	cacheFDName

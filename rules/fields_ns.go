@@ -17,11 +17,9 @@ import (
 // field renders <NA> after a warning.
 var unavailableFields = map[string]string{
 	"evt.buffer":                  "the sensor does not capture read/write data buffers",
-	"proc.vpgid":                  "the sensor does not report process groups",
-	"proc.is_vpgid_leader":        "the sensor does not report process groups",
-	"proc.vpgid.name":             "the sensor does not report process groups",
-	"proc.vpgid.exe":              "the sensor does not report process groups",
-	"proc.vpgid.exepath":          "the sensor does not report process groups",
+	"proc.vpgid.name":             "the process table does not index process-group leaders",
+	"proc.vpgid.exe":              "the process table does not index process-group leaders",
+	"proc.vpgid.exepath":          "the process table does not index process-group leaders",
 	"container.mounts":            "container metadata carries no mounts",
 	"container.mount":             "container metadata carries no mounts",
 	"container.mount.source":      "container metadata carries no mounts",
@@ -99,7 +97,11 @@ func (c *evalCtx) environ() ([]byte, bool) {
 		return c.bufs[cacheEnv], len(c.bufs[cacheEnv]) > 0
 	}
 	var env []byte
-	if f := c.rs.opts.Environ; f != nil {
+	if p := c.proc(); p != nil && p.EnvKnown {
+		// captured by the sensor at the exec
+		c.store(cacheEnv, append(c.bufs[cacheEnv][:0], p.Env...))
+		return c.bufs[cacheEnv], true
+	} else if f := c.rs.opts.Environ; f != nil {
 		if e, ok := f(c.proc()); ok {
 			env = e
 		}
@@ -119,40 +121,60 @@ func inHostPidNS(p *event.Process) bool {
 }
 
 func init() {
-	num("proc.vpid", "pid inside the process's pid namespace (approximated: 1 for the first process of a namespace, the host pid for host processes, <NA> otherwise)", func(c *evalCtx) (int64, bool) {
+	num("proc.vpid", "pid inside the process's pid namespace (sensor, at exec or fork; <NA> for processes that predate the capture)", func(c *evalCtx) (int64, bool) {
 		p := c.proc()
-		switch {
-		case isNSLeader(p):
-			return 1, true
-		case inHostPidNS(p):
-			return int64(p.Pid), true
-		}
-		return 0, false
-	})
-	num("thread.vtid", "thread id inside the pid namespace (approximated as proc.vpid for the main thread)", func(c *evalCtx) (int64, bool) {
-		p := c.proc()
-		if p == nil || c.e.Tid != 0 && c.e.Tid != p.Pid {
+		if p == nil || !p.NSKnown {
 			return 0, false
 		}
-		switch {
-		case isNSLeader(p):
-			return 1, true
-		case inHostPidNS(p):
-			return int64(p.Pid), true
-		}
-		return 0, false
+		return int64(p.VPid), true
 	})
-	str("thread.cap_permitted", "permitted capabilities (approximated by the effective set, which it contains)", func(c *evalCtx) (string, bool) {
-		if s, ok := c.cached(cacheCaps); ok {
+	num("thread.vtid", "thread id inside the pid namespace (sensor: the main thread's is proc.vpid, other threads' from their creation)", func(c *evalCtx) (int64, bool) {
+		p := c.proc()
+		if p == nil || !p.NSKnown {
+			return 0, false
+		}
+		if e := c.e.Event; e != nil && e.Kind == event.KindExec && e.VTid != 0 {
+			return int64(e.VTid), true
+		}
+		if c.e.Tid == 0 || c.e.Tid == p.Pid {
+			return int64(p.VPid), true
+		}
+		v, ok := p.VTids[c.e.Tid]
+		return int64(v), ok
+	})
+	num("proc.vpgid", "process group id inside the pid namespace (sensor, at exec or fork; 0 when the group is outside the namespace)", func(c *evalCtx) (int64, bool) {
+		p := c.proc()
+		if p == nil || !p.NSKnown {
+			return 0, false
+		}
+		return int64(p.VPgid), true
+	})
+	boolean("proc.is_vpgid_leader", "the process leads its process group (proc.vpid = proc.vpgid)", func(c *evalCtx) (bool, bool) {
+		p := c.proc()
+		if p == nil || !p.NSKnown {
+			return false, false
+		}
+		return p.VPid == p.VPgid, true
+	})
+	str("thread.cap_permitted", "permitted capabilities (sensor, at exec or fork)", func(c *evalCtx) (string, bool) {
+		p := c.proc()
+		if p == nil || !p.NSKnown {
+			return "", false
+		}
+		if s, ok := c.cached(cacheCapPrm); ok {
 			return s, true
 		}
-		caps := c.e.CapEff
-		if caps == 0 {
-			if p := c.proc(); p != nil {
-				caps = p.CapEff
-			}
+		return c.store(cacheCapPrm, appendCaps(c.bufs[cacheCapPrm][:0], p.CapPrm)), true
+	})
+	str("thread.cap_inheritable", "inheritable capabilities (sensor, at exec or fork)", func(c *evalCtx) (string, bool) {
+		p := c.proc()
+		if p == nil || !p.NSKnown {
+			return "", false
 		}
-		return c.store(cacheCaps, appendCaps(c.bufs[cacheCaps][:0], caps)), true
+		if s, ok := c.cached(cacheCapInh); ok {
+			return s, true
+		}
+		return c.store(cacheCapInh, appendCaps(c.bufs[cacheCapInh][:0], p.CapInh)), true
 	})
 	str("fd.sockfamily", "socket family of the fd: ip or unix", func(c *evalCtx) (string, bool) {
 		fam := uint16(0)
@@ -202,7 +224,7 @@ func init() {
 		return isOpen(e) && e.Flags&oCreat != 0 && mode&0o111 != 0, true
 	})
 	fieldTable["proc.env"] = &fieldDef{typ: tString, argMode: 1,
-		desc: "environment of the process (Options.Environ: read from /proc/<pid>/environ when evaluated live, at most 32 KiB; <NA> in replays); proc.env[NAME] is one variable's value",
+		desc: "environment of the process, captured by the sensor at its exec (at most 4 KiB); for processes that predate the capture, Options.Environ (the agent: /proc/<pid>/environ when evaluated live, at most 32 KiB; <NA> in replays); proc.env[NAME] is one variable's value",
 		make: func(arg string, hasArg bool) (getter, bool, error) {
 			if !hasArg {
 				return func(c *evalCtx, _ int) (value, bool) {

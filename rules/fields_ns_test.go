@@ -28,17 +28,24 @@ func evalField(t *testing.T, opts Options, field string, e *event.Enriched) stri
 }
 
 func TestNamespaceAndExecFields(t *testing.T) {
-	// Container init: its parent (runc) is in the host pid namespace.
-	runc := proc("runc", "/usr/bin/runc")
-	runc.PidNS = 4026531836
-	initP := lineage(proc("nginx", "/usr/sbin/nginx"), runc)
-	initP.PidNS = 4026532999
-	inCtr(initP, ctr())
-	worker := lineage(proc("nginx", "/usr/sbin/nginx"), proc("nginx", "/usr/sbin/nginx"))
-	worker.PidNS, worker.Parent.PidNS = 4026532999, 4026532999
-	inCtr(worker, ctr())
-	hostP := proc("cron", "/usr/sbin/cron")
-	hostP.PidNS = 4026531836
+	// Container init (vpid 1, its own group), a worker (vpid 7 in group 1)
+	// with a second thread, and a process that predates the capture.
+	initP := proc("nginx", "/usr/sbin/nginx")
+	initP.NSKnown, initP.VPid, initP.VPgid = true, 1, 1
+	initP.CapPrm, initP.CapInh = capSysAdmin, 0
+	worker := proc("nginx", "/usr/sbin/nginx")
+	worker.NSKnown, worker.VPid, worker.VPgid = true, 7, 1
+	worker.VTids = map[uint32]uint32{worker.Pid + 5: 9}
+	worker.CapPrm, worker.CapInh = 0, capSysAdmin
+	workerThread := execEv(worker)
+	workerThread.Tid = worker.Pid + 5
+	workerThread.Kind = event.KindSyscall
+	workerThread.Syscall = event.SysOpenat
+	old := proc("cron", "/usr/sbin/cron")
+	old.FromSnapshot = true
+	captured := proc("curl", "/usr/bin/curl")
+	captured.NSKnown, captured.VPid = true, 3
+	captured.EnvKnown, captured.Env = true, []byte("FOO=bar\x00LANG=C\x00")
 
 	env := func(p *event.Process) ([]byte, bool) {
 		if p.Comm == "curl" {
@@ -57,8 +64,6 @@ func TestNamespaceAndExecFields(t *testing.T) {
 	sock.Family = event.AFInet
 	usock := sysEv(proc("ping", "/bin/ping"), event.SysSocket, 3)
 	usock.Family = event.AFUnix
-	capP := proc("sh", "/bin/sh")
-	capP.CapEff = capSysAdmin
 
 	cases := []struct {
 		field string
@@ -67,8 +72,18 @@ func TestNamespaceAndExecFields(t *testing.T) {
 		want  string
 	}{
 		{"proc.vpid", Options{}, execEv(initP), "1"},
-		{"proc.vpid", Options{}, execEv(worker), "<NA>"},
-		{"proc.vpid", Options{}, execEv(hostP), "4242"},
+		{"proc.vpid", Options{}, execEv(worker), "7"},
+		{"proc.vpid", Options{}, execEv(old), "<NA>"},
+		{"thread.vtid", Options{}, execEv(worker), "7"},
+		{"thread.vtid", Options{}, workerThread, "9"},
+		{"thread.vtid", Options{}, execEv(old), "<NA>"},
+		{"proc.vpgid", Options{}, execEv(worker), "1"},
+		{"proc.is_vpgid_leader", Options{}, execEv(initP), "true"},
+		{"proc.is_vpgid_leader", Options{}, execEv(worker), "false"},
+		{"proc.is_vpgid_leader", Options{}, execEv(old), "<NA>"},
+		{"proc.env[FOO]", Options{Environ: env}, execEv(captured), "bar"},
+		{"proc.env", Options{}, execEv(captured), "FOO=bar LANG=C"},
+		{"proc.env[HTTP_PROXY]", Options{}, execEv(captured), "<NA>"},
 		{"proc.env", Options{Environ: env}, execEv(curl), "PATH=/bin HTTP_PROXY=http://10.0.0.1:3128"},
 		{"proc.env[HTTP_PROXY]", Options{Environ: env}, execEv(curl), "http://10.0.0.1:3128"},
 		{"proc.env", Options{}, execEv(curl), "<NA>"},
@@ -77,7 +92,10 @@ func TestNamespaceAndExecFields(t *testing.T) {
 		{"evt.is_open_exec", Options{}, plainOpen, "false"},
 		{"fd.sockfamily", Options{}, sock, "ip"},
 		{"fd.sockfamily", Options{}, usock, "unix"},
-		{"thread.cap_permitted", Options{}, execEv(capP), "CAP_SYS_ADMIN"},
+		{"thread.cap_permitted", Options{}, execEv(initP), "CAP_SYS_ADMIN"},
+		{"thread.cap_permitted", Options{}, execEv(worker), ""},
+		{"thread.cap_inheritable", Options{}, execEv(worker), "CAP_SYS_ADMIN"},
+		{"thread.cap_permitted", Options{}, execEv(old), "<NA>"},
 		{"fd.rip.name", Options{IPNames: func(a netip.Addr) (string, bool) { return "evil.example", a.String() == "203.0.113.9" }}, connectEv(proc("nc", "/bin/nc"), "203.0.113.9", 4444), "evil.example"},
 		{"fd.rip.name", Options{}, connectEv(proc("nc", "/bin/nc"), "203.0.113.9", 4444), "<NA>"},
 	}
@@ -106,7 +124,6 @@ func TestFalcoThreeFilesLoad(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"Basic Interactive Reconnaissance <- proc.is_vpgid_leader",
 		"Launch Sensitive Mount Container <- container.mount.dest",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

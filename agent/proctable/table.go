@@ -1,6 +1,7 @@
 package proctable
 
 import (
+	"bytes"
 	"net/netip"
 	"path"
 	"path/filepath"
@@ -20,6 +21,10 @@ const (
 
 // ellipsis marks where a path longer than the sensor reads was cut.
 const ellipsis = "…"
+
+// maxThreadIDs bounds a process's VTids map (thread.vtid of threads past
+// it is <NA>).
+const maxThreadIDs = 4096
 
 // Linux constants the fd logic needs.
 const (
@@ -241,6 +246,33 @@ func setImage(p *event.Process, ev *event.Event) {
 	p.ExeIno, p.ExeDev, p.ExeCtime, p.ExeMtime = ev.ExeIno, ev.ExeDev, ev.ExeCtime, ev.ExeMtime
 	p.ExeUpperLayer = ev.Flags2&event.FlagExeUpperLayer != 0
 	p.ExeMemfd = ev.Flags2&event.FlagExeMemfd != 0
+	if ev.Kind == event.KindExec {
+		setExecIDs(p, ev)
+	}
+}
+
+// setExecIDs copies the namespace ids, capability sets and environment an
+// exec event carries (sensor records; traces from format 2.1). The
+// environment is copied: ev's buffers are reused by the next decode.
+func setExecIDs(p *event.Process, ev *event.Event) {
+	p.VTids = nil // an exec ends the other threads
+	if ev.VPid == 0 {
+		p.NSKnown, p.VPid, p.VPgid, p.CapPrm, p.CapInh = false, 0, 0, 0, 0
+		p.EnvKnown, p.EnvTruncated, p.Env = false, false, nil
+		return
+	}
+	p.NSKnown, p.VPid, p.VPgid, p.CapPrm, p.CapInh = true, ev.VPid, ev.VPgid, ev.CapPrm, ev.CapInh
+	env := ev.Env
+	p.EnvTruncated = ev.Flags2&event.FlagEnvTruncated != 0
+	if p.EnvTruncated {
+		// drop the variable the bound cut in the middle
+		if i := bytes.LastIndexByte(env, 0); i >= 0 {
+			env = env[:i+1]
+		} else {
+			env = nil
+		}
+	}
+	p.EnvKnown, p.Env = true, bytes.Clone(env)
 }
 
 // Apply updates the table with one event and returns the event's process
@@ -283,8 +315,18 @@ func (t *Table) Apply(ev *event.Event, c *event.Container) (*event.Process, *eve
 	case event.KindFork:
 		if ev.Flags2&event.FlagThread == 0 && ev.ChildPid != 0 && ev.ChildPid != ev.Pid {
 			t.fork(e, ev)
+		} else if ev.Flags2&event.FlagThread != 0 && ev.VTid != 0 && ev.ChildTid != 0 {
+			if p.VTids == nil {
+				p.VTids = make(map[uint32]uint32)
+			}
+			if len(p.VTids) < maxThreadIDs {
+				p.VTids[ev.ChildTid] = ev.VTid
+			}
 		}
 	case event.KindExit:
+		if ev.Tid != ev.Pid {
+			delete(p.VTids, ev.Tid)
+		}
 		if !e.exited {
 			p.ExitTime = ev.Time
 			e.exited = true
@@ -312,6 +354,10 @@ func (t *Table) fork(parent *entry, ev *event.Event) {
 			if len(old.p.FDs) == 0 {
 				copyFDs(old.p, pp)
 			}
+			if ev.VPid != 0 && !old.p.NSKnown {
+				op := old.p
+				op.NSKnown, op.VPid, op.VPgid, op.CapPrm, op.CapInh = true, ev.VPid, ev.VPgid, ev.CapPrm, ev.CapInh
+			}
 			return
 		}
 		if !old.exited && old.parent == parent {
@@ -327,6 +373,11 @@ func (t *Table) fork(parent *entry, ev *event.Event) {
 		ExeIno: pp.ExeIno, ExeDev: pp.ExeDev, ExeCtime: pp.ExeCtime, ExeMtime: pp.ExeMtime,
 		ExeUpperLayer: pp.ExeUpperLayer, ExeMemfd: pp.ExeMemfd,
 		Container: pp.Container, Generation: pp.Generation,
+		// the same memory image: the parent's environment at its exec
+		EnvKnown: pp.EnvKnown, EnvTruncated: pp.EnvTruncated, Env: pp.Env,
+	}
+	if ev.VPid != 0 {
+		child.NSKnown, child.VPid, child.VPgid, child.CapPrm, child.CapInh = true, ev.VPid, ev.VPgid, ev.CapPrm, ev.CapInh
 	}
 	if len(ev.Exe) > 0 && child.Exe == "" {
 		setImage(child, ev)

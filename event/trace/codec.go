@@ -77,6 +77,15 @@ func appendEvent(b []byte, e *event.Event) []byte {
 	b = append(b, byte(e.FileType))
 	b = le.AppendUint64(b, e.FileIno)
 	b = le.AppendUint32(b, e.FileDev)
+	// format 2.1: ids in the task's pid namespace, permitted and
+	// inheritable capabilities, the environment at exec
+	b = le.AppendUint32(b, e.VPid)
+	b = le.AppendUint32(b, e.VTid)
+	b = le.AppendUint32(b, e.VPgid)
+	b = le.AppendUint64(b, e.CapPrm)
+	b = le.AppendUint64(b, e.CapInh)
+	b = binary.AppendUvarint(b, uint64(len(e.Env)))
+	b = append(b, e.Env...)
 	return b
 }
 
@@ -293,6 +302,17 @@ func decodeEvent(b []byte, e *event.Event) error {
 		e.FileType = event.FDType(d.u8())
 		e.FileIno = d.u64()
 		e.FileDev = d.u32()
+	}
+	// format 2.1 fields; absent in older files (zero: <NA> in rules)
+	e.VPid, e.VTid, e.VPgid, e.CapPrm, e.CapInh = 0, 0, 0, 0, 0
+	e.Env = e.Env[:0]
+	if d.err == nil && d.off < len(b) {
+		e.VPid = d.u32()
+		e.VTid = d.u32()
+		e.VPgid = d.u32()
+		e.CapPrm = d.u64()
+		e.CapInh = d.u64()
+		e.Env = append(e.Env, d.bytes()...)
 	}
 	return d.err
 }

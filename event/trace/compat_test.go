@@ -110,9 +110,35 @@ func TestReadsVersion1Gzip(t *testing.T) {
 			t.Errorf("version %d compression %d: %v, want ErrUnsupportedVersion", tc.major, tc.comp, err)
 		}
 	}
-	// What this build writes is 2.0 zstd.
+	// What this build writes is 2.x zstd.
 	data := writeTrace(t, nil, nil, nil, nil)
 	if le.Uint16(data[8:]) != 2 || data[12] != CompressionZstd {
 		t.Fatalf("written header % x", data[:HeaderSize])
+	}
+}
+
+// TestFormat20EventDecodesWithZeroNewFields: an event record of format 2.0
+// (without the pid-namespace ids, capability sets and environment appended
+// in 2.1) decodes with those zero, and a reused Event does not keep an
+// earlier event's values.
+func TestFormat20EventDecodesWithZeroNewFields(t *testing.T) {
+	full := &event.Event{Kind: event.KindExec, Num: 3, Exe: []byte("/bin/true"), RealPath: []byte("/r"),
+		VPid: 1, VTid: 1, VPgid: 1, CapPrm: 0xff, CapInh: 0x1, Env: []byte("FOO=bar\x00")}
+	b := appendEvent(nil, full)
+	var got event.Event
+	if err := decodeEvent(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.VPid != 1 || got.VTid != 1 || got.VPgid != 1 || got.CapPrm != 0xff || got.CapInh != 1 || string(got.Env) != "FOO=bar\x00" {
+		t.Fatalf("2.1 fields lost: %+v", got)
+	}
+	tail := 3*4 + 2*8 + 1 + len(full.Env)
+	old := b[:len(b)-tail]
+	if err := decodeEvent(old, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.VPid != 0 || got.VTid != 0 || got.VPgid != 0 || got.CapPrm != 0 || got.CapInh != 0 || len(got.Env) != 0 ||
+		string(got.Exe) != "/bin/true" || string(got.RealPath) != "/r" {
+		t.Fatalf("2.0 record: %+v", got)
 	}
 }
