@@ -324,8 +324,10 @@ func (t *Table) Apply(ev *event.Event, c *event.Container) (*event.Process, *eve
 			}
 		}
 	case event.KindExit:
-		if ev.Tid != ev.Pid {
+		if ev.Flags2&event.FlagThread != 0 {
+			// a thread other than the leader: the process goes on
 			delete(p.VTids, ev.Tid)
+			break
 		}
 		if !e.exited {
 			p.ExitTime = ev.Time

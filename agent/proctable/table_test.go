@@ -447,3 +447,43 @@ func TestTruncatedArgvMarked(t *testing.T) {
 		t.Errorf("whole argv: truncated=%v args=%q", p.ArgsTruncated, p.Args)
 	}
 }
+
+// TestExecNamespaceIDsAndEnv: the ids, capability sets and environment of
+// an exec are kept (the environment copied out of the event's reusable
+// buffer, a variable cut by the sensor's bound dropped), a forked child
+// takes its own ids from the fork and shares the parent's environment,
+// threads' vtids are kept until their exit, and an exec without the facts
+// (an older trace) leaves them unknown.
+func TestExecNamespaceIDsAndEnv(t *testing.T) {
+	tab := New(Options{})
+	ex := &event.Event{Kind: event.KindExec, Pid: 100, Tid: 100, Ppid: 1, Time: 1, Exe: []byte("/bin/sh"), Argv: []byte("sh\x00"),
+		VPid: 1, VTid: 1, VPgid: 1, CapPrm: 0xff, CapInh: 0x2000, Env: []byte("A=1\x00B=2\x00")}
+	p, _ := tab.Apply(ex, nil)
+	ex.Env[0] = 'X' // the decoder reuses the buffer
+	if !p.NSKnown || p.VPid != 1 || p.VPgid != 1 || p.CapPrm != 0xff || p.CapInh != 0x2000 || !p.EnvKnown || string(p.Env) != "A=1\x00B=2\x00" {
+		t.Fatalf("after exec: %+v", p)
+	}
+	tab.Apply(&event.Event{Kind: event.KindFork, Pid: 100, Tid: 100, Time: 2, ChildPid: 101, ChildTid: 101, VPid: 2, VTid: 2, VPgid: 1, CapPrm: 0xf}, nil)
+	child, _ := tab.Apply(sys(101, event.SysOpenat, func(e *event.Event) { e.Ppid = 100 }), nil)
+	if !child.NSKnown || child.VPid != 2 || child.VPgid != 1 || child.CapPrm != 0xf || string(child.Env) != "A=1\x00B=2\x00" {
+		t.Fatalf("forked child: %+v", child)
+	}
+	tab.Apply(&event.Event{Kind: event.KindFork, Pid: 100, Tid: 100, Time: 3, ChildPid: 100, ChildTid: 105, VPid: 1, VTid: 6, Flags2: event.FlagThread}, nil)
+	if p.VTids[105] != 6 {
+		t.Fatalf("thread vtid: %v", p.VTids)
+	}
+	tab.Apply(&event.Event{Kind: event.KindExit, Pid: 100, Tid: 105, Time: 4, Flags2: event.FlagThread}, nil)
+	if _, ok := p.VTids[105]; ok || p.ExitTime != 0 {
+		t.Fatalf("exited thread kept: %v, or its exit ended the process (exit time %d)", p.VTids, p.ExitTime)
+	}
+	cut := &event.Event{Kind: event.KindExec, Pid: 101, Tid: 101, Time: 5, Exe: []byte("/bin/x"), VPid: 2, VTid: 2, VPgid: 2,
+		Env: []byte("A=1\x00LONG=xxxx"), Flags2: event.FlagEnvTruncated}
+	tab.Apply(cut, nil)
+	if string(child.Env) != "A=1\x00" || !child.EnvTruncated || child.VPgid != 2 {
+		t.Fatalf("truncated env: %q %+v", child.Env, child)
+	}
+	tab.Apply(&event.Event{Kind: event.KindExec, Pid: 101, Tid: 101, Time: 6, Exe: []byte("/bin/y")}, nil)
+	if child.NSKnown || child.EnvKnown || child.Env != nil {
+		t.Fatalf("exec without the facts kept old ones: %+v", child)
+	}
+}
