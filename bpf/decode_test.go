@@ -33,7 +33,7 @@ func sampleEvents() []*event.Event {
 		Path: []byte("/bin/cat"), Exe: []byte("/usr/bin/cat"), Argv: []byte("cat\x00/etc/hostname\x00"), Cwd: []byte("/root"),
 		ExeIno: 247026, ExeDev: 0x10302, ExeCtime: 1663687649000000001, ExeMtime: 1663687648000000002,
 		Flags2: event.FlagExeUpperLayer | event.FlagArgvTruncated | event.FlagEnvTruncated,
-		VPid: 7, VTid: 7, VPgid: 1, CapPrm: 0x1ffffffffff, CapInh: 0x400, Env: []byte("PATH=/bin\x00FOO=bar\x00")}
+		VPid:   7, VTid: 7, VPgid: 1, CapPrm: 0x1ffffffffff, CapInh: 0x400, Env: []byte("PATH=/bin\x00FOO=bar\x00")}
 	fork := &event.Event{Kind: event.KindFork, Syscall: event.SysClone, Time: testClock.BootToWall + 9, Pid: 30, Tid: 30,
 		ChildPid: 31, ChildTid: 31, Flags: 0x1200011, VPid: 2, VTid: 2, VPgid: 1, CapPrm: 0x3}
 	exit := &event.Event{Kind: event.KindExit, Syscall: event.SysExitGroup, Time: testClock.BootToWall + 10, Pid: 31, Tid: 32,

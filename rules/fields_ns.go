@@ -61,7 +61,8 @@ var bpfCmdNames = []string{
 // maxEnviron bounds the environment ProcEnviron reads per process.
 const maxEnviron = 32 << 10
 
-// ProcEnviron returns an Options.Environ that reads a live process's
+// ProcEnviron returns an Options.Environ (the fallback for processes
+// whose exec the sensor did not see) that reads a live process's
 // environment from procRoot/<pid>/environ (at most 32 KiB, NUL-separated
 // as the kernel keeps it). It reads the environment at evaluation time:
 // for an exec event, that of the new program, if the process still runs.

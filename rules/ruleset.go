@@ -34,7 +34,9 @@ type Options struct {
 	// IPNames resolves fd.sip.name / fd.cip.name; nil leaves them <NA>.
 	IPNames func(netip.Addr) (string, bool)
 	// Environ returns a process's environment (NUL-separated) for
-	// proc.env; nil leaves proc.env <NA>. The agent sets ProcEnviron.
+	// proc.env when the sensor did not capture it at the exec
+	// (Process.EnvKnown false: processes that predate the capture); nil
+	// leaves proc.env <NA> for them. The agent sets ProcEnviron.
 	Environ func(p *event.Process) ([]byte, bool)
 	// UnknownFieldsAsWarnings turns rules using fields driftwatch cannot
 	// provide into skipped rules with a warning instead of load errors
