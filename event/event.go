@@ -329,6 +329,13 @@ type ProcessInfo struct {
 	PidNS     uint32   `json:"pidns"`
 	MntNS     uint32   `json:"mntns"`
 	ExeIno    uint64   `json:"exe_ino"`
+	// VPid and VPgid are the pid and process group id in the process's
+	// own pid namespace (last of /proc/PID/status NSpid and NSpgid; 0 when
+	// unknown), CapPrm and CapInh its permitted and inheritable sets.
+	VPid   uint32 `json:"vpid,omitempty"`
+	VPgid  uint32 `json:"vpgid,omitempty"`
+	CapPrm uint64 `json:"cap_prm,omitempty"`
+	CapInh uint64 `json:"cap_inh,omitempty"`
 	// FDs open at snapshot time (fd → description), best effort.
 	FDs []FDInfo `json:"fds,omitempty"`
 }

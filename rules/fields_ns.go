@@ -122,7 +122,7 @@ func inHostPidNS(p *event.Process) bool {
 }
 
 func init() {
-	num("proc.vpid", "pid inside the process's pid namespace (sensor, at exec or fork; <NA> for processes that predate the capture)", func(c *evalCtx) (int64, bool) {
+	num("proc.vpid", "pid inside the process's pid namespace (sensor, at exec or fork; the start-up snapshot for older processes)", func(c *evalCtx) (int64, bool) {
 		p := c.proc()
 		if p == nil || !p.NSKnown {
 			return 0, false

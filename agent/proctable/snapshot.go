@@ -180,7 +180,8 @@ func parseStat(b []byte, pi *event.ProcessInfo, bootTime int64) error {
 	return nil
 }
 
-// parseStatus fills uid/gid/euid and CapEff from /proc/PID/status.
+// parseStatus fills uid/gid/euid, the capability sets and the ids in the
+// process's pid namespace from /proc/PID/status.
 func parseStatus(b []byte, pi *event.ProcessInfo) {
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
@@ -201,6 +202,23 @@ func parseStatus(b []byte, pi *event.ProcessInfo) {
 		case "CapEff":
 			if len(f) == 1 {
 				pi.CapEff, _ = strconv.ParseUint(f[0], 16, 64)
+			}
+		case "CapPrm":
+			if len(f) == 1 {
+				pi.CapPrm, _ = strconv.ParseUint(f[0], 16, 64)
+			}
+		case "CapInh":
+			if len(f) == 1 {
+				pi.CapInh, _ = strconv.ParseUint(f[0], 16, 64)
+			}
+		case "NSpid":
+			// from the outermost namespace to the process's own
+			if len(f) >= 1 {
+				pi.VPid = parseU32(f[len(f)-1])
+			}
+		case "NSpgid":
+			if len(f) >= 1 {
+				pi.VPgid = parseU32(f[len(f)-1])
 			}
 		}
 	}

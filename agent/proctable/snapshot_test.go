@@ -92,6 +92,31 @@ func TestSnapshotAncestry(t *testing.T) {
 	if _, ok := snap.Cgroups[p.CgroupID]; mount != "" && !ok {
 		t.Errorf("cgroup %d of sleep missing from the cgroup map", p.CgroupID)
 	}
+	// This test's own process: its ids in its pid namespace and its
+	// permitted set, as the kernel reports them to the test itself.
+	self := tab.Get(uint32(os.Getpid()))
+	st, _ := os.ReadFile("/proc/self/status")
+	var prm uint64
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapPrm:"); ok {
+			prm, _ = strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	if self == nil || !self.NSKnown || self.VPid == 0 || self.VPgid == 0 || self.CapPrm != prm {
+		t.Errorf("this test's record: %+v, want its namespace ids and CapPrm %#x", self, prm)
+	} else if self.PidNS == sh.PidNS && (self.VPid == sh.VPid || sh.VPgid != self.VPgid) {
+		// sh was started by the test (same namespace, same process group)
+		t.Errorf("vpid/vpgid: test %d/%d, its child sh %d/%d", self.VPid, self.VPgid, sh.VPid, sh.VPgid)
+	}
+}
+
+func TestParseStatusNamespaceIDs(t *testing.T) {
+	var pi event.ProcessInfo
+	parseStatus([]byte("Name:\tsh\nCapInh:\t0000000000002000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n"+
+		"NStgid:\t4242\t7\nNSpid:\t4242\t7\nNSpgid:\t4240\t1\nNSsid:\t4240\t1\n"), &pi)
+	if pi.VPid != 7 || pi.VPgid != 1 || pi.CapPrm != 0x1ffffffffff || pi.CapInh != 0x2000 || pi.CapEff != 0x1ffffffffff {
+		t.Errorf("parsed %+v", pi)
+	}
 }
 
 func TestParseStatCommWithParens(t *testing.T) {

@@ -150,6 +150,9 @@ func (t *Table) LoadSnapshot(s *event.Snapshot) {
 			CapEff: pi.CapEff, CgroupID: pi.CgroupID, PidNS: pi.PidNS, MntNS: pi.MntNS, ExeIno: pi.ExeIno,
 			FromSnapshot: true, FDs: make(map[int32]*event.FD, len(pi.FDs)),
 		}
+		if pi.VPid != 0 {
+			p.NSKnown, p.VPid, p.VPgid, p.CapPrm, p.CapInh = true, pi.VPid, pi.VPgid, pi.CapPrm, pi.CapInh
+		}
 		if t.opts.Containers != nil {
 			p.Container = t.opts.Containers.Resolve(pi.CgroupID)
 		}

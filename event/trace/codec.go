@@ -339,6 +339,16 @@ func appendSnapshot(b []byte, s *event.Snapshot) []byte {
 		b = appendContainer(b, &s.Containers[i])
 	}
 	b = appendCgroupMap(b, s.Cgroups)
+	// format 2.1: each process's ids in its pid namespace and capability
+	// sets, after everything 2.0 readers read (they ignore trailing bytes)
+	b = binary.AppendUvarint(b, nilCount(false, len(s.Processes)))
+	for i := range s.Processes {
+		p := &s.Processes[i]
+		b = le.AppendUint32(b, p.VPid)
+		b = le.AppendUint32(b, p.VPgid)
+		b = le.AppendUint64(b, p.CapPrm)
+		b = le.AppendUint64(b, p.CapInh)
+	}
 	return b
 }
 
@@ -445,6 +455,20 @@ func decodeSnapshot(b []byte) (*event.Snapshot, error) {
 		}
 	}
 	s.Cgroups = decodeCgroupMap(&d)
+	if d.err == nil && d.off < len(b) {
+		// format 2.1 additions; absent from 2.0 snapshots
+		if n, _ := d.count(24); d.err == nil && n == len(s.Processes) {
+			for i := 0; i < n && d.err == nil; i++ {
+				p := &s.Processes[i]
+				p.VPid = d.u32()
+				p.VPgid = d.u32()
+				p.CapPrm = d.u64()
+				p.CapInh = d.u64()
+			}
+		} else if d.err == nil {
+			d.err = fmt.Errorf("process ids for %d processes, the snapshot has %d", n, len(s.Processes))
+		}
+	}
 	if d.err != nil {
 		return nil, fmt.Errorf("snapshot: %w", d.err)
 	}

@@ -142,3 +142,20 @@ func TestFormat20EventDecodesWithZeroNewFields(t *testing.T) {
 		t.Fatalf("2.0 record: %+v", got)
 	}
 }
+
+// TestFormat20SnapshotDecodesWithZeroIDs: a 2.0 snapshot (without the
+// per-process ids and capability sets appended in 2.1) decodes with them
+// zero; a 2.1 one keeps them.
+func TestFormat20SnapshotDecodesWithZeroIDs(t *testing.T) {
+	s := &event.Snapshot{Hostname: "h", Processes: []event.ProcessInfo{{Pid: 10, Comm: "a", VPid: 1, VPgid: 1, CapPrm: 0xff, CapInh: 2}, {Pid: 11, Comm: "b"}}}
+	b := appendSnapshot(nil, s)
+	got, err := decodeSnapshot(b)
+	if err != nil || got.Processes[0].VPid != 1 || got.Processes[0].VPgid != 1 || got.Processes[0].CapPrm != 0xff || got.Processes[0].CapInh != 2 {
+		t.Fatalf("2.1 snapshot: %v %+v", err, got)
+	}
+	old := b[:len(b)-(1+2*24)]
+	got, err = decodeSnapshot(old)
+	if err != nil || len(got.Processes) != 2 || got.Processes[0].VPid != 0 || got.Processes[0].CapPrm != 0 || got.Processes[1].Comm != "b" {
+		t.Fatalf("2.0 snapshot: %v %+v", err, got)
+	}
+}
