@@ -80,8 +80,6 @@ const (
 	ftAnon = 15
 )
 
-const afNetlink = 16
-
 // String regions, in the order of off[]/len[].
 const (
 	regPath = iota
@@ -219,16 +217,7 @@ func fileType(ft byte, family uint16) event.FDType {
 	case ftFIFO:
 		return event.FDPipe
 	case ftSock:
-		switch family {
-		case event.AFInet:
-			return event.FDIPv4
-		case event.AFInet6:
-			return event.FDIPv6
-		case event.AFUnix:
-			return event.FDUnix
-		case afNetlink:
-			return event.FDNetlink
-		}
+		return event.SocketFDType(family)
 	}
 	return event.FDUnknown
 }

@@ -41,11 +41,28 @@ func (k Kind) String() string {
 
 // Family values for network events (Linux AF_* numbers).
 const (
-	AFUnspec = 0
-	AFUnix   = 1
-	AFInet   = 2
-	AFInet6  = 10
+	AFUnspec  = 0
+	AFUnix    = 1
+	AFInet    = 2
+	AFInet6   = 10
+	AFNetlink = 16
 )
+
+// SocketFDType is the descriptor type of a socket of the given address
+// family (FDUnknown for families driftwatch does not name).
+func SocketFDType(family uint16) FDType {
+	switch family {
+	case AFInet:
+		return FDIPv4
+	case AFInet6:
+		return FDIPv6
+	case AFUnix:
+		return FDUnix
+	case AFNetlink:
+		return FDNetlink
+	}
+	return FDUnknown
+}
 
 // Protocol values for network events (IPPROTO_* numbers).
 const (

@@ -34,7 +34,6 @@ const (
 	eInProgress   = -115
 	sockStream    = 1
 	sockDgram     = 2
-	afNetlink     = 16
 	fDupfdCloexec = 1030
 )
 
@@ -492,20 +491,6 @@ func (t *Table) resolvePath(p *event.Process, dirfd int32, raw []byte) string {
 	return filepath.Join(base, s)
 }
 
-func socketType(family uint16) event.FDType {
-	switch family {
-	case event.AFInet:
-		return event.FDIPv4
-	case event.AFInet6:
-		return event.FDIPv6
-	case event.AFUnix:
-		return event.FDUnix
-	case afNetlink:
-		return event.FDNetlink
-	}
-	return event.FDUnknown
-}
-
 // factsFD returns the descriptor the kernel's file facts on ev describe
 // (event.FlagFileFacts), or -1 when ev carries none.
 func factsFD(ev *event.Event) int32 {
@@ -587,13 +572,13 @@ func (t *Table) socketFD(p *event.Process, fd int32, ev *event.Event) *event.FD 
 		f = nil
 	}
 	if f == nil || !f.Type.IsSocket() && f.Type != event.FDUnknown {
-		f = &event.FD{Num: fd, Type: socketType(ev.Family), Family: ev.Family, Proto: ev.Proto}
+		f = &event.FD{Num: fd, Type: event.SocketFDType(ev.Family), Family: ev.Family, Proto: ev.Proto}
 		t.setFD(p, f)
 	}
 	if f.Family == 0 {
 		f.Family = ev.Family
 		if f.Type == event.FDUnknown {
-			f.Type = socketType(ev.Family)
+			f.Type = event.SocketFDType(ev.Family)
 		}
 	}
 	if f.Proto == 0 {
@@ -697,7 +682,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		if ev.Proto != 0 {
 			proto = ev.Proto
 		}
-		f := &event.FD{Num: -1, Type: socketType(ev.Family), Family: ev.Family, Proto: proto}
+		f := &event.FD{Num: -1, Type: event.SocketFDType(ev.Family), Family: ev.Family, Proto: proto}
 		if !failed {
 			f.Num = int32(ev.Ret)
 			noteKernel(f, f.Num, ev)
@@ -731,7 +716,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		f := &event.FD{Num: int32(ev.Ret), Type: lf.Type, Family: lf.Family, Proto: lf.Proto,
 			Local: ev.Dst, Remote: ev.Src, Connected: true, Server: true}
 		if f.Type == event.FDUnknown {
-			f.Type = socketType(ev.Family)
+			f.Type = event.SocketFDType(ev.Family)
 		}
 		if !f.Local.IsValid() {
 			f.Local = lf.Local
