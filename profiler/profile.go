@@ -82,7 +82,13 @@ type bucket struct {
 type catData struct {
 	feats     map[uint64]*FeatureStat
 	nodes     map[uint64]*NodeStat
-	collapsed map[uint64]string // directory prefix hash → text (file category)
+	// collapsed holds the file category's collapsed directories (text
+	// ending in '/') and mined name templates ("/data/temp-<id>.rdb"),
+	// hash of the text → text.
+	collapsed map[uint64]string
+	// tmplSeen indexes the names seen per directory and template: template
+	// hash → hash of the first name (built lazily from the features).
+	tmplSeen map[uint64]uint64
 	// collapseGen changes whenever collapsed does (extractor cache key).
 	collapseGen uint64
 
@@ -333,6 +339,59 @@ func splitFileText(s string) (path, access string) {
 		return s[:i], s[i+2 : len(s)-1]
 	}
 	return s, AccessRead
+}
+
+// mineTemplates indexes the names of a new file feature's path per
+// directory and template; when a directory has received a second,
+// different name of a template, the template is learned (added to
+// collapsed). It reports whether a template was learned (the category must
+// then be rebuilt).
+func (cd *catData) mineTemplates(text string) bool {
+	if cd.tmplSeen == nil {
+		cd.tmplSeen = map[uint64]uint64{}
+		for _, f := range cd.feats {
+			if f.Text != text {
+				cd.indexNames(f.Text)
+			}
+		}
+	}
+	return cd.indexNames(text)
+}
+
+func (cd *catData) indexNames(text string) bool {
+	path, _ := splitFileText(text)
+	learned := false
+	h := RootHash
+	var buf [128]byte
+	for i := 0; i < len(path); {
+		if path[i] != '/' {
+			return learned
+		}
+		dirH := hashString(h, "/")
+		j := i + 1
+		for j < len(path) && path[j] != '/' {
+			j++
+		}
+		comp := path[i+1 : j]
+		if sk, ok := AppendSkeleton(buf[:0], sbytes(comp)); ok {
+			key := hashBytes(dirH, sk)
+			if _, known := cd.collapsed[key]; !known {
+				lit := hashString(RootHash, comp)
+				if first, seen := cd.tmplSeen[key]; !seen {
+					cd.tmplSeen[key] = lit
+				} else if first != lit || string(sk) == comp {
+					if cd.collapsed == nil {
+						cd.collapsed = map[uint64]string{}
+					}
+					cd.collapsed[key] = path[:i+1] + string(sk)
+					learned = true
+				}
+			}
+		}
+		h = hashString(dirH, comp)
+		i = j
+	}
+	return learned
 }
 
 // maybeCollapse collapses directories on f's chain whose distinct children

@@ -84,6 +84,8 @@ type ctrState struct {
 	prof   *Profile
 	start  int64
 	events uint64
+	// own are the files the container created (learn and detect alike).
+	own OwnFiles
 }
 
 // Profiler owns the profiles of one store. All methods are safe for
@@ -267,7 +269,9 @@ func (p *Profiler) Learn(e *event.Enriched) {
 	pr := cs.prof
 	cs.events++
 	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
+	p.ex.own = &cs.own
 	feats := p.ex.extractFor(e, pr)
+	p.ex.own = nil
 	for i := range feats {
 		p.learnFeature(pr, &feats[i], t, warm)
 	}
@@ -280,7 +284,6 @@ func (p *Profiler) learnFeature(pr *Profile, f *Feature, t int64, warm bool) {
 		return
 	}
 	s, isNew := cd.addFeature(f, t, warm)
-	_ = s
 	pr.Version++
 	pr.dirty = true
 	if t > pr.Updated {
@@ -288,8 +291,16 @@ func (p *Profiler) learnFeature(pr *Profile, f *Feature, t int64, warm bool) {
 	}
 	if isNew {
 		pr.features++
-		if f.Cat == CatFile && cd.maybeCollapse(&p.cfg.Gen, string(f.Text), f.Levels[:f.Depth]) {
-			pr.recount()
+		if f.Cat == CatFile {
+			rebuilt := cd.maybeCollapse(&p.cfg.Gen, string(f.Text), f.Levels[:f.Depth])
+			if !p.cfg.Gen.NoTemplates && cd.mineTemplates(s.Text) {
+				cd.collapseGen++
+				cd.rebuild(&p.cfg.Gen)
+				rebuilt = true
+			}
+			if rebuilt {
+				pr.recount()
+			}
 		}
 		if pr.features > p.cfg.MaxFeatures && !pr.TooLarge {
 			pr.TooLarge = true
@@ -404,7 +415,10 @@ func (p *Profiler) View(e *event.Enriched, fn func(pr *Profile, feats []Feature)
 		fn(nil, nil)
 		return
 	}
-	fn(cs.prof, p.ex.extractFor(e, cs.prof))
+	p.ex.own = &cs.own
+	feats := p.ex.extractFor(e, cs.prof)
+	p.ex.own = nil
+	fn(cs.prof, feats)
 }
 
 // WithProfile calls fn with the profile of key (nil when absent) under the lock.
