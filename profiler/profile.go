@@ -80,8 +80,8 @@ type bucket struct {
 }
 
 type catData struct {
-	feats     map[uint64]*FeatureStat
-	nodes     map[uint64]*NodeStat
+	feats map[uint64]*FeatureStat
+	nodes map[uint64]*NodeStat
 	// collapsed holds the file category's collapsed directories (text
 	// ending in '/') and mined name templates ("/data/temp-<id>.rdb"),
 	// hash of the text → text.
