@@ -72,7 +72,7 @@ func (d *Detector) buildAlert(e *event.Enriched, pr *profiler.Profile, f *profil
 	feature := event.Escape(f.Text)
 	expl, usual := explain(pr, f)
 	if !st.Ready() {
-		expl += fmt.Sprintf("; category %s is %s, score damped ×%.2g", f.Cat, st, d.cfg.Damping)
+		expl += fmt.Sprintf("; category %s is %s, threshold raised by %.2g bits", f.Cat, st, d.cfg.LearningMargin)
 	}
 	var ctrID, ctrName, image, ns, pod string
 	ctrID = event.HostContainerID

@@ -21,8 +21,12 @@ type Config struct {
 	// BackoffBits is added per chain level below the deepest known node
 	// (default 1).
 	BackoffBits float64
-	// Damping multiplies the surprise in learning or unstable categories (default 0.5).
-	Damping float64
+	// LearningMargin is added to the threshold of a category that is still
+	// learning or unstable (default 1 bit: an alert there must be half as
+	// probable as in a stable category). The score itself is never damped:
+	// a margin keeps the calibrated threshold reachable, where halving the
+	// score made it unreachable for a category calibrated above 2× the floor.
+	LearningMargin float64
 	// DedupWindow: a (container, category, feature) alerts once per window;
 	// repeats are counted (default 10m of event time).
 	DedupWindow time.Duration
@@ -58,8 +62,8 @@ func (c *Config) fill() {
 	if c.BackoffBits == 0 {
 		c.BackoffBits = 1
 	}
-	if c.Damping == 0 {
-		c.Damping = 0.5
+	if c.LearningMargin == 0 {
+		c.LearningMargin = 1
 	}
 	if c.DedupWindow == 0 {
 		c.DedupWindow = 10 * time.Minute
@@ -219,13 +223,19 @@ func (d *Detector) score(e *event.Enriched, pr *profiler.Profile, feats []profil
 			continue
 		}
 		s := surprise(pr, f.Cat, f.Chain[:f.Depth], 0, 0, d.cfg.BackoffBits)
-		if !st.Ready() {
-			s *= d.cfg.Damping
-		}
 		maxScore = max(maxScore, s)
 		cal := d.calibration(pr, f.Cat, e.Time)
-		if s < cal.Threshold {
+		th := cal.Threshold
+		if !st.Ready() {
+			th += d.cfg.LearningMargin
+		}
+		if s < th {
 			continue
+		}
+		if th != cal.Threshold {
+			eff := *cal
+			eff.Threshold = th
+			cal = &eff
 		}
 		d.anomaly(e, pr, f, st, s, cal, emit)
 	}

@@ -9,7 +9,7 @@ import (
 type State uint8
 
 const (
-	// StateLearning: still collecting; scores are damped.
+	// StateLearning: still collecting; alert thresholds carry a margin.
 	StateLearning State = iota
 	// StateStable: the unseen-mass estimate stayed below the bound for the
 	// minimum time; ready to detect, still learning in learn mode.
@@ -18,7 +18,7 @@ const (
 	// detect mode).
 	StateDetecting
 	// StateUnstable: the maximum learning window ended without stabilising;
-	// scores are damped and the state is reported.
+	// alert thresholds carry a margin and the state is reported.
 	StateUnstable
 )
 
@@ -42,7 +42,7 @@ func ParseState(s string) (State, bool) {
 	return 0, false
 }
 
-// Ready reports whether scores in this state are undamped.
+// Ready reports whether the category is ready to detect (no threshold margin).
 func (s State) Ready() bool { return s == StateStable || s == StateDetecting }
 
 // FeatureStat is what a profile knows about one generalised feature.
@@ -123,6 +123,7 @@ type Profile struct {
 	cats     [NumCategories]*catData
 	features int
 	dirty    bool
+	sweptAt  int64 // event time of the last advance of every category
 }
 
 func newProfile(key string) *Profile {
