@@ -2,8 +2,9 @@
 GO      ?= go
 BIN     := bin/driftwatch
 PKGS    := ./...
-# Arguments for `make run`; the agent with built-in defaults (store under ./var).
-RUN_ARGS ?= agent --db var/driftwatch.db --metrics-addr 127.0.0.1:9464
+# Arguments for `make run`; the agent with built-in defaults (store under ./var),
+# containers in auto mode (each image's categories learn until stable, then detect).
+RUN_ARGS ?= agent --db var/driftwatch.db --metrics-addr 127.0.0.1:9464 --default-mode auto
 
 .PHONY: all build run test test-unit generate bench bench-overhead lint datasets clean
 

@@ -70,6 +70,12 @@ type Options struct {
 	// NewDetector returns a fresh, untrained profile detector (required for
 	// model/both on a suite).
 	NewDetector func() (Detector, error)
+	// ModelMode is how the profile model learns and detects on a suite:
+	// "" or learn: the training traces in learn mode, FinishLearning, the
+	// test trace in detect mode; auto: training and test traces in auto
+	// mode (each category detects once the profiler's lifecycle finds it
+	// stable, as the agent's auto mode does; FinishLearning is still called).
+	ModelMode event.Mode
 	// Seq configures the sequence model for LID-DS and ADFA-LD datasets.
 	Seq seq.Config
 	// Progress, when set, is told about every finished step.
@@ -84,6 +90,9 @@ func (o *Options) defaults() error {
 	}
 	if !slices.Contains(Detectors(), o.Detector) {
 		return fmt.Errorf("eval: unknown detector %q (want one of rules, model, both, all)", o.Detector)
+	}
+	if o.ModelMode != "" && o.ModelMode != event.ModeLearn && o.ModelMode != event.ModeAuto {
+		return fmt.Errorf("eval: model mode %q (want learn or auto)", o.ModelMode)
 	}
 	if o.Grace == 0 {
 		o.Grace = labels.DefaultGrace
@@ -242,7 +251,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 			return nil, 0, fmt.Errorf("detector: %w", err)
 		}
 		for _, tr := range sc.Train {
-			if err := learnTrace(ctx, m.Path(tr), opts.InputFormat, d); err != nil {
+			if err := learnTrace(ctx, m.Path(tr), opts.InputFormat, d, opts.learnMode()); err != nil {
 				return nil, 0, fmt.Errorf("learning %s: %w", tr, err)
 			}
 		}
@@ -264,7 +273,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 	c.recordTimeline = true
 	var pending []*event.Alert
 	cfg := pipeline.Config{
-		DefaultMode: event.ModeDetect,
+		DefaultMode: opts.detectMode(),
 		Emit:        func(a *event.Alert) { pending = append(pending, a) },
 	}
 	if rules != nil {
@@ -356,14 +365,28 @@ func drive(ctx context.Context, src event.Source, ev *event.Event, handle func(*
 	}
 }
 
+func (o *Options) learnMode() event.Mode {
+	if o.ModelMode == event.ModeAuto {
+		return event.ModeAuto
+	}
+	return event.ModeLearn
+}
+
+func (o *Options) detectMode() event.Mode {
+	if o.ModelMode == event.ModeAuto {
+		return event.ModeAuto
+	}
+	return event.ModeDetect
+}
+
 // learnTrace replays a training trace through a learning pipeline.
-func learnTrace(ctx context.Context, path, format string, d Detector) error {
+func learnTrace(ctx context.Context, path, format string, d Detector, mode event.Mode) error {
 	src, err := input.Open(path, format)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	p := pipeline.New(pipeline.Config{Detector: d, DefaultMode: event.ModeLearn})
+	p := pipeline.New(pipeline.Config{Detector: d, DefaultMode: mode})
 	return p.Run(ctx, src)
 }
 

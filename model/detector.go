@@ -101,6 +101,10 @@ type Stats struct {
 	Suppressed   uint64 // static-rule alerts auto-suppressed
 	NoProfile    uint64 // events in detect mode without a profile
 	PerCategory  [profiler.NumCategories]CategoryStats
+	// ToDetecting counts, per category, profile categories that turned
+	// from stable to detecting when first scored (in auto mode: the end
+	// of their learning window).
+	ToDetecting [profiler.NumCategories]uint64
 }
 
 // CategoryStats are per-category counters.
@@ -157,6 +161,7 @@ type Detector struct {
 	cfg  Config
 
 	mu    sync.Mutex
+	mode  event.Mode // the mode of the event being scored (alerts show it)
 	cals  map[calKey]*calVal
 	ctrs  map[string]*ctrScore
 	stats Stats
@@ -173,7 +178,9 @@ func NewDetector(p *profiler.Profiler, cfg Config) *Detector {
 func (d *Detector) Profiler() *profiler.Profiler { return d.prof }
 
 // Handle learns e in ModeLearn, scores it in ModeDetect (emitting anomaly
-// alerts unless Batch) and ignores it in ModeOff.
+// alerts unless Batch), does both per category in ModeAuto (learning
+// categories learn, stable ones are scored and become detecting) and
+// ignores it in ModeOff.
 func (d *Detector) Handle(e *event.Enriched, mode event.Mode, emit func(*event.Alert)) {
 	switch mode {
 	case event.ModeLearn:
@@ -184,9 +191,19 @@ func (d *Detector) Handle(e *event.Enriched, mode event.Mode, emit func(*event.A
 	case event.ModeDetect:
 		d.mu.Lock()
 		defer d.mu.Unlock()
+		d.mode = mode
 		d.prof.View(e, func(pr *profiler.Profile, feats []profiler.Feature) {
 			d.score(e, pr, feats, emit)
 		})
+	case event.ModeAuto:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.mode = mode
+		if d.prof.Auto(e, func(pr *profiler.Profile, ready []profiler.Feature) {
+			d.score(e, pr, ready, emit)
+		}) > 0 {
+			d.stats.Learned++
+		}
 	}
 }
 
@@ -211,6 +228,7 @@ func (d *Detector) score(e *event.Enriched, pr *profiler.Profile, feats []profil
 		if st == profiler.StateStable {
 			pr.SetState(f.Cat, profiler.StateDetecting)
 			st = profiler.StateDetecting
+			d.stats.ToDetecting[f.Cat]++
 		}
 		if fs := pr.Feature(f.Cat, f.Hash); fs != nil {
 			// Known features never alert on their own; their score is

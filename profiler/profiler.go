@@ -465,6 +465,40 @@ func (p *Profiler) finalState(pr *Profile, c Category) State {
 	return StateDetecting
 }
 
+// Auto is auto mode's step: it learns e's features of the categories that
+// are not ready (learning or unstable; the image's profile is created when
+// absent) and calls fn under the lock with the profile and the features of
+// ready categories (stable or detecting), to be scored. A ready category
+// absorbs nothing: an attacker's novelty is not learned. It returns how
+// many features were learned. fn must not retain ready.
+func (p *Profiler) Auto(e *event.Enriched, fn func(pr *Profile, ready []Feature)) int {
+	if e == nil || e.Event == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := e.Time
+	cs := p.ctr(e.Container, t, true)
+	pr := cs.prof
+	cs.events++
+	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
+	p.ex.own = &cs.own
+	feats := p.ex.extractFor(e, pr)
+	p.ex.own = nil
+	n, learned := 0, 0
+	for i := range feats {
+		if pr.State(feats[i].Cat).Ready() {
+			feats[n], feats[i] = feats[i], feats[n]
+			n++
+			continue
+		}
+		p.learnFeature(pr, &feats[i], t, warm)
+		learned++
+	}
+	fn(pr, feats[:n])
+	return learned
+}
+
 // View resolves e's profile (without creating one), extracts e's features
 // against it and calls fn under the profiler's lock; pr is nil when the
 // image has no profile. fn must not retain feats.

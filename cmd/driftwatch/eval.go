@@ -15,17 +15,24 @@ import (
 	"github.com/driftwatch/driftwatch/agent/pipeline"
 	"github.com/driftwatch/driftwatch/eval"
 	"github.com/driftwatch/driftwatch/eval/input"
+	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/model"
 	"github.com/driftwatch/driftwatch/profiler"
 	"github.com/driftwatch/driftwatch/rules"
 )
 
 // profileDetector adapts model.Detector to eval.Detector: learning ends
-// with the profiler's offline Finalize.
-type profileDetector struct{ *model.Detector }
+// with the profiler's offline Finalize, or, in auto mode, nothing changes:
+// the online lifecycle decides when each category detects.
+type profileDetector struct {
+	*model.Detector
+	auto bool
+}
 
 func (d profileDetector) FinishLearning() error {
-	d.Profiler().Finalize(false)
+	if !d.auto {
+		d.Profiler().Finalize(false)
+	}
 	return nil
 }
 
@@ -36,6 +43,8 @@ func newEvalCmd() *cobra.Command {
 		overheadRounds                 int
 		seqN, seqWindow                int
 		grace                          time.Duration
+		modelMode                      string
+		minStable, learnWindow         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --dataset DIR [--report OUT] [--detector rules|model|both|all]",
@@ -52,7 +61,13 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 			if dataset == "" {
 				return withCode(2, errors.New("eval: --dataset is required"))
 			}
+			mm, err := event.ParseMode(modelMode)
+			if err != nil || (mm != event.ModeLearn && mm != event.ModeAuto) {
+				return withCode(2, fmt.Errorf("eval: --model-mode %q: want learn or auto", modelMode))
+			}
+			pcfg := profiler.Config{MinStable: minStable, Window: learnWindow}
 			opts := eval.Options{
+				ModelMode:   mm,
 				Detector:    detector,
 				InputFormat: format,
 				Grace:       grace,
@@ -65,7 +80,7 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 					return rs, nil
 				},
 				NewDetector: func() (eval.Detector, error) {
-					return profileDetector{model.NewDetector(profiler.New(nil, profiler.Config{}), model.Config{})}, nil
+					return profileDetector{model.NewDetector(profiler.New(nil, pcfg), model.Config{}), mm == event.ModeAuto}, nil
 				},
 				Log: slog.Default(),
 			}
@@ -117,5 +132,8 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 	f.IntVar(&seqN, "seq-n", 7, "STIDE n-gram length for LID-DS / ADFA-LD")
 	f.IntVar(&seqWindow, "seq-window", 1000, "STIDE sliding window length for LID-DS / ADFA-LD")
 	f.DurationVar(&grace, "grace", 0, "attribute alerts up to this long after an attack window (default 5s)")
+	f.StringVar(&modelMode, "model-mode", "learn", "how the profile model learns on a suite: learn (training traces learned, profiles finalised offline, test trace detected) or auto (training and test traces in auto mode: each category detects once the online lifecycle finds it stable)")
+	f.DurationVar(&minStable, "min-stable", 0, "learning.min_stable of the model's profiler (default 30m; shorten for short training traces with --model-mode auto)")
+	f.DurationVar(&learnWindow, "learn-window", 0, "the profiler's sliding Good–Turing window (default 10m)")
 	return cmd
 }

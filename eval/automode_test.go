@@ -1,0 +1,48 @@
+package eval
+
+import (
+	"context"
+	"testing"
+
+	"github.com/driftwatch/driftwatch/event"
+)
+
+// modeRecorder records the modes the runner hands the model.
+type modeRecorder struct {
+	fakeModel
+	modes map[event.Mode]int
+}
+
+func (m *modeRecorder) Handle(e *event.Enriched, mode event.Mode, emit func(*event.Alert)) {
+	m.modes[mode]++
+}
+
+// With ModelMode auto the model sees training and test traces in auto mode
+// (the agent's transition), never learn or detect.
+func TestModelModeAuto(t *testing.T) {
+	dir := tinySuite(t)
+	var recs []*modeRecorder
+	opts := fakeOptions()
+	opts.Detector = DetectModel
+	opts.ModelMode = event.ModeAuto
+	opts.NewDetector = func() (Detector, error) {
+		r := &modeRecorder{fakeModel: fakeModel{seen: map[string]bool{}}, modes: map[event.Mode]int{}}
+		recs = append(recs, r)
+		return r, nil
+	}
+	if _, err := Run(context.Background(), dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) == 0 {
+		t.Fatal("no detector built")
+	}
+	for _, r := range recs {
+		if r.modes[event.ModeAuto] == 0 || len(r.modes) != 1 {
+			t.Errorf("modes seen %v, want only auto", r.modes)
+		}
+	}
+	opts.ModelMode = event.ModeDetect
+	if _, err := Run(context.Background(), dir, opts); err == nil {
+		t.Error("model mode detect accepted")
+	}
+}
