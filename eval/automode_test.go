@@ -46,3 +46,26 @@ func TestModelModeAuto(t *testing.T) {
 		t.Error("model mode detect accepted")
 	}
 }
+
+// The set-membership baseline runs like the model and is part of "all"
+// when its constructor is given.
+func TestSetMemberDetector(t *testing.T) {
+	dir := tinySuite(t)
+	opts := fakeOptions()
+	opts.NewSetMember = func() (Detector, error) { return &fakeModel{seen: map[string]bool{}}, nil }
+	rep, err := Run(context.Background(), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Order) != 4 || rep.Order[3] != DetectSetMember || rep.Detectors[DetectSetMember] == nil {
+		t.Fatalf("order %v, detectors %v", rep.Order, rep.Detectors)
+	}
+	if a, b := rep.Detectors[DetectSetMember], rep.Detectors[DetectModel]; a.TP != b.TP || a.FP != b.FP {
+		t.Errorf("same fake detector, different figures: %+v vs %+v", a, b)
+	}
+	opts.Detector = DetectSetMember
+	opts.NewSetMember = nil
+	if _, err := Run(context.Background(), dir, opts); err == nil {
+		t.Error("setmember without a constructor accepted")
+	}
+}

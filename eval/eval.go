@@ -35,11 +35,15 @@ const (
 	DetectRules = report.Rules
 	DetectModel = report.Model
 	DetectBoth  = report.Both
-	DetectAll   = "all"
+	// DetectSetMember is the set-membership baseline (model/setmember).
+	DetectSetMember = "setmember"
+	DetectAll       = "all"
 )
 
 // Detectors returns the accepted --detector values.
-func Detectors() []string { return []string{DetectRules, DetectModel, DetectBoth, DetectAll} }
+func Detectors() []string {
+	return []string{DetectRules, DetectModel, DetectBoth, DetectSetMember, DetectAll}
+}
 
 // Detector is a learned-profile detector the runner can train: the
 // pipeline's interface plus the end of learning.
@@ -70,6 +74,10 @@ type Options struct {
 	// NewDetector returns a fresh, untrained profile detector (required for
 	// model/both on a suite).
 	NewDetector func() (Detector, error)
+	// NewSetMember returns a fresh set-membership baseline detector
+	// (required for setmember; all includes it when set). It learns and
+	// scores exactly as the profile detector does.
+	NewSetMember func() (Detector, error)
 	// ModelMode is how the profile model learns and detects on a suite:
 	// "" or learn: the training traces in learn mode, FinishLearning, the
 	// test trace in detect mode; auto: training and test traces in auto
@@ -89,7 +97,7 @@ func (o *Options) defaults() error {
 		o.Detector = DetectAll
 	}
 	if !slices.Contains(Detectors(), o.Detector) {
-		return fmt.Errorf("eval: unknown detector %q (want one of rules, model, both, all)", o.Detector)
+		return fmt.Errorf("eval: unknown detector %q (want one of rules, model, both, setmember, all)", o.Detector)
 	}
 	if o.ModelMode != "" && o.ModelMode != event.ModeLearn && o.ModelMode != event.ModeAuto {
 		return fmt.Errorf("eval: model mode %q (want learn or auto)", o.ModelMode)
@@ -108,6 +116,9 @@ func (o *Options) defaults() error {
 
 func (o *Options) selected() []string {
 	if o.Detector == DetectAll {
+		if o.NewSetMember != nil {
+			return []string{DetectRules, DetectModel, DetectBoth, DetectSetMember}
+		}
 		return []string{DetectRules, DetectModel, DetectBoth}
 	}
 	return []string{o.Detector}
@@ -158,6 +169,9 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 		}
 		if (d == DetectModel || d == DetectBoth) && opts.NewDetector == nil {
 			return nil, fmt.Errorf("eval: detector %s needs the profile model but no detector constructor was given", d)
+		}
+		if d == DetectSetMember && opts.NewSetMember == nil {
+			return nil, fmt.Errorf("eval: detector %s needs the set-membership baseline but no constructor was given", d)
 		}
 	}
 	rep := newReport(dir, "suite", order)
@@ -245,8 +259,12 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 		}
 		rules = newTaggedRules(r)
 	}
-	if det == DetectModel || det == DetectBoth {
-		d, err := opts.NewDetector()
+	if det == DetectModel || det == DetectBoth || det == DetectSetMember {
+		newDet := opts.NewDetector
+		if det == DetectSetMember {
+			newDet = opts.NewSetMember
+		}
+		d, err := newDet()
 		if err != nil {
 			return nil, 0, fmt.Errorf("detector: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/driftwatch/driftwatch/eval/input"
 	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/model"
+	"github.com/driftwatch/driftwatch/model/setmember"
 	"github.com/driftwatch/driftwatch/profiler"
 	"github.com/driftwatch/driftwatch/rules"
 )
@@ -79,6 +80,7 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 					_ = rep
 					return rs, nil
 				},
+				NewSetMember: func() (eval.Detector, error) { return setmember.New(setmember.Config{}), nil },
 				NewDetector: func() (eval.Detector, error) {
 					return profileDetector{model.NewDetector(profiler.New(nil, pcfg), model.Config{}), mm == event.ModeAuto}, nil
 				},
@@ -125,7 +127,7 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 	f := cmd.Flags()
 	f.StringVar(&dataset, "dataset", "", "dataset directory (suite with manifest.json, LID-DS scenario(s) or ADFA-LD root)")
 	f.StringVar(&out, "report", "eval-report", "output directory for report.json, report.md and plots")
-	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (all = the three side by side)")
+	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (all = rules, model, both and the setmember baseline side by side)")
 	f.StringVar(&format, "input-format", "", "trace format of the suite's files: "+strings.Join(input.Formats(), ", ")+" (default: detect)")
 	f.BoolVar(&withOverhead, "overhead", false, "also measure the sensor overhead (root, BPF) and add the table")
 	f.IntVar(&overheadRounds, "overhead-rounds", 5, "interleaved pairs per overhead workload")
