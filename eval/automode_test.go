@@ -2,7 +2,12 @@ package eval
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/driftwatch/driftwatch/eval/labels"
 
 	"github.com/driftwatch/driftwatch/event"
 )
@@ -67,5 +72,31 @@ func TestSetMemberDetector(t *testing.T) {
 	opts.NewSetMember = nil
 	if _, err := Run(context.Background(), dir, opts); err == nil {
 		t.Error("setmember without a constructor accepted")
+	}
+}
+
+// A suite whose manifest names splits gets figures per split.
+func TestSplits(t *testing.T) {
+	dir := tinySuite(t)
+	m, err := labels.LoadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Scenarios[0].Split, m.Scenarios[1].Split = "held-out", "dev"
+	b, _ := json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(dir, labels.ManifestFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), dir, fakeOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ho, dev := rep.Splits["held-out"][DetectModel], rep.Splits["dev"][DetectModel]
+	if ho == nil || dev == nil {
+		t.Fatalf("splits %v", rep.Splits)
+	}
+	// The attack is in the held-out part; the benign false alarm in dev.
+	if ho.Attacks != 1 || dev.Attacks != 0 || dev.FP == 0 || rep.Scenarios[0].Split != "held-out" {
+		t.Errorf("held-out %+v, dev %+v", ho, dev)
 	}
 }

@@ -180,13 +180,14 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 	}
 	rep.Notes = append(rep.Notes, fmt.Sprintf("alert attribution grace %s after each attack window", opts.Grace))
 	byDet := map[string][]*collector{}
+	bySplit := map[string]map[string][]*collector{}
 	total, done := len(m.Scenarios)*len(order), 0
 	for _, sc := range m.Scenarios {
 		lab, err := m.LoadLabels(sc)
 		if err != nil {
 			return nil, err
 		}
-		res := &report.Scenario{Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind,
+		res := &report.Scenario{Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind, Split: sc.Split,
 			Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
 		for _, det := range order {
 			if err := ctx.Err(); err != nil {
@@ -204,6 +205,12 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 				}
 			}
 			byDet[det] = append(byDet[det], c)
+			if sc.Split != "" {
+				if bySplit[sc.Split] == nil {
+					bySplit[sc.Split] = map[string][]*collector{}
+				}
+				bySplit[sc.Split][det] = append(bySplit[sc.Split][det], c)
+			}
 			done++
 			opts.progress(done, total, sc.Name+"/"+det)
 		}
@@ -212,6 +219,15 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, er
 	for _, det := range order {
 		rep.Detectors[det] = figuresOf(byDet[det])
 		rep.Curves[det] = curvesOf(byDet[det])
+	}
+	for sp, m := range bySplit {
+		if rep.Splits == nil {
+			rep.Splits = map[string]map[string]*report.Figures{}
+		}
+		rep.Splits[sp] = map[string]*report.Figures{}
+		for det, cs := range m {
+			rep.Splits[sp][det] = figuresOf(cs)
+		}
 	}
 	return rep, nil
 }

@@ -21,6 +21,13 @@ type workload struct {
 	args    func(h hosts) []string // container entrypoint
 	files   func(h hosts) map[string]fileSpec
 	attacks []attack
+
+	// containers-v2 only.
+	split  string                           // manifest split of its benign scenarios
+	debian []string                         // Debian packages of the image (minbase + these)
+	setup  func(root string, h hosts) error // image build steps after the files
+	load   func(h hosts) []string           // client load on test host B
+	execs  []execEvent                      // exec probes and life events
 }
 
 type fileSpec struct {
@@ -41,6 +48,12 @@ type attack struct {
 	// listener for the reverse shell, the pool, the exfiltration sink).
 	listen      []string
 	listenStdin string
+
+	// containers-v2 only.
+	split      string
+	mitre      []string
+	fromB      func(h hosts) []string // the attack is this request from test host B (no runc exec)
+	listenFile string                 // the listener's stdin is this file (a payload)
 }
 
 const webLoop = `while :; do
@@ -282,10 +295,20 @@ func served(helper string) map[string]fileSpec {
 // buildRootfs makes the workload's image root: a busybox rootfs plus its
 // files.
 func buildRootfs(dir string, w workload, h hosts) error {
-	if err := testinfra.MakeBusyboxRootfs(dir); err != nil {
+	if w.debian != nil {
+		if err := testinfra.MakeDebianRootfs("", dir, w.debian); err != nil {
+			return err
+		}
+	} else if err := testinfra.MakeBusyboxRootfs(dir); err != nil {
 		return err
 	}
-	return writeFiles(dir, w.files(h))
+	if err := writeFiles(dir, w.files(h)); err != nil {
+		return err
+	}
+	if w.setup != nil {
+		return w.setup(dir, h)
+	}
+	return nil
 }
 
 // writeFiles writes files (paths relative to dir) with their modes.
@@ -293,6 +316,11 @@ func writeFiles(dir string, files map[string]fileSpec) error {
 	for rel, f := range files {
 		p := filepath.Join(dir, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		// An image's symlink (Debian's sites-enabled/default points to an
+		// absolute path) must be replaced, not followed to the host.
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
 		if f.copy != "" {

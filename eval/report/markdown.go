@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -26,6 +27,10 @@ func (r *Report) Markdown(plots []string, dir string) string {
 	fmt.Fprintf(&b, "Format: %s. Generated %s. Figures defined in docs/eval.md.\n\n", md(r.Format), r.Generated.UTC().Format("2006-01-02 15:04:05Z"))
 	b.WriteString("## Overall\n\n")
 	writeTable(&b, "detector", r.Order, r.Detectors)
+	for _, sp := range sortedKeys(r.Splits) {
+		fmt.Fprintf(&b, "\n## Split: %s\n\n", md(sp))
+		writeTable(&b, "detector", r.Order, r.Splits[sp])
+	}
 	b.WriteString("\n## Per scenario\n\n")
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(&b, "### %s (%s", md(s.Name), md(s.Kind))
@@ -78,4 +83,13 @@ func writeTable(b *strings.Builder, first string, order []string, figs map[strin
 			fmtOpt(f.DetectionLatencyS, "%.3f"), fmtOpt(f.ROCAUC, "%.3f"), fmtOpt(f.PRAUC, "%.3f"),
 			f.DetectionRate, f.FalseAlarms, f.ConsecutiveFalseAlarms, f.EventsPerSec, f.CPUPerEventUs)
 	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
