@@ -46,14 +46,7 @@ const minHeldOutHours = 1.0 / 60
 func (d *Detector) calibrate(pr *profiler.Profile, c profiler.Category) Calibration {
 	st := pr.Stats(c)
 	cal := Calibration{Target: d.cfg.TargetFalseAlarmsPerHour / float64(profiler.NumCategories)}
-	var sample []float64
-	var buf []uint64
-	pr.EachFeature(c, func(_ uint64, f *profiler.FeatureStat) {
-		if f.Count == 1 && !f.Warm {
-			buf = chainOf(buf, f)
-			sample = append(sample, surprise(pr, c, buf, f.Count, f.Count, d.cfg.BackoffBits))
-		}
-	})
+	sample := d.episodeSample(pr, c)
 	cal.Samples = len(sample)
 	hours := float64(st.PostEnd-st.PostStart) / 3.6e12
 	if hours < minHeldOutHours {
@@ -153,4 +146,37 @@ func (d *Detector) pooledRate(pr *profiler.Profile) float64 {
 	// bit): a pooled tail steeper than that would put the threshold just
 	// above the one sample.
 	return math.Min(e.Rate, defaultTailRate*2)
+}
+
+// episodeSample returns, per novelty episode of a category, the highest
+// leave-one-out surprise of its post-warm-up singletons. Singletons first
+// seen within EpisodeGap of each other are one episode: a new code path
+// (an error handler importing a dozen modules) is one benign novelty, and
+// in detection one alert (Detector folds an episode's anomalies), so the
+// novelty rate and the sample count episodes, not features.
+func (d *Detector) episodeSample(pr *profiler.Profile, c profiler.Category) []float64 {
+	type sing struct {
+		first int64
+		s     float64
+	}
+	var ss []sing
+	var buf []uint64
+	pr.EachFeature(c, func(_ uint64, f *profiler.FeatureStat) {
+		if f.Count == 1 && !f.Warm {
+			buf = chainOf(buf, f)
+			ss = append(ss, sing{f.First, surprise(pr, c, buf, f.Count, f.Count, d.cfg.BackoffBits)})
+		}
+	})
+	sort.Slice(ss, func(i, j int) bool { return ss[i].first < ss[j].first })
+	var out []float64
+	last := int64(0)
+	for i, x := range ss {
+		if i > 0 && x.first-last <= int64(d.cfg.EpisodeGap) {
+			out[len(out)-1] = math.Max(out[len(out)-1], x.s)
+		} else {
+			out = append(out, x.s)
+		}
+		last = x.first
+	}
+	return out
 }

@@ -50,6 +50,11 @@ type Config struct {
 	// Recalibrate bounds how often (event time) a changing profile's
 	// thresholds are recomputed (default 1m).
 	Recalibrate time.Duration
+	// EpisodeGap groups novelties: features of one category first seen
+	// within this gap of each other (event time) are one novelty episode
+	// (a new code path loading a dozen modules at once) — one benign
+	// novelty for calibration, one alert in detection (default 1s).
+	EpisodeGap time.Duration
 }
 
 func (c *Config) fill() {
@@ -77,6 +82,9 @@ func (c *Config) fill() {
 	if c.Recalibrate == 0 {
 		c.Recalibrate = time.Minute
 	}
+	if c.EpisodeGap == 0 {
+		c.EpisodeGap = time.Second
+	}
 }
 
 // Rule names of anomaly alerts, per category.
@@ -98,6 +106,7 @@ type Stats struct {
 	Features     uint64 // features scored
 	Anomalies    uint64 // anomaly alerts raised (before batching)
 	Deduplicated uint64 // anomalies not re-alerted within the window
+	Folded       uint64 // anomalies folded into their episode's alert
 	Suppressed   uint64 // static-rule alerts auto-suppressed
 	NoProfile    uint64 // events in detect mode without a profile
 	PerCategory  [profiler.NumCategories]CategoryStats
@@ -135,12 +144,22 @@ type pendingAlert struct {
 	first int64
 }
 
+// episode is a category's open novelty episode in one container.
+type episode struct {
+	last int64 // event time of its latest anomaly
+	p    *pendingAlert
+}
+
+// maxRelated bounds the features listed in an episode's alert.
+const maxRelated = 10
+
 type ctrScore struct {
-	info    ContainerScore
-	score   float64
-	last    int64
-	alerted map[dedupKey]*pendingAlert
-	order   []*pendingAlert // batch mode: pending, unsorted
+	episodes [profiler.NumCategories]episode
+	info     ContainerScore
+	score    float64
+	last     int64
+	alerted  map[dedupKey]*pendingAlert
+	order    []*pendingAlert // batch mode: pending, unsorted
 }
 
 type calKey struct {
@@ -341,9 +360,22 @@ func (d *Detector) anomaly(e *event.Enriched, pr *profiler.Profile, f *profiler.
 		d.stats.Deduplicated++
 		return
 	}
+	if ep := &cs.episodes[f.Cat]; ep.p != nil && e.Time-ep.last <= int64(d.cfg.EpisodeGap) && e.Time >= ep.last {
+		// Part of the open episode: one alert lists the episode's features.
+		ep.last = e.Time
+		ep.p.count++
+		ep.p.alert.OutputFields["anomaly.count"] = ep.p.count
+		if rel, _ := ep.p.alert.OutputFields["anomaly.related"].([]string); len(rel) < maxRelated {
+			ep.p.alert.OutputFields["anomaly.related"] = append(rel, event.Escape(f.Text))
+		}
+		cs.alerted[k] = ep.p
+		d.stats.Folded++
+		return
+	}
 	a := d.buildAlert(e, pr, f, st, s, cal)
 	p := &pendingAlert{alert: a, count: 1, first: e.Time}
 	cs.alerted[k] = p
+	cs.episodes[f.Cat] = episode{last: e.Time, p: p}
 	d.stats.Anomalies++
 	d.stats.PerCategory[f.Cat].Anomalies++
 	if d.cfg.Batch {

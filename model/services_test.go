@@ -168,3 +168,42 @@ func TestOneSingletonThresholdNotAtFloor(t *testing.T) {
 		t.Errorf("benign sibling alerted: %s", as[0].Output)
 	}
 }
+
+// A new code path (an error handler importing a dozen modules never loaded
+// before) is one novelty: calibration counts it once in the benign novelty
+// rate, and detection raises one alert listing the episode's features.
+func TestNoveltyEpisodes(t *testing.T) {
+	prof := profiler.New(nil, profiler.Config{Logger: quiet, WarmUp: 30 * time.Second})
+	d := NewDetector(prof, Config{})
+	daemon(prof, 30, 0)
+	burst := func(at time.Duration, dir string, n int) {
+		for i := 0; i < n; i++ {
+			prof.Learn(pgOpen(t0+int64(at)+int64(i)*int64(time.Millisecond), fmt.Sprintf("/usr/lib/python3.11/%s/mod%c.pyc", dir, 'a'+i), 0))
+		}
+	}
+	burst(10*time.Minute, "xml", 12)
+	burst(20*time.Minute, "json", 1)
+	cals, _ := d.Calibrations("db:1")
+	if fc := cals[profiler.CatFile]; fc.Samples != 2 {
+		t.Errorf("file calibration %+v: want 2 episodes (12 modules at once, then 1)", fc)
+	}
+	// Detection with a budget that lets every novelty alert (floor
+	// threshold): five novelties within a second are one alert.
+	d = NewDetector(prof, Config{TargetFalseAlarmsPerHour: 1000})
+	var alerts []*event.Alert
+	for i := 0; i < 5; i++ {
+		d.Handle(pgOpen(t0+int64(time.Hour)+int64(i)*int64(100*time.Millisecond), fmt.Sprintf("/opt/new/file%c", 'a'+i), 0), event.ModeDetect, func(a *event.Alert) { alerts = append(alerts, a) })
+	}
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts for one episode, want 1", len(alerts))
+	}
+	rel, _ := alerts[0].OutputFields["anomaly.related"].([]string)
+	if alerts[0].OutputFields["anomaly.count"] != uint64(5) || len(rel) != 4 || d.Stats().Folded != 4 {
+		t.Errorf("episode alert count %v related %q stats %+v", alerts[0].OutputFields["anomaly.count"], rel, d.Stats())
+	}
+	// After the gap a new novelty is a new episode.
+	d.Handle(pgOpen(t0+int64(time.Hour)+int64(5*time.Second), "/opt/other/x", 0), event.ModeDetect, func(a *event.Alert) { alerts = append(alerts, a) })
+	if len(alerts) != 2 {
+		t.Errorf("novelty after the gap: %d alerts, want 2", len(alerts))
+	}
+}

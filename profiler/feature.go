@@ -451,6 +451,7 @@ func cwdFor(e *event.Enriched, p []byte) []byte {
 // file is what matters about it.
 func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed map[uint64]string) {
 	cwd := cwdFor(e, p)
+	handles := access == AccessRead || access == AccessWrite || access == AccessDelete
 	if x.own != nil {
 		if h, ok := x.ownHash(p, cwd); ok {
 			switch {
@@ -458,19 +459,54 @@ func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed m
 				if x.fresh {
 					x.own.add(h)
 				}
-			case (access == AccessRead || access == AccessWrite || access == AccessDelete) && x.own.has(h):
-				dir := x.ownPath[:bytes.LastIndexByte(x.ownPath, '/')+1]
-				own := append(dir, ownName...)
-				f := x.begin(CatFile)
-				x.buf = x.gen.appendPath(x.buf, f, &x.scratch, own, nil, collapsed)
-				x.buf = append(x.buf, " ["...)
-				x.buf = append(x.buf, access...)
-				x.buf = append(x.buf, ']')
-				x.finish(f)
+			case handles && x.own.has(h):
+				x.ownFeature(access, collapsed)
 				return
 			}
 		}
 	}
+	x.pathFeature(e, p, cwd, access, collapsed)
+	if !handles || x.own == nil || x.prof == nil {
+		return
+	}
+	// The creation may have happened before this container's events were
+	// seen (an agent restart, a trace cut, a file kept on a volume): a
+	// path the profile knows the image's containers create is handled as
+	// their own file.
+	f := &x.feats[x.n-1]
+	pathLen := len(f.Text) - len(access) - len(" []")
+	if pathLen <= 0 {
+		return
+	}
+	ch := hashBytes(hashBytes(RootHash, f.Text[:pathLen]), createSuffix)
+	if x.prof.cats[CatFile].feats[ch] == nil {
+		return
+	}
+	if h, ok := x.ownHash(p, cwd); ok {
+		x.own.add(h)
+		x.n--
+		x.buf = x.buf[:f.start]
+		x.ownFeature(access, collapsed)
+	}
+}
+
+var createSuffix = []byte(" [" + AccessCreate + "]")
+
+// ownFeature appends "<dir of x.ownPath>/<own> [access]".
+func (x *Extractor) ownFeature(access string, collapsed map[uint64]string) {
+	dir := x.ownPath[:bytes.LastIndexByte(x.ownPath, '/')+1]
+	own := append(dir, ownName...)
+	f := x.begin(CatFile)
+	x.buf = x.gen.appendPath(x.buf, f, &x.scratch, own, nil, collapsed)
+	x.buf = append(x.buf, " ["...)
+	x.buf = append(x.buf, access...)
+	x.buf = append(x.buf, ']')
+	x.finish(f)
+}
+
+// pathFeature appends the file feature "path [access]" (path cache when
+// extracting against a profile).
+func (x *Extractor) pathFeature(e *event.Enriched, p, cwd []byte, access string, collapsed map[uint64]string) {
 	f := x.begin(CatFile)
 	var key uint64
 	if x.prof != nil && x.cache != nil {

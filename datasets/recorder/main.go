@@ -246,7 +246,19 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 		manifest.Scenarios = append(manifest.Scenarios, longBenignScenarios(runs)...)
 		stats = append(stats, recordLongBenign(ctx, s, log, cfg, bin, work, runs)...)
 	}
+	_, statErr := os.Stat(filepath.Join(cfg.out, labels.ManifestFile))
 	switch {
+	case cfg.only != "" && !cfg.keepTrain && os.IsNotExist(statErr):
+		// A first partial run (a smoke recording): its own manifest.
+		var recorded []labels.Scenario
+		for _, sc := range manifest.Scenarios {
+			if selected(cfg.only, sc.Name) {
+				recorded = append(recorded, sc)
+			}
+		}
+		manifest.Scenarios = recorded
+		writeJSON(s, filepath.Join(cfg.out, labels.ManifestFile), manifest)
+		writeJSON(s, filepath.Join(cfg.out, "recording.json"), stats)
 	case cfg.keepTrain || cfg.only != "":
 		// A partial run: the scenarios recorded now replace their entries
 		// in the suite's manifest and recording.json (new ones are added).
@@ -313,7 +325,7 @@ func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, c
 	log.Info("test capture", "scenario", at.scenario)
 	sleep(ctx, s, cfg.pre)
 	lab := labels.Labels{Version: labels.Version, Trace: filepath.Base(attemptName(sc.Test, -1)), Attacks: []labels.Attack{}}
-	if at.argv != nil {
+	if at.argv != nil || at.fromB != nil {
 		lab.Attacks = append(lab.Attacks, runAttack(ctx, s, log, r, at, b, h, work))
 	}
 	sleep(ctx, s, cfg.post)

@@ -99,7 +99,11 @@ func redisFromB(h hosts, cmds ...[]string) []string {
 	// Test host B's python3 speaks RESP (no redis-cli on the host).
 	var lines []string
 	for _, c := range cmds {
-		lines = append(lines, fmt.Sprintf("%q", c))
+		var q []string
+		for _, a := range c {
+			q = append(q, fmt.Sprintf("%q", a))
+		}
+		lines = append(lines, "["+strings.Join(q, ", ")+"]")
 	}
 	script := `import socket, sys, json
 s = socket.create_connection((sys.argv[1], 6379), timeout=10)
