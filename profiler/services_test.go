@@ -31,20 +31,28 @@ func TestNameTemplates(t *testing.T) {
 			"/data/temp-982.rdb", "/data/temp-<id>.rdb [create]", true},
 		{"directory names", []string{"/tmp/pip-build-3fa9/x", "/tmp/pip-build-77b1/x"},
 			"/tmp/pip-build-0c2e/x", "/tmp/pip-build-<id>/x [create]", true},
-		{"one name is no template", []string{"/data/appendonly/appendonly.aof.1.incr.aof"},
+		{"one name read is no template", []string{"/data/appendonly/appendonly.aof.1.incr.aof [read]"},
 			"/data/appendonly/appendonly.aof.2.incr.aof", "/data/appendonly/appendonly.aof.2.incr.aof [create]", false},
+		{"one name the container created is a template", []string{"/data/temp-rewriteaof-bg-123.aof"},
+			"/data/temp-rewriteaof-bg-982.aof", "/data/temp-rewriteaof-bg-<id>.aof [create]", true},
+		{"a created name without a number is no template", []string{"/tmp/kworkerd"},
+			"/tmp/kworkerd2", "/tmp/kworkerd2 [create]", false},
 		{"other directory", []string{"/data/temp-123.rdb", "/data/temp-456.rdb"},
 			"/etc/temp-982.rdb", "/etc/temp-982.rdb [create]", false},
 		{"words are not slots", []string{"/etc/passwd", "/etc/group"},
 			"/etc/shadow", "/etc/shadow [create]", false},
-		{"versions of one library stay apart from other libraries", []string{"/lib/libssl.so.3", "/lib/libcrypto.so.3"},
+		{"versions of one library stay apart from other libraries", []string{"/lib/libssl.so.3 [read]", "/lib/libcrypto.so.3 [read]"},
 			"/lib/libssl.so.1", "/lib/libssl.so.1 [create]", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := New(nil, Config{})
 			c := testCtr("c1", "", "", "")
 			for i, n := range tc.train {
-				p.Learn(openEv(c, t0+int64(i), n, oCreat|oWronly))
+				flags := uint32(oCreat | oWronly)
+				if strings.HasSuffix(n, " [read]") {
+					n, flags = strings.TrimSuffix(n, " [read]"), 0
+				}
+				p.Learn(openEv(c, t0+int64(i), n, flags))
 			}
 			e := openEv(testCtr("c2", "", "", ""), t0+100, tc.test, oCreat|oWronly)
 			e.Container = c
@@ -166,7 +174,7 @@ func TestOwnFiles(t *testing.T) {
 	see(openEv(c2, t0+12, "/etc/hostname", 0))
 	want := []string{
 		"file /etc/hostname [read]",
-		"file /srv/reports/report-17.csv [create]",
+		"file /srv/reports/report-<id>.csv [create]",
 		"file /srv/reports/<own> [read]",
 		"file /srv/reports/<own> [delete]",
 		"file /tmp/x [create]",
