@@ -298,8 +298,18 @@ func startWorkload(s *testinfra.Scope, log *slog.Logger, w workload, h hosts, a 
 	if err != nil {
 		s.Fatalf("workload %s: %v", w.name, err)
 	}
+	var mounts []testinfra.Mount
+	if w.debian != nil {
+		// Kubernetes mounts the service-account token over the image's
+		// /run (a tmpfs in the container): so does the recorder.
+		sa := filepath.Join(work, "sa-"+w.name)
+		if err := writeFiles(sa, serviceAccountFiles()); err != nil {
+			s.Fatalf("workload %s: %v", w.name, err)
+		}
+		mounts = append(mounts, testinfra.Mount{Source: sa, Destination: "/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true})
+	}
 	c := testinfra.NewRuncContainer(s, testinfra.RuncOptions{
-		Args: w.args(h), Rootfs: rootfs, Writable: true, NetNS: a.Path(), Hostname: w.name,
+		Args: w.args(h), Rootfs: rootfs, Writable: true, NetNS: a.Path(), Hostname: w.name, Mounts: mounts,
 	})
 	info := event.ContainerInfo{
 		ID: c.ID(), Name: w.name, Image: image, ImageRepo: "driftwatch.test/" + w.name, ImageTag: "1",

@@ -40,13 +40,21 @@ const FakeServiceAccountToken = "eyJhbGciOiJSUzI1NiJ9.ZHJpZnR3YXRjaCB0ZXN0IGZpeH
 
 const fakeTLSKey = "-----BEGIN PRIVATE KEY-----\nZHJpZnR3YXRjaCB0ZXN0IGZpeHR1cmUsIG5vdCBhIHJlYWwga2V5\n-----END PRIVATE KEY-----\n"
 
-// commonFiles are in every v2 image: what a Kubernetes pod sees mounted.
+// commonFiles are in every v2 image.
 func commonFiles(helper string) map[string]fileSpec {
 	return map[string]fileSpec{
-		"var/run/secrets/kubernetes.io/serviceaccount/token":     {mode: 0o644, data: FakeServiceAccountToken},
-		"var/run/secrets/kubernetes.io/serviceaccount/namespace": {mode: 0o644, data: "shop\n"},
-		"etc/ssl/private/server.key":                             {mode: 0o600, data: fakeTLSKey},
-		"usr/local/bin/dwhelper":                                 {mode: 0o755, copy: helper},
+		"etc/ssl/private/server.key": {mode: 0o600, data: fakeTLSKey},
+		"usr/local/bin/dwhelper":     {mode: 0o755, copy: helper},
+	}
+}
+
+// serviceAccountFiles are mounted at /run/secrets/kubernetes.io/serviceaccount
+// (reached as /var/run/... through Debian's /var/run -> /run link), as
+// Kubernetes mounts a pod's token.
+func serviceAccountFiles() map[string]fileSpec {
+	return map[string]fileSpec{
+		"token":     {mode: 0o644, data: FakeServiceAccountToken},
+		"namespace": {mode: 0o644, data: "shop\n"},
 	}
 }
 
