@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -62,5 +64,28 @@ func TestRedisFromBQuotesArguments(t *testing.T) {
 	script := argv[2]
 	if !strings.Contains(script, `[["CONFIG", "SET", "dir", "/x y"],["SAVE"]]`) {
 		t.Errorf("commands not a Python list of argument lists:\n%s", script)
+	}
+}
+
+// A file below an image's symlinked directory is refused, not written
+// through the link (Debian's /var/run -> /run pointed at the host's /run).
+func TestWriteFilesRefusesSymlinkedParent(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "var"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "var", "run")); err != nil {
+		t.Fatal(err)
+	}
+	err := writeFiles(root, map[string]fileSpec{"var/run/secrets/token": {mode: 0o644, data: "x"}})
+	if err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Fatalf("err = %v, want a symlink refusal", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "secrets", "token")); err == nil {
+		t.Fatal("file written through the symlink")
+	}
+	if err := writeFiles(root, map[string]fileSpec{"srv/app/x": {mode: 0o644, data: "x"}}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -315,6 +315,9 @@ func buildRootfs(dir string, w workload, h hosts) error {
 func writeFiles(dir string, files map[string]fileSpec) error {
 	for rel, f := range files {
 		p := filepath.Join(dir, rel)
+		if err := noSymlinkParent(dir, rel); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
@@ -334,6 +337,28 @@ func writeFiles(dir string, files map[string]fileSpec) error {
 		}
 		if err := os.Chmod(p, f.mode); err != nil {
 			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// noSymlinkParent refuses a path below dir whose existing parent directories
+// include a symlink: an image's absolute links (Debian's /var/run -> /run)
+// would lead the write out of the root onto the host.
+func noSymlinkParent(dir, rel string) error {
+	parts := strings.Split(filepath.Clean(rel), string(filepath.Separator))
+	cur := dir
+	for _, p := range parts[:len(parts)-1] {
+		cur = filepath.Join(cur, p)
+		fi, err := os.Lstat(cur)
+		if os.IsNotExist(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", rel, err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("write %s: %s is a symlink in the image (the write would leave the root)", rel, cur)
 		}
 	}
 	return nil
