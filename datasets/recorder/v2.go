@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/driftwatch/driftwatch/eval/labels"
 	"github.com/driftwatch/driftwatch/internal/testinfra"
 )
 
@@ -360,9 +359,9 @@ func scenarioSplit(w workload, at attack) string {
 	return w.split
 }
 
-// v2Notes are written into each label file's attack entries: MITRE ids
-// (labels.Attack has no field for them; they are in the manifest's
-// scenario name table in docs/datasets.md and in attacks.json).
+// v2Attacks is the suite's attacks.json: per attack its scenario, workload,
+// split, MITRE ATT&CK ids and how it runs (labels.Attack has no field for
+// them; docs/datasets.md has the same table).
 func v2Attacks(wls []workload) []map[string]any {
 	var out []map[string]any
 	for _, w := range wls {
@@ -377,8 +376,6 @@ func v2Attacks(wls []workload) []map[string]any {
 	}
 	return out
 }
-
-var _ = labels.KindAttack
 
 // startExecs runs the workload's exec probes and life events in its
 // container until the scope ends (kubelet-style: `runc exec`, output
