@@ -748,10 +748,23 @@ func containerName(c *event.Container) string {
 // exportProfiles sets driftwatch_profiles{state}.
 func (a *agent) exportProfiles() {
 	counts := map[string]int{"learning": 0, "stable": 0, "detecting": 0, "unstable": 0, "too_large": 0}
+	cats := map[string]map[string]int{}
+	var catNames, stateNames []string
+	for c := profiler.Category(0); c < profiler.NumCategories; c++ {
+		catNames = append(catNames, c.String())
+		cats[c.String()] = map[string]int{}
+	}
+	for _, st := range []profiler.State{profiler.StateLearning, profiler.StateStable, profiler.StateDetecting, profiler.StateUnstable} {
+		stateNames = append(stateNames, st.String())
+	}
 	for _, s := range a.prof.Profiles() {
 		counts[ProfileState(s)]++
+		for _, c := range s.Categories {
+			cats[c.Category.String()][c.State.String()]++
+		}
 	}
 	a.m.SetProfiles(counts)
+	a.m.SetProfileCategories(catNames, stateNames, cats)
 }
 
 // minStateObs is the fewest observations after the warm-up for a category

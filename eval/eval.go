@@ -46,6 +46,8 @@ const (
 	DetectSuppressed = "suppressed"
 	// DetectStide is the STIDE baseline of sequence datasets.
 	DetectStide = report.Stide
+	// DetectSetMember is the set-membership baseline (model/setmember).
+	DetectSetMember = "setmember"
 )
 
 // ErrOptions is wrapped by errors that come from the options rather than
@@ -59,7 +61,7 @@ const ADFAStideN = 6
 
 // Detectors returns the accepted --detector values.
 func Detectors() []string {
-	return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectAll, DetectStide}
+	return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectSetMember, DetectAll, DetectStide}
 }
 
 // needsRules and needsModel say what a detector selection runs.
@@ -100,6 +102,16 @@ type Options struct {
 	// profile detector (required for suppressed on a suite; the CLI uses
 	// agent/suppress with its default policy).
 	NewSuppressor func(d Detector) (func(a *event.Alert, e *event.Enriched, mode event.Mode) bool, error)
+	// NewSetMember returns a fresh set-membership baseline detector
+	// (required for setmember; all includes it when set). It learns and
+	// scores exactly as the profile detector does.
+	NewSetMember func() (Detector, error)
+	// ModelMode is how the profile model learns and detects on a suite:
+	// "" or learn: the training traces in learn mode, FinishLearning, the
+	// test trace in detect mode; auto: training and test traces in auto
+	// mode (each category detects once the profiler's lifecycle finds it
+	// stable, as the agent's auto mode does; FinishLearning is still called).
+	ModelMode event.Mode
 	// Seq configures STIDE for LID-DS and ADFA-LD datasets; N = 0 takes
 	// the dataset's default (ADFA-LD 6, LID-DS 7).
 	Seq seq.Config
@@ -138,6 +150,9 @@ func (o *Options) defaults() error {
 	if !slices.Contains(Detectors(), o.Detector) {
 		return fmt.Errorf("eval: unknown detector %q (want one of %s): %w", o.Detector, strings.Join(Detectors(), ", "), ErrOptions)
 	}
+	if o.ModelMode != "" && o.ModelMode != event.ModeLearn && o.ModelMode != event.ModeAuto {
+		return fmt.Errorf("eval: model mode %q (want learn or auto): %w", o.ModelMode, ErrOptions)
+	}
 	if o.Grace == 0 {
 		o.Grace = labels.DefaultGrace
 	}
@@ -175,6 +190,9 @@ func (o *Options) defaults() error {
 
 func (o *Options) selected() []string {
 	if o.Detector == DetectAll {
+		if o.NewSetMember != nil {
+			return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectSetMember}
+		}
 		return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed}
 	}
 	return []string{o.Detector}
@@ -265,6 +283,9 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, *P
 		if needsModel(d) && opts.NewDetector == nil {
 			return nil, nil, fmt.Errorf("eval: detector %s needs the profile model but no detector constructor was given", d)
 		}
+		if d == DetectSetMember && opts.NewSetMember == nil {
+			return nil, nil, fmt.Errorf("eval: detector %s needs the set-membership baseline but no constructor was given", d)
+		}
 	}
 	rep := newReport(dir, "suite", order)
 	if m.Name != "" {
@@ -306,7 +327,7 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, *P
 		if err != nil {
 			return fmt.Errorf("eval: scenario %q, detector %s: %w", sc.Name, j.det, err)
 		}
-		pj := PartJob{Scenario: j.sc, Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind, Detector: j.det, State: c.export()}
+		pj := PartJob{Scenario: j.sc, Name: sc.Name, Workload: sc.Workload, Kind: sc.Kind, Split: sc.Split, Detector: j.det, State: c.export()}
 		for _, a := range labs[j.sc].Attacks {
 			pj.Attacks = append(pj.Attacks, report.Window{Start: float64(a.StartNs-t0) / 1e9, End: float64(a.EndNs-t0) / 1e9})
 		}
@@ -414,8 +435,12 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 		}
 		rules = newTaggedRules(r)
 	}
-	if needsModel(det) {
-		d, err := opts.NewDetector()
+	if needsModel(det) || det == DetectSetMember {
+		newDet := opts.NewDetector
+		if det == DetectSetMember {
+			newDet = opts.NewSetMember
+		}
+		d, err := newDet()
 		if err != nil {
 			return nil, 0, fmt.Errorf("detector: %w", err)
 		}
@@ -432,7 +457,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 			if sup != nil {
 				lerr = learnTraceWithRules(ctx, m.Path(tr), opts.InputFormat, d, rules.r, sup)
 			} else {
-				lerr = learnTrace(ctx, m.Path(tr), opts.InputFormat, d)
+				lerr = learnTrace(ctx, m.Path(tr), opts.InputFormat, d, opts.learnMode())
 			}
 			if lerr != nil {
 				return nil, 0, fmt.Errorf("learning %s: %w", tr, lerr)
@@ -457,7 +482,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 	c.recordTimeline = true
 	var pending []*event.Alert
 	cfg := pipeline.Config{
-		DefaultMode: event.ModeDetect,
+		DefaultMode: opts.detectMode(),
 		Emit:        func(a *event.Alert) { pending = append(pending, a) },
 	}
 	if rules != nil {
@@ -551,14 +576,28 @@ func drive(ctx context.Context, src event.Source, ev *event.Event, handle func(*
 	}
 }
 
+func (o *Options) learnMode() event.Mode {
+	if o.ModelMode == event.ModeAuto {
+		return event.ModeAuto
+	}
+	return event.ModeLearn
+}
+
+func (o *Options) detectMode() event.Mode {
+	if o.ModelMode == event.ModeAuto {
+		return event.ModeAuto
+	}
+	return event.ModeDetect
+}
+
 // learnTrace replays a training trace through a learning pipeline.
-func learnTrace(ctx context.Context, path, format string, d Detector) error {
+func learnTrace(ctx context.Context, path, format string, d Detector, mode event.Mode) error {
 	src, err := input.Open(path, format)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	p := pipeline.New(pipeline.Config{Detector: d, DefaultMode: event.ModeLearn})
+	p := pipeline.New(pipeline.Config{Detector: d, DefaultMode: mode})
 	return p.Run(ctx, src)
 }
 

@@ -68,6 +68,7 @@ type PartJob struct {
 	Name     string          `json:"name"`
 	Workload string          `json:"workload,omitempty"`
 	Kind     string          `json:"kind"`
+	Split    string          `json:"split,omitempty"`
 	Detector string          `json:"detector"`
 	Attacks  []report.Window `json:"attack_windows"`
 	State    collectorState  `json:"state"`
@@ -144,23 +145,40 @@ func assembleSuite(rep *report.Report, jobs []PartJob) error {
 		return cmp.Or(cmp.Compare(a.Scenario, b.Scenario), cmp.Compare(rank[a.Detector], rank[b.Detector]))
 	})
 	byDet := map[string][]*collector{}
+	bySplit := map[string]map[string][]*collector{}
 	for k, j := range jobs {
 		c, err := j.State.collector()
 		if err != nil {
 			return fmt.Errorf("eval: scenario %q, detector %s: %w", j.Name, j.Detector, err)
 		}
 		if k == 0 || jobs[k-1].Scenario != j.Scenario {
-			rep.Scenarios = append(rep.Scenarios, &report.Scenario{Name: j.Name, Workload: j.Workload, Kind: j.Kind,
+			rep.Scenarios = append(rep.Scenarios, &report.Scenario{Name: j.Name, Workload: j.Workload, Kind: j.Kind, Split: j.Split,
 				Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}, Attacks: j.Attacks})
 		}
 		res := rep.Scenarios[len(rep.Scenarios)-1]
 		res.Detectors[j.Detector] = c.figures()
 		res.Timeline[j.Detector] = downsample(c.timeline)
 		byDet[j.Detector] = append(byDet[j.Detector], c)
+		if j.Split != "" {
+			if bySplit[j.Split] == nil {
+				bySplit[j.Split] = map[string][]*collector{}
+			}
+			bySplit[j.Split][j.Detector] = append(bySplit[j.Split][j.Detector], c)
+		}
 	}
 	for _, det := range rep.Order {
 		rep.Detectors[det] = figuresOf(byDet[det])
 		rep.Curves[det] = curvesOf(byDet[det])
+	}
+	// Each split (dev, held-out) gets its own figures per detector.
+	for sp, m := range bySplit {
+		if rep.Splits == nil {
+			rep.Splits = map[string]map[string]*report.Figures{}
+		}
+		rep.Splits[sp] = map[string]*report.Figures{}
+		for det, cs := range m {
+			rep.Splits[sp][det] = figuresOf(cs)
+		}
 	}
 	return nil
 }

@@ -175,15 +175,24 @@ const (
 	ModeLearn Mode = "learn"
 	// ModeDetect: events are scored against the profile.
 	ModeDetect Mode = "detect"
+	// ModeAuto: per profile category, events are learned while the
+	// category is learning (or unstable) and scored once the profiler's
+	// lifecycle has found it stable: the learning window ends by itself.
+	// A detecting category does not learn in auto mode (only ModeLearn
+	// adds to it).
+	ModeAuto Mode = "auto"
 )
 
-// ParseMode parses off|learn|detect.
+// Modes lists every mode.
+var Modes = []Mode{ModeOff, ModeLearn, ModeDetect, ModeAuto}
+
+// ParseMode parses off|learn|detect|auto.
 func ParseMode(s string) (Mode, error) {
 	switch Mode(s) {
-	case ModeOff, ModeLearn, ModeDetect:
+	case ModeOff, ModeLearn, ModeDetect, ModeAuto:
 		return Mode(s), nil
 	}
-	return "", fmt.Errorf("unknown mode %q (want off, learn or detect)", s)
+	return "", fmt.Errorf("unknown mode %q (want off, learn, detect or auto)", s)
 }
 
 // IsHost reports whether this is the host pseudo-container.

@@ -72,7 +72,22 @@ func (d *Detector) buildAlert(e *event.Enriched, pr *profiler.Profile, f *profil
 	feature := event.Escape(f.Text)
 	expl, usual := explain(pr, f)
 	if !st.Ready() {
-		expl += fmt.Sprintf("; category %s is %s, score damped ×%.2g", f.Cat, st, d.cfg.Damping)
+		expl += fmt.Sprintf("; category %s is %s, threshold raised by %.2g bits", f.Cat, st, d.cfg.LearningMargin)
+	}
+	var since any
+	if d.mode == event.ModeAuto {
+		cst := pr.Stats(f.Cat)
+		if cst.StableAt > 0 {
+			since = time.Unix(0, cst.StableAt).UTC().Format(time.RFC3339)
+			expl += fmt.Sprintf("; auto mode: %s learned from %s, detecting since %s", f.Cat,
+				time.Unix(0, cst.LearnStart).UTC().Format(time.RFC3339), since)
+		} else {
+			expl += fmt.Sprintf("; auto mode: %s detecting (finalised offline)", f.Cat)
+		}
+	}
+	mode := string(d.mode)
+	if mode == "" {
+		mode = string(event.ModeDetect)
 	}
 	var ctrID, ctrName, image, ns, pod string
 	ctrID = event.HostContainerID
@@ -89,28 +104,30 @@ func (d *Detector) buildAlert(e *event.Enriched, pr *profiler.Profile, f *profil
 	}
 	prio := Priority(s, cal.Threshold)
 	fields := map[string]any{
-		"anomaly.score":         round2(s),
-		"anomaly.threshold":     round2(cal.Threshold),
-		"anomaly.feature":       feature,
-		"anomaly.category":      f.Cat.String(),
-		"anomaly.explanation":   expl,
-		"anomaly.usual":         usual,
-		"anomaly.profile":       event.Escape([]byte(pr.Key)),
-		"anomaly.profile_state": st.String(),
-		"anomaly.calibration":   cal.Method,
-		"anomaly.count":         uint64(1),
-		"container.id":          event.Escape([]byte(ctrID)),
-		"container.name":        nullable(ctrName),
-		"container.image":       nullable(image),
-		"k8s.ns.name":           nullable(ns),
-		"k8s.pod.name":          nullable(pod),
-		"proc.cmdline":          cmdline,
-		"proc.exe":              exe,
-		"proc.name":             pname,
-		"proc.pid":              pid,
-		"user.uid":              uid,
-		"evt.type":              e.Type(),
-		"evt.num":               e.Num,
+		"anomaly.score":           round2(s),
+		"anomaly.threshold":       round2(cal.Threshold),
+		"anomaly.feature":         feature,
+		"anomaly.category":        f.Cat.String(),
+		"anomaly.explanation":     expl,
+		"anomaly.usual":           usual,
+		"anomaly.profile":         event.Escape([]byte(pr.Key)),
+		"anomaly.profile_state":   st.String(),
+		"anomaly.mode":            mode,
+		"anomaly.detecting_since": since,
+		"anomaly.calibration":     cal.Method,
+		"anomaly.count":           uint64(1),
+		"container.id":            event.Escape([]byte(ctrID)),
+		"container.name":          nullable(ctrName),
+		"container.image":         nullable(image),
+		"k8s.ns.name":             nullable(ns),
+		"k8s.pod.name":            nullable(pod),
+		"proc.cmdline":            cmdline,
+		"proc.exe":                exe,
+		"proc.name":               pname,
+		"proc.pid":                pid,
+		"user.uid":                uid,
+		"evt.type":                e.Type(),
+		"evt.num":                 e.Num,
 	}
 	out := fmt.Sprintf("%s (feature=%s score=%.1f threshold=%.1f category=%s profile=%s state=%s container_id=%s image=%s proc_cmdline=%s; %s)",
 		RuleNames[f.Cat], feature, s, cal.Threshold, f.Cat, event.Escape([]byte(pr.Key)), st,

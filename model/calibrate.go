@@ -25,7 +25,8 @@ type Calibration struct {
 	Quantile float64
 	// Samples is the number of held-out first-sight surprises.
 	Samples int
-	// Method: "floor", "empirical", "exponential-tail" or "max+margin".
+	// Method: "floor", "empirical", "exponential-tail", "max+tail" or
+	// "max+margin".
 	Method string
 }
 
@@ -45,14 +46,7 @@ const minHeldOutHours = 1.0 / 60
 func (d *Detector) calibrate(pr *profiler.Profile, c profiler.Category) Calibration {
 	st := pr.Stats(c)
 	cal := Calibration{Target: d.cfg.TargetFalseAlarmsPerHour / float64(profiler.NumCategories)}
-	var sample []float64
-	var buf []uint64
-	pr.EachFeature(c, func(_ uint64, f *profiler.FeatureStat) {
-		if f.Count == 1 && !f.Warm {
-			buf = chainOf(buf, f)
-			sample = append(sample, surprise(pr, c, buf, f.Count, f.Count, d.cfg.BackoffBits))
-		}
-	})
+	sample := d.episodeSample(pr, c)
 	cal.Samples = len(sample)
 	hours := float64(st.PostEnd-st.PostStart) / 3.6e12
 	if hours < minHeldOutHours {
@@ -87,7 +81,20 @@ func (d *Detector) calibrate(pr *profiler.Profile, c profiler.Category) Calibrat
 			// P(S > t) = pu · exp(−rate (t − u)) = 1 − q
 			th, cal.Method = u+math.Log(pu/(1-q))/e.Rate, "exponential-tail"
 		default:
-			th, cal.Method = sample[len(sample)-1]+d.cfg.BackoffBits, "max+margin"
+			// Too few samples to fit a tail: an exponential tail beyond
+			// the sample maximum, which stands at its plotting position
+			// P(S > max) = 1/(n+1), with the decay rate fitted to the
+			// profile's pooled first-sight surprises (all categories),
+			// else ln 2 per bit. One benign
+			// singleton no longer leaves the threshold at its surprise
+			// plus one bit (often the 4-bit floor).
+			lambda := d.pooledRate(pr)
+			top := sample[len(sample)-1]
+			th = top + math.Log((1/(n+1))/(1-q))/lambda
+			if th < top+d.cfg.BackoffBits {
+				th = top + d.cfg.BackoffBits
+			}
+			cal.Method = "max+tail"
 		}
 		if th < d.cfg.MinThreshold {
 			th = d.cfg.MinThreshold
@@ -95,4 +102,81 @@ func (d *Detector) calibrate(pr *profiler.Profile, c profiler.Category) Calibrat
 	}
 	cal.Threshold = th
 	return cal
+}
+
+// defaultTailRate is the exponential tail's decay per bit when the pooled
+// sample is too small: ln 2, the density halves with every bit — the tail a
+// calibrated model predicts (an event of surprise s has probability 2^−s).
+const defaultTailRate = math.Ln2
+
+// pooledRate fits the exponential decay rate (per bit) of the excesses over
+// the median of the profile's first-sight surprises pooled over all
+// categories (at least 10 samples), else defaultTailRate.
+func (d *Detector) pooledRate(pr *profiler.Profile) float64 {
+	var sample []float64
+	var buf []uint64
+	for c := profiler.Category(0); c < profiler.NumCategories; c++ {
+		pr.EachFeature(c, func(_ uint64, f *profiler.FeatureStat) {
+			if f.Count == 1 && !f.Warm {
+				buf = chainOf(buf, f)
+				sample = append(sample, surprise(pr, c, buf, 1, 1, d.cfg.BackoffBits))
+			}
+		})
+	}
+	if len(sample) < 10 {
+		return defaultTailRate
+	}
+	sort.Float64s(sample)
+	u := stat.Quantile(0.5, stat.Empirical, sample, nil)
+	var ex []float64
+	for _, s := range sample {
+		if s > u {
+			ex = append(ex, s-u)
+		}
+	}
+	if len(ex) < 5 {
+		return defaultTailRate
+	}
+	var e distuv.Exponential
+	e.Fit(ex, nil)
+	if !(e.Rate > 0) || math.IsInf(e.Rate, 0) {
+		return defaultTailRate
+	}
+	// Cap the rate at twice the default (the density quartering per
+	// bit): a pooled tail steeper than that would put the threshold just
+	// above the one sample.
+	return math.Min(e.Rate, defaultTailRate*2)
+}
+
+// episodeSample returns, per novelty episode of a category, the highest
+// leave-one-out surprise of its post-warm-up singletons. Singletons first
+// seen within EpisodeGap of each other are one episode: a new code path
+// (an error handler importing a dozen modules) is one benign novelty, and
+// in detection one alert (Detector folds an episode's anomalies), so the
+// novelty rate and the sample count episodes, not features.
+func (d *Detector) episodeSample(pr *profiler.Profile, c profiler.Category) []float64 {
+	type sing struct {
+		first int64
+		s     float64
+	}
+	var ss []sing
+	var buf []uint64
+	pr.EachFeature(c, func(_ uint64, f *profiler.FeatureStat) {
+		if f.Count == 1 && !f.Warm {
+			buf = chainOf(buf, f)
+			ss = append(ss, sing{f.First, surprise(pr, c, buf, f.Count, f.Count, d.cfg.BackoffBits)})
+		}
+	})
+	sort.Slice(ss, func(i, j int) bool { return ss[i].first < ss[j].first })
+	var out []float64
+	last := int64(0)
+	for i, x := range ss {
+		if i > 0 && x.first-last <= int64(d.cfg.EpisodeGap) {
+			out[len(out)-1] = math.Max(out[len(out)-1], x.s)
+		} else {
+			out = append(out, x.s)
+		}
+		last = x.first
+	}
+	return out
 }

@@ -21,8 +21,12 @@ type Config struct {
 	// BackoffBits is added per chain level below the deepest known node
 	// (default 1).
 	BackoffBits float64
-	// Damping multiplies the surprise in learning or unstable categories (default 0.5).
-	Damping float64
+	// LearningMargin is added to the threshold of a category that is still
+	// learning or unstable (default 1 bit: an alert there must be half as
+	// probable as in a stable category). The score itself is never damped:
+	// a margin keeps the calibrated threshold reachable, where halving the
+	// score made it unreachable for a category calibrated above 2× the floor.
+	LearningMargin float64
 	// DedupWindow: a (container, category, feature) alerts once per window;
 	// repeats are counted (default 10m of event time).
 	DedupWindow time.Duration
@@ -46,6 +50,11 @@ type Config struct {
 	// Recalibrate bounds how often (event time) a changing profile's
 	// thresholds are recomputed (default 1m).
 	Recalibrate time.Duration
+	// EpisodeGap groups novelties: features of one category first seen
+	// within this gap of each other (event time) are one novelty episode
+	// (a new code path loading a dozen modules at once) — one benign
+	// novelty for calibration, one alert in detection (default 1s).
+	EpisodeGap time.Duration
 }
 
 func (c *Config) fill() {
@@ -58,8 +67,8 @@ func (c *Config) fill() {
 	if c.BackoffBits == 0 {
 		c.BackoffBits = 1
 	}
-	if c.Damping == 0 {
-		c.Damping = 0.5
+	if c.LearningMargin == 0 {
+		c.LearningMargin = 1
 	}
 	if c.DedupWindow == 0 {
 		c.DedupWindow = 10 * time.Minute
@@ -72,6 +81,9 @@ func (c *Config) fill() {
 	}
 	if c.Recalibrate == 0 {
 		c.Recalibrate = time.Minute
+	}
+	if c.EpisodeGap == 0 {
+		c.EpisodeGap = time.Second
 	}
 }
 
@@ -94,9 +106,14 @@ type Stats struct {
 	Features     uint64 // features scored
 	Anomalies    uint64 // anomaly alerts raised (before batching)
 	Deduplicated uint64 // anomalies not re-alerted within the window
+	Folded       uint64 // anomalies folded into their episode's alert
 	Suppressed   uint64 // static-rule alerts auto-suppressed
 	NoProfile    uint64 // events in detect mode without a profile
 	PerCategory  [profiler.NumCategories]CategoryStats
+	// ToDetecting counts, per category, profile categories that turned
+	// from stable to detecting when first scored (in auto mode: the end
+	// of their learning window).
+	ToDetecting [profiler.NumCategories]uint64
 }
 
 // CategoryStats are per-category counters.
@@ -127,12 +144,22 @@ type pendingAlert struct {
 	first int64
 }
 
+// episode is a category's open novelty episode in one container.
+type episode struct {
+	last int64 // event time of its latest anomaly
+	p    *pendingAlert
+}
+
+// maxRelated bounds the features listed in an episode's alert.
+const maxRelated = 10
+
 type ctrScore struct {
-	info    ContainerScore
-	score   float64
-	last    int64
-	alerted map[dedupKey]*pendingAlert
-	order   []*pendingAlert // batch mode: pending, unsorted
+	episodes [profiler.NumCategories]episode
+	info     ContainerScore
+	score    float64
+	last     int64
+	alerted  map[dedupKey]*pendingAlert
+	order    []*pendingAlert // batch mode: pending, unsorted
 }
 
 type calKey struct {
@@ -153,6 +180,7 @@ type Detector struct {
 	cfg  Config
 
 	mu    sync.Mutex
+	mode  event.Mode // the mode of the event being scored (alerts show it)
 	cals  map[calKey]*calVal
 	ctrs  map[string]*ctrScore
 	stats Stats
@@ -169,7 +197,9 @@ func NewDetector(p *profiler.Profiler, cfg Config) *Detector {
 func (d *Detector) Profiler() *profiler.Profiler { return d.prof }
 
 // Handle learns e in ModeLearn, scores it in ModeDetect (emitting anomaly
-// alerts unless Batch) and ignores it in ModeOff.
+// alerts unless Batch), does both per category in ModeAuto (learning
+// categories learn, stable ones are scored and become detecting) and
+// ignores it in ModeOff.
 func (d *Detector) Handle(e *event.Enriched, mode event.Mode, emit func(*event.Alert)) {
 	switch mode {
 	case event.ModeLearn:
@@ -180,9 +210,19 @@ func (d *Detector) Handle(e *event.Enriched, mode event.Mode, emit func(*event.A
 	case event.ModeDetect:
 		d.mu.Lock()
 		defer d.mu.Unlock()
+		d.mode = mode
 		d.prof.View(e, func(pr *profiler.Profile, feats []profiler.Feature) {
 			d.score(e, pr, feats, emit)
 		})
+	case event.ModeAuto:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.mode = mode
+		if d.prof.Auto(e, func(pr *profiler.Profile, ready []profiler.Feature) {
+			d.score(e, pr, ready, emit)
+		}) > 0 {
+			d.stats.Learned++
+		}
 	}
 }
 
@@ -207,6 +247,7 @@ func (d *Detector) score(e *event.Enriched, pr *profiler.Profile, feats []profil
 		if st == profiler.StateStable {
 			pr.SetState(f.Cat, profiler.StateDetecting)
 			st = profiler.StateDetecting
+			d.stats.ToDetecting[f.Cat]++
 		}
 		if fs := pr.Feature(f.Cat, f.Hash); fs != nil {
 			// Known features never alert on their own; their score is
@@ -219,13 +260,19 @@ func (d *Detector) score(e *event.Enriched, pr *profiler.Profile, feats []profil
 			continue
 		}
 		s := surprise(pr, f.Cat, f.Chain[:f.Depth], 0, 0, d.cfg.BackoffBits)
-		if !st.Ready() {
-			s *= d.cfg.Damping
-		}
 		maxScore = max(maxScore, s)
 		cal := d.calibration(pr, f.Cat, e.Time)
-		if s < cal.Threshold {
+		th := cal.Threshold
+		if !st.Ready() {
+			th += d.cfg.LearningMargin
+		}
+		if s < th {
 			continue
+		}
+		if th != cal.Threshold {
+			eff := *cal
+			eff.Threshold = th
+			cal = &eff
 		}
 		d.anomaly(e, pr, f, st, s, cal, emit)
 	}
@@ -313,9 +360,22 @@ func (d *Detector) anomaly(e *event.Enriched, pr *profiler.Profile, f *profiler.
 		d.stats.Deduplicated++
 		return
 	}
+	if ep := &cs.episodes[f.Cat]; ep.p != nil && e.Time-ep.last <= int64(d.cfg.EpisodeGap) && e.Time >= ep.last {
+		// Part of the open episode: one alert lists the episode's features.
+		ep.last = e.Time
+		ep.p.count++
+		ep.p.alert.OutputFields["anomaly.count"] = ep.p.count
+		if rel, _ := ep.p.alert.OutputFields["anomaly.related"].([]string); len(rel) < maxRelated {
+			ep.p.alert.OutputFields["anomaly.related"] = append(rel, event.Escape(f.Text))
+		}
+		cs.alerted[k] = ep.p
+		d.stats.Folded++
+		return
+	}
 	a := d.buildAlert(e, pr, f, st, s, cal)
 	p := &pendingAlert{alert: a, count: 1, first: e.Time}
 	cs.alerted[k] = p
+	cs.episodes[f.Cat] = episode{last: e.Time, p: p}
 	d.stats.Anomalies++
 	d.stats.PerCategory[f.Cat].Anomalies++
 	if d.cfg.Batch {

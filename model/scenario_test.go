@@ -146,11 +146,21 @@ func TestLoopScenario(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			alerts, det := learnAndDetect(t, tc.busybox, tc.loops)
+			// One alert per category and novelty episode: id's three
+			// file reads are one alert listing the others as related.
 			got := map[string]*event.Alert{}
 			for _, a := range alerts {
-				k := a.OutputFields["anomaly.category"].(string) + " " + a.OutputFields["anomaly.feature"].(string)
+				cat := a.OutputFields["anomaly.category"].(string)
+				k := cat + " " + a.OutputFields["anomaly.feature"].(string)
 				got[k] = a
-				t.Logf("%s score=%.2f th=%.2f prio=%s count=%v: %s", k, a.Score, a.OutputFields["anomaly.threshold"], a.Priority, a.OutputFields["anomaly.count"], a.OutputFields["anomaly.explanation"])
+				rel, _ := a.OutputFields["anomaly.related"].([]string)
+				for _, r := range rel {
+					got[cat+" "+r] = a
+				}
+				t.Logf("%s score=%.2f th=%.2f prio=%s count=%v related=%q: %s", k, a.Score, a.OutputFields["anomaly.threshold"], a.Priority, a.OutputFields["anomaly.count"], rel, a.OutputFields["anomaly.explanation"])
+			}
+			if n := len(alerts); n != 3 {
+				t.Errorf("%d alerts, want 3 (process, edge, one file episode)", n)
 			}
 			for _, w := range tc.want {
 				a := got[w]

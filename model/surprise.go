@@ -22,15 +22,26 @@ func nodeCounts(pr *profiler.Profile, c profiler.Category, h uint64) (n, n1 uint
 // At every level i the child on the path has count x among the node's N
 // observations, N1 of the node's children having been seen once:
 //
-//	seen child:   p_i = max(x/N, (N1 − [x=1] + ½)/(N − x + 1))
-//	unseen child: p   = (N1 + ½)/(N + 1), then backoff bits per deeper level
+//	seen child:   p_i = max(x/N, (N1 − [x=1] + ½)/(D − x + 1))
+//	unseen child: p   = (N1 + ½)/(D + 1), then backoff bits per deeper level
 //
-// An empty category backs off to the profile: p = ½/(T + 1) with T the
-// profile's observations over all categories.
+// where D = N below the root and, at the category root, D = T, the
+// profile's observations over all categories: the root's unseen estimate is
+// Good–Turing over the whole profile — the probability that the profile's
+// next event is a new feature of this category. A sparse category (a daemon
+// that never runs programs: 4 process observations among 100,000) thus
+// finds its first novelty very surprising instead of hardly (N1 + ½)/(N + 1);
+// a busy one (N ≈ T) is unchanged. An empty category is the case N1 = 0.
 func surprise(pr *profiler.Profile, c profiler.Category, chain []uint64, leaf, remove uint64, backoff float64) float64 {
 	s := 0.0
 	depth := len(chain)
 	n, n1 := nodeCounts(pr, c, chain[0])
+	total := pr.Total()
+	if total >= remove {
+		total -= remove
+	} else {
+		total = 0
+	}
 	for i := 0; i < depth; i++ {
 		var x, xn1 uint64
 		if i+1 < depth {
@@ -59,17 +70,12 @@ func surprise(pr *profiler.Profile, c profiler.Category, chain []uint64, leaf, r
 				n1++
 			}
 		}
+		d := n
+		if i == 0 && total > d {
+			d = total
+		}
 		if x == 0 {
-			var p float64
-			if n == 0 {
-				t := pr.Total()
-				if t >= remove {
-					t -= remove
-				}
-				p = 0.5 / (float64(t) + 1)
-			} else {
-				p = profiler.UnseenMass(n1, n)
-			}
+			p := profiler.UnseenMass(n1, d)
 			return s - math.Log2(p) + backoff*float64(depth-1-i)
 		}
 		p := float64(x) / float64(n)
@@ -77,7 +83,7 @@ func surprise(pr *profiler.Profile, c profiler.Category, chain []uint64, leaf, r
 		if x == 1 && o > 0 {
 			o--
 		}
-		if q := profiler.UnseenMass(o, n-x); q > p {
+		if q := profiler.UnseenMass(o, d-x); q > p {
 			p = q
 		}
 		s -= math.Log2(p)

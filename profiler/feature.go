@@ -112,7 +112,42 @@ type Extractor struct {
 	cgen  uint64
 	seed  maphash.Seed
 	cache map[uint64]*pathEntry
+
+	// own, when set, holds the paths the current container created: its
+	// later reads, writes and deletes of them become "<dir>/<own>" features.
+	own     *OwnFiles
+	ownPath []byte
+	fresh   bool // the current create starts the file afresh (see newContent)
 }
+
+// OwnFiles is the set of files one container created (opened with O_CREAT
+// and O_EXCL or O_TRUNC, creat, mkdir, or renamed into place from a file it
+// created), by the hash of the cleaned absolute path. Bounded: cleared when it reaches maxOwnFiles.
+type OwnFiles struct {
+	m map[uint64]struct{}
+}
+
+// maxOwnFiles bounds a container's OwnFiles.
+const maxOwnFiles = 4096
+
+// has reports whether the container created the path (hash of the cleaned path).
+func (o *OwnFiles) has(h uint64) bool {
+	_, ok := o.m[h]
+	return ok
+}
+
+func (o *OwnFiles) add(h uint64) {
+	if o.m == nil {
+		o.m = make(map[uint64]struct{})
+	}
+	if len(o.m) >= maxOwnFiles {
+		clear(o.m)
+	}
+	o.m[h] = struct{}{}
+}
+
+// Len returns the number of paths in the set.
+func (o *OwnFiles) Len() int { return len(o.m) }
 
 type pathEntry struct {
 	prof     *Profile
@@ -385,16 +420,94 @@ func (x *Extractor) edge(e *event.Enriched) {
 	x.finish(f)
 }
 
-func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed map[uint64]string) {
-	f := x.begin(CatFile)
-	var cwd []byte
+// ownName is the name written in place of a file the container created
+// itself: "/var/cache/app/<own> [read]".
+const ownName = "<own>"
+
+// ownHash returns the hash of p cleaned against cwd, and whether it is absolute.
+func (x *Extractor) ownHash(p, cwd []byte) (uint64, bool) {
+	x.ownPath = cleanPath(x.ownPath[:0], p, cwd)
+	if len(x.ownPath) == 0 || x.ownPath[0] != '/' {
+		return 0, false
+	}
+	return hashBytes(RootHash, x.ownPath), true
+}
+
+// cwdFor returns the working directory a relative path p resolves against.
+func cwdFor(e *event.Enriched, p []byte) []byte {
 	if len(p) > 0 && p[0] != '/' {
 		if e.Proc != nil && e.Proc.Cwd != "" {
-			cwd = sbytes(e.Proc.Cwd)
+			return sbytes(e.Proc.Cwd)
 		} else if len(e.Event.Cwd) > 0 {
-			cwd = e.Event.Cwd
+			return e.Event.Cwd
 		}
 	}
+	return nil
+}
+
+// file extracts a file feature. With an own-file set, a read, write or
+// delete of a file the container created becomes "<dir>/<own> [access]";
+// creates enter the set. Execs always keep the path: running a dropped
+// file is what matters about it.
+func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed map[uint64]string) {
+	cwd := cwdFor(e, p)
+	handles := access == AccessRead || access == AccessWrite || access == AccessDelete
+	if x.own != nil {
+		if h, ok := x.ownHash(p, cwd); ok {
+			switch {
+			case access == AccessCreate:
+				if x.fresh {
+					x.own.add(h)
+				}
+			case handles && x.own.has(h):
+				x.ownFeature(access, collapsed)
+				return
+			}
+		}
+	}
+	x.pathFeature(e, p, cwd, access, collapsed)
+	if !handles || x.own == nil || x.prof == nil {
+		return
+	}
+	// The creation may have happened before this container's events were
+	// seen (an agent restart, a trace cut, a file kept on a volume): a
+	// path the profile knows the image's containers create is handled as
+	// their own file.
+	f := &x.feats[x.n-1]
+	pathLen := len(f.Text) - len(access) - len(" []")
+	if pathLen <= 0 {
+		return
+	}
+	ch := hashBytes(hashBytes(RootHash, f.Text[:pathLen]), createSuffix)
+	if x.prof.cats[CatFile].feats[ch] == nil {
+		return
+	}
+	if h, ok := x.ownHash(p, cwd); ok {
+		x.own.add(h)
+		x.n--
+		x.buf = x.buf[:f.start]
+		x.ownFeature(access, collapsed)
+	}
+}
+
+var createSuffix = []byte(" [" + AccessCreate + "]")
+
+// ownFeature appends "<dir of x.ownPath>/<own> [access]".
+func (x *Extractor) ownFeature(access string, collapsed map[uint64]string) {
+	dir := x.ownPath[:bytes.LastIndexByte(x.ownPath, '/')+1]
+	own := append(dir, ownName...)
+	f := x.begin(CatFile)
+	x.buf = x.gen.appendPath(x.buf, f, &x.scratch, own, nil, collapsed)
+	x.buf = append(x.buf, " ["...)
+	x.buf = append(x.buf, access...)
+	x.buf = append(x.buf, ']')
+	x.finish(f)
+}
+
+// pathFeature appends the file feature "path [access]" (path cache when
+// extracting against a profile).
+func (x *Extractor) pathFeature(e *event.Enriched, p, cwd []byte, access string, collapsed map[uint64]string) {
+	f := x.begin(CatFile)
 	var key uint64
 	if x.prof != nil && x.cache != nil {
 		var h maphash.Hash
@@ -435,6 +548,16 @@ func openPath(e *event.Enriched) []byte {
 	return e.Event.Path
 }
 
+// oExcl is O_EXCL.
+const oExcl = 0x80
+
+// newContent reports whether an open with O_CREAT leaves a file whose
+// content is the opener's: a new file (O_EXCL) or one truncated (O_TRUNC).
+// Appending to a possibly existing file (">>") does not make it one's own.
+func newContent(flags uint32) bool {
+	return flags&oCreat != 0 && flags&(oExcl|oTrunc) != 0
+}
+
 func openAccess(flags uint32) string {
 	switch {
 	case flags&oCreat != 0:
@@ -469,6 +592,30 @@ func (x *Extractor) network(ev *event.Event) {
 	x.buf = append(x.buf, " :"...)
 	x.buf = x.gen.AppendPort(x.buf, ev.Dst.Port())
 	x.finish(f)
+}
+
+// sockStream is SOCK_STREAM.
+const sockStream = 1
+
+// outboundDatagram reports whether a sendto/sendmsg names a peer the
+// container chose: only datagrams on unconnected sockets that are not a
+// service's own port. Sends on stream sockets go to a peer that connect
+// (already a feature) or accept (a client, not an outbound peer) fixed;
+// sends on accepted, listening or connected sockets, and datagrams sent
+// from a bound non-ephemeral port (a UDP service answering its clients),
+// are replies.
+func (x *Extractor) outboundDatagram(e *event.Enriched) bool {
+	ev := e.Event
+	if ev.Proto == event.ProtoTCP || ev.SockType == sockStream {
+		return false
+	}
+	if fd := e.FD; fd != nil && (fd.Server || fd.Listening || fd.Connected) {
+		return false
+	}
+	if ev.Src.IsValid() && ev.Src.Port() != 0 && !(ev.Src.Port() >= x.gen.EphemeralLow && ev.Src.Port() <= x.gen.EphemeralHigh) {
+		return false
+	}
+	return true
 }
 
 func (x *Extractor) listen(ev *event.Event, local netip.AddrPort, how string) {
@@ -514,18 +661,44 @@ func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 		if ev.Syscall == sysCreat {
 			flags = oCreat | oWronly | oTrunc
 		}
+		x.fresh = newContent(flags)
 		x.file(e, openPath(e), openAccess(flags), collapsed)
+		x.fresh = false
 	case event.FeatDelete:
 		x.file(e, ev.Path, AccessDelete, collapsed)
 	case event.FeatRename:
+		// The old name's ownership passes to the new one, but the new
+		// name is always a path feature (renaming a dropped file into
+		// /etc/cron.d/ must show).
+		wasOwn := false
+		if x.own != nil {
+			if h, ok := x.ownHash(ev.Path, cwdFor(e, ev.Path)); ok {
+				wasOwn = x.own.has(h)
+			}
+		}
 		x.file(e, ev.Path, AccessDelete, collapsed)
+		own := x.own
+		x.own = nil
 		x.file(e, ev.Path2, AccessWrite, collapsed)
+		x.own = own
+		if wasOwn {
+			if h, ok := x.ownHash(ev.Path2, cwdFor(e, ev.Path2)); ok {
+				x.own.add(h)
+			}
+		}
 	case event.FeatMkdir:
+		x.fresh = true
 		x.file(e, ev.Path, AccessCreate, collapsed)
+		x.fresh = false
 	case event.FeatExec:
 		x.file(e, ev.Path, AccessExec, collapsed)
 	case event.FeatNetwork:
-		x.network(ev)
+		// A connect is a peer the container chose; a datagram sent
+		// (sendto/sendmsg) only when it is not a reply on an accepted
+		// socket or from a service port (outboundDatagram).
+		if ev.Syscall == event.SysConnect || x.outboundDatagram(e) {
+			x.network(ev)
+		}
 	case event.FeatBind:
 		if ev.Src.IsValid() && ev.Src.Port() != 0 {
 			x.listen(ev, ev.Src, "bind")

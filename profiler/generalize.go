@@ -21,6 +21,12 @@ type GenConfig struct {
 	// IPv4Prefix / IPv6Prefix group peers into CIDRs of that length
 	// (0: exact addresses, the default).
 	IPv4Prefix, IPv6Prefix int
+	// NoTemplates turns off name templates mined per directory (see
+	// AppendSkeleton): by default, once a directory has received two
+	// different names of one template ("temp-123.rdb", "temp-982.rdb"),
+	// every name of that template in it becomes the template
+	// ("temp-<id>.rdb").
+	NoTemplates bool
 }
 
 // DefaultGenConfig returns the documented defaults.
@@ -58,6 +64,7 @@ const (
 	tokUUID = "<uuid>"
 	tokRand = "<rand>"
 	tokStar = "*"
+	tokID   = "<id>"
 )
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
@@ -205,6 +212,86 @@ func AppendName(dst, comp []byte, underProc bool) []byte {
 	return dst
 }
 
+// slotPlaceholder reports the length of a placeholder at the start of b that
+// stands for a generated number or id (<n>, <pid>, <hex>, <id>), 0 if none.
+func slotPlaceholder(b []byte) int {
+	for _, p := range [...]string{tokNum, tokPid, tokHex, tokID} {
+		if len(b) >= len(p) && string(b[:len(p)]) == p {
+			return len(p)
+		}
+	}
+	return 0
+}
+
+// AppendSkeleton writes the name template of a generalised name component
+// (the output of AppendName) and reports whether it has a variable slot.
+// The component is split into tokens at separators (. - _ @ : + ,); a
+// token made only of hex digits and number placeholders, with at least one
+// decimal digit or placeholder, becomes one slot "<id>" (short hex keys
+// "2e42fb", sequence numbers "2", pids "982", "<n>ac"); in any other token
+// each digit run or number placeholder becomes "<id>" ("v2" → "v<id>").
+// <rand>, <uuid> and literal words are kept. A component that is a single
+// placeholder already (all digits, long hex ids) has no template.
+func AppendSkeleton(dst, comp []byte) ([]byte, bool) {
+	if n := slotPlaceholder(comp); n > 0 && n == len(comp) {
+		return dst, false
+	}
+	slot := false
+	for i := 0; i < len(comp); {
+		if isSep(comp[i]) {
+			dst = append(dst, comp[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(comp) && !isSep(comp[j]) {
+			j++
+		}
+		tok := comp[i:j]
+		i = j
+		hexy, num := true, false
+		for k := 0; k < len(tok); {
+			if n := slotPlaceholder(tok[k:]); n > 0 {
+				num = true
+				k += n
+				continue
+			}
+			if !isHex(tok[k]) {
+				hexy = false
+				break
+			}
+			if isDigit(tok[k]) {
+				num = true
+			}
+			k++
+		}
+		if hexy && num {
+			dst = append(dst, tokID...)
+			slot = true
+			continue
+		}
+		for k := 0; k < len(tok); {
+			if n := slotPlaceholder(tok[k:]); n > 0 {
+				dst = append(dst, tokID...)
+				slot = true
+				k += n
+				continue
+			}
+			if isDigit(tok[k]) {
+				for k < len(tok) && isDigit(tok[k]) {
+					k++
+				}
+				dst = append(dst, tokID...)
+				slot = true
+				continue
+			}
+			dst = append(dst, tok[k])
+			k++
+		}
+	}
+	return dst, slot
+}
+
 // cleanPath resolves "." and ".." and duplicate slashes of p (joined to cwd
 // when relative and cwd is absolute) into dst, without allocating beyond
 // dst's capacity. The result starts with '/' unless p was relative and no
@@ -310,10 +397,20 @@ func (g *GenConfig) appendPath(dst []byte, f *Feature, scratch *[]byte, p, cwd [
 		i = j
 		start := len(dst)
 		dst = append(dst, '/')
-		if _, ok := collapsed[hashBytes(h, dst[start:])]; ok && collapsed != nil {
+		dirH := hashBytes(h, dst[start:])
+		if _, ok := collapsed[dirH]; ok && collapsed != nil {
 			dst = append(dst, tokStar...)
 		} else {
 			dst = AppendName(dst, comp, underProc)
+			if len(collapsed) > 0 {
+				// A name template the directory has learned.
+				var buf [128]byte
+				if sk, ok := AppendSkeleton(buf[:0], dst[start+1:]); ok {
+					if _, ok := collapsed[hashBytes(dirH, sk)]; ok {
+						dst = append(dst[:start+1], sk...)
+					}
+				}
+			}
 		}
 		underProc = start == base && string(comp) == "proc"
 		h = hashBytes(h, dst[start:])

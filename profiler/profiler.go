@@ -84,6 +84,8 @@ type ctrState struct {
 	prof   *Profile
 	start  int64
 	events uint64
+	// own are the files the container created (learn and detect alike).
+	own OwnFiles
 }
 
 // Profiler owns the profiles of one store. All methods are safe for
@@ -280,7 +282,9 @@ func (p *Profiler) Learn(e *event.Enriched) {
 	pr := cs.prof
 	cs.events++
 	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
+	p.ex.own = &cs.own
 	feats := p.ex.extractFor(e, pr)
+	p.ex.own = nil
 	for i := range feats {
 		p.learnFeature(pr, &feats[i], t, warm)
 	}
@@ -293,7 +297,6 @@ func (p *Profiler) learnFeature(pr *Profile, f *Feature, t int64, warm bool) {
 		return
 	}
 	s, isNew := cd.addFeature(f, t, warm)
-	_ = s
 	pr.Version++
 	pr.dirty = true
 	if t > pr.Updated {
@@ -301,8 +304,16 @@ func (p *Profiler) learnFeature(pr *Profile, f *Feature, t int64, warm bool) {
 	}
 	if isNew {
 		pr.features++
-		if f.Cat == CatFile && cd.maybeCollapse(&p.cfg.Gen, string(f.Text), f.Levels[:f.Depth]) {
-			pr.recount()
+		if f.Cat == CatFile {
+			rebuilt := cd.maybeCollapse(&p.cfg.Gen, string(f.Text), f.Levels[:f.Depth])
+			if !p.cfg.Gen.NoTemplates && cd.mineTemplates(s.Text) {
+				cd.collapseGen++
+				cd.rebuild(&p.cfg.Gen)
+				rebuilt = true
+			}
+			if rebuilt {
+				pr.recount()
+			}
 		}
 		if pr.features > p.cfg.MaxFeatures && !pr.TooLarge {
 			pr.TooLarge = true
@@ -314,13 +325,13 @@ func (p *Profiler) learnFeature(pr *Profile, f *Feature, t int64, warm bool) {
 	}
 }
 
-// lifecycle advances a category's sliding window and state.
+// lifecycle advances a category's sliding window and state, and (once per
+// window bucket of event time) the states of the profile's other learning
+// categories: a sparse category stabilises by the profile's activity, not
+// only by its own events.
 func (p *Profiler) lifecycle(pr *Profile, cd *catData, t int64, isNew bool) {
 	if cd.postN == 0 {
 		cd.postStart, cd.learnStart = t, t
-		if cd.state == StateDetecting || cd.state == StateStable {
-			cd.learnStart = t
-		}
 	}
 	cd.postN++
 	if t > cd.postEnd {
@@ -339,22 +350,62 @@ func (p *Profiler) lifecycle(pr *Profile, cd *catData, t int64, isNew bool) {
 	if isNew {
 		b.New++
 	}
-	if cd.state != StateLearning {
-		return
+	p.advance(pr, cd, t)
+	if t-pr.sweptAt >= width {
+		pr.sweptAt = t
+		for _, o := range pr.cats {
+			if o != cd {
+				p.advance(pr, o, t)
+			}
+		}
 	}
-	var obs, nw uint64
+}
+
+// windowCounts sums a category's window buckets younger than the window.
+func (p *Profiler) windowCounts(cd *catData, t int64) (obs, nw uint64) {
 	for _, w := range cd.window {
 		if t-w.Start < int64(p.cfg.Window) {
 			obs += w.Obs
 			nw += w.New
 		}
 	}
-	if obs >= p.cfg.MinWindowObs && float64(nw)/float64(obs) <= p.cfg.UnseenBound {
+	return obs, nw
+}
+
+// advance moves a learning category to stable or unstable at time t. The
+// windowed unseen-mass estimate is below the bound when (a) the category
+// had at least MinWindowObs observations in the window and new ÷
+// observations ≤ UnseenBound, or (b) it had fewer (a sparse category: a
+// daemon that never runs programs) and nothing new, while the profile had
+// at least MinWindowObs observations in the window. Stable once below for
+// MinStable; unstable when MaxLearn ends first.
+func (p *Profiler) advance(pr *Profile, cd *catData, t int64) {
+	if cd.state != StateLearning {
+		return
+	}
+	if cd.learnStart == 0 {
+		cd.learnStart = t
+	}
+	obs, nw := p.windowCounts(cd, t)
+	below := false
+	if obs >= p.cfg.MinWindowObs {
+		below = float64(nw)/float64(obs) <= p.cfg.UnseenBound
+	} else if nw == 0 {
+		var all uint64
+		for _, o := range pr.cats {
+			n, _ := p.windowCounts(o, t)
+			all += n
+		}
+		below = all >= p.cfg.MinWindowObs
+	}
+	if below {
 		if cd.belowSince == 0 {
 			cd.belowSince = t
 		}
 		if t-cd.belowSince >= int64(p.cfg.MinStable) {
 			cd.state, cd.stableAt = StateStable, t
+			pr.Version++
+			pr.dirty = true
 			p.cfg.Logger.Info("category stable", "profile", pr.Key, "category", categoryOf(pr, cd))
 		}
 	} else {
@@ -362,7 +413,9 @@ func (p *Profiler) lifecycle(pr *Profile, cd *catData, t int64, isNew bool) {
 	}
 	if cd.state == StateLearning && t-cd.learnStart >= int64(p.cfg.MaxLearn) {
 		cd.state = StateUnstable
-		p.cfg.Logger.Warn("category did not stabilise: marked unstable, scores damped", "profile", pr.Key, "category", categoryOf(pr, cd))
+		pr.Version++
+		pr.dirty = true
+		p.cfg.Logger.Warn("category did not stabilise: marked unstable", "profile", pr.Key, "category", categoryOf(pr, cd))
 	}
 }
 
@@ -388,22 +441,75 @@ func (p *Profiler) Finalize(keepLearning bool) {
 	defer p.mu.Unlock()
 	for _, pr := range p.profiles {
 		for c := range pr.cats {
-			st := pr.Stats(Category(c))
-			ns := StateDetecting
-			if st.Observations > 0 {
-				rate := 0.0
-				if st.PostObservations > 0 {
-					rate = float64(st.PostSingletons) / float64(st.PostObservations)
-				} else {
-					rate = float64(st.Singletons) / float64(st.Observations)
-				}
-				if rate > p.cfg.UnseenBound {
-					ns = StateUnstable
-				}
-			}
-			pr.SetState(Category(c), ns)
+			pr.SetState(Category(c), p.finalState(pr, Category(c)))
 		}
 	}
+}
+
+// finalState is the state Finalize gives a category: detecting when its
+// post-warm-up singletons ÷ post-warm-up observations are within the
+// bound; for a sparse category (fewer than MinWindowObs post-warm-up
+// observations) when nothing it saw after warm-up was new and the profile
+// had at least MinWindowObs post-warm-up observations (the offline form of
+// advance's rule); unstable otherwise. Empty categories are detecting.
+func (p *Profiler) finalState(pr *Profile, c Category) State {
+	st := pr.Stats(c)
+	if st.Observations == 0 {
+		return StateDetecting
+	}
+	if st.PostObservations < p.cfg.MinWindowObs {
+		var all uint64
+		for _, cd := range pr.cats {
+			all += cd.postN
+		}
+		if st.PostSingletons == 0 && all >= p.cfg.MinWindowObs {
+			return StateDetecting
+		}
+		if st.PostObservations == 0 {
+			if float64(st.Singletons)/float64(st.Observations) > p.cfg.UnseenBound {
+				return StateUnstable
+			}
+			return StateDetecting
+		}
+	}
+	if float64(st.PostSingletons)/float64(st.PostObservations) > p.cfg.UnseenBound {
+		return StateUnstable
+	}
+	return StateDetecting
+}
+
+// Auto is auto mode's step: it learns e's features of the categories that
+// are not ready (learning or unstable; the image's profile is created when
+// absent) and calls fn under the lock with the profile and the features of
+// ready categories (stable or detecting), to be scored. A ready category
+// absorbs nothing: an attacker's novelty is not learned. It returns how
+// many features were learned. fn must not retain ready.
+func (p *Profiler) Auto(e *event.Enriched, fn func(pr *Profile, ready []Feature)) int {
+	if e == nil || e.Event == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := e.Time
+	cs := p.ctr(e.Container, t, true)
+	pr := cs.prof
+	cs.events++
+	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
+	p.ex.own = &cs.own
+	feats := p.ex.extractFor(e, pr)
+	p.ex.own = nil
+	n, learned := 0, 0
+	for i := range feats {
+		if pr.State(feats[i].Cat).Ready() {
+			feats[n], feats[i] = feats[i], feats[n]
+			n++
+			continue
+		}
+		p.learnFeature(pr, &feats[i], t, warm)
+		learned++
+	}
+	fn(pr, feats[:n])
+	return learned
 }
 
 // View resolves e's profile (without creating one), extracts e's features
@@ -417,7 +523,10 @@ func (p *Profiler) View(e *event.Enriched, fn func(pr *Profile, feats []Feature)
 		fn(nil, nil)
 		return
 	}
-	fn(cs.prof, p.ex.extractFor(e, cs.prof))
+	p.ex.own = &cs.own
+	feats := p.ex.extractFor(e, cs.prof)
+	p.ex.own = nil
+	fn(cs.prof, feats)
 }
 
 // WithProfile calls fn with the profile of key (nil when absent) under the lock.

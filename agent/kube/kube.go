@@ -30,7 +30,7 @@ import (
 	"github.com/driftwatch/driftwatch/event"
 )
 
-// DefaultModeLabel is the namespace label holding off, learn or detect.
+// DefaultModeLabel is the namespace label holding off, learn, detect or auto.
 const DefaultModeLabel = "driftwatch.io/mode"
 
 // ErrNoCluster means neither a kubeconfig nor the in-cluster environment is available.

@@ -44,6 +44,7 @@ type Metrics struct {
 	AnomalyScore        *prometheus.HistogramVec
 	ContainerScore      *prometheus.GaugeVec // namespace, pod, container, image
 	Profiles            *prometheus.GaugeVec // state
+	ProfileCategories   *prometheus.GaugeVec // category, state: what auto mode decided
 	Namespaces          *prometheus.GaugeVec // mode
 	RulesLoaded         prometheus.Gauge
 	RulesLastReload     prometheus.Gauge
@@ -97,8 +98,11 @@ func New(maxNamespaces int, version string) *Metrics {
 	m.Profiles = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "driftwatch_profiles", Help: "Learned profiles by state.",
 	}, []string{"state"})
+	m.ProfileCategories = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "driftwatch_profile_categories", Help: "Learned profile categories by category and lifecycle state (auto mode detects in stable and detecting ones).",
+	}, []string{"category", "state"})
 	m.Namespaces = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "driftwatch_namespaces", Help: "Namespaces by rollout mode (off, learn, detect).",
+		Name: "driftwatch_namespaces", Help: "Namespaces by rollout mode (off, learn, detect, auto).",
 	}, []string{"mode"})
 	m.RulesLoaded = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "driftwatch_rules_loaded", Help: "Rules in the loaded rule set.",
@@ -132,13 +136,13 @@ func New(maxNamespaces int, version string) *Metrics {
 	})
 	build.Set(1)
 	r.MustRegister(m.EventsTotal, m.EventsLostTotal, m.AlertsTotal, m.AlertsSuppressed, m.AnomalyScore, m.ContainerScore,
-		m.Profiles, m.Namespaces, m.RulesLoaded, m.RulesLastReload, m.RulesReloadFailures,
+		m.Profiles, m.ProfileCategories, m.Namespaces, m.RulesLoaded, m.RulesLastReload, m.RulesReloadFailures,
 		m.PipelineLatency, m.OutputDropped, m.OutputErrors, m.KubeConnected, m.StoreErrors, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for k := event.Kind(0); k < event.KindCount; k++ {
 		m.eventKinds[k] = m.EventsTotal.WithLabelValues(k.String())
 	}
-	for _, mode := range []event.Mode{event.ModeOff, event.ModeLearn, event.ModeDetect} {
+	for _, mode := range event.Modes {
 		m.Namespaces.WithLabelValues(string(mode)).Set(0)
 	}
 	return m
@@ -262,7 +266,7 @@ func equal(a, b []string) bool {
 
 // SetNamespaceModes sets driftwatch_namespaces{mode} from counts per mode.
 func (m *Metrics) SetNamespaceModes(counts map[event.Mode]int) {
-	for _, mode := range []event.Mode{event.ModeOff, event.ModeLearn, event.ModeDetect} {
+	for _, mode := range event.Modes {
 		m.Namespaces.WithLabelValues(string(mode)).Set(float64(counts[mode]))
 	}
 }
@@ -283,6 +287,16 @@ func (m *Metrics) SetProfiles(counts map[string]int) {
 	for state, n := range counts {
 		m.states[state] = true
 		m.Profiles.WithLabelValues(state).Set(float64(n))
+	}
+}
+
+// SetProfileCategories sets driftwatch_profile_categories{category,state}
+// from counts[category][state]; every pair not in counts is 0.
+func (m *Metrics) SetProfileCategories(categories, states []string, counts map[string]map[string]int) {
+	for _, c := range categories {
+		for _, s := range states {
+			m.ProfileCategories.WithLabelValues(c, s).Set(float64(counts[c][s]))
+		}
 	}
 }
 

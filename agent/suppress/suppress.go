@@ -123,7 +123,9 @@ func (s *Suppressor) Policy() Policy { return s.pol }
 // container in mode, is suppressed; suppressions are counted.
 //
 // In learn mode it records that the rule fired for the image (the
-// learned-noise requirement, see Policy.AnyRule) and suppresses nothing.
+// learned-noise requirement, see Policy.AnyRule) and suppresses nothing;
+// in auto mode it does so while the event's context is still being
+// learned, and judges the alert as in detect mode once it is known.
 func (s *Suppressor) Suppress(a *event.Alert, e *event.Enriched, mode event.Mode) bool {
 	if s == nil || a == nil || e == nil || e.Event == nil {
 		return false
@@ -135,7 +137,24 @@ func (s *Suppressor) Suppress(a *event.Alert, e *event.Enriched, mode event.Mode
 		s.mu.Unlock()
 		return false
 	}
-	if mode != event.ModeDetect || !s.pol.Eligible(a) {
+	if mode == event.ModeAuto && e.Container != nil && !e.Container.IsHost() {
+		// Auto mode learns per category: while the event's context is not
+		// yet all known to stable categories the image is still learning
+		// it, so the rule is noted as learned noise (as in learn mode);
+		// once it is, the alert is judged as in detect mode. A detecting
+		// category absorbs no novelty in auto mode, so an attacker's new
+		// behaviour never becomes known context.
+		if known, _, _, _ := s.knownContext(e, false); !known {
+			k := key{profiler.KeyFor(e.Container), a.Rule}
+			s.mu.Lock()
+			s.learned[k] = true
+			s.mu.Unlock()
+			return false
+		}
+	} else if mode != event.ModeDetect {
+		return false
+	}
+	if !s.pol.Eligible(a) {
 		return false
 	}
 	s.mu.Lock()

@@ -157,3 +157,24 @@ func TestSaveLoadRestore(t *testing.T) {
 		t.Errorf("restored entries %+v total %d", got, r.Total())
 	}
 }
+
+// In auto mode a rule that fires on context the profile does not yet know
+// is noted as learned noise and not suppressed; on known context it is
+// judged as in detect mode.
+func TestSuppressAutoMode(t *testing.T) {
+	s := New(learned(t), Policy{}, nil)
+	known, unknown := openE(t0+100, "/etc/nginx/nginx.conf"), openE(t0+100, "/etc/shadow")
+	if s.Suppress(alert("Auto rule", event.PriorityWarning), known, event.ModeAuto) {
+		t.Error("auto: a rule never noted was suppressed")
+	}
+	if s.Suppress(alert("Auto rule", event.PriorityWarning), unknown, event.ModeAuto) {
+		t.Error("auto: unknown context suppressed")
+	}
+	// The unknown-context firing noted the rule: known context is now suppressed.
+	if !s.Suppress(alert("Auto rule", event.PriorityWarning), known, event.ModeAuto) {
+		t.Error("auto: known context of a noted rule not suppressed")
+	}
+	if s.Suppress(alert("Auto rule", event.PriorityCritical), known, event.ModeAuto) {
+		t.Error("auto: the priority floor was not applied")
+	}
+}

@@ -104,7 +104,7 @@ See docs/agent.md.`,
 	f.StringArrayVar(&rulesPaths, "rules", nil, "rules file or directory, repeatable (default: the built-in rules)")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "address for /metrics and /healthz (default 127.0.0.1:9464; empty disables)")
 	f.StringArrayVar(&outputs, "output", nil, "alert output, repeatable: stdout, stdout:json, file:PATH, http:URL (default stdout)")
-	f.StringVar(&defaultMode, "default-mode", "", "mode of containers in namespaces without a driftwatch.io/mode label: off, learn or detect (default learn)")
+	f.StringVar(&defaultMode, "default-mode", "", "mode of containers in namespaces without a driftwatch.io/mode label: off, learn, detect or auto (default learn)")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster configuration when present)")
 	f.StringVar(&criEndpoint, "cri-endpoint", "", "CRI socket, e.g. unix:///run/containerd/containerd.sock (default: the first well-known socket; none disables)")
 	f.BoolVar(&printDefault, "print-default-config", false, "print the documented default configuration and exit")

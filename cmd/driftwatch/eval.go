@@ -21,16 +21,23 @@ import (
 	"github.com/driftwatch/driftwatch/eval/report"
 	"github.com/driftwatch/driftwatch/event"
 	"github.com/driftwatch/driftwatch/model"
+	"github.com/driftwatch/driftwatch/model/setmember"
 	"github.com/driftwatch/driftwatch/profiler"
 	"github.com/driftwatch/driftwatch/rules"
 )
 
 // profileDetector adapts model.Detector to eval.Detector: learning ends
-// with the profiler's offline Finalize.
-type profileDetector struct{ *model.Detector }
+// with the profiler's offline Finalize, or, in auto mode, nothing changes:
+// the online lifecycle decides when each category detects.
+type profileDetector struct {
+	*model.Detector
+	auto bool
+}
 
 func (d profileDetector) FinishLearning() error {
-	d.Profiler().Finalize(false)
+	if !d.auto {
+		d.Profiler().Finalize(false)
+	}
 	return nil
 }
 
@@ -46,6 +53,8 @@ func newEvalCmd() *cobra.Command {
 		grace                          time.Duration
 		rulePaths                      []string
 		defaultRules                   bool
+		modelMode                      string
+		minStable, learnWindow         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "eval --dataset DIR [--report OUT] [--detector rules|model|both|suppressed|all] [--rules PATH]...",
@@ -67,7 +76,13 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 			if jobs < 1 {
 				return withCode(exitUsage, fmt.Errorf("eval: --jobs must be ≥ 1, got %d", jobs))
 			}
+			mm, err := event.ParseMode(modelMode)
+			if err != nil || (mm != event.ModeLearn && mm != event.ModeAuto) {
+				return withCode(exitUsage, fmt.Errorf("eval: --model-mode %q: want learn or auto", modelMode))
+			}
+			pcfg := profiler.Config{MinStable: minStable, Window: learnWindow}
 			opts := eval.Options{
+				ModelMode:   mm,
 				Detector:    detector,
 				InputFormat: format,
 				Grace:       grace,
@@ -81,8 +96,9 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 					rs, _, err := rules.Load(rulePaths, ropts)
 					return rs, err
 				},
+				NewSetMember: func() (eval.Detector, error) { return setmember.New(setmember.Config{}), nil },
 				NewDetector: func() (eval.Detector, error) {
-					return profileDetector{model.NewDetector(profiler.New(nil, profiler.Config{}), model.Config{})}, nil
+					return profileDetector{model.NewDetector(profiler.New(nil, pcfg), model.Config{}), mm == event.ModeAuto}, nil
 				},
 				NewSuppressor: func(d eval.Detector) (func(*event.Alert, *event.Enriched, event.Mode) bool, error) {
 					pd, ok := d.(profileDetector)
@@ -166,7 +182,7 @@ OUT/report.json, report.md and the plots with the same figures a single run give
 	f := cmd.Flags()
 	f.StringVar(&dataset, "dataset", "", "dataset directory (suite with manifest.json, LID-DS scenario(s) or ADFA-LD root)")
 	f.StringVar(&out, "report", "eval-report", "output directory for report.json, report.md and plots")
-	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (all = rules, model, both and suppressed side by side)")
+	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (all = rules, model, both, suppressed and the setmember baseline side by side)")
 	f.StringArrayVar(&rulePaths, "rules", nil, "rules file or directory for the rule detectors (repeatable; default: the built-in rules)")
 	f.BoolVar(&defaultRules, "default-rules", true, "with --rules, also load the built-in rules first")
 	f.StringVar(&format, "input-format", "", "trace format of the suite's files: "+strings.Join(input.Formats(), ", ")+" (default: detect)")
@@ -178,6 +194,9 @@ OUT/report.json, report.md and the plots with the same figures a single run give
 	f.Float64Var(&targetFPR, "target-fpr", eval.DefaultTargetFPR, "sequence datasets: benign dev false-positive rate the trace-level threshold is set at")
 	f.IntVar(&seqWindow, "seq-window", 1000, "STIDE sliding window length for LID-DS / ADFA-LD")
 	f.DurationVar(&grace, "grace", 0, "attribute alerts up to this long after an attack window (default 5s)")
+	f.StringVar(&modelMode, "model-mode", "learn", "how the profile model learns on a suite: learn (training traces learned, profiles finalised offline, test trace detected) or auto (training and test traces in auto mode: each category detects once the online lifecycle finds it stable)")
+	f.DurationVar(&minStable, "min-stable", 0, "learning.min_stable of the model's profiler (default 30m; shorten for short training traces with --model-mode auto)")
+	f.DurationVar(&learnWindow, "learn-window", 0, "the profiler's sliding Good–Turing window (default 10m)")
 	return cmd
 }
 

@@ -60,7 +60,7 @@ func newLearnCmd() *cobra.Command {
 learn mode and stores the learned profiles in the bbolt file FILE (created if
 absent; existing profiles keep learning). Afterwards each category of each
 profile is finalised: detecting when its post-warm-up unseen-mass estimate is
-within the bound, unstable otherwise (scores damped). --keep-learning leaves
+within the bound, unstable otherwise (threshold raised by a margin). --keep-learning leaves
 the states as the online lifecycle left them. Prints the profiles and their
 states (docs/profiles.md).`,
 		Args: cobra.MinimumNArgs(1),

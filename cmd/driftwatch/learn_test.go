@@ -44,7 +44,8 @@ type lpContainer struct {
 	iterations int
 	commands   []lpCommand
 	// distinctOpens: each iteration's first command also opens
-	// /data/file-<i>, a new path each time (never-stable file behaviour).
+	// /data/file-<letters of i>, a new path each time (never-stable file
+	// behaviour; letters, not digits, so no name template merges them).
 	distinctOpens bool
 }
 
@@ -122,7 +123,7 @@ func lpWriteTrace(t *testing.T, dir, name string, ctrs ...*lpContainer) string {
 				emit(ex)
 				opens := cmd.opens
 				if c.distinctOpens && j == 0 {
-					opens = append(opens[:len(opens):len(opens)], fmt.Sprintf("/data/file-%d", i))
+					opens = append(opens[:len(opens):len(opens)], fmt.Sprintf("/data/file-%c%c", 'g'+i%20, 'g'+i/20))
 				}
 				for _, p := range opens {
 					op := &event.Event{Kind: event.KindSyscall, Syscall: event.SysOpenat, Pid: pid, Tid: pid, Ppid: c.shellPid,

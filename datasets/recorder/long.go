@@ -37,6 +37,7 @@ func longBenignScenarios(runs []*running) []labels.Scenario {
 			Train:  []string{filepath.Join(r.w.name, "train.dwt")},
 			Test:   filepath.Join(r.w.name, longBenignName+".dwt"),
 			Labels: filepath.Join(r.w.name, longBenignName+".labels.json"),
+			Split:  r.w.split,
 		})
 	}
 	return out

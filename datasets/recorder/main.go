@@ -106,7 +106,12 @@ type running struct {
 }
 
 func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config) {
-	for _, tool := range []string{"runc", "ip", "busybox"} {
+	v2 := cfg.suite == "containers-v2"
+	tools := []string{"runc", "ip", "busybox"}
+	if v2 {
+		tools = append(tools, "mmdebstrap", "python3", "psql", "pgbench", "curl")
+	}
+	for _, tool := range tools {
 		testinfra.NeedTool(s, tool)
 	}
 	bin, err := filepath.Abs(cfg.bin)
@@ -136,12 +141,30 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 		s.Fatalf("%v", err)
 	}
 	b.Start(s, "busybox", "httpd", "-f", "-p", strconv.Itoa(payloadPort), "-h", www)
-	b.Start(s, "busybox", "nc", "-ll", "-p", "6379", "-e", "/bin/cat")
-
+	var runs []*running
 	wls := workloads(cfg.helper)
+	if v2 {
+		wls = workloadsV2(cfg.helper)
+		writeJSON(s, filepath.Join(cfg.out, "attacks.json"), v2Attacks(wls))
+	} else {
+		b.Start(s, "busybox", "nc", "-ll", "-p", "6379", "-e", "/bin/cat")
+	}
+	// startLoad starts the clients on test host B and the exec probes and
+	// life events in the containers.
+	startLoad := func() {
+		if !v2 {
+			b.Start(s, "sh", "-c", fmt.Sprintf(webLoop, h.A))
+			return
+		}
+		for _, r := range runs {
+			if r.w.load != nil {
+				b.Start(s, r.w.load(h)...)
+			}
+			startExecs(ctx, s, log, r)
+		}
+	}
 	var stats []traceStat
 
-	var runs []*running
 	if cfg.keepTrain {
 		// The suite's training traces stay; the workloads start with no
 		// capture running and settle before the first test capture, as
@@ -153,7 +176,7 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 			}
 			runs = append(runs, r)
 		}
-		b.Start(s, "sh", "-c", fmt.Sprintf(webLoop, h.A))
+		startLoad()
 		log.Info("workloads settling (no training capture: -keep-train)", "duration", settle)
 		sleep(ctx, s, settle)
 	} else {
@@ -168,7 +191,7 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 		for _, w := range wls {
 			runs = append(runs, startWorkload(s, log, w, h, a, work))
 		}
-		b.Start(s, "sh", "-c", fmt.Sprintf(webLoop, h.A))
+		startLoad()
 		log.Info("training capture", "duration", cfg.train)
 		sleep(ctx, s, cfg.train)
 		summary, err := rec.stop()
@@ -185,13 +208,14 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 		scenarios := append([]attack{{scenario: r.w.name + "-benign"}}, r.w.attacks...)
 		for _, at := range scenarios {
 			kind := labels.KindAttack
-			if at.argv == nil {
+			if at.argv == nil && at.fromB == nil {
 				kind = labels.KindBenign
 			}
 			sc := labels.Scenario{
 				Name: at.scenario, Workload: r.w.name, Kind: kind, Train: train,
 				Test:   filepath.Join(r.w.name, strings.TrimPrefix(at.scenario, r.w.name+"-")+".dwt"),
 				Labels: filepath.Join(r.w.name, strings.TrimPrefix(at.scenario, r.w.name+"-")+".labels.json"),
+				Split:  scenarioSplit(r.w, at),
 			}
 			manifest.Scenarios = append(manifest.Scenarios, sc)
 			if !selected(cfg.only, at.scenario) {
@@ -222,7 +246,19 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 		manifest.Scenarios = append(manifest.Scenarios, longBenignScenarios(runs)...)
 		stats = append(stats, recordLongBenign(ctx, s, log, cfg, bin, work, runs)...)
 	}
+	_, statErr := os.Stat(filepath.Join(cfg.out, labels.ManifestFile))
 	switch {
+	case cfg.only != "" && !cfg.keepTrain && os.IsNotExist(statErr):
+		// A first partial run (a smoke recording): its own manifest.
+		var recorded []labels.Scenario
+		for _, sc := range manifest.Scenarios {
+			if selected(cfg.only, sc.Name) {
+				recorded = append(recorded, sc)
+			}
+		}
+		manifest.Scenarios = recorded
+		writeJSON(s, filepath.Join(cfg.out, labels.ManifestFile), manifest)
+		writeJSON(s, filepath.Join(cfg.out, "recording.json"), stats)
 	case cfg.keepTrain || cfg.only != "":
 		// A partial run: the scenarios recorded now replace their entries
 		// in the suite's manifest and recording.json (new ones are added).
@@ -262,8 +298,18 @@ func startWorkload(s *testinfra.Scope, log *slog.Logger, w workload, h hosts, a 
 	if err != nil {
 		s.Fatalf("workload %s: %v", w.name, err)
 	}
+	var mounts []testinfra.Mount
+	if w.debian != nil {
+		// Kubernetes mounts the service-account token over the image's
+		// /run (a tmpfs in the container): so does the recorder.
+		sa := filepath.Join(work, "sa-"+w.name)
+		if err := writeFiles(sa, serviceAccountFiles()); err != nil {
+			s.Fatalf("workload %s: %v", w.name, err)
+		}
+		mounts = append(mounts, testinfra.Mount{Source: sa, Destination: "/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true})
+	}
 	c := testinfra.NewRuncContainer(s, testinfra.RuncOptions{
-		Args: w.args(h), Rootfs: rootfs, Writable: true, NetNS: a.Path(), Hostname: w.name,
+		Args: w.args(h), Rootfs: rootfs, Writable: true, NetNS: a.Path(), Hostname: w.name, Mounts: mounts,
 	})
 	info := event.ContainerInfo{
 		ID: c.ID(), Name: w.name, Image: image, ImageRepo: "driftwatch.test/" + w.name, ImageTag: "1",
@@ -289,7 +335,7 @@ func recordScenario(ctx context.Context, s *testinfra.Scope, log *slog.Logger, c
 	log.Info("test capture", "scenario", at.scenario)
 	sleep(ctx, s, cfg.pre)
 	lab := labels.Labels{Version: labels.Version, Trace: filepath.Base(attemptName(sc.Test, -1)), Attacks: []labels.Attack{}}
-	if at.argv != nil {
+	if at.argv != nil || at.fromB != nil {
 		lab.Attacks = append(lab.Attacks, runAttack(ctx, s, log, r, at, b, h, work))
 	}
 	sleep(ctx, s, cfg.post)
@@ -378,6 +424,14 @@ func runAttack(ctx context.Context, s *testinfra.Scope, log *slog.Logger, r *run
 	if at.listen != nil {
 		l := b.Command(at.listen...)
 		l.Stdin = strings.NewReader(at.listenStdin)
+		if at.listenFile != "" {
+			f, err := os.Open(at.listenFile)
+			if err != nil {
+				s.Fatalf("%s: listener: %v", at.scenario, err)
+			}
+			defer f.Close()
+			l.Stdin = f
+		}
 		l.Stdout, l.Stderr = io.Discard, io.Discard
 		if err := l.Start(); err != nil {
 			s.Fatalf("%s: listener: %v", at.scenario, err)
@@ -392,7 +446,15 @@ func runAttack(ctx context.Context, s *testinfra.Scope, log *slog.Logger, r *run
 		s.Fatalf("%v", err)
 	}
 	defer out.Close()
-	cmd := r.c.CommandWith(testinfra.ExecOptions{User: at.user, PidFile: pidFile}, at.argv(h)...)
+	var cmd *exec.Cmd
+	if at.fromB != nil {
+		// A request to the service from test host B: the attack's
+		// processes are the service's own and their children, known by
+		// container and window only (no pid in the label).
+		cmd = b.Command(at.fromB(h)...)
+	} else {
+		cmd = r.c.CommandWith(testinfra.ExecOptions{User: at.user, PidFile: pidFile}, at.argv(h)...)
+	}
 	cmd.Stdin = strings.NewReader(at.stdin)
 	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now().UnixNano()
@@ -417,6 +479,9 @@ func runAttack(ctx context.Context, s *testinfra.Scope, log *slog.Logger, r *run
 	output, _ := os.ReadFile(outFile)
 	// A failing attack (the escape attempt is refused) is still an attack.
 	log.Info("attack ran", "scenario", at.scenario, "exit", errString(err), "output", strings.TrimSpace(string(output)))
+	if at.fromB != nil {
+		return labels.Attack{Name: at.name, StartNs: start, EndNs: end, ContainerID: r.c.ID()}
+	}
 	pidData, perr := os.ReadFile(pidFile)
 	pid, aerr := strconv.ParseUint(strings.TrimSpace(string(pidData)), 10, 32)
 	if perr != nil || aerr != nil {

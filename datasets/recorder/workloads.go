@@ -21,6 +21,13 @@ type workload struct {
 	args    func(h hosts) []string // container entrypoint
 	files   func(h hosts) map[string]fileSpec
 	attacks []attack
+
+	// containers-v2 only.
+	split  string                           // manifest split of its benign scenarios
+	debian []string                         // Debian packages of the image (minbase + these)
+	setup  func(root string, h hosts) error // image build steps after the files
+	load   func(h hosts) []string           // client load on test host B
+	execs  []execEvent                      // exec probes and life events
 }
 
 type fileSpec struct {
@@ -41,6 +48,12 @@ type attack struct {
 	// listener for the reverse shell, the pool, the exfiltration sink).
 	listen      []string
 	listenStdin string
+
+	// containers-v2 only.
+	split      string
+	mitre      []string
+	fromB      func(h hosts) []string // the attack is this request from test host B (no runc exec)
+	listenFile string                 // the listener's stdin is this file (a payload)
 }
 
 const webLoop = `while :; do
@@ -282,17 +295,35 @@ func served(helper string) map[string]fileSpec {
 // buildRootfs makes the workload's image root: a busybox rootfs plus its
 // files.
 func buildRootfs(dir string, w workload, h hosts) error {
-	if err := testinfra.MakeBusyboxRootfs(dir); err != nil {
+	if w.debian != nil {
+		if err := testinfra.MakeDebianRootfs("", dir, w.debian); err != nil {
+			return err
+		}
+	} else if err := testinfra.MakeBusyboxRootfs(dir); err != nil {
 		return err
 	}
-	return writeFiles(dir, w.files(h))
+	if err := writeFiles(dir, w.files(h)); err != nil {
+		return err
+	}
+	if w.setup != nil {
+		return w.setup(dir, h)
+	}
+	return nil
 }
 
 // writeFiles writes files (paths relative to dir) with their modes.
 func writeFiles(dir string, files map[string]fileSpec) error {
 	for rel, f := range files {
 		p := filepath.Join(dir, rel)
+		if err := noSymlinkParent(dir, rel); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		// An image's symlink (Debian's sites-enabled/default points to an
+		// absolute path) must be replaced, not followed to the host.
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("write %s: %w", p, err)
 		}
 		if f.copy != "" {
@@ -306,6 +337,28 @@ func writeFiles(dir string, files map[string]fileSpec) error {
 		}
 		if err := os.Chmod(p, f.mode); err != nil {
 			return fmt.Errorf("write %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// noSymlinkParent refuses a path below dir whose existing parent directories
+// include a symlink: an image's absolute links (Debian's /var/run -> /run)
+// would lead the write out of the root onto the host.
+func noSymlinkParent(dir, rel string) error {
+	parts := strings.Split(filepath.Clean(rel), string(filepath.Separator))
+	cur := dir
+	for _, p := range parts[:len(parts)-1] {
+		cur = filepath.Join(cur, p)
+		fi, err := os.Lstat(cur)
+		if os.IsNotExist(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", rel, err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("write %s: %s is a symlink in the image (the write would leave the root)", rel, cur)
 		}
 	}
 	return nil

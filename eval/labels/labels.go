@@ -168,6 +168,9 @@ type Scenario struct {
 	Train    []string `json:"train"`
 	Test     string   `json:"test"`
 	Labels   string   `json:"labels,omitempty"`
+	// Split is "dev" (generalisation, thresholds and rules may be tuned on
+	// it) or "held-out" (only reported); empty for suites without a split.
+	Split string `json:"split,omitempty"`
 }
 
 // Manifest is a suite's manifest.json.

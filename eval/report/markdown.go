@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -27,6 +28,10 @@ func (r *Report) Markdown(plots []string, dir string) string {
 	b.WriteString("## Overall\n\n")
 	writeTable(&b, "detector", r.Order, r.Detectors)
 	writeTraceTable(&b, r.Order, r.Detectors, true)
+	for _, sp := range sortedKeys(r.Splits) {
+		fmt.Fprintf(&b, "\n## Split: %s\n\n", md(sp))
+		writeTable(&b, "detector", r.Order, r.Splits[sp])
+	}
 	b.WriteString("\n## Per scenario\n\n")
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(&b, "### %s (%s", md(s.Name), md(s.Kind))
@@ -118,4 +123,13 @@ func writeTraceTable(b *strings.Builder, order []string, figs map[string]*Figure
 		t := figs[name].TraceFigures
 		fmt.Fprintf(b, "- %s: score = %s; threshold: %s\n", md(name), md(t.TraceScore), md(t.Calibration))
 	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -97,6 +97,7 @@ type Scenario struct {
 	Name      string              `json:"name"`
 	Workload  string              `json:"workload,omitempty"`
 	Kind      string              `json:"kind"`
+	Split     string              `json:"split,omitempty"`
 	Detectors map[string]*Figures `json:"detectors"`
 	// Timeline holds, per detector, the event score over trace time in
 	// seconds (downsampled, max per bucket); Attacks the labelled windows.
@@ -117,7 +118,10 @@ type Report struct {
 	Generated time.Time `json:"generated"`
 	// Detectors holds the overall figures: "rules", "model", "both".
 	Detectors map[string]*Figures `json:"detectors"`
-	Scenarios []*Scenario         `json:"scenarios"`
+	// Splits holds the figures per manifest split ("dev", "held-out"),
+	// then per detector; absent when the suite names no split.
+	Splits    map[string]map[string]*Figures `json:"splits,omitempty"`
+	Scenarios []*Scenario                    `json:"scenarios"`
 	// Overhead is the overhead benchmark table, when requested.
 	Overhead any `json:"overhead,omitempty"`
 	// Notes explain settings and shortfalls (thresholds, skipped parts).
