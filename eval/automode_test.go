@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/driftwatch/driftwatch/eval/labels"
@@ -26,13 +27,18 @@ func (m *modeRecorder) Handle(e *event.Enriched, mode event.Mode, emit func(*eve
 // (the agent's transition), never learn or detect.
 func TestModelModeAuto(t *testing.T) {
 	dir := tinySuite(t)
-	var recs []*modeRecorder
+	var (
+		mu   sync.Mutex // scenarios run in parallel jobs
+		recs []*modeRecorder
+	)
 	opts := fakeOptions()
 	opts.Detector = DetectModel
 	opts.ModelMode = event.ModeAuto
 	opts.NewDetector = func() (Detector, error) {
 		r := &modeRecorder{fakeModel: fakeModel{seen: map[string]bool{}}, modes: map[event.Mode]int{}}
+		mu.Lock()
 		recs = append(recs, r)
+		mu.Unlock()
 		return r, nil
 	}
 	if _, err := Run(context.Background(), dir, opts); err != nil {
