@@ -382,6 +382,20 @@ type ContainerInfo struct {
 	CgroupID    uint64            `json:"cgroup_id,omitempty"`
 	CgroupPath  string            `json:"cgroup_path,omitempty"`
 	Runtime     string            `json:"runtime,omitempty"` // docker, containerd, cri-o, podman, ...
+	// Mounts are the container's mounts as its runtime reported them
+	// (the CRI's ContainerStatus); nil when no runtime metadata gave
+	// them (e.g. a container known only from its cgroup, as with runc),
+	// empty when the runtime reported none.
+	Mounts []Mount `json:"mounts,omitempty"`
+}
+
+// Mount is one mount of a container (Falco's container.mount* fields).
+type Mount struct {
+	Source      string `json:"source"`         // host path
+	Dest        string `json:"dest"`           // path in the container
+	Mode        string `json:"mode,omitempty"` // runtime mount mode; empty from the CRI
+	RW          bool   `json:"rw"`
+	Propagation string `json:"propagation,omitempty"` // private, rslave, rshared
 }
 
 // HostContainerID is the container id of host processes.

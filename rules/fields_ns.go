@@ -16,17 +16,10 @@ import (
 // skipped (as Falco's skip-if-unknown-filter does); in an output such a
 // field renders <NA> after a warning.
 var unavailableFields = map[string]string{
-	"evt.buffer":                  "the sensor does not capture read/write data buffers",
-	"proc.vpgid.name":             "the process table does not index process-group leaders",
-	"proc.vpgid.exe":              "the process table does not index process-group leaders",
-	"proc.vpgid.exepath":          "the process table does not index process-group leaders",
-	"container.mounts":            "container metadata carries no mounts",
-	"container.mount":             "container metadata carries no mounts",
-	"container.mount.source":      "container metadata carries no mounts",
-	"container.mount.dest":        "container metadata carries no mounts",
-	"container.mount.mode":        "container metadata carries no mounts",
-	"container.mount.rdwr":        "container metadata carries no mounts",
-	"container.mount.propagation": "container metadata carries no mounts",
+	"evt.buffer":         "the sensor does not capture read/write data buffers",
+	"proc.vpgid.name":    "the process table does not index process-group leaders",
+	"proc.vpgid.exe":     "the process table does not index process-group leaders",
+	"proc.vpgid.exepath": "the process table does not index process-group leaders",
 }
 
 // reportedTypes are the event types driftwatch reports (the rows of the

@@ -294,3 +294,26 @@ func newContainerCgroup(t *testing.T, mount string) (string, uint64) {
 	}
 	return cid, st.Ino
 }
+
+// Mounts from the runtime's answer reach the record; an answer without a
+// mounts list (unknown) keeps the ones known.
+func TestMergeInfoMounts(t *testing.T) {
+	var ci event.ContainerInfo
+	ms := []event.Mount{{Source: "/proc", Dest: "/host/proc", Propagation: "private"}}
+	mergeInfo(&ci, event.ContainerInfo{ID: "c", Name: "app", Mounts: ms})
+	if len(ci.Mounts) != 1 || ci.Mounts[0] != ms[0] {
+		t.Fatalf("Mounts = %+v, want %+v", ci.Mounts, ms)
+	}
+	ms[0].Dest = "/changed"
+	if ci.Mounts[0].Dest != "/host/proc" {
+		t.Error("record shares the provider's slice")
+	}
+	mergeInfo(&ci, event.ContainerInfo{ID: "c", Image: "img"})
+	if len(ci.Mounts) != 1 {
+		t.Errorf("Mounts = %+v after an answer without mounts, want kept", ci.Mounts)
+	}
+	mergeInfo(&ci, event.ContainerInfo{ID: "c", Mounts: []event.Mount{}})
+	if ci.Mounts == nil || len(ci.Mounts) != 0 {
+		t.Errorf("Mounts = %#v after an empty list, want empty", ci.Mounts)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -492,6 +493,9 @@ func mergeInfo(dst *event.ContainerInfo, src event.ContainerInfo) {
 	setS(&dst.Runtime, src.Runtime)
 	if src.Labels != nil {
 		dst.Labels = maps.Clone(src.Labels)
+	}
+	if src.Mounts != nil {
+		dst.Mounts = slices.Clone(src.Mounts)
 	}
 	if src.Privileged {
 		dst.Privileged = true

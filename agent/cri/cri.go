@@ -201,11 +201,38 @@ func FromStatus(s *runtimeapi.ContainerStatus) event.ContainerInfo {
 		PodUID:      s.GetLabels()[LabelPodUID],
 		Namespace:   s.GetLabels()[LabelPodNamespace],
 		StartTime:   s.GetStartedAt(),
+		Mounts:      mounts(s.GetMounts()),
 	}
 	if info.ImageDigest == "" {
 		info.ImageDigest = kube.Digest(s.GetImage().GetImage())
 	}
 	return info
+}
+
+// mounts converts the CRI's mounts (never nil: the runtime answered, so
+// a container without mounts has an empty list). The CRI carries no mount
+// mode; propagation is named as Falco names it.
+func mounts(ms []*runtimeapi.Mount) []event.Mount {
+	out := make([]event.Mount, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, event.Mount{
+			Source:      m.GetHostPath(),
+			Dest:        m.GetContainerPath(),
+			RW:          !m.GetReadonly(),
+			Propagation: propagation(m.GetPropagation()),
+		})
+	}
+	return out
+}
+
+func propagation(p runtimeapi.MountPropagation) string {
+	switch p {
+	case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+		return "rslave"
+	case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+		return "rshared"
+	}
+	return "private"
 }
 
 // Chain asks each provider in turn (Kubernetes first, then the CRI) and
@@ -220,8 +247,12 @@ func (c Chain) Lookup(id string) (event.ContainerInfo, bool) {
 }
 
 // LookupContext asks each provider in turn, through its LookupContext when
-// it has one, until ctx ends.
+// it has one, until ctx ends. An answer without mounts (the Kubernetes
+// API has none) takes its mounts from the next provider that has them
+// (the CRI), so Falco's container.mount* fields work beside the API.
 func (c Chain) LookupContext(ctx context.Context, id string) (event.ContainerInfo, bool) {
+	var found event.ContainerInfo
+	var have bool
 	for _, p := range c {
 		if p == nil || ctx.Err() != nil {
 			continue
@@ -233,11 +264,22 @@ func (c Chain) LookupContext(ctx context.Context, id string) (event.ContainerInf
 		} else {
 			info, ok = p.Lookup(id)
 		}
-		if ok {
-			return info, true
+		if !ok {
+			continue
+		}
+		if !have {
+			found, have = info, true
+		} else if info.Mounts != nil {
+			found.Mounts = info.Mounts
+		}
+		if found.Mounts != nil {
+			break
 		}
 	}
-	return event.ContainerInfo{}, false
+	if !have {
+		return event.ContainerInfo{}, false
+	}
+	return found, true
 }
 
 // ContextProvider is a metadata provider whose lookups can be abandoned.

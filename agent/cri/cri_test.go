@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"net"
+	"slices"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -40,6 +41,10 @@ func TestLookupOverRealGRPC(t *testing.T) {
 		Image:     &runtimeapi.ImageSpec{Image: "sha256:cfg", UserSpecifiedImage: "localhost/driftwatch-e2e:1"},
 		ImageRef:  "sha256:0011",
 		Labels:    map[string]string{LabelPodName: "web", LabelPodNamespace: "team", LabelPodUID: "u1", LabelContainerName: "app"},
+		Mounts: []*runtimeapi.Mount{
+			{HostPath: "/proc", ContainerPath: "/host/proc", Readonly: true, Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER},
+			{HostPath: "/var/lib/kubelet/pods/u1/volumes/x", ContainerPath: "/data"},
+		},
 	}
 	p, err := Dial(context.Background(), endpoint, time.Second)
 	if err != nil {
@@ -59,6 +64,13 @@ func TestLookupOverRealGRPC(t *testing.T) {
 		info.ImageTag != want.ImageTag || info.ImageDigest != want.ImageDigest || info.PodName != want.PodName ||
 		info.PodUID != want.PodUID || info.Namespace != want.Namespace || info.StartTime != want.StartTime {
 		t.Errorf("Lookup = %+v\nwant     %+v", info, want)
+	}
+	wantMounts := []event.Mount{
+		{Source: "/proc", Dest: "/host/proc", RW: false, Propagation: "rslave"},
+		{Source: "/var/lib/kubelet/pods/u1/volumes/x", Dest: "/data", RW: true, Propagation: "private"},
+	}
+	if !slices.Equal(info.Mounts, wantMounts) {
+		t.Errorf("Mounts = %+v, want %+v", info.Mounts, wantMounts)
 	}
 
 	// Cached: the runtime is asked once.
@@ -146,6 +158,10 @@ func TestFromStatusFallbacks(t *testing.T) {
 	if info.Namespace != "" || info.PodName != "" {
 		t.Errorf("no kubelet labels but pod facts: %+v", info)
 	}
+	// The runtime answered: no mounts is an empty list, not unknown.
+	if info.Mounts == nil || len(info.Mounts) != 0 {
+		t.Errorf("Mounts = %#v, want an empty non-nil list", info.Mounts)
+	}
 }
 
 type mapProvider map[string]event.ContainerInfo
@@ -164,5 +180,11 @@ func TestChainOrder(t *testing.T) {
 	}
 	if _, ok := ch.Lookup("z"); ok {
 		t.Error("z found")
+	}
+	// The Kubernetes answer has no mounts: the CRI's are added to it.
+	procMount := []event.Mount{{Source: "/proc", Dest: "/host/proc", Propagation: "private"}}
+	c["a"] = event.ContainerInfo{ID: "a", PodName: "from-cri", Mounts: procMount}
+	if i, _ := ch.Lookup("a"); i.PodName != "from-kube" || !slices.Equal(i.Mounts, procMount) {
+		t.Errorf("a = %+v, want kube's pod with the CRI's mounts", i)
 	}
 }

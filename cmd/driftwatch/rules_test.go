@@ -57,8 +57,9 @@ func TestRulesListDefaults(t *testing.T) {
 	}
 }
 
-// The three Falco rule files load together (exit 0); rules that cannot
-// run are listed with the reason, in text and in --format json.
+// The three Falco rule files load together (exit 0) and every rule they
+// enable runs (container.mount.dest comes from the CRI's mounts): no
+// skipped list, in text or in --format json.
 func TestRulesCheckThreeFalcoFiles(t *testing.T) {
 	dir := filepath.Join(testutil.SharedDir(t), "compat")
 	args := []string{"check", "-q", filepath.Join(dir, "falco_rules.yaml"), filepath.Join(dir, "falco-incubating_rules.yaml"), filepath.Join(dir, "falco-sandbox_rules.yaml")}
@@ -66,10 +67,8 @@ func TestRulesCheckThreeFalcoFiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rules check: %v\n%s", err, errOut)
 	}
-	for _, want := range []string{"skipped rules (enabled but not run): 1", "Launch Sensitive Mount Container"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+	if strings.Contains(out, "skipped rules") || strings.Contains(out, "Launch Sensitive Mount Container") {
+		t.Errorf("rules skipped:\n%s", out)
 	}
 	out, _, err = runRules(t, append([]string{"check", "--format", "json"}, args[2:]...)...)
 	if err != nil {
@@ -84,7 +83,7 @@ func TestRulesCheckThreeFalcoFiles(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("json: %v\n%s", err, out)
 	}
-	if !doc.OK || len(doc.Files) != 3 || len(doc.Skipped) != 1 || len(doc.Errors) != 0 || doc.Files[1].Rules != 31 {
+	if !doc.OK || len(doc.Files) != 3 || len(doc.Skipped) != 0 || len(doc.Errors) != 0 || doc.Files[1].Rules != 31 {
 		t.Errorf("json %+v", doc)
 	}
 }

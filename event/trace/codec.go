@@ -349,6 +349,11 @@ func appendSnapshot(b []byte, s *event.Snapshot) []byte {
 		b = le.AppendUint64(b, p.CapPrm)
 		b = le.AppendUint64(b, p.CapInh)
 	}
+	// format 2.2: each container's mounts, after the 2.1 section
+	b = binary.AppendUvarint(b, nilCount(false, len(s.Containers)))
+	for i := range s.Containers {
+		b = appendMounts(b, s.Containers[i].Mounts)
+	}
 	return b
 }
 
@@ -406,6 +411,40 @@ func appendContainer(b []byte, c *event.ContainerInfo) []byte {
 	b = le.AppendUint64(b, uint64(c.StartTime))
 	b = le.AppendUint64(b, c.CgroupID)
 	return b
+}
+
+// appendMounts appends a container's mounts (format 2.2): count, then
+// each source, dest, mode, propagation and a read-write byte.
+func appendMounts(b []byte, ms []event.Mount) []byte {
+	b = binary.AppendUvarint(b, nilCount(ms == nil, len(ms)))
+	for _, m := range ms {
+		b = appendString(b, m.Source)
+		b = appendString(b, m.Dest)
+		b = appendString(b, m.Mode)
+		b = appendString(b, m.Propagation)
+		if m.RW {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	return b
+}
+
+func decodeMounts(d *decoder) []event.Mount {
+	n, isNil := d.count(5)
+	if isNil {
+		return nil
+	}
+	ms := make([]event.Mount, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		ms[i].Source = d.str()
+		ms[i].Dest = d.str()
+		ms[i].Mode = d.str()
+		ms[i].Propagation = d.str()
+		ms[i].RW = d.u8() != 0
+	}
+	return ms
 }
 
 func appendCgroupMap(b []byte, m map[uint64]string) []byte {
@@ -467,6 +506,16 @@ func decodeSnapshot(b []byte) (*event.Snapshot, error) {
 			}
 		} else if d.err == nil {
 			d.err = fmt.Errorf("process ids for %d processes, the snapshot has %d", n, len(s.Processes))
+		}
+	}
+	if d.err == nil && d.off < len(b) {
+		// format 2.2 additions: the containers' mounts
+		if n, _ := d.count(1); d.err == nil && n == len(s.Containers) {
+			for i := 0; i < n && d.err == nil; i++ {
+				s.Containers[i].Mounts = decodeMounts(&d)
+			}
+		} else if d.err == nil {
+			d.err = fmt.Errorf("mounts for %d containers, the snapshot has %d", n, len(s.Containers))
 		}
 	}
 	if d.err != nil {

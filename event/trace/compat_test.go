@@ -153,9 +153,27 @@ func TestFormat20SnapshotDecodesWithZeroIDs(t *testing.T) {
 	if err != nil || got.Processes[0].VPid != 1 || got.Processes[0].VPgid != 1 || got.Processes[0].CapPrm != 0xff || got.Processes[0].CapInh != 2 {
 		t.Fatalf("2.1 snapshot: %v %+v", err, got)
 	}
-	old := b[:len(b)-(1+2*24)]
+	old := b[:len(b)-(1+2*24)-1] // without the 2.1 ids and the 2.2 mounts (no containers: one count byte)
 	got, err = decodeSnapshot(old)
 	if err != nil || len(got.Processes) != 2 || got.Processes[0].VPid != 0 || got.Processes[0].CapPrm != 0 || got.Processes[1].Comm != "b" {
 		t.Fatalf("2.0 snapshot: %v %+v", err, got)
+	}
+}
+
+// A 2.1 snapshot and container record (without the mounts appended in
+// 2.2) decode with nil mounts; 2.2 ones keep them, nil and empty apart.
+func TestFormat21ContainersDecodeWithoutMounts(t *testing.T) {
+	ms := []event.Mount{{Source: "/proc", Dest: "/host/proc", RW: true, Propagation: "rslave"}}
+	s := &event.Snapshot{Hostname: "h", Containers: []event.ContainerInfo{{ID: "a", Mounts: ms}, {ID: "b", Mounts: []event.Mount{}}, {ID: "c"}}}
+	b := appendSnapshot(nil, s)
+	got, err := decodeSnapshot(b)
+	if err != nil || len(got.Containers) != 3 || len(got.Containers[0].Mounts) != 1 || got.Containers[0].Mounts[0] != ms[0] ||
+		got.Containers[1].Mounts == nil || len(got.Containers[1].Mounts) != 0 || got.Containers[2].Mounts != nil {
+		t.Fatalf("2.2 snapshot: %v %+v", err, got)
+	}
+	section := 1 + (1 + 4 + len("/proc") + len("/host/proc") + len("rslave") + 1) + 1 + 1
+	got, err = decodeSnapshot(b[:len(b)-section])
+	if err != nil || len(got.Containers) != 3 || got.Containers[0].ID != "a" || got.Containers[0].Mounts != nil {
+		t.Fatalf("2.1 snapshot: %v %+v", err, got)
 	}
 }

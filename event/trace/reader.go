@@ -268,6 +268,9 @@ func (r *Reader) next(ev *event.Event) error {
 			d := decoder{b: payload}
 			var info event.ContainerInfo
 			decodeContainer(&d, &info)
+			if d.err == nil && d.off < len(payload) {
+				info.Mounts = decodeMounts(&d) // format 2.2
+			}
 			if d.err != nil {
 				r.err = &CorruptError{Offset: start, Err: fmt.Errorf("container record: %w", d.err)}
 				return r.err

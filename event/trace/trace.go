@@ -29,7 +29,7 @@ var Magic = [8]byte{0x89, 'D', 'W', 'T', 'R', 'A', 'C', 'E'}
 // records are skipped) and refuse other majors.
 const (
 	VersionMajor = 2
-	VersionMinor = 1 // 2.1: events end with VPid … Env
+	VersionMinor = 2 // 2.1: events end with VPid … Env; 2.2: container mounts
 )
 
 // OldestMajor is the oldest major version readers still accept: 1.x files

@@ -123,6 +123,7 @@ func (w *Writer) WriteCgroup(id uint64, path string) error {
 // call OnContainer.
 func (w *Writer) WriteContainer(info event.ContainerInfo) error {
 	w.rec = appendContainer(w.rec[:0], &info)
+	w.rec = appendMounts(w.rec, info.Mounts) // format 2.2
 	return w.writeRecord(recContainer, w.rec)
 }
 
