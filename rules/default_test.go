@@ -27,6 +27,13 @@ func defaultCases() []falcoCase {
 		e.Dst = netip.AddrPortFrom(netip.MustParseAddr("10.1.2.3"), port)
 		return e
 	}
+	accept6 := func(client string, port uint16) *event.Enriched {
+		e := sysEv(inCtr(proc("postgres", "/usr/lib/postgresql/15/bin/postgres"), ctr()), event.SysAccept4, 7)
+		e.Family, e.Proto = event.AFInet6, event.ProtoTCP
+		e.Src = netip.AddrPortFrom(netip.MustParseAddr(client), 50000)
+		e.Dst = netip.AddrPortFrom(netip.MustParseAddr("::1"), port)
+		return e
+	}
 	setuid := func(parentUid uint32) *event.Enriched {
 		par := proc("bash", "/bin/bash")
 		par.Euid = parentUid
@@ -52,6 +59,11 @@ func defaultCases() []falcoCase {
 		{"Unexpected inbound connection",
 			func() *event.Enriched { return accept("198.51.100.7", 2222) },
 			func() *event.Enriched { return accept("198.51.100.7", 443) }},
+		// An exec probe inside the container (pg_isready) connects over
+		// IPv6 loopback: not inbound from outside (containers-v2 dev).
+		{"Unexpected inbound connection",
+			func() *event.Enriched { return accept6("2001:db8::7", 5432) },
+			func() *event.Enriched { return accept6("::1", 5432) }},
 		{"Crypto miner stratum connection",
 			func() *event.Enriched {
 				return connectEv(inCtr(proc("xmrig", "/tmp/xmrig", "xmrig", "-o", "pool:3333"), ctr()), "198.51.100.7", 3333)
