@@ -226,24 +226,20 @@ func (m *Markov) prob(ctxKeys, entryKeys []uint64) float64 {
 // StreamSurprise returns the summed surprise −ln P of a stream's calls and
 // the number of calls. It panics before Finish.
 func (m *Markov) StreamSurprise(calls []uint16) (sum float64, n int) {
-	if !m.finished {
-		panic("seq: Markov scored before Finish")
-	}
-	st := m.newStream(make([]uint32, 0, m.order))
-	ck := make([]uint64, m.order+1)
-	ek := make([]uint64, m.order+1)
-	for _, c := range calls {
-		x := uint32(c)
-		st.keys(x, ck, ek)
-		sum -= math.Log(m.prob(ck, ek))
-		st.push(x)
-	}
+	m.eachSurprise(calls, func(s float64) { sum += s })
 	return sum, len(calls)
 }
 
 // Surprises appends the surprise −ln P(x | context) of each of a stream's
 // calls to out and returns it. It panics before Finish.
 func (m *Markov) Surprises(calls []uint16, out []float64) []float64 {
+	m.eachSurprise(calls, func(s float64) { out = append(out, s) })
+	return out
+}
+
+// eachSurprise calls fn with the surprise −ln P(x | context) of each of a
+// stream's calls in order. It panics before Finish.
+func (m *Markov) eachSurprise(calls []uint16, fn func(float64)) {
 	if !m.finished {
 		panic("seq: Markov scored before Finish")
 	}
@@ -253,10 +249,9 @@ func (m *Markov) Surprises(calls []uint16, out []float64) []float64 {
 	for _, c := range calls {
 		x := uint32(c)
 		st.keys(x, ck, ek)
-		out = append(out, -math.Log(m.prob(ck, ek)))
+		fn(-math.Log(m.prob(ck, ek)))
 		st.push(x)
 	}
-	return out
 }
 
 // MeanSurprise is a trace's mean surprise per call in nats over all its
