@@ -212,6 +212,9 @@ var allowed = []string{
 	"openat", "openat2", "open_by_handle_at", "newfstatat", "fstat", "statx", "statfs", "fstatfs",
 	"readlinkat", "getdents64", "fcntl", "flock", "fsync", "fdatasync", "ftruncate", "fallocate",
 	"faccessat", "faccessat2",
+	// Atomic replacement of the suppression counts (temp file, rename;
+	// the temp file removed when a step fails).
+	"renameat", "renameat2", "unlinkat",
 	"dup", "dup3", "ioctl", "getcwd", "sendfile", "splice", "copy_file_range",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch",
 	// Sockets: metrics server, HTTP outputs, Kubernetes API, CRI.

@@ -7,8 +7,9 @@ import (
 
 // Startup are the calls the agent makes before Apply, besides Allowed:
 // the runtime executing it, binding the metrics port, creating or setting
-// aside the store, and hardening itself.
-var Startup = []string{"execve", "bind", "listen", "mkdirat", "renameat", "renameat2", "prctl", "capset", "seccomp"}
+// aside the store (renameat, also allowed after start), and hardening
+// itself.
+var Startup = []string{"execve", "bind", "listen", "mkdirat", "prctl", "capset", "seccomp"}
 
 // ContainerProfile is the OCI seccomp profile (Kubernetes Localhost
 // profile, deploy/seccomp/driftwatch-agent.json) the agent's container

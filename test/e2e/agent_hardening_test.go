@@ -105,6 +105,11 @@ kubernetes: {enabled: "false"}
 		t.Fatalf("SIGTERM under the filter: %v\n%s", err, a.stderr.String())
 	}
 	a.waitLog(t, time.Second, "profiles checkpointed")
+	// Nothing the running agent does at shutdown (checkpoint, suppression
+	// counts) may be refused by its own filter.
+	if log := a.stderr.String(); strings.Contains(log, "not saved") {
+		t.Errorf("state not saved under the filter:\n%s", log)
+	}
 }
 
 func waitFileHas(t *testing.T, path, s string) {
