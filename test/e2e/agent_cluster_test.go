@@ -39,23 +39,8 @@ func TestAgentPublishesClusterProfile(t *testing.T) {
 		Name: nsName, Labels: map[string]string{"driftwatch.io/mode": "learn"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pod, err := cs.CoreV1().Pods(nsName).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: nsName},
-		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: image}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctr := testinfra.NewRuncContainer(t, testinfra.RuncOptions{Writable: true, PodUID: string(pod.UID),
-		Args: []string{"sh", "-c", "while true; do cat /etc/hostname >/dev/null; ls /etc >/dev/null; sleep 0.1; done"}})
-	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-		Name: "app", Ready: true, Image: image, ImageID: "registry.test/shop/api@" + digest,
-		ContainerID: "containerd://" + ctr.ID(),
-		State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
-	}}}
-	if _, err := cs.CoreV1().Pods(nsName).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	runPod(ctx, t, cs, nsName, "api", node, image, digest,
+		"while true; do cat /etc/hostname >/dev/null; ls /etc >/dev/null; sleep 0.1; done", nil)
 
 	s := newSink(t)
 	dir := t.TempDir()

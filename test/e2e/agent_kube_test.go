@@ -32,24 +32,9 @@ func TestAgentKubernetes(t *testing.T) {
 		Name: nsName, Labels: map[string]string{"driftwatch.io/mode": "learn"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pod, err := cs.CoreV1().Pods(nsName).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: nsName, Labels: map[string]string{"app": "web"}},
-		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: image}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A runc container in this pod's cgroup stands in for the kubelet's.
-	ctr := testinfra.NewRuncContainer(t, testinfra.RuncOptions{Writable: true, PodUID: string(pod.UID),
-		Args: []string{"sh", "-c", "while true; do cat /etc/hostname >/dev/null; ls /var/www >/dev/null; sleep 0.1; done"}})
-	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-		Name: "app", Ready: true, Image: image, ImageID: "registry.test/team/web@" + digest,
-		ContainerID: "containerd://" + ctr.ID(),
-		State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
-	}}}
-	if _, err := cs.CoreV1().Pods(nsName).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ctr := runPod(ctx, t, cs, nsName, "web", node, image, digest,
+		"while true; do cat /etc/hostname >/dev/null; ls /var/www >/dev/null; sleep 0.1; done", map[string]string{"app": "web"})
 
 	s := newSink(t)
 	dir := t.TempDir()
