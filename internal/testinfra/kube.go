@@ -48,6 +48,24 @@ type Kube struct {
 // runs with -short, where it skips.
 func KubeBinDir(t T) string {
 	t.Helper()
+	return kubeBinDir(t, "", apiServerBins)
+}
+
+// ClusterBinDir is KubeBinDir for a whole cluster: it also needs
+// kube-controller-manager, kube-scheduler, kubelet and kubectl (built by
+// `test/e2e/build-kube.sh cluster`; a cold build takes tens of minutes).
+func ClusterBinDir(t T) string {
+	t.Helper()
+	return kubeBinDir(t, "cluster", clusterBins)
+}
+
+var (
+	apiServerBins = []string{"kube-apiserver", "etcd"}
+	clusterBins   = []string{"kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kubelet", "kubectl"}
+)
+
+func kubeBinDir(t T, scriptArg string, bins []string) string {
+	t.Helper()
 	dir := os.Getenv("DRIFTWATCH_KUBE_BIN")
 	if dir == "" {
 		cache := os.Getenv("DRIFTWATCH_E2E_CACHE")
@@ -56,34 +74,39 @@ func KubeBinDir(t T) string {
 		}
 		dir = filepath.Join(cache, KubeVersion)
 	}
-	if haveKubeBins(dir) {
+	if haveKubeBins(dir, bins) {
 		return dir
 	}
 	if testing.Testing() && testing.Short() {
 		if s, ok := t.(interface{ Skipf(string, ...any) }); ok {
-			s.Skipf("kube-apiserver and etcd not cached in %s (run test/e2e/build-kube.sh)", dir)
+			s.Skipf("%s not all cached in %s (run test/e2e/build-kube.sh %s)", strings.Join(bins, ", "), dir, scriptArg)
 		}
 	}
 	script, err := findBuildKube()
 	if err != nil {
 		t.Fatalf("testinfra: kube binaries missing in %s and %v", dir, err)
 	}
-	t.Logf("testinfra: building kube-apiserver %s and etcd with %s (cold: several minutes)", KubeVersion, script)
-	cmd := exec.Command(script)
+	t.Logf("testinfra: building %s %s with %s %s (cold: several minutes each)", strings.Join(bins, ", "), KubeVersion, script, scriptArg)
+	var args []string
+	if scriptArg != "" {
+		args = append(args, scriptArg)
+	}
+	cmd := exec.Command(script, args...)
 	cmd.Env = append(os.Environ(), "KUBE_VERSION="+KubeVersion)
+	cmd.Stderr = os.Stderr // progress of a cold build
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("testinfra: %s: %v", script, err)
+		t.Fatalf("testinfra: %s %s: %v", script, scriptArg, err)
 	}
 	dir = strings.TrimSpace(string(out))
-	if !haveKubeBins(dir) {
-		t.Fatalf("testinfra: %s printed %q, which lacks kube-apiserver or etcd", script, dir)
+	if !haveKubeBins(dir, bins) {
+		t.Fatalf("testinfra: %s printed %q, which lacks one of %s", script, dir, strings.Join(bins, ", "))
 	}
 	return dir
 }
 
-func haveKubeBins(dir string) bool {
-	for _, b := range []string{"kube-apiserver", "etcd"} {
+func haveKubeBins(dir string, bins []string) bool {
+	for _, b := range bins {
 		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.Mode()&0o111 == 0 {
 			return false
 		}
@@ -126,7 +149,14 @@ func freePort() (int, error) {
 // and returns the server. Its token belongs to system:masters.
 func KubeAPIServer(t T) *Kube {
 	t.Helper()
-	bin := KubeBinDir(t)
+	return startKube(t, KubeBinDir(t), false)
+}
+
+// startKube is KubeAPIServer with the binaries in bin; serviceAccounts
+// keeps the ServiceAccount admission plugin (pods get their token volume,
+// which a kubelet then fills).
+func startKube(t T, bin string, serviceAccounts bool) *Kube {
+	t.Helper()
 	dir := t.TempDir()
 	k := &Kube{dir: dir, token: randHex(16)}
 
@@ -180,12 +210,14 @@ func KubeAPIServer(t T) *Kube {
 		"--token-auth-file", tokens,
 		"--authorization-mode", "RBAC",
 		"--endpoint-reconciler-type", "none",
-		"--disable-admission-plugins", "ServiceAccount",
 		"--service-account-key-file", saPub,
 		"--service-account-signing-key-file", saKey,
 		"--service-account-issuer", "https://kubernetes.default.svc",
 		"--service-cluster-ip-range", "10.96.0.0/24",
 		"--allow-privileged=true",
+	}
+	if !serviceAccounts {
+		k.apiArgs = append(k.apiArgs, "--disable-admission-plugins", "ServiceAccount")
 	}
 	k.StartAPIServer(t)
 

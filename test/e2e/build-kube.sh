@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # build-kube.sh builds kube-apiserver and etcd from the Go module proxy into a
 # cache outside the clone, keyed by version, and prints the directory holding
-# both binaries. It is idempotent: when both binaries exist it only prints.
+# the binaries. It is idempotent: when the binaries exist it only prints.
+#
+#   build-kube.sh            kube-apiserver and etcd (the API-server tests)
+#   build-kube.sh cluster    also kube-controller-manager, kube-scheduler,
+#                            kubelet and kubectl (make test-cluster)
 #
 #   KUBE_VERSION (default v1.37.2)  k8s.io/kubernetes release to build
 #   DRIFTWATCH_E2E_CACHE (default /var/cache/driftwatch-e2e)
@@ -17,7 +21,23 @@ CACHE=${DRIFTWATCH_E2E_CACHE:-/var/cache/driftwatch-e2e}
 GO=${GO:-go}
 OUT="$CACHE/$KUBE_VERSION"
 
-if [[ -x "$OUT/kube-apiserver" && -x "$OUT/etcd" ]]; then
+# The k8s.io/kubernetes/cmd/* commands to build besides etcd.
+cmds=(kube-apiserver)
+case "${1:-}" in
+"") ;;
+cluster) cmds+=(kube-controller-manager kube-scheduler kubelet kubectl) ;;
+*) echo "build-kube: unknown argument '$1' (want nothing or 'cluster')" >&2; exit 2 ;;
+esac
+
+# missing lists the wanted binaries not yet in the cache.
+missing() {
+	local c
+	for c in etcd "${cmds[@]}"; do
+		[[ -x "$OUT/$c" ]] || echo "$c"
+	done
+}
+
+if [[ -z "$(missing)" ]]; then
 	echo "$OUT"
 	exit 0
 fi
@@ -25,7 +45,7 @@ fi
 mkdir -p "$OUT"
 exec 9>"$OUT/.lock"
 flock 9
-if [[ -x "$OUT/kube-apiserver" && -x "$OUT/etcd" ]]; then
+if [[ -z "$(missing)" ]]; then
 	echo "$OUT"
 	exit 0
 fi
@@ -74,7 +94,7 @@ func main() { etcdmain.Main(os.Args) }
 GO
 
 # Staging modules that were never published at this version are not needed by
-# kube-apiserver; drop their replace lines so resolution does not fail on them.
+# the commands built here; drop their replace lines so resolution does not fail on them.
 for mod in $(awk '$2=="=>"{print $1}' go.mod); do
 	if ! "$GO" mod download "$mod@$staging_version" >/dev/null 2>&1; then
 		echo "build-kube: $mod@$staging_version not published; not replacing it" >&2
@@ -82,16 +102,19 @@ for mod in $(awk '$2=="=>"{print $1}' go.mod); do
 	fi
 done
 
-echo "build-kube: building kube-apiserver $KUBE_VERSION and etcd $etcd_version (cold: several minutes)" >&2
-cat > tools.go <<'GO'
-//go:build tools
-
-package kubebuild
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-)
-GO
+todo=$(missing | tr '\n' ' ')
+echo "build-kube: building ${todo}at $KUBE_VERSION (etcd $etcd_version; cold: several minutes each)" >&2
+{
+	echo "//go:build tools"
+	echo
+	echo "package kubebuild"
+	echo
+	echo "import ("
+	for c in "${cmds[@]}"; do
+		echo "	_ \"k8s.io/kubernetes/cmd/$c\""
+	done
+	echo ")"
+} > tools.go
 # A cold build prints nothing for minutes: say what it is doing every 30 s.
 ticker=
 progress() {
@@ -103,13 +126,16 @@ progress() {
 }
 trap 'rm -rf "$work"; [ -n "$ticker" ] && kill "$ticker" 2>/dev/null || true' EXIT
 "$GO" mod tidy >/dev/null 2>&1 || true
-progress kube-apiserver & ticker=$!
-"$GO" build -trimpath -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-kill "$ticker"; progress etcd & ticker=$!
-"$GO" build -trimpath -o "$OUT/etcd.tmp" ./cmd/etcd
-kill "$ticker"; ticker=
+for c in $todo; do
+	pkg=k8s.io/kubernetes/cmd/$c
+	[[ $c == etcd ]] && pkg=./cmd/etcd
+	start=$SECONDS
+	progress "$c" & ticker=$!
+	"$GO" build -trimpath -o "$OUT/$c.tmp" "$pkg"
+	kill "$ticker"; ticker=
+	echo "build-kube: $c built in $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s" >&2
+	mv "$OUT/$c.tmp" "$OUT/$c"
+done
 echo "build-kube: built in $((SECONDS / 60))m$((SECONDS % 60))s" >&2
-mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
-mv "$OUT/etcd.tmp" "$OUT/etcd"
 echo "$etcd_version" > "$OUT/etcd.version"
 echo "$OUT"
