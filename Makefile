@@ -33,16 +33,22 @@ image: build
 	CGO_ENABLED=0 $(GO) run $(BUILD_FLAGS) ./internal/tools/mkimage -binary $(BIN) -out $(IMAGE_TAR) \
 		-name $(IMAGE_REPO):local,$(IMAGE_REPO):$(VERSION) -version $(VERSION)
 
-# Imports the image into containerd for the kubelet (root; needs ctr).
+# Imports the image into containerd for the kubelet (root; needs ctr;
+# CONTAINERD_ADDRESS selects another containerd socket).
 image-load: image
 	ctr -n $(CTR_NAMESPACE) images import $(IMAGE_TAR)
 
-# Cluster-wide profile tests against a real kube-apiserver and etcd (root;
-# builds them into the cache on first use) and the image build.
+# Cluster-wide profile tests against a real kube-apiserver and etcd, the
+# image build, then the single-node cluster (test/cluster: kubelet on
+# containerd, `kubectl apply -k deploy/`, the DaemonSet from `make
+# image-load`). Root; builds the kube binaries into the cache on first use
+# (test/e2e/build-kube.sh cluster). Not part of `make test` (README).
 test-cluster:
-	@if [ "$$(id -u)" = 0 ]; then ./test/e2e/build-kube.sh >/dev/null; fi
+	@./test/install-tools.sh
+	@if [ "$$(id -u)" = 0 ]; then ./test/e2e/build-kube.sh cluster >/dev/null; fi
 	$(GO) test -count=1 -timeout 20m ./agent/cluster/ ./internal/tools/... ./deploy/
 	$(GO) test -count=1 -timeout 20m -run 'TestAgentPublishesClusterProfile' ./test/e2e/
+	DRIFTWATCH_CLUSTER_TEST=1 $(GO) test -count=1 -v -timeout 20m ./test/cluster/
 
 # Starts the main job on this host as root (sudo when not root).
 run: build
