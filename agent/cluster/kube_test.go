@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -544,10 +545,100 @@ func TestNodeLeaves(t *testing.T) {
 		t.Errorf("nodes %d retired %d, want 2 and 1", ip.Status.Nodes, ip.Status.RetiredNodes)
 	}
 	waitMerged(t, agents[:2], webKey, want, 10*time.Second)
+	// The tombstone of the deleted slot is compacted (RetireGrace is 1 ms
+	// here); the retired total and count stay.
+	waitFor(t, "retired slot list compacted", 10*time.Second, func() (bool, string) {
+		ip := getImageProfile(t, c, webKey)
+		return len(ip.Status.RetiredSlots) == 0 && ip.Status.RetiredNodes == 1, fmt.Sprintf("retiredSlots %v retiredNodes %d", ip.Status.RetiredSlots, ip.Status.RetiredNodes)
+	})
+	waitMerged(t, agents[:2], webKey, want, 10*time.Second)
 	// More learning on the remaining nodes adds on top of the retired total.
 	learn(agents[0].prof, t0+int64(time.Hour), 3, 0)
 	want = sumCounts(counts(agents[0].prof, webKey), counts(agents[1].prof, webKey), counts(agents[2].prof, webKey))
 	waitMerged(t, agents[:2], webKey, want, 20*time.Second)
+}
+
+// TestSlotRetiredWhileAgentRuns: the Node object of a node whose agent
+// keeps running is deleted, so the merger folds its slot into the retired
+// total, deletes it and (RetireGrace later) forgets the slot's id. The
+// agent must not write the same epoch again (it would be counted twice);
+// it starts a new contribution, and what it learns then counts once on top
+// of the retired total.
+func TestSlotRetiredWhileAgentRuns(t *testing.T) {
+	c := startCluster(t)
+	dir := t.TempDir()
+	var agents []*agent
+	for i := 1; i <= 2; i++ {
+		node := fmt.Sprintf("node-%d", i)
+		c.addNode(t, node)
+		agents = append(agents, c.newAgent(t, node, filepath.Join(dir, node+".db"), nil))
+	}
+	learn(agents[0].prof, t0+int64(time.Minute), 10, 0, 1)
+	learn(agents[1].prof, t0+int64(time.Minute), 10, 0, 2)
+	retiredCounts := counts(agents[1].prof, webKey)
+	want := sumCounts(counts(agents[0].prof, webKey), retiredCounts)
+	waitMerged(t, agents, webKey, want, 20*time.Second)
+	slot, err := c.dyn.Resource(NodeProfileGVR).Get(context.Background(), "node-2", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	np, err := nodeProfileFrom(slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := "node-2/" + np.Spec.Epoch
+
+	if err := c.kube.CoreV1().Nodes().Delete(context.Background(), "node-2", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node-2's slot retired and its id compacted", 20*time.Second, func() (bool, string) {
+		ip := getImageProfile(t, c, webKey)
+		_, err := c.dyn.Resource(NodeProfileGVR).Get(context.Background(), "node-2", metav1.GetOptions{})
+		gone := err != nil && strings.Contains(err.Error(), "not found")
+		return gone && ip.Status.RetiredNodes == 1 && !slices.Contains(ip.Status.RetiredSlots, oldID),
+			fmt.Sprintf("slot err %v, retiredNodes %d, retiredSlots %v", err, ip.Status.RetiredNodes, ip.Status.RetiredSlots)
+	})
+	c.addNode(t, "node-2") // the node is back; its agent never stopped
+	// Learning that makes the agent write again: its update finds the slot
+	// gone and the agent starts a new epoch (what it learned since its last
+	// write is not acknowledged, so it may be dropped).
+	learn(agents[1].prof, t0+int64(2*time.Minute), 5, 3)
+	waitFor(t, "node-2's agent resetting its contribution", 20*time.Second, func() (bool, string) {
+		n := len(counts(agents[1].prof, webKey))
+		return n == 0, fmt.Sprintf("%d features", n)
+	})
+	learn(agents[1].prof, t0+int64(3*time.Minute), 7, 3)
+	waitFor(t, "node-2 publishing under a new epoch", 20*time.Second, func() (bool, string) {
+		u, err := c.dyn.Resource(NodeProfileGVR).Get(context.Background(), "node-2", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		np, err := nodeProfileFrom(u)
+		if err != nil {
+			return false, err.Error()
+		}
+		return "node-2/"+np.Spec.Epoch != oldID, "epoch " + np.Spec.Epoch
+	})
+	// Retired total (node-2's old slot, once) + node-1 + node-2's new epoch.
+	want = sumCounts(counts(agents[0].prof, webKey), retiredCounts, counts(agents[1].prof, webKey))
+	waitMerged(t, agents, webKey, want, 20*time.Second)
+	ip := getImageProfile(t, c, webKey)
+	if ip.Status.Nodes != 2 || ip.Status.RetiredNodes != 1 {
+		t.Errorf("nodes %d retired %d, want 2 and 1", ip.Status.Nodes, ip.Status.RetiredNodes)
+	}
+}
+
+func getImageProfile(t *testing.T, c *cluster, key string) *ImageProfile {
+	t.Helper()
+	u, err := c.dyn.Resource(ImageProfileGVR).Get(context.Background(), ObjectName(key), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := imageFrom(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ip
 }
 
 // checkTable asks the API server for the Table kubectl prints and checks

@@ -45,6 +45,15 @@ type merger struct {
 	// written is the object this merger last wrote per key and the
 	// resourceVersion it replaced: the informer may still show the older one.
 	written map[string]writtenObj
+	// liveSlots are the node/epoch ids of the NodeProfiles seen this round.
+	liveSlots map[string]bool
+	// goneSince is when this merger first saw a RetiredSlots entry without
+	// its NodeProfile. An entry gone for RetireGrace is dropped (compacted)
+	// at the key's next write: by then no merger's view still holds the
+	// slot, and a retired slot never comes back under its epoch (its agent
+	// starts a new one).
+	goneSince map[string]time.Time
+	now       time.Time // of this round
 }
 
 type writtenObj struct {
@@ -53,7 +62,8 @@ type writtenObj struct {
 }
 
 func newMerger(s *Syncer) *merger {
-	return &merger{s: s, decoded: map[string]*slotEntry{}, retired: map[string]*profiler.Profile{}, done: map[string]string{}, written: map[string]writtenObj{}}
+	return &merger{s: s, decoded: map[string]*slotEntry{}, retired: map[string]*profiler.Profile{}, done: map[string]string{},
+		written: map[string]writtenObj{}, goneSince: map[string]time.Time{}}
 }
 
 func (m *merger) run(ctx context.Context) {
@@ -123,9 +133,20 @@ func (m *merger) round(ctx context.Context) error {
 			delete(m.decoded, dk)
 		}
 	}
+	m.now = time.Now()
+	m.liveSlots = map[string]bool{}
+	for _, np := range slots {
+		m.liveSlots[np.Name+"/"+np.Spec.Epoch] = true
+	}
+	compact := m.expiredTombstones()
 	keys := make([]string, 0, len(byKey))
 	for k := range byKey {
 		keys = append(keys, k)
+	}
+	for k := range compact {
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k) // only retired contributions left
+		}
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
@@ -134,6 +155,9 @@ func (m *merger) round(ctx context.Context) error {
 		}
 		refs := byKey[k]
 		sort.Slice(refs, func(i, j int) bool { return refs[i].id < refs[j].id })
+		if compact[k] {
+			delete(m.done, k) // rewrite although the inputs did not change
+		}
 		if err := m.reconcile(ctx, k, refs, nil); err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -144,6 +168,44 @@ func (m *merger) round(ctx context.Context) error {
 		}
 	}
 	return firstErr
+}
+
+// expiredTombstones updates goneSince from the ImageProfiles' RetiredSlots
+// and returns the keys listing a slot gone for at least RetireGrace.
+func (m *merger) expiredTombstones() map[string]bool {
+	keys := map[string]bool{}
+	seen := map[string]bool{}
+	for _, o := range m.s.imgInf.GetStore().List() {
+		ip, err := imageFrom(o)
+		if err != nil {
+			continue
+		}
+		for _, id := range ip.Status.RetiredSlots {
+			if m.liveSlots[id] {
+				continue
+			}
+			seen[id] = true
+			if _, ok := m.goneSince[id]; !ok {
+				m.goneSince[id] = m.now
+			}
+			if m.expired(id) {
+				keys[ip.Spec.Key] = true
+			}
+		}
+	}
+	for id := range m.goneSince {
+		if !seen[id] && !m.liveSlots[id] {
+			delete(m.goneSince, id)
+		}
+	}
+	return keys
+}
+
+// expired reports whether the retired slot id may leave RetiredSlots: its
+// NodeProfile has been absent from this merger's view for RetireGrace.
+func (m *merger) expired(id string) bool {
+	since, ok := m.goneSince[id]
+	return ok && !m.liveSlots[id] && m.now.Sub(since) >= m.s.cfg.RetireGrace
 }
 
 func inputSig(refs []slotRef) string {
@@ -244,7 +306,11 @@ func (m *merger) desired(key, name string, cur *ImageProfile, refs []slotRef, fo
 	retiredNodes := int64(0)
 	if cur != nil {
 		prev = cur.Status.States
-		retiredSlots = slices.Clone(cur.Status.RetiredSlots)
+		for _, id := range cur.Status.RetiredSlots {
+			if !m.expired(id) {
+				retiredSlots = append(retiredSlots, id)
+			}
+		}
 		retiredNodes = cur.Status.RetiredNodes
 		if retiredBlob = cur.Status.Retired; retiredBlob != "" {
 			h := digest(retiredBlob)

@@ -323,7 +323,18 @@ func (pub *publisher) write(ctx context.Context, np *NodeProfile) error {
 			}
 			pub.rv = cur.ResourceVersion
 		case apierrors.IsNotFound(err):
-			pub.rv = ""
+			if pub.rv != "" {
+				// The slot existed and is gone: the merger retired it (this
+				// node's Node object was missing for RetireGrace) and its
+				// counts are in the retired totals. Writing it again under
+				// the same epoch would either be ignored (while the merger
+				// remembers the slot) or count twice (once it forgot):
+				// start a new epoch as init does after a restart.
+				s.local.SetMeta(metaPublished, "1")
+				pub.ready = false
+				s.count(func(st *Stats) { st.Errors++ })
+				return fmt.Errorf("write NodeProfile %s: slot retired by the merger; starting a new contribution next period", s.cfg.Node)
+			}
 		default:
 			s.count(func(st *Stats) { st.Errors++ })
 			return fmt.Errorf("write NodeProfile %s: %w", s.cfg.Node, err)
