@@ -208,6 +208,34 @@ func TestClusterDaemonSet(t *testing.T) {
 	if !strings.Contains(string(an.raw), "miner") {
 		t.Errorf("anomaly does not name the new binary: %s", an.raw)
 	}
+
+	// deploy/'s readiness probe (/healthz, here on 127.0.0.1) passes.
+	for {
+		p, err := cs.CoreV1().Pods("driftwatch").Get(ctx, agentPod.Name, metav1.GetOptions{})
+		if err == nil && podReady(p) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("agent pod %s never ready (readiness probe): %v", agentPod.Name, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if node, err := cs.CoreV1().Nodes().Get(ctx, c.Node, metav1.GetOptions{}); err == nil {
+		for _, cond := range node.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				t.Logf("node %s Ready=%s (%s: %s)", c.Node, cond.Status, cond.Reason, cond.Message)
+			}
+		}
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // writeOverlay writes a kustomization that takes deploy/ as its base and
