@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # install-tools.sh installs, from Debian's packages, the tools the
 # end-to-end tests run when they are missing: runc, containerd,
-# busybox-static, iproute2 and jq. It needs root (apt-get); without root it
-# installs nothing and says which tests will skip.
+# busybox-static, iproute2, jq and the CNI plugins of the single-node
+# cluster test (containernetworking-plugins: bridge, host-local, loopback in
+# /usr/lib/cni). It needs root (apt-get); without root it installs nothing
+# and says which tests will skip.
 set -euo pipefail
 need=()
 for pair in runc:runc containerd:containerd busybox:busybox-static ip:iproute2 jq:jq; do
 	command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "test tools missing (${need[*]}): not root, so not installed; the tests that need root skip" >&2

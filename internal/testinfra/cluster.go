@@ -2,6 +2,7 @@ package testinfra
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -21,9 +22,11 @@ import (
 // Cluster is a single-node Kubernetes cluster on this machine: etcd,
 // kube-apiserver, kube-controller-manager and kube-scheduler on loopback,
 // and a kubelet running pods on a private containerd (StartContainerd).
-// Every server listens on 127.0.0.1 only; no CNI is configured, so the node
-// stays NotReady for pod networking and only hostNetwork pods run (the
-// kubelet refuses others while the runtime's network is not ready).
+// Every server listens on 127.0.0.1 only. Pods get their own network
+// namespace on a test-made bridge without an address (Debian's bridge and
+// host-local CNI plugins): pods reach each other, nothing else, and the
+// host's routes, forwarding and firewall are untouched. Host-network pods
+// are the host's loopback, where the API server is.
 type Cluster struct {
 	*Kube
 	// Containerd is the runtime the kubelet uses.
@@ -35,6 +38,8 @@ type Cluster struct {
 	// CgroupRoot is the kubelet's cgroupRoot, e.g. "/dwk-1a2b3c"; pods
 	// live in CgroupRoot/kubepods in every hierarchy.
 	CgroupRoot string
+	// Bridge is the pods' network bridge (no address on the host).
+	Bridge string
 
 	dir     string
 	bin     string
@@ -55,15 +60,16 @@ var kubeletSysctls = map[string]string{
 }
 
 // StartCluster builds the binaries when needed (ClusterBinDir), starts the
-// cluster and returns it once the kubelet has registered its node.
+// cluster and returns it once its node is Ready.
 //
 // Host footprint: files under a /tmp/dwk-* directory, cgroups under
-// CgroupRoot in each hierarchy, the containerd of StartContainerd. The
-// kubelet's kernel tunables and its hard-coded /var/log/containers
-// symlinks stay in its private mount namespace; its root directory is a
-// shared bind mount, so the volumes it mounts reach containerd. Teardown
-// deletes every pod through the CRI, stops the servers and removes all of
-// it.
+// CgroupRoot in each hierarchy, the pods' bridge, the containerd of
+// StartContainerd. The kubelet's kernel tunables and its hard-coded
+// /var/log/containers symlinks stay in its private mount namespace; its
+// root directory is a shared bind mount, so the volumes it mounts reach
+// containerd. Teardown deletes every pod through the API (the kubelet
+// stops them), stops the servers, removes what is left through the CRI and
+// then removes all of it.
 func StartCluster(t T) *Cluster {
 	t.Helper()
 	bin := ClusterBinDir(t)
@@ -80,9 +86,10 @@ func StartCluster(t T) *Cluster {
 	c.RootDir = filepath.Join(dir, "kubelet")
 	c.CgroupRoot = "/" + filepath.Base(dir)
 	// Cleanups run last-registered first: the kubelet stops, then pods are
-	// removed through the CRI, mounts and cgroups go, then containerd
-	// (registered by StartContainerd) stops.
+	// removed through the CRI, the bridge, mounts and cgroups go, then
+	// containerd (registered by StartContainerd) stops.
 	t.Cleanup(func() { c.removeCgroupRoot(t) })
+	c.writeCNIConfig(t)
 	t.Cleanup(func() {
 		unmountBelow(dir)
 		if err := os.RemoveAll(dir); err != nil {
@@ -216,6 +223,85 @@ resolvConf: /etc/resolv.conf
 	// Before the kubelet stops: delete every pod so it tears them down
 	// (volumes unmounted, containers stopped) itself.
 	t.Cleanup(func() { c.drain(t) })
+	// containerd reports its network ready once it loaded the CNI
+	// configuration; then the kubelet marks the node Ready.
+	for {
+		n, err := cs.CoreV1().Nodes().Get(context.Background(), c.Node, metav1.GetOptions{})
+		if err == nil && nodeReady(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testinfra: node %s not Ready after 90s (%s); kubelet log:\n%s", c.Node, nodeReadyMessage(n), c.LogTail("kubelet", 30))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func nodeReadyMessage(n *corev1.Node) string {
+	if n == nil {
+		return "no node"
+	}
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return fmt.Sprintf("Ready=%s %s: %s", cond.Status, cond.Reason, cond.Message)
+		}
+	}
+	return "no Ready condition"
+}
+
+// writeCNIConfig gives pods a network: a bridge named dwbr<hex> without an
+// address (isGateway false: no route, no ip_forward; ipMasq false: no
+// firewall rules) and host-local addresses from a 10.252.X.0/24 kept in
+// the test directory. Teardown deletes the bridge.
+func (c *Cluster) writeCNIConfig(t T) {
+	t.Helper()
+	for _, p := range []string{"bridge", "host-local", "loopback"} {
+		if _, err := os.Stat(filepath.Join(CNIBinDir, p)); err != nil {
+			t.Fatalf("testinfra: CNI plugin %s missing in %s (apt-get install containernetworking-plugins; test/install-tools.sh): %v", p, CNIBinDir, err)
+		}
+	}
+	NeedTool(t, "ip")
+	c.Bridge = "dwbr" + randHex(3)
+	subnet := fmt.Sprintf("10.252.%d.0/24", randByte())
+	// libcni caches results under /var/lib/cni (containerd 1.6 offers no
+	// setting); remove what it leaves empty when it was not there before.
+	const cniCache = "/var/lib/cni"
+	if _, err := os.Stat(cniCache); errors.Is(err, os.ErrNotExist) {
+		t.Cleanup(func() { removeEmptyDirs(cniCache) })
+	}
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join("/sys/class/net", c.Bridge)); err == nil {
+			if _, err := run("ip", "link", "del", c.Bridge); err != nil {
+				t.Logf("testinfra: %v", err)
+			}
+		}
+	})
+	conf := fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": "driftwatch-test",
+  "plugins": [{
+    "type": "bridge",
+    "bridge": %q,
+    "isGateway": false,
+    "ipMasq": false,
+    "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}
+  }]
+}
+`, c.Bridge, subnet, filepath.Join(c.dir, "cni-ipam"))
+	dir := filepath.Join(c.Containerd.Dir(), "cni", "net.d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("testinfra: %v", err)
+	}
+	writeOrFatal(t, filepath.Join(dir, "10-driftwatch-test.conflist"), conf)
 }
 
 func writeOrFatal(t T, path, data string) {
@@ -446,4 +532,10 @@ func podSummary(p *corev1.Pod) string {
 		}
 	}
 	return b.String()
+}
+
+// randByte is a random byte (for a test subnet's third octet).
+func randByte() byte {
+	b, _ := hex.DecodeString(randHex(1))
+	return b[0]
 }

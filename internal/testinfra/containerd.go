@@ -27,6 +27,10 @@ const ContainerdNamespace = "k8s.io"
 // for pod sandboxes (no registry is reachable).
 const SandboxImage = "driftwatch.test/pause:1"
 
+// CNIBinDir is where Debian's containernetworking-plugins installs the
+// CNI plugins (bridge, host-local, loopback, ...).
+const CNIBinDir = "/usr/lib/cni"
+
 // containerdRunDir is where containerd 1.6 puts shim sockets whatever its
 // configured state directory.
 const containerdRunDir = "/run/containerd"
@@ -108,6 +112,13 @@ func rewriteContainerdConfig(def []byte, dir, sock string) ([]byte, error) {
 		{`plugins."io.containerd.grpc.v1.cri"`, "sandbox_image"}:                         strconv.Quote(SandboxImage),
 		{`plugins."io.containerd.grpc.v1.cri"`, "restrict_oom_score_adj"}:                "true",
 		{`plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options`, "Root"}: strconv.Quote(filepath.Join(dir, "runc")),
+		// Pod network namespaces under the state directory, CNI
+		// configuration only from this containerd's own directory (empty
+		// unless a test writes one: StartCluster), plugins from Debian's
+		// containernetworking-plugins.
+		{`plugins."io.containerd.grpc.v1.cri"`, "netns_mounts_under_state_dir"}: "true",
+		{`plugins."io.containerd.grpc.v1.cri".cni`, "conf_dir"}:                 strconv.Quote(filepath.Join(dir, "cni", "net.d")),
+		{`plugins."io.containerd.grpc.v1.cri".cni`, "bin_dir"}:                  strconv.Quote(CNIBinDir),
 	}
 	seen := map[key]bool{}
 	var out bytes.Buffer

@@ -322,6 +322,8 @@ func TestWriteOCIImageDeterministic(t *testing.T) {
 func TestRewriteContainerdConfig(t *testing.T) {
 	def := "root = \"/var/lib/containerd\"\nstate = \"/run/containerd\"\n[grpc]\n  address = \"/run/containerd/containerd.sock\"\n" +
 		"[plugins]\n  [plugins.\"io.containerd.grpc.v1.cri\"]\n    restrict_oom_score_adj = false\n    sandbox_image = \"registry.k8s.io/pause:3.6\"\n" +
+		"    netns_mounts_under_state_dir = false\n" +
+		"    [plugins.\"io.containerd.grpc.v1.cri\".cni]\n      bin_dir = \"/opt/cni/bin\"\n      conf_dir = \"/etc/cni/net.d\"\n" +
 		"    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n      Root = \"\"\n" +
 		"  [plugins.\"io.containerd.internal.v1.opt\"]\n    path = \"/opt/containerd\"\n"
 	got, err := rewriteContainerdConfig([]byte(def), "/tmp/d", "/tmp/d/c.sock")
@@ -332,6 +334,7 @@ func TestRewriteContainerdConfig(t *testing.T) {
 		"root = \"/tmp/d/root\"\n", "state = \"/tmp/d/state\"\n", "  address = \"/tmp/d/c.sock\"\n",
 		"    restrict_oom_score_adj = true\n", "    sandbox_image = \"" + SandboxImage + "\"\n",
 		"      Root = \"/tmp/d/runc\"\n", "    path = \"/tmp/d/opt\"\n",
+		"    netns_mounts_under_state_dir = true\n", "      bin_dir = \"" + CNIBinDir + "\"\n", "      conf_dir = \"/tmp/d/cni/net.d\"\n",
 	} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("rewritten config lacks %q:\n%s", want, got)

@@ -117,9 +117,7 @@ func TestClusterDaemonSet(t *testing.T) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: nsName, Labels: map[string]string{"app": podName}},
 		Spec: corev1.PodSpec{
-			// No CNI here: host network, and the node's not-ready taints tolerated.
-			HostNetwork:                   true,
-			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			// Its own network namespace on the test bridge.
 			TerminationGracePeriodSeconds: &grace,
 			Containers: []corev1.Container{{
 				Name: "app", Image: workloadImage, ImagePullPolicy: corev1.PullNever,
@@ -143,6 +141,10 @@ func TestClusterDaemonSet(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	running := c.PodRunning(t, nsName, podName, 2*time.Minute)
+	if running.Spec.HostNetwork || running.Status.PodIP == "" || running.Status.PodIP == running.Status.HostIP {
+		t.Errorf("pod %s/%s: pod IP %q (host %q): want its own address on the test bridge", nsName, podName, running.Status.PodIP, running.Status.HostIP)
+	}
+	t.Logf("pod %s/%s running, IP %s on bridge %s", nsName, podName, running.Status.PodIP, c.Bridge)
 	ctrID := strings.TrimPrefix(running.Status.ContainerStatuses[0].ContainerID, "containerd://")
 
 	// Learned and merged: an ImageProfile for the workload image, process stable.
