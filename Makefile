@@ -42,7 +42,8 @@ image-load: image
 # image build, then the single-node cluster (test/cluster: kubelet on
 # containerd, `kubectl apply -k deploy/`, the DaemonSet from `make
 # image-load`). Root; builds the kube binaries into the cache on first use
-# (test/e2e/build-kube.sh cluster). Not part of `make test` (README).
+# (test/e2e/build-kube.sh cluster). `make test` runs the single-node test
+# too, as root (README).
 test-cluster:
 	@./test/install-tools.sh
 	@if [ "$$(id -u)" = 0 ]; then ./test/e2e/build-kube.sh cluster >/dev/null; fi
@@ -61,15 +62,18 @@ lint:
 # The whole suite: vet; every package but the end-to-end one under the race
 # detector; then the end-to-end tests. As root it first installs the test
 # tools from Debian when missing (test/install-tools.sh) and builds
-# kube-apiserver and etcd into a cache outside the clone (seconds when
-# cached, ~15-20 min cold, progress on stderr). Without root the tests that
-# need it skip and say why.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet
+# and kubectl into a cache outside the clone (seconds when cached, ~17-20
+# min cold, progress on stderr), and ends with the single-node cluster test
+# (test/cluster). Without root the tests that need it skip and say why.
 E2E_PKGS := ./test/e2e/
 test: lint
 	@./test/install-tools.sh
-	@if [ "$$(id -u)" = 0 ]; then ./test/e2e/build-kube.sh >/dev/null; fi
+	@if [ "$$(id -u)" = 0 ]; then ./test/e2e/build-kube.sh cluster >/dev/null; fi
 	$(GO) test -race -count=1 -timeout 45m $$($(GO) list $(PKGS) | grep -v '/test/e2e$$')
 	$(GO) test -count=1 -timeout 30m $(E2E_PKGS)
+	@if [ "$$(id -u)" = 0 ]; then DRIFTWATCH_CLUSTER_TEST=1 $(GO) test -count=1 -timeout 20m ./test/cluster/; \
+	else echo "test/cluster: skipped (needs root: kubelet, containerd, BPF)"; fi
 
 test-unit:
 	$(GO) test -count=1 -short $(PKGS)
