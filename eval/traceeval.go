@@ -147,7 +147,7 @@ func seqDetectors(opts Options) ([]*traceDetector, error) {
 		case DetectModel:
 			out = append(out, &traceDetector{
 				name:     DetectModel,
-				score:    fmt.Sprintf("length-weighted excess surprise: (mean surprise per syscall in nats − entropy of the trace's own syscall mix) × √min(calls, %d), the surprise −ln P under the variable-order Markov model with Good–Turing back-off (model/seq.Markov.TraceScore)", seq.ExcessLengthCap),
+				score:    fmt.Sprintf("length-weighted robust excess surprise: (mean robust surprise per syscall in nats − entropy of the trace's own syscall mix) × √min(calls, %d); a syscall's robust surprise is −ln(P + e^−3) when training made that syscall, else −ln P, P its probability under the variable-order Markov model with Good–Turing back-off (model/seq.Markov.TraceScore)", seq.ExcessLengthCap),
 				maxScore: math.Inf(1),
 			})
 		}
