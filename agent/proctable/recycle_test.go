@@ -106,3 +106,24 @@ func TestRecycledRecordsKeepOthersIntact(t *testing.T) {
 		t.Fatalf("ancestry of 22 damaged: %+v", c)
 	}
 }
+
+// TestReapedRecordValidForItsEvent: a late event of a process that exited
+// long ago (another ring's) may be the one whose Apply reaps the record;
+// the record it returns still describes the process for that event.
+func TestReapedRecordValidForItsEvent(t *testing.T) {
+	tab := New(Options{ExitGrace: time.Second})
+	sec := int64(time.Second)
+	tab.Apply(&event.Event{Kind: event.KindExec, Pid: 50, Ppid: 1, Time: 1, Exe: []byte("/bin/late"), Argv: []byte("late")}, nil)
+	tab.Apply(&event.Event{Kind: event.KindExit, Pid: 50, Tid: 50, Time: 2}, nil)
+	filler := sysAt(60, event.SysRead, 100*sec, nil)
+	for tab.applied < 1023 {
+		tab.Apply(filler, nil)
+	}
+	p, _ := tab.Apply(sysAt(50, event.SysRead, 100*sec, nil), nil)
+	if tab.Get(50) != nil {
+		t.Fatal("test premise: the late event's Apply should reap pid 50")
+	}
+	if p == nil || p.Pid != 50 || p.Exe != "/bin/late" {
+		t.Fatalf("record returned for the late event: %+v", p)
+	}
+}

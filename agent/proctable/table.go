@@ -119,6 +119,14 @@ func (t *Table) newEntry() *entry {
 		e := t.freeEntries[n-1]
 		t.freeEntries[n-1] = nil
 		t.freeEntries = t.freeEntries[:n-1]
+		fds := e.proc.FDs
+		clear(fds)
+		if fds == nil {
+			fds = make(map[int32]*event.FD)
+		}
+		*e = entry{}
+		e.p = &e.proc
+		e.proc.FDs = fds
 		return e
 	}
 	e := &entry{}
@@ -137,19 +145,13 @@ func (t *Table) dropFDs(p *event.Process) {
 
 // recycle puts a removed entry on the free list. Only entries nothing
 // points at qualify: no child record (kids), no removed descendant chain
-// (pinned). The record stays valid for the event being applied: it is
-// only reused by a later Apply.
+// (pinned). The record keeps its content (it may be the process of the
+// event being applied, reaped at its end) until newEntry reuses it in a
+// later Apply.
 func (t *Table) recycle(e *entry) {
 	if e.kids > 0 || e.pinned || len(t.freeEntries) >= maxFree {
 		return
 	}
-	fds := e.proc.FDs
-	if fds == nil {
-		fds = make(map[int32]*event.FD)
-	}
-	*e = entry{}
-	e.p = &e.proc
-	e.proc.FDs = fds
 	t.freeEntries = append(t.freeEntries, e)
 }
 
