@@ -223,9 +223,8 @@ func Run(ctx context.Context, path string, opts Options) (*report.Report, error)
 	return rep, err
 }
 
-// RunPartial is Run that also returns, for a suite, the raw results a
-// later Merge needs (opts.Shard selects part of the suite); nil for other
-// datasets, which cannot be sharded.
+// RunPartial is Run that also returns the raw results a later Merge needs
+// (opts.Shard selects part of the dataset, see Shard).
 func RunPartial(ctx context.Context, path string, opts Options) (*report.Report, *Partial, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, nil, err
@@ -233,14 +232,14 @@ func RunPartial(ctx context.Context, path string, opts Options) (*report.Report,
 	if labels.IsManifestDir(path) {
 		return runSuite(ctx, path, opts)
 	}
-	if opts.Shard.Count > 1 {
-		return nil, nil, fmt.Errorf("eval: %s: --shard works on suites (manifest.json) only: %w", path, ErrOptions)
+	rep, part, err := runOther(ctx, path, opts)
+	if part != nil {
+		part.TargetFPR = opts.TargetFPR
 	}
-	rep, err := runOther(ctx, path, opts)
-	return rep, nil, err
+	return rep, part, err
 }
 
-func runOther(ctx context.Context, path string, opts Options) (*report.Report, error) {
+func runOther(ctx context.Context, path string, opts Options) (*report.Report, *Partial, error) {
 	switch {
 	case isLIDDSDataset(path):
 		if opts.Seq.N == 0 {
@@ -253,7 +252,7 @@ func runOther(ctx context.Context, path string, opts Options) (*report.Report, e
 		}
 		return runADFA(ctx, path, opts)
 	}
-	return nil, fmt.Errorf("eval: %s: not a dataset (want a suite directory with %s, a LID-DS scenario directory with training/validation/test, or an ADFA-LD root)", path, labels.ManifestFile)
+	return nil, nil, fmt.Errorf("eval: %s: not a dataset (want a suite directory with %s, a LID-DS scenario directory with training/validation/test, or an ADFA-LD root)", path, labels.ManifestFile)
 }
 
 func newReport(path, format string, order []string) *report.Report {

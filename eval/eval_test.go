@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -404,7 +406,141 @@ func TestShardMerge(t *testing.T) {
 			t.Errorf("ParseShard(%q) accepted", s)
 		}
 	}
-	if _, _, err := RunPartial(context.Background(), filepath.Join("adfa", "testdata", "ADFA-LD"), Options{Shard: Shard{0, 2}}); err == nil {
-		t.Error("sharded ADFA-LD run accepted")
+}
+
+// synthLIDDS2019 writes a LID-DS 2019 scenario: normal recordings cycle
+// through loops of ordinary calls, exploit recordings switch to calls and
+// an order the normal ones never use one second in (exploit_start_time 1);
+// every other normal test recording drifts (a call training never shows).
+// With 200 training and 50 validation recordings, normal recordings past
+// 250 and every exploit are test recordings.
+func synthLIDDS2019(t *testing.T, normals, exploits int, seed uint64) string {
+	t.Helper()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(seed, 11))
+	loops := [][]string{{"read", "write", "poll", "read"}, {"futex", "read", "lseek", "close"}, {"getpid", "nanosleep", "poll"}}
+	attacker := []string{"getuid", "setuid", "kill", "getppid", "umask", "kill"}
+	csv := "image_name, scenario_name, is_executing_exploit, warmup_time, recording_time, exploit_start_time\n"
+	write := func(name string, exploit, noisy bool) {
+		var b strings.Builder
+		n := 120 + rng.IntN(80)
+		l := loops[rng.IntN(len(loops))]
+		num, ns := 1, int64(0)
+		for i := 0; i < n; i++ {
+			call := l[i%len(l)]
+			if rng.IntN(30) == 0 {
+				l = loops[rng.IntN(len(loops))]
+			}
+			if noisy && rng.IntN(6) == 0 {
+				call = "sched_yield" // benign drift: new n-grams, false alarms
+			}
+			if exploit && ns >= int64(time.Second) && i%3 != 0 {
+				call = attacker[(i+rng.IntN(2))%len(attacker)]
+			}
+			ts := func() string {
+				return fmt.Sprintf("10:00:%02d.%09d", ns/int64(time.Second), ns%int64(time.Second))
+			}
+			fmt.Fprintf(&b, "%d %s 1 0 app 4242 > %s\n", num, ts(), call)
+			ns += int64(time.Millisecond)
+			fmt.Fprintf(&b, "%d %s 1 0 app 4242 < %s res=0\n", num+1, ts(), call)
+			ns += 9 * int64(time.Millisecond)
+			num += 2
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".txt"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := "-1"
+		if exploit {
+			at = "1"
+		}
+		csv += fmt.Sprintf("app:1, %s, %v, 0, 2, %s\n", name, map[bool]string{true: "True", false: "False"}[exploit], at)
+	}
+	for i := 0; i < normals+exploits; i++ {
+		// exploits spread among the test recordings
+		if i >= 250 && (i-250)%3 == 2 && exploits > 0 {
+			write(fmt.Sprintf("exploit_%03d", i), true, false)
+			exploits--
+			continue
+		}
+		write(fmt.Sprintf("normal_%03d", i), false, i >= 250 && i%2 == 0)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "runs.csv"), []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestSeqShardMerge: a sequence dataset evaluated in shards (each scoring
+// a block of the test traces) and merged gives the report of one run:
+// ADFA-LD (trace level, thresholds calibrated on the dev part's benign
+// traces, which span the shards) and LID-DS (per-event STIDE with the
+// LID-DS metrics and trace level, thresholds from validation).
+func TestSeqShardMerge(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dir  string
+		opts Options
+	}{
+		{"ADFA-LD", synthADFA(t, 40, 60, 24, 3), Options{Jobs: 1}},
+		{"LID-DS", synthLIDDS2019(t, 262, 9, 5), Options{Jobs: 1, Seq: seq.Config{N: 3, Window: 20, ThreadAware: true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			whole, err := Run(context.Background(), tc.dir, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			var parts []*Partial
+			tests := 0
+			for i := 0; i < 3; i++ {
+				opts := tc.opts
+				opts.Shard = Shard{Index: i, Count: 3}
+				_, part, err := RunPartial(context.Background(), tc.dir, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tests += len(part.Seq[0].Attack)
+				sub := filepath.Join(out, fmt.Sprint(i))
+				if _, err := WritePartial(sub, part); err != nil {
+					t.Fatal(err)
+				}
+				p, err := ReadPartial(sub)
+				if err != nil {
+					t.Fatal(err)
+				}
+				parts = append(parts, p)
+			}
+			if want := parts[0].Seq[0].Tests; tests != want || len(parts[0].Seq[0].Attack) == want {
+				t.Fatalf("shards score %d test traces (the first %d), want %d split in blocks", tests, len(parts[0].Seq[0].Attack), want)
+			}
+			merged, err := Merge([]*Partial{parts[1], parts[2], parts[0]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := figuresJSON(t, merged), figuresJSON(t, whole)
+			if a != b {
+				t.Fatalf("merged report differs from the single run:\n%s\nvs\n%s", a, b)
+			}
+			// The figures are not degenerate: attacks were scored, some detected.
+			st := whole.Detectors[DetectModel]
+			if st == nil || st.TraceFigures == nil || st.TraceFigures.AttackTraces == 0 || st.TraceFigures.TraceROCAUC == nil || *st.TraceFigures.TraceROCAUC < 0.7 {
+				t.Fatalf("model figures %+v", st)
+			}
+			if tc.name == "LID-DS" {
+				if ps := whole.Detectors[DetectStide]; ps.Events == 0 || ps.Alerts == 0 || ps.DetectionRate == 0 || ps.FalseAlarms == 0 || ps.ConsecutiveFalseAlarms == 0 {
+					t.Fatalf("per-event stide %+v", ps)
+				}
+				wt, mt := whole.Scenarios[0].Timeline[DetectStide], merged.Scenarios[0].Timeline[DetectStide]
+				if len(wt) == 0 || !slices.Equal(wt, mt) || !slices.Equal(whole.Scenarios[0].Attacks, merged.Scenarios[0].Attacks) {
+					t.Fatalf("timeline of the first attack recording: %d points merged, %d in one run", len(mt), len(wt))
+				}
+			}
+			if len(merged.Curves) != len(whole.Curves) || len(merged.Scenarios) != len(whole.Scenarios) {
+				t.Fatal("merged plot data differ")
+			}
+			if _, err := Merge(parts[:2]); err == nil {
+				t.Error("merge with a shard missing succeeded")
+			}
+		})
 	}
 }

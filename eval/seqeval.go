@@ -126,7 +126,7 @@ func isLIDDSDataset(dir string) bool {
 	return false
 }
 
-func runLIDDS(ctx context.Context, dir string, opts Options) (*report.Report, error) {
+func runLIDDS(ctx context.Context, dir string, opts Options) (*report.Report, *Partial, error) {
 	var scs []seqScenario
 	if s, ok := liddsScenario(dir); ok {
 		scs = append(scs, s)
@@ -150,10 +150,10 @@ func runLIDDS(ctx context.Context, dir string, opts Options) (*report.Report, er
 	return runSeq(ctx, rep, scs, opts)
 }
 
-func runADFA(ctx context.Context, root string, opts Options) (*report.Report, error) {
+func runADFA(ctx context.Context, root string, opts Options) (*report.Report, *Partial, error) {
 	traces, err := adfa.Scan(root)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := seqScenario{name: "ADFA-LD", format: input.ADFA}
 	var attacks []string
@@ -179,7 +179,7 @@ func runADFA(ctx context.Context, root string, opts Options) (*report.Report, er
 	s.parts = []testPart{{"dev", dev}, {"held-out", held}}
 	s.calib, s.calibName = dev, "validation traces whose file name hashes even"
 	if len(s.train) == 0 || len(attacks) == 0 {
-		return nil, fmt.Errorf("eval: %s: ADFA-LD needs training and attack traces", root)
+		return nil, nil, fmt.Errorf("eval: %s: ADFA-LD needs training and attack traces", root)
 	}
 	rep := newReport(root, "adfa-ld", nil)
 	rep.Notes = append(rep.Notes,
@@ -194,18 +194,21 @@ func seqNote(c seq.Config) string {
 	return fmt.Sprintf("per-event stide: n=%d, window=%d, thread-aware=%v; threshold = max window score over validation recordings", c.N, c.Window, c.ThreadAware)
 }
 
-func runSeq(ctx context.Context, rep *report.Report, scs []seqScenario, opts Options) (*report.Report, error) {
+func runSeq(ctx context.Context, rep *report.Report, scs []seqScenario, opts Options) (*report.Report, *Partial, error) {
 	dets, err := seqDetectors(opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, d := range dets {
 		rep.Order = append(rep.Order, d.name)
 	}
 	rep.CurvesPerTrace = true
+	part := &Partial{Version: PartialVersion, Dataset: rep.Dataset, Format: rep.Format, Order: rep.Order,
+		Notes: slices.Clone(rep.Notes), Shard: opts.Shard, Scenarios: len(scs)}
 	total := 0
 	for _, s := range scs {
-		n := len(s.train) + len(s.validation) + len(s.test)
+		lo, hi := opts.Shard.block(len(s.test))
+		n := len(s.train) + len(s.validation) + hi - lo
 		total += n
 		if s.perEvent && slices.Contains(rep.Order, DetectStide) {
 			total += n
@@ -216,68 +219,41 @@ func runSeq(ctx context.Context, rep *report.Report, scs []seqScenario, opts Opt
 		done++
 		opts.progress(done, total, what)
 	}
-	var perEvent []*collector
-	pooled := map[string]*traceResult{}
 	for _, s := range scs {
-		res := &report.Scenario{Name: s.name, Kind: labels.KindAttack, Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
-		if s.perEvent && slices.Contains(rep.Order, DetectStide) {
-			c, err := runSeqScenario(ctx, s, opts, res, step)
-			if err != nil {
-				return nil, fmt.Errorf("eval: scenario %s: %w", s.name, err)
-			}
-			perEvent = append(perEvent, c)
-			if c.clamped {
-				rep.Notes = append(rep.Notes, fmt.Sprintf("WARNING: scenario %s: the per-event stide threshold (max validation window score) was 1, which no window can exceed; clamped to %.4f", s.name, *c.threshold))
-			}
-		}
-		trs, notes, err := traceEval(ctx, s, dets, opts, step)
-		if err != nil {
-			return nil, fmt.Errorf("eval: scenario %s: %w", s.name, err)
-		}
-		rep.Notes = append(rep.Notes, notes...)
-		for _, d := range dets {
-			tr := trs[d.name]
-			f := res.Detectors[d.name]
-			if f == nil {
-				f = tr.figures()
-				res.Detectors[d.name] = f
-			}
-			f.TraceFigures = tr.traceFigures()
-			if p := pooled[d.name]; p != nil {
-				p.merge(tr)
-			} else {
-				pooled[d.name] = tr
-			}
-		}
-		rep.Scenarios = append(rep.Scenarios, res)
+		// The shard's block of test traces; training and validation are
+		// read whole by every shard (they fit the detectors).
+		lo, hi := opts.Shard.block(len(s.test))
+		sp := &SeqPart{Name: s.name, Tests: len(s.test), First: lo, CalibName: s.calibName}
 		for _, p := range s.parts {
-			sub := &report.Scenario{Name: s.name + " " + p.name, Kind: labels.KindAttack, Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
-			for _, d := range dets {
-				tr := trs[d.name].subset(p.in)
-				f := tr.figures()
-				f.TraceFigures = tr.traceFigures()
-				sub.Detectors[d.name] = f
+			sp.Parts = append(sp.Parts, p.name)
+			sp.PartIn = append(sp.PartIn, bools(p.in[lo:hi]))
+		}
+		if s.calib != nil {
+			sp.Calib = bools(s.calib[lo:hi])
+		}
+		block := s
+		block.test = s.test[lo:hi]
+		if s.perEvent && slices.Contains(rep.Order, DetectStide) {
+			res := &report.Scenario{Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
+			c, err := runSeqScenario(ctx, block, opts, res, step)
+			if err != nil {
+				return nil, nil, fmt.Errorf("eval: scenario %s: %w", s.name, err)
 			}
-			rep.Scenarios = append(rep.Scenarios, sub)
+			st := c.export()
+			sp.PerEvent, sp.PerEventWindows = &st, res.Attacks
 		}
+		if err := scoreTraces(ctx, s, lo, hi, dets, opts, sp, step); err != nil {
+			return nil, nil, fmt.Errorf("eval: scenario %s: %w", s.name, err)
+		}
+		part.Seq = append(part.Seq, sp)
 	}
-	for _, d := range dets {
-		tr := pooled[d.name]
-		var f *report.Figures
-		if d.name == DetectStide && len(perEvent) > 0 {
-			f = figuresOf(perEvent)
-		} else {
-			f = tr.figures()
-		}
-		f.TraceFigures = tr.traceFigures()
-		if len(scs) > 1 {
-			f.TraceThreshold = nil
-			f.Calibration = "per scenario (see scenarios)"
-		}
-		rep.Detectors[d.name] = f
-		rep.Curves[d.name] = tr.curves()
+	if opts.Shard.Count > 1 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("shard %s: the test traces of block %d of %d of each scenario only; merge the shards with 'driftwatch eval merge'", opts.Shard, opts.Shard.Index, opts.Shard.Count))
 	}
-	return rep, nil
+	if err := assembleSeq(rep, part.Seq, opts.TargetFPR, opts.Log); err != nil {
+		return nil, nil, err
+	}
+	return rep, part, nil
 }
 
 // runSeqScenario computes STIDE's per-event figures (sliding window,

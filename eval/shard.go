@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,8 +20,11 @@ import (
 	"github.com/driftwatch/driftwatch/eval/report"
 )
 
-// Shard selects a deterministic part of a suite: scenario k (in manifest
-// order) belongs to shard k mod Count. The zero Shard is the whole suite.
+// Shard selects a deterministic part of a dataset. Of a suite, scenario k
+// (in manifest order) belongs to shard k mod Count; of a sequence dataset
+// (LID-DS, ADFA-LD), each scenario's test traces are cut into Count
+// contiguous blocks (block), so that the merged shards list every trace in
+// the order of one run. The zero Shard is the whole dataset.
 type Shard struct {
 	Index int `json:"index"`
 	Count int `json:"count"`
@@ -42,6 +46,15 @@ func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.Index, s.Count) }
 // has reports whether scenario k belongs to the shard.
 func (s Shard) has(k int) bool { return s.Count <= 1 || k%s.Count == s.Index }
 
+// block returns the test traces [lo, hi) of n that belong to the shard:
+// block Index of Count contiguous blocks of near-equal size.
+func (s Shard) block(n int) (lo, hi int) {
+	if s.Count <= 1 {
+		return 0, n
+	}
+	return s.Index * n / s.Count, (s.Index + 1) * n / s.Count
+}
+
 // PartialFile is the file a sharded run writes beside its report.
 const PartialFile = "partial.json.zst"
 
@@ -60,6 +73,162 @@ type Partial struct {
 	Shard     Shard     `json:"shard"`
 	Scenarios int       `json:"scenarios"`
 	Jobs      []PartJob `json:"jobs"`
+	// Seq holds a sequence dataset's results, per scenario (its shard's
+	// block of test traces); TargetFPR is the dev threshold's target.
+	Seq       []*SeqPart `json:"seq,omitempty"`
+	TargetFPR float64    `json:"target_fpr,omitempty"`
+}
+
+// SeqPart is one sequence-dataset scenario's results over a block of its
+// test traces (all of them in a single run).
+type SeqPart struct {
+	Name string `json:"name"`
+	// Tests is the scenario's number of test traces; First the index of
+	// the block's first one.
+	Tests int `json:"tests"`
+	First int `json:"first"`
+	// Attack (0/1) and Calls per test trace of the block.
+	Attack []byte  `json:"attack"`
+	Calls  []int64 `json:"calls"`
+	// Parts are named subsets of the test traces (ADFA-LD: dev,
+	// held-out); PartIn[k] marks the block's traces in Parts[k] (0/1).
+	Parts  []string `json:"parts,omitempty"`
+	PartIn [][]byte `json:"part_in,omitempty"`
+	// Calib marks the block's test traces whose benign ones calibrate the
+	// thresholds (when neither validation nor cross-validation does).
+	Calib     []byte `json:"calib,omitempty"`
+	CalibName string `json:"calib_name,omitempty"`
+	// PerEvent is STIDE's per-event collector over the block (LID-DS),
+	// PerEventWindows the attack shading of its timeline.
+	PerEvent        *collectorState `json:"per_event,omitempty"`
+	PerEventWindows []report.Window `json:"per_event_windows,omitempty"`
+	Detectors       []*SeqDet       `json:"detectors"`
+	Notes           []string        `json:"notes,omitempty"`
+}
+
+// SeqDet is one trace-level detector's scores over a block.
+type SeqDet struct {
+	Name  string `json:"name"`
+	Score string `json:"score"` // the score's definition
+	// Ceiling is the highest score the detector can give (nil: unbounded).
+	Ceiling  *float64  `json:"ceiling,omitempty"`
+	Describe string    `json:"describe,omitempty"`
+	Scores   []float64 `json:"scores"`
+	// Dev are the benign dev scores the threshold is calibrated on when
+	// they come from validation traces or cross-validation (the same in
+	// every shard), DevHow says which; empty when the dev part's benign
+	// test traces (Calib) calibrate it.
+	Dev    []float64 `json:"dev,omitempty"`
+	DevHow string    `json:"dev_how,omitempty"`
+}
+
+// bools encodes flags as 0/1 bytes.
+func bools(in []bool) []byte {
+	out := make([]byte, len(in))
+	for i, v := range in {
+		if v {
+			out[i] = 1
+		}
+	}
+	return out
+}
+
+// mergeSeq joins the shards' blocks of each scenario in order, checking
+// that they tile its test traces.
+func mergeSeq(parts []*Partial) ([]*SeqPart, error) {
+	slices.SortFunc(parts, func(a, b *Partial) int { return cmp.Compare(a.Shard.Index, b.Shard.Index) })
+	var out []*SeqPart
+	for k := range parts[0].Seq {
+		var m *SeqPart
+		var cs []*collector
+		for _, p := range parts {
+			if len(p.Seq) != len(parts[0].Seq) {
+				return nil, fmt.Errorf("eval merge: shard %s has %d scenarios, shard %s %d", p.Shard, len(p.Seq), parts[0].Shard, len(parts[0].Seq))
+			}
+			b := p.Seq[k]
+			if m == nil {
+				c := *b
+				c.Attack, c.Calls, c.Calib = slices.Clone(b.Attack), slices.Clone(b.Calls), slices.Clone(b.Calib)
+				c.PartIn = nil
+				for _, in := range b.PartIn {
+					c.PartIn = append(c.PartIn, slices.Clone(in))
+				}
+				c.Detectors = nil
+				for _, d := range b.Detectors {
+					dc := *d
+					dc.Scores = slices.Clone(d.Scores)
+					c.Detectors = append(c.Detectors, &dc)
+				}
+				m = &c
+			} else {
+				if b.Name != m.Name || b.Tests != m.Tests || len(b.Detectors) != len(m.Detectors) || len(b.PartIn) != len(m.PartIn) || (b.PerEvent == nil) != (m.PerEvent == nil) {
+					return nil, fmt.Errorf("eval merge: scenario %d differs between shards (%q, %d test traces in shard %s; %q, %d in shard %s)", k, b.Name, b.Tests, p.Shard, m.Name, m.Tests, parts[0].Shard)
+				}
+				if b.First != len(m.Attack) {
+					return nil, fmt.Errorf("eval merge: scenario %q: shard %s starts at test trace %d, want %d", b.Name, p.Shard, b.First, len(m.Attack))
+				}
+				m.Attack = append(m.Attack, b.Attack...)
+				m.Calls = append(m.Calls, b.Calls...)
+				m.Calib = append(m.Calib, b.Calib...)
+				for i := range m.PartIn {
+					m.PartIn[i] = append(m.PartIn[i], b.PartIn[i]...)
+				}
+				for i, d := range b.Detectors {
+					if d.Name != m.Detectors[i].Name {
+						return nil, fmt.Errorf("eval merge: scenario %q: detector %s in shard %s where shard %s has %s", b.Name, d.Name, p.Shard, parts[0].Shard, m.Detectors[i].Name)
+					}
+					m.Detectors[i].Scores = append(m.Detectors[i].Scores, d.Scores...)
+				}
+				if len(m.PerEventWindows) == 0 {
+					m.PerEventWindows = b.PerEventWindows
+				}
+			}
+			if b.PerEvent != nil {
+				c, err := b.PerEvent.collector()
+				if err != nil {
+					return nil, fmt.Errorf("eval merge: scenario %q, shard %s: %w", b.Name, p.Shard, err)
+				}
+				cs = append(cs, c)
+			}
+		}
+		if len(m.Attack) != m.Tests {
+			return nil, fmt.Errorf("eval merge: scenario %q: the shards hold %d of %d test traces", m.Name, len(m.Attack), m.Tests)
+		}
+		if len(cs) > 0 {
+			st := joinCollectors(cs).export()
+			m.PerEvent = &st
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// joinCollectors appends collectors of consecutive blocks of one
+// scenario's recordings into the collector one run over all of them gives.
+func joinCollectors(cs []*collector) *collector {
+	j := newCollector()
+	for _, c := range cs {
+		j.attacks = append(j.attacks, c.attacks...)
+		j.alerts += c.alerts
+		j.tp += c.tp
+		j.fp += c.fp
+		j.samples = append(j.samples, c.samples...)
+		j.lid.Merge(c.lid)
+		for k, v := range c.spans {
+			j.spans[k] = v // keys name the recording: blocks never share one
+		}
+		j.events += c.events
+		j.cost.Events += c.cost.Events
+		j.cost.Wall += c.cost.Wall
+		j.cost.CPU += c.cost.CPU
+		if len(j.timeline) == 0 {
+			j.timeline = c.timeline
+		}
+		if j.threshold == nil {
+			j.threshold, j.clamped = c.threshold, c.clamped
+		}
+	}
+	return j
 }
 
 // PartJob is one (scenario, detector) result.
@@ -264,6 +433,9 @@ func Merge(parts []*Partial) (*report.Report, error) {
 		}
 		seen[i] = true
 		jobs = append(jobs, p.Jobs...)
+		if p.TargetFPR != first.TargetFPR {
+			return nil, fmt.Errorf("eval merge: shard %s has target FPR %g, shard %s %g", p.Shard, p.TargetFPR, first.Shard, first.TargetFPR)
+		}
 	}
 	for i, ok := range seen {
 		if !ok {
@@ -273,6 +445,20 @@ func Merge(parts []*Partial) (*report.Report, error) {
 	rep := &report.Report{Version: report.Version, Dataset: first.Dataset, Format: first.Format, Generated: time.Now().UTC(),
 		Detectors: map[string]*report.Figures{}, Curves: map[string]report.Curves{}, Order: first.Order,
 		Notes: slices.Clone(first.Notes)}
+	if first.Format != "suite" {
+		sps, err := mergeSeq(slices.Clone(parts))
+		if err != nil {
+			return nil, err
+		}
+		if len(sps) != first.Scenarios {
+			return nil, fmt.Errorf("eval merge: %d scenarios in the shards, the dataset has %d", len(sps), first.Scenarios)
+		}
+		rep.CurvesPerTrace = true
+		if err := assembleSeq(rep, sps, first.TargetFPR, slog.Default()); err != nil {
+			return nil, err
+		}
+		return rep, nil
+	}
 	if err := assembleSuite(rep, jobs); err != nil {
 		return nil, err
 	}

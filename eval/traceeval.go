@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/driftwatch/driftwatch/eval/input"
+	"github.com/driftwatch/driftwatch/eval/labels"
 	"github.com/driftwatch/driftwatch/eval/metrics"
 	"github.com/driftwatch/driftwatch/eval/report"
 	"github.com/driftwatch/driftwatch/event"
@@ -145,7 +147,7 @@ func seqDetectors(opts Options) ([]*traceDetector, error) {
 		case DetectModel:
 			out = append(out, &traceDetector{
 				name:     DetectModel,
-				score:    fmt.Sprintf("length-weighted excess surprise: (mean surprise per syscall in nats − entropy of the trace's own syscall mix) × √min(calls, %d), the surprise −ln P under the variable-order Markov model with Good–Turing back-off (model/seq.Markov.TraceScore)", seq.ExcessLengthCap),
+				score:    fmt.Sprintf("length-weighted robust excess surprise: (mean robust surprise per syscall in nats − entropy of the trace's own syscall mix) × √min(calls, %d); a syscall's robust surprise is −ln(P + e^−3) when training made that syscall, else −ln P, P its probability under the variable-order Markov model with Good–Turing back-off (model/seq.Markov.TraceScore)", seq.ExcessLengthCap),
 				maxScore: math.Inf(1),
 			})
 		}
@@ -396,19 +398,13 @@ func calibrate(dev []float64, targetFPR, ceiling float64) (float64, string, erro
 	return below, fmt.Sprintf("threshold %.4g at %.0f%% dev FPR cannot be exceeded (score ceiling %.4g); clamped to the highest dev score below it, %.4g", t, 100*targetFPR, ceiling, below), nil
 }
 
-// calibCount counts the benign test traces marked for calibration.
-func calibCount(calib []bool, test []seqTrace) int {
-	n := 0
-	for i, ok := range calib {
-		if ok && !test[i].attack {
-			n++
-		}
-	}
-	return n
-}
-
-// traceEval scores the scenario's test traces with every detector.
-func traceEval(ctx context.Context, s seqScenario, dets []*traceDetector, opts Options, step func(string)) (map[string]*traceResult, []string, error) {
+// scoreTraces scores the test traces lo..hi−1 of scenario s with every
+// detector into sp: the raw scores, labels and lengths, and the dev scores
+// a threshold is calibrated on when they come from the validation traces
+// or from cross-validation over training (every shard computes the same);
+// when they come from the dev part's benign test traces (s.calib) the
+// threshold is left to assembleSeq, which sees every shard's traces.
+func scoreTraces(ctx context.Context, s seqScenario, lo, hi int, dets []*traceDetector, opts Options, sp *SeqPart, step func(string)) error {
 	read := func(paths []string) ([]seqTrace, error) {
 		out := make([]seqTrace, 0, len(paths))
 		for _, p := range paths {
@@ -423,88 +419,196 @@ func traceEval(ctx context.Context, s seqScenario, dets []*traceDetector, opts O
 	}
 	train, err := read(s.train)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	val, err := read(s.validation)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	test, err := read(s.test)
+	test, err := read(s.test[lo:hi])
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	var notes []string
-	out := map[string]*traceResult{}
+	sp.Attack = make([]byte, len(test))
+	sp.Calls = make([]int64, len(test))
+	for i, t := range test {
+		if t.attack {
+			sp.Attack[i] = 1
+		}
+		sp.Calls[i] = t.calls
+	}
+	calibTests := slices.Contains(s.calib, true)
 	for _, d := range dets {
 		fit := d.fit
+		sd := &SeqDet{Name: d.name, Score: d.score}
+		if !math.IsInf(d.maxScore, 1) {
+			sd.Ceiling = report.Float(d.maxScore)
+		}
 		if d.name == DetectModel {
 			order, note, err := chooseOrder(train, val, opts.MarkovOrders, opts.Folds)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
-			notes = append(notes, s.name+": "+note)
+			sp.Notes = append(sp.Notes, s.name+": "+note)
 			fit = fitMarkov(order)
-			d.describe = fmt.Sprintf("order %d; ", order)
+			sd.Describe = fmt.Sprintf("order %d; ", order)
 		}
 		sc, err := fit(train)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", d.name, err)
+			return fmt.Errorf("%s: %w", d.name, err)
 		}
 		// Fitted scorers only read: score the test traces in parallel.
-		scores := make([]float64, len(test))
+		sd.Scores = make([]float64, len(test))
 		if err := runJobs(ctx, len(test), opts.Jobs, func(i int) error {
-			scores[i] = sc(test[i])
+			sd.Scores[i] = sc(test[i])
 			return nil
 		}); err != nil {
-			return nil, nil, err
+			return err
 		}
-		var dev []float64
-		var how string
 		switch {
 		case len(val) > 0:
+			sd.Dev = make([]float64, 0, len(val))
 			for _, t := range val {
-				dev = append(dev, sc(t))
+				sd.Dev = append(sd.Dev, sc(t))
 			}
-			how = fmt.Sprintf("validation traces (%d)", len(val))
-		case calibCount(s.calib, test) > 0:
-			for i, ok := range s.calib {
-				if ok && !test[i].attack {
-					dev = append(dev, scores[i])
-				}
-			}
-			how = fmt.Sprintf("the %d benign test traces of the dev part (%s)", len(dev), s.calibName)
+			sd.DevHow = fmt.Sprintf("validation traces (%d)", len(val))
+		case calibTests:
+			// the dev part's benign test traces, at assembly
 		default:
-			if dev, err = crossScores(train, opts.Folds, fit); err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", d.name, err)
+			if sd.Dev, err = crossScores(train, opts.Folds, fit); err != nil {
+				return fmt.Errorf("%s: %w", d.name, err)
 			}
-			how = fmt.Sprintf("%d-fold cross-validation over the training traces (%d held-out scores)", opts.Folds, len(dev))
+			sd.DevHow = fmt.Sprintf("%d-fold cross-validation over the training traces (%d held-out scores)", opts.Folds, len(sd.Dev))
 		}
-		th, warn, err := calibrate(dev, opts.TargetFPR, d.maxScore)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", d.name, err)
-		}
-		r := &traceResult{score: d.score, threshold: th,
-			calibration: fmt.Sprintf("%sthe score exceeded by at most %g of the benign dev scores, from %s", d.describe, opts.TargetFPR, how)}
-		if warn != "" {
-			opts.Log.Warn("eval: "+warn, "scenario", s.name, "detector", d.name)
-			notes = append(notes, fmt.Sprintf("WARNING: %s, %s: %s", s.name, d.name, warn))
-			r.calibration += "; " + warn
-		}
-		r.samples = make([]metrics.Sample, len(test))
-		r.flagged = make([]bool, len(test))
-		for i, v := range scores {
-			r.samples[i] = metrics.Sample{Score: v, Attack: test[i].attack}
-			r.flagged[i] = v > th
-		}
-		r.traceCalls = make([]int64, len(test))
-		for i, t := range test {
-			r.calls += t.calls
-			r.traceCalls[i] = t.calls
-		}
-		out[d.name] = r
+		sp.Detectors = append(sp.Detectors, sd)
 	}
-	if !slices.ContainsFunc(test, func(t seqTrace) bool { return t.attack }) {
-		notes = append(notes, fmt.Sprintf("%s: no attack trace among the test traces", s.name))
+	return nil
+}
+
+// result calibrates d's threshold and returns its trace-level results
+// over the scenario's test traces; warn is set when the threshold was
+// clamped.
+func (d *SeqDet) result(sp *SeqPart, targetFPR float64) (r *traceResult, warn string, err error) {
+	dev, how := d.Dev, d.DevHow
+	if how == "" {
+		for i, ok := range sp.Calib {
+			if ok == 1 && sp.Attack[i] == 0 {
+				dev = append(dev, d.Scores[i])
+			}
+		}
+		if len(dev) == 0 {
+			return nil, "", fmt.Errorf("%s: no benign test trace of the dev part (%s) to calibrate the threshold on", d.Name, sp.CalibName)
+		}
+		how = fmt.Sprintf("the %d benign test traces of the dev part (%s)", len(dev), sp.CalibName)
 	}
-	return out, notes, nil
+	ceiling := math.Inf(1)
+	if d.Ceiling != nil {
+		ceiling = *d.Ceiling
+	}
+	th, warn, err := calibrate(dev, targetFPR, ceiling)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", d.Name, err)
+	}
+	r = &traceResult{score: d.Score, threshold: th,
+		calibration: fmt.Sprintf("%sthe score exceeded by at most %g of the benign dev scores, from %s", d.Describe, targetFPR, how)}
+	if warn != "" {
+		r.calibration += "; " + warn
+	}
+	r.samples = make([]metrics.Sample, len(d.Scores))
+	r.flagged = make([]bool, len(d.Scores))
+	r.traceCalls = slices.Clone(sp.Calls)
+	for i, v := range d.Scores {
+		r.samples[i] = metrics.Sample{Score: v, Attack: sp.Attack[i] == 1}
+		r.flagged[i] = v > th
+		r.calls += sp.Calls[i]
+	}
+	return r, warn, nil
+}
+
+// assembleSeq builds the report of a sequence dataset from each
+// scenario's results (one run, or every shard's merged): per-event STIDE
+// figures, thresholds, trace-level figures per scenario and part, and the
+// pooled figures. A single run and Merge both use it.
+func assembleSeq(rep *report.Report, sps []*SeqPart, targetFPR float64, log *slog.Logger) error {
+	var perEvent []*collector
+	pooled := map[string]*traceResult{}
+	for _, sp := range sps {
+		res := &report.Scenario{Name: sp.Name, Kind: labels.KindAttack, Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
+		if sp.PerEvent != nil {
+			c, err := sp.PerEvent.collector()
+			if err != nil {
+				return fmt.Errorf("eval: scenario %s: %w", sp.Name, err)
+			}
+			perEvent = append(perEvent, c)
+			res.Detectors[DetectStide] = c.figures()
+			res.Timeline[DetectStide] = downsample(c.timeline)
+			res.Attacks = sp.PerEventWindows
+			if c.clamped {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("WARNING: scenario %s: the per-event stide threshold (max validation window score) was 1, which no window can exceed; clamped to %.4f", sp.Name, *c.threshold))
+			}
+		}
+		rep.Notes = append(rep.Notes, sp.Notes...)
+		trs := map[string]*traceResult{}
+		for _, d := range sp.Detectors {
+			tr, warn, err := d.result(sp, targetFPR)
+			if err != nil {
+				return fmt.Errorf("eval: scenario %s: %w", sp.Name, err)
+			}
+			if warn != "" {
+				log.Warn("eval: "+warn, "scenario", sp.Name, "detector", d.Name)
+				rep.Notes = append(rep.Notes, fmt.Sprintf("WARNING: %s, %s: %s", sp.Name, d.Name, warn))
+			}
+			trs[d.Name] = tr
+			f := res.Detectors[d.Name]
+			if f == nil {
+				f = tr.figures()
+				res.Detectors[d.Name] = f
+			}
+			f.TraceFigures = tr.traceFigures()
+			if p := pooled[d.Name]; p != nil {
+				p.merge(tr)
+			} else {
+				pooled[d.Name] = &traceResult{score: tr.score, threshold: tr.threshold, calibration: tr.calibration}
+				pooled[d.Name].merge(tr)
+			}
+		}
+		if !slices.Contains(sp.Attack, 1) {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: no attack trace among the test traces", sp.Name))
+		}
+		rep.Scenarios = append(rep.Scenarios, res)
+		for k, name := range sp.Parts {
+			in := make([]bool, len(sp.PartIn[k]))
+			for i, v := range sp.PartIn[k] {
+				in[i] = v == 1
+			}
+			sub := &report.Scenario{Name: sp.Name + " " + name, Kind: labels.KindAttack, Detectors: map[string]*report.Figures{}, Timeline: map[string][]report.Point{}}
+			for _, d := range sp.Detectors {
+				tr := trs[d.Name].subset(in)
+				f := tr.figures()
+				f.TraceFigures = tr.traceFigures()
+				sub.Detectors[d.Name] = f
+			}
+			rep.Scenarios = append(rep.Scenarios, sub)
+		}
+	}
+	for _, name := range rep.Order {
+		tr := pooled[name]
+		if tr == nil {
+			continue
+		}
+		var f *report.Figures
+		if name == DetectStide && len(perEvent) > 0 {
+			f = figuresOf(perEvent)
+		} else {
+			f = tr.figures()
+		}
+		f.TraceFigures = tr.traceFigures()
+		if len(sps) > 1 {
+			f.TraceThreshold = nil
+			f.Calibration = "per scenario (see scenarios)"
+		}
+		rep.Detectors[name] = f
+		rep.Curves[name] = tr.curves()
+	}
+	return nil
 }

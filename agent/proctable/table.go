@@ -61,14 +61,20 @@ type Options struct {
 	Containers ContainerResolver
 }
 
-// entry is the table's bookkeeping around one process record.
+// entry is the table's bookkeeping around one process record, which it
+// holds (one allocation for both; entries are recycled, see recycle).
 type entry struct {
-	p      *event.Process
+	proc   event.Process
+	p      *event.Process // &proc
 	parent *entry
 	// kids counts child entries still in the table that point at this one.
 	kids   int
 	exited bool
 	gone   bool // removed from the table
+	// pinned: a descendant removed while it still had children of its own
+	// keeps pointing at this record through Process.Parent, so it is
+	// never recycled (the garbage collector frees it).
+	pinned bool
 }
 
 // Table is the process table. It is not safe for concurrent use: the
@@ -87,6 +93,169 @@ type Table struct {
 	names map[string]string
 	// failed describes the target of the last failed open (see syscall).
 	failed event.FD
+	// argvs and truncArgvs intern exec argument lists by their raw bytes
+	// (without and with the truncation mark): a command run before costs
+	// no allocation. The slices are shared and read-only.
+	argvs, truncArgvs map[string][]string
+	buf               []byte // scratch for socket names and joined paths
+	// cleaned maps interned paths to their filepath.Clean form.
+	cleaned map[string]string
+	// Free records: process entries reaped with nothing pointing at them,
+	// and fd records no process's table holds any more (fdRefs counts, per
+	// record the table allocated, the fd tables holding it). Steady state
+	// on a busy workload allocates nothing.
+	freeEntries []*entry
+	freeFDs     []*event.FD
+	fdRefs      map[*event.FD]int32
+}
+
+// maxFree bounds each free list.
+const maxFree = 4096
+
+// newEntry returns a zeroed entry, recycled when one is free; its
+// process's FDs map is empty and ready for use.
+func (t *Table) newEntry() *entry {
+	if n := len(t.freeEntries); n > 0 {
+		e := t.freeEntries[n-1]
+		t.freeEntries[n-1] = nil
+		t.freeEntries = t.freeEntries[:n-1]
+		fds := e.proc.FDs
+		clear(fds)
+		if fds == nil {
+			fds = make(map[int32]*event.FD)
+		}
+		*e = entry{}
+		e.p = &e.proc
+		e.proc.FDs = fds
+		return e
+	}
+	e := &entry{}
+	e.p = &e.proc
+	e.proc.FDs = make(map[int32]*event.FD)
+	return e
+}
+
+// dropFDs releases every fd record of p and empties its table.
+func (t *Table) dropFDs(p *event.Process) {
+	for _, f := range p.FDs {
+		t.releaseFD(f)
+	}
+	clear(p.FDs)
+}
+
+// recycle puts a removed entry on the free list. Only entries nothing
+// points at qualify: no child record (kids), no removed descendant chain
+// (pinned). The record keeps its content (it may be the process of the
+// event being applied, reaped at its end) until newEntry reuses it in a
+// later Apply.
+func (t *Table) recycle(e *entry) {
+	if e.kids > 0 || e.pinned || len(t.freeEntries) >= maxFree {
+		return
+	}
+	t.freeEntries = append(t.freeEntries, e)
+}
+
+// newFD returns a zeroed fd record, recycled when one is free. The table
+// counts the fd tables holding a record (setFD, copyFDs); it is reused once
+// none does, by a later Apply. A record never stored is left to the
+// garbage collector.
+func (t *Table) newFD() *event.FD {
+	var f *event.FD
+	if n := len(t.freeFDs); n > 0 {
+		f = t.freeFDs[n-1]
+		t.freeFDs[n-1] = nil
+		t.freeFDs = t.freeFDs[:n-1]
+		*f = event.FD{}
+	} else {
+		f = &event.FD{}
+	}
+	return f
+}
+
+// retainFD notes one more fd table holding f.
+func (t *Table) retainFD(f *event.FD) {
+	if t.fdRefs == nil {
+		t.fdRefs = make(map[*event.FD]int32)
+	}
+	t.fdRefs[f]++
+}
+
+// releaseFD notes one fd table less holding f; with none left f is free.
+// f is not cleared: it may be the descriptor the current event reports.
+func (t *Table) releaseFD(f *event.FD) {
+	n, ok := t.fdRefs[f]
+	if !ok {
+		return
+	}
+	if n > 1 {
+		t.fdRefs[f] = n - 1
+		return
+	}
+	delete(t.fdRefs, f)
+	if len(t.freeFDs) < maxFree {
+		t.freeFDs = append(t.freeFDs, f)
+	}
+}
+
+// internArgv returns ev's argument list, the same read-only slice for
+// equal argv bytes while it stays interned.
+func (t *Table) internArgv(ev *event.Event) []string {
+	if len(ev.Argv) == 0 {
+		return nil
+	}
+	trunc := ev.Flags2&event.FlagArgvTruncated != 0
+	m := &t.argvs
+	if trunc {
+		m = &t.truncArgvs
+	}
+	if a, ok := (*m)[string(ev.Argv)]; ok {
+		return a
+	}
+	a := ev.ArgvStrings()
+	if trunc && len(a) > 0 {
+		a[len(a)-1] += ellipsis
+	}
+	if *m == nil || len(*m) >= maxNames {
+		*m = make(map[string][]string, 256)
+	}
+	(*m)[string(ev.Argv)] = a
+	return a
+}
+
+// internComm returns ev's comm as an interned string.
+func (t *Table) internComm(ev *event.Event) string {
+	c := ev.Comm[:]
+	if i := bytes.IndexByte(c, 0); i >= 0 {
+		c = c[:i]
+	}
+	return t.intern(c)
+}
+
+// tupleName is fd.name for a socket: Falco's "client->server" tuple for
+// inet, the path for unix, the bound endpoint for a server socket
+// (interned: formatted in the table's scratch buffer).
+func (t *Table) tupleName(f *event.FD, unixPath []byte) string {
+	if f.Type == event.FDUnix || f.Family == event.AFUnix {
+		if len(unixPath) > 0 {
+			return t.intern(unixPath)
+		}
+		return f.Name
+	}
+	if !f.Remote.IsValid() {
+		if f.Local.IsValid() {
+			t.buf = AppendEndpoint(t.buf[:0], f.Local)
+			return t.intern(t.buf)
+		}
+		return ""
+	}
+	client, server := f.Local, f.Remote
+	if f.Server {
+		client, server = f.Remote, f.Local
+	}
+	t.buf = AppendEndpoint(t.buf[:0], client)
+	t.buf = append(t.buf, "->"...)
+	t.buf = AppendEndpoint(t.buf, server)
+	return t.intern(t.buf)
 }
 
 // maxNames bounds the path intern map; it is cleared when full.
@@ -142,12 +311,14 @@ func (t *Table) LoadSnapshot(s *event.Snapshot) {
 	}
 	for i := range s.Processes {
 		pi := &s.Processes[i]
-		p := &event.Process{
+		e := t.newEntry()
+		p := e.p
+		*p = event.Process{
 			Pid: pi.Pid, Ppid: pi.Ppid, StartTime: pi.StartTime, ExecTime: pi.StartTime,
 			Comm: pi.Comm, Exe: pi.Exe, Args: pi.Args, Cwd: pi.Cwd,
 			Uid: pi.Uid, Gid: pi.Gid, Euid: pi.Euid, LoginUID: pi.LoginUID, Tty: pi.Tty,
 			CapEff: pi.CapEff, CgroupID: pi.CgroupID, PidNS: pi.PidNS, MntNS: pi.MntNS, ExeIno: pi.ExeIno,
-			FromSnapshot: true, FDs: make(map[int32]*event.FD, len(pi.FDs)),
+			FromSnapshot: true, FDs: p.FDs,
 		}
 		if pi.VPid != 0 {
 			p.NSKnown, p.VPid, p.VPgid, p.CapPrm, p.CapInh = true, pi.VPid, pi.VPgid, pi.CapPrm, pi.CapInh
@@ -156,14 +327,15 @@ func (t *Table) LoadSnapshot(s *event.Snapshot) {
 			p.Container = t.opts.Containers.Resolve(pi.CgroupID)
 		}
 		for _, f := range pi.FDs {
-			fd := &event.FD{Num: f.Num, Type: f.Type, Name: f.Name, NameRaw: f.Name}
+			fd := t.newFD()
+			*fd = event.FD{Num: f.Num, Type: f.Type, Name: f.Name, NameRaw: f.Name}
 			parseSocketName(fd)
-			p.FDs[f.Num] = fd
+			t.storeFD(p, fd)
 		}
 		if old := t.byPid[pi.Pid]; old != nil {
 			t.remove(old)
 		}
-		t.byPid[pi.Pid] = &entry{p: p}
+		t.byPid[pi.Pid] = e
 	}
 	for _, e := range t.byPid {
 		if e.parent == nil && e.p.Ppid != 0 && e.p.Ppid != e.p.Pid {
@@ -195,16 +367,17 @@ func (t *Table) lookup(ev *event.Event, c *event.Container) *entry {
 	if e := t.byPid[ev.Pid]; e != nil {
 		return e
 	}
-	p := &event.Process{
-		Pid: ev.Pid, Ppid: ev.Ppid, Comm: ev.CommString(),
+	e := t.newEntry()
+	p := e.p
+	*p = event.Process{
+		Pid: ev.Pid, Ppid: ev.Ppid, Comm: t.internComm(ev),
 		Uid: ev.Uid, Gid: ev.Gid, Euid: ev.Euid, Egid: ev.Egid, LoginUID: ev.LoginUID,
 		Tty: ev.Tty, CapEff: ev.CapEff, CgroupID: ev.CgroupID, PidNS: ev.PidNS, MntNS: ev.MntNS,
-		Container: c, FDs: make(map[int32]*event.FD),
+		Container: c, FDs: p.FDs,
 	}
 	if len(ev.Exe) > 0 && ev.Kind != event.KindSyscall {
-		setImage(p, ev)
+		t.setImage(p, ev)
 	}
-	e := &entry{p: p}
 	t.byPid[ev.Pid] = e
 	if pe := t.byPid[ev.Ppid]; pe != nil && ev.Ppid != ev.Pid {
 		t.link(e, pe)
@@ -231,19 +404,17 @@ func execName(comm, exe string, args []string) string {
 	return name
 }
 
-// setImage copies the exec facts of ev into p.
-func setImage(p *event.Process, ev *event.Event) {
-	p.Exe = string(ev.Exe)
+// setImage copies the exec facts of ev into p (strings interned: a
+// command run before costs no allocation).
+func (t *Table) setImage(p *event.Process, ev *event.Event) {
+	p.Exe = t.intern(ev.Exe)
 	if ev.Flags2&event.FlagRealPathTruncated != 0 {
 		p.Exe = ellipsis + p.Exe // the kernel path's last PATH_MAX bytes
 	}
-	p.Args = ev.ArgvStrings()
+	p.Args = t.internArgv(ev)
 	p.ArgsTruncated = ev.Flags2&event.FlagArgvTruncated != 0
-	if p.ArgsTruncated && len(p.Args) > 0 {
-		p.Args[len(p.Args)-1] += ellipsis
-	}
 	if len(ev.Cwd) > 0 {
-		p.Cwd = string(ev.Cwd)
+		p.Cwd = t.intern(ev.Cwd)
 	}
 	p.ExeIno, p.ExeDev, p.ExeCtime, p.ExeMtime = ev.ExeIno, ev.ExeDev, ev.ExeCtime, ev.ExeMtime
 	p.ExeUpperLayer = ev.Flags2&event.FlagExeUpperLayer != 0
@@ -302,8 +473,8 @@ func (t *Table) Apply(ev *event.Event, c *event.Container) (*event.Process, *eve
 	var fd *event.FD
 	switch ev.Kind {
 	case event.KindExec:
-		setImage(p, ev)
-		p.Comm = execName(ev.CommString(), p.Exe, p.Args)
+		t.setImage(p, ev)
+		p.Comm = execName(t.internComm(ev), p.Exe, p.Args)
 		p.ExecTime = ev.Time
 		if p.StartTime == 0 {
 			p.StartTime = ev.Time
@@ -312,6 +483,7 @@ func (t *Table) Apply(ev *event.Event, c *event.Container) (*event.Process, *eve
 		for n, f := range p.FDs {
 			if f.Flags&oCloexec != 0 {
 				delete(p.FDs, n)
+				t.releaseFD(f)
 			}
 		}
 	case event.KindFork:
@@ -356,7 +528,7 @@ func (t *Table) fork(parent *entry, ev *event.Event) {
 			// The child's own events overtook the fork: adopt it.
 			t.link(old, parent)
 			if len(old.p.FDs) == 0 {
-				copyFDs(old.p, pp)
+				t.copyFDs(old.p, pp)
 			}
 			if ev.VPid != 0 && !old.p.NSKnown {
 				op := old.p
@@ -368,8 +540,14 @@ func (t *Table) fork(parent *entry, ev *event.Event) {
 			return // duplicate fork event
 		}
 		t.remove(old)
+		if !old.exited {
+			t.recycle(old) // an exited record is recycled by reap, which holds it in t.exited
+		}
 	}
-	child := &event.Process{
+	ce := t.newEntry()
+	child := ce.p
+	*child = event.Process{
+		FDs: child.FDs,
 		Pid: ev.ChildPid, Ppid: pp.Pid, StartTime: ev.Time, ExecTime: pp.ExecTime,
 		Comm: pp.Comm, Exe: pp.Exe, Args: pp.Args, Cwd: pp.Cwd,
 		Uid: pp.Uid, Gid: pp.Gid, Euid: pp.Euid, Egid: pp.Egid, LoginUID: pp.LoginUID,
@@ -384,18 +562,23 @@ func (t *Table) fork(parent *entry, ev *event.Event) {
 		child.NSKnown, child.VPid, child.VPgid, child.CapPrm, child.CapInh = true, ev.VPid, ev.VPgid, ev.CapPrm, ev.CapInh
 	}
 	if len(ev.Exe) > 0 && child.Exe == "" {
-		setImage(child, ev)
+		t.setImage(child, ev)
 	}
-	copyFDs(child, pp)
-	ce := &entry{p: child}
+	t.copyFDs(child, pp)
 	t.byPid[ev.ChildPid] = ce
 	t.link(ce, parent)
 }
 
-func copyFDs(dst, src *event.Process) {
-	dst.FDs = make(map[int32]*event.FD, len(src.FDs))
+// copyFDs makes dst's fd table a copy of src's, sharing the records (the
+// open file descriptions are shared after a fork).
+func (t *Table) copyFDs(dst, src *event.Process) {
+	if dst.FDs == nil {
+		dst.FDs = make(map[int32]*event.FD, len(src.FDs))
+	}
+	t.dropFDs(dst)
 	for n, f := range src.FDs {
 		dst.FDs[n] = f
+		t.retainFD(f)
 	}
 }
 
@@ -411,6 +594,14 @@ func (t *Table) remove(e *entry) {
 	if e.parent != nil {
 		e.parent.kids--
 	}
+	if e.kids > 0 {
+		// Its children keep pointing at it, and through it at its
+		// ancestors: none of them may be recycled.
+		for a := e; a != nil && !a.pinned; a = a.parent {
+			a.pinned = true
+		}
+	}
+	t.dropFDs(e.p)
 }
 
 // reap drops exited records whose grace period passed and that no child
@@ -425,10 +616,14 @@ func (t *Table) reap() {
 		kept := t.exited[:0]
 		for _, e := range t.exited {
 			if e.gone {
+				// removed by pid reuse or a snapshot: its last reference
+				// from the table is this list
+				t.recycle(e)
 				continue
 			}
 			if e.kids <= 0 && t.now-e.p.ExitTime >= grace {
 				t.remove(e)
+				t.recycle(e)
 				changed = true
 				continue
 			}
@@ -448,6 +643,7 @@ func (t *Table) reap() {
 				break
 			}
 			t.remove(e)
+			t.recycle(e)
 			t.evicted++
 			n++
 		}
@@ -458,15 +654,36 @@ func (t *Table) reap() {
 // Reap runs the reaping pass now (Apply runs it every 1024 events).
 func (t *Table) Reap() { t.reap() }
 
-// setFD stores f under its number, within the per-process cap.
+// setFD stores f under its number, within the per-process cap; a record
+// it replaces is released.
 func (t *Table) setFD(p *event.Process, f *event.FD) {
 	if p.FDs == nil {
 		p.FDs = make(map[int32]*event.FD)
 	}
-	if _, ok := p.FDs[f.Num]; !ok && len(p.FDs) >= t.opts.MaxFDs {
+	old, ok := p.FDs[f.Num]
+	if !ok && len(p.FDs) >= t.opts.MaxFDs {
+		return
+	}
+	if old == f {
 		return
 	}
 	p.FDs[f.Num] = f
+	t.retainFD(f)
+	if ok {
+		t.releaseFD(old)
+	}
+}
+
+// storeFD is setFD without the cap (snapshot fds).
+func (t *Table) storeFD(p *event.Process, f *event.FD) {
+	if old, ok := p.FDs[f.Num]; ok {
+		if old == f {
+			return
+		}
+		t.releaseFD(old)
+	}
+	p.FDs[f.Num] = f
+	t.retainFD(f)
 }
 
 // resolvePath makes a path argument absolute: relative paths are joined to
@@ -474,7 +691,7 @@ func (t *Table) setFD(p *event.Process, f *event.FD) {
 func (t *Table) resolvePath(p *event.Process, dirfd int32, raw []byte) string {
 	s := t.intern(raw)
 	if len(s) > 0 && s[0] == '/' {
-		return filepath.Clean(s)
+		return t.clean(s)
 	}
 	base := ""
 	if dirfd == atFDCWD {
@@ -488,7 +705,21 @@ func (t *Table) resolvePath(p *event.Process, dirfd int32, raw []byte) string {
 		}
 		return s
 	}
-	return filepath.Join(base, s)
+	t.buf = append(append(append(t.buf[:0], base...), '/'), s...)
+	return t.clean(t.intern(t.buf)) // filepath.Join(base, s)
+}
+
+// clean is filepath.Clean of an interned path, itself interned.
+func (t *Table) clean(s string) string {
+	if c, ok := t.cleaned[s]; ok {
+		return c
+	}
+	c := filepath.Clean(s)
+	if t.cleaned == nil || len(t.cleaned) >= maxNames {
+		t.cleaned = make(map[string]string, 1024)
+	}
+	t.cleaned[s] = c
+	return c
 }
 
 // factsFD returns the descriptor the kernel's file facts on ev describe
@@ -538,16 +769,18 @@ func stale(f *event.FD, fd int32, ev *event.Event) bool {
 
 // kernelFD builds the record of descriptor num from the kernel's facts on
 // ev alone: type, inode and, for a socket, its family, protocol and ends.
-func kernelFD(ev *event.Event, num int32) *event.FD {
-	f := &event.FD{Num: num, Type: ev.FileType, Ino: ev.FileIno, Dev: ev.FileDev}
+func (t *Table) kernelFD(ev *event.Event, num int32) *event.FD {
+	f := t.newFD()
+	*f = event.FD{Num: num, Type: ev.FileType, Ino: ev.FileIno, Dev: ev.FileDev}
 	switch {
 	case f.Type.IsSocket():
 		f.Family, f.Proto = ev.Family, ev.Proto
 		f.Local, f.Remote = ev.Src, ev.Dst
 		f.Connected = ev.Dst.IsValid()
-		f.Name = tupleName(f, nil)
+		f.Name = t.tupleName(f, nil)
 	case f.Type == event.FDPipe:
-		f.Name = "pipe:[" + strconv.FormatUint(ev.FileIno, 10) + "]"
+		t.buf = append(strconv.AppendUint(append(t.buf[:0], "pipe:["...), ev.FileIno, 10), ']')
+		f.Name = t.intern(t.buf)
 	}
 	return f
 }
@@ -572,7 +805,8 @@ func (t *Table) socketFD(p *event.Process, fd int32, ev *event.Event) *event.FD 
 		f = nil
 	}
 	if f == nil || !f.Type.IsSocket() && f.Type != event.FDUnknown {
-		f = &event.FD{Num: fd, Type: event.SocketFDType(ev.Family), Family: ev.Family, Proto: ev.Proto}
+		f = t.newFD()
+		*f = event.FD{Num: fd, Type: event.SocketFDType(ev.Family), Family: ev.Family, Proto: ev.Proto}
 		t.setFD(p, f)
 	}
 	if f.Family == 0 {
@@ -591,27 +825,6 @@ func (t *Table) socketFD(p *event.Process, fd int32, ev *event.Event) *event.FD 
 func (t *Table) setName(f *event.FD, name string) {
 	f.NameChanged = f.Name != name
 	f.Name = name
-}
-
-// tupleName is fd.name for a socket: Falco's "client->server" tuple for
-// inet, the path for unix, the bound endpoint for a server socket.
-func tupleName(f *event.FD, unixPath []byte) string {
-	if f.Type == event.FDUnix || f.Family == event.AFUnix {
-		if len(unixPath) > 0 {
-			return string(unixPath)
-		}
-		return f.Name
-	}
-	if !f.Remote.IsValid() {
-		if f.Local.IsValid() {
-			return FormatEndpoint(f.Local)
-		}
-		return ""
-	}
-	if f.Server {
-		return FormatTuple(f.Remote, f.Local)
-	}
-	return FormatTuple(f.Local, f.Remote)
 }
 
 // syscall applies a syscall event to p's fd table and returns the FD it
@@ -654,8 +867,8 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			t.failed = event.FD{Num: -1, Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
 			return &t.failed
 		}
-		f := &event.FD{Num: -1, Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
-		f.Num = int32(ev.Ret)
+		f := t.newFD()
+		*f = event.FD{Num: int32(ev.Ret), Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
 		if ev.Flags2&event.FlagFileFacts != 0 && ev.FileType != event.FDUnknown {
 			f.Type = ev.FileType
 		}
@@ -682,7 +895,8 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		if ev.Proto != 0 {
 			proto = ev.Proto
 		}
-		f := &event.FD{Num: -1, Type: event.SocketFDType(ev.Family), Family: ev.Family, Proto: proto}
+		f := t.newFD()
+		*f = event.FD{Num: -1, Type: event.SocketFDType(ev.Family), Family: ev.Family, Proto: proto}
 		if !failed {
 			f.Num = int32(ev.Ret)
 			noteKernel(f, f.Num, ev)
@@ -693,27 +907,29 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		f := t.socketFD(p, ev.Fd, ev)
 		if failed && ev.Ret != eInProgress {
 			// Report the attempted peer without changing the table.
-			tf := *f
+			t.failed = *f
+			tf := &t.failed
 			tf.Remote = ev.Dst
 			if ev.Src.IsValid() {
 				tf.Local = ev.Src
 			}
-			tf.Name = tupleName(&tf, ev.UnixPath)
-			return &tf
+			tf.Name = t.tupleName(tf, ev.UnixPath)
+			return tf
 		}
 		f.Remote = ev.Dst
 		if ev.Src.IsValid() {
 			f.Local = ev.Src
 		}
 		f.Connected, f.Server = true, false
-		t.setName(f, tupleName(f, ev.UnixPath))
+		t.setName(f, t.tupleName(f, ev.UnixPath))
 		return f
 	case event.EffAccept:
 		lf := t.socketFD(p, ev.Fd, ev)
 		if failed {
 			return lf
 		}
-		f := &event.FD{Num: int32(ev.Ret), Type: lf.Type, Family: lf.Family, Proto: lf.Proto,
+		f := t.newFD()
+		*f = event.FD{Num: int32(ev.Ret), Type: lf.Type, Family: lf.Family, Proto: lf.Proto,
 			Local: ev.Dst, Remote: ev.Src, Connected: true, Server: true}
 		if f.Type == event.FDUnknown {
 			f.Type = event.SocketFDType(ev.Family)
@@ -721,7 +937,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		if !f.Local.IsValid() {
 			f.Local = lf.Local
 		}
-		f.Name = tupleName(f, ev.UnixPath)
+		f.Name = t.tupleName(f, ev.UnixPath)
 		if f.Name == "" && f.Type == event.FDUnix {
 			f.Name = lf.Name
 		}
@@ -732,13 +948,14 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 	case event.EffBind:
 		f := t.socketFD(p, ev.Fd, ev)
 		if failed {
-			tf := *f
+			t.failed = *f
+			tf := &t.failed
 			tf.Local = ev.Src
-			tf.Name = tupleName(&tf, ev.UnixPath)
-			return &tf
+			tf.Name = t.tupleName(tf, ev.UnixPath)
+			return tf
 		}
 		f.Local = ev.Src
-		t.setName(f, tupleName(f, ev.UnixPath))
+		t.setName(f, t.tupleName(f, ev.UnixPath))
 		return f
 	case event.EffListen:
 		f := t.socketFD(p, ev.Fd, ev)
@@ -753,7 +970,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			if ev.Src.IsValid() {
 				f.Local = ev.Src
 			}
-			t.setName(f, tupleName(f, ev.UnixPath))
+			t.setName(f, t.tupleName(f, ev.UnixPath))
 		}
 		return f
 	case event.EffDup:
@@ -767,7 +984,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		// same open file as the old one: a table record that disagrees
 		// (a pipe where a socket used to be) is replaced, for both.
 		if ev.Flags2&event.FlagFileFacts != 0 && stale(old, newNum, ev) {
-			kf := kernelFD(ev, ev.Fd)
+			kf := t.kernelFD(ev, ev.Fd)
 			if old != nil && fileClass(old.Type) == fileClass(kf.Type) && old.Ino == 0 {
 				// same kind, identity never known: keep the name
 				kf.Name, kf.NameRaw = old.Name, old.NameRaw
@@ -780,10 +997,11 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		}
 		var f *event.FD
 		if old != nil {
-			c := *old
-			f = &c
+			f = t.newFD()
+			*f = *old
 		} else {
-			f = &event.FD{Type: event.FDUnknown}
+			f = t.newFD()
+			f.Type = event.FDUnknown
 		}
 		f.Num = newNum
 		f.Flags &^= oCloexec
@@ -797,8 +1015,9 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 		return f
 	case event.EffClose:
 		f := p.FDs[ev.Fd]
-		if !failed {
+		if !failed && f != nil {
 			delete(p.FDs, ev.Fd)
+			t.releaseFD(f) // still valid for this event: reused by a later one
 		}
 		return f
 	case event.EffChdir:
@@ -810,7 +1029,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 	case event.EffFchdir:
 		f := p.FDs[ev.Fd]
 		if stale(f, ev.Fd, ev) {
-			f = kernelFD(ev, ev.Fd)
+			f = t.kernelFD(ev, ev.Fd)
 			t.setFD(p, f)
 		}
 		if !failed && f != nil && f.Name != "" {
@@ -820,7 +1039,7 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 	case event.EffUse:
 		f := p.FDs[ev.Fd]
 		if stale(f, ev.Fd, ev) {
-			f = kernelFD(ev, ev.Fd)
+			f = t.kernelFD(ev, ev.Fd)
 			t.setFD(p, f)
 		}
 		return f

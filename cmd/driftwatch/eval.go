@@ -158,7 +158,7 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 		Use:   "merge --report OUT SHARD-DIR...",
 		Short: "Combine the reports of 'eval --shard i/N' runs into the report of one run",
 		Long: `Each 'driftwatch eval --shard i/N --report DIR' writes DIR/` + eval.PartialFile + ` beside its
-report: the raw per-scenario results. merge reads every shard 0..N-1 of one run and writes
+report: the raw per-scenario results (of a LID-DS or ADFA-LD dataset, per test trace). merge reads every shard 0..N-1 of one run and writes
 OUT/report.json, report.md and the plots with the same figures a single run gives.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -189,7 +189,7 @@ OUT/report.json, report.md and the plots with the same figures a single run give
 	f.BoolVar(&withOverhead, "overhead", false, "also measure the sensor overhead (root, BPF) and add the table")
 	f.IntVar(&overheadRounds, "overhead-rounds", 5, "interleaved pairs per overhead workload")
 	f.IntVar(&seqN, "seq-n", 0, "STIDE n-gram length for LID-DS / ADFA-LD (default: 7 on LID-DS, 6 on ADFA-LD)")
-	f.StringVar(&shard, "shard", "", "evaluate part i/N of a suite (scenario k when k mod N = i) and write "+eval.PartialFile+" for 'eval merge'")
+	f.StringVar(&shard, "shard", "", "evaluate part i/N of a dataset (suite: scenario k when k mod N = i; LID-DS, ADFA-LD: block i of N contiguous blocks of each scenario's test traces) and write "+eval.PartialFile+" for 'eval merge'")
 	f.IntVar(&jobs, "jobs", runtime.GOMAXPROCS(0), "scenarios evaluated in parallel (default: all cores)")
 	f.Float64Var(&targetFPR, "target-fpr", eval.DefaultTargetFPR, "sequence datasets: benign dev false-positive rate the trace-level threshold is set at")
 	f.IntVar(&seqWindow, "seq-window", 1000, "STIDE sliding window length for LID-DS / ADFA-LD")

@@ -31,8 +31,9 @@ import (
 // calls are predicted from "start of stream" contexts.
 //
 // A stream's surprise is −ln P(x | context) summed over its calls;
-// MeanSurprise is a trace's mean surprise per call in nats and TraceScore
-// the length-weighted excess surprise that eval uses (see TraceScore).
+// MeanSurprise is a trace's mean surprise per call in nats (the model's
+// likelihood), RobustSurprise its floored form and TraceScore the
+// length-weighted robust excess surprise that eval uses (see TraceScore).
 //
 // Contexts and (context, call) pairs are hashed to 64 bits (FNV-1a). Learn
 // and score are not safe for concurrent use with each other; once Finish
@@ -240,6 +241,13 @@ func (m *Markov) Surprises(calls []uint16, out []float64) []float64 {
 // eachSurprise calls fn with the surprise −ln P(x | context) of each of a
 // stream's calls in order. It panics before Finish.
 func (m *Markov) eachSurprise(calls []uint16, fn func(float64)) {
+	m.eachCall(calls, func(s float64, _ bool) { fn(s) })
+}
+
+// eachCall calls fn with the surprise −ln P(x | context) of each of a
+// stream's calls in order and whether the call was learned at all (in any
+// context). It panics before Finish.
+func (m *Markov) eachCall(calls []uint16, fn func(surprise float64, known bool)) {
 	if !m.finished {
 		panic("seq: Markov scored before Finish")
 	}
@@ -249,9 +257,43 @@ func (m *Markov) eachSurprise(calls []uint16, fn func(float64)) {
 	for _, c := range calls {
 		x := uint32(c)
 		st.keys(x, ck, ek)
-		fn(-math.Log(m.prob(ck, ek)))
+		fn(-math.Log(m.prob(ck, ek)), m.entries[0][ek[0]] != nil)
 		st.push(x)
 	}
+}
+
+// SurpriseFloor is the probability TraceScore adds to the model's
+// probability of every learned call: e^−3, so the robust surprise
+// −ln(P + SurpriseFloor) of a call seen in training is below 3 nats
+// however unlikely its context makes it (chosen on ADFA-LD's dev split,
+// docs/eval.md).
+const SurpriseFloor = 0.049787068367863944
+
+// RobustSurprise is a trace's mean robust surprise per call in nats over
+// all its streams: for a call seen in training −ln(P(x | context) +
+// SurpriseFloor), the surprise under the model contaminated by a floor
+// (Huber's ε-contamination), and for a call never seen in training its
+// full surprise. A known call in an unlikely context counts about 3 nats
+// whether P is 10⁻² or 10⁻⁶, so a trace is judged by how many of its calls
+// are out of context more than by how extreme the rarest contexts are;
+// a call the training traces never make keeps its full weight. 0 for a
+// trace without calls.
+func (m *Markov) RobustSurprise(streams [][]uint16) float64 {
+	var sum float64
+	var n int
+	for _, s := range streams {
+		m.eachCall(s, func(v float64, known bool) {
+			if known {
+				v = -math.Log(math.Exp(-v) + SurpriseFloor)
+			}
+			sum += v
+		})
+		n += len(s)
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }
 
 // MeanSurprise is a trace's mean surprise per call in nats over all its
@@ -275,15 +317,15 @@ func (m *Markov) MeanSurprise(streams [][]uint16) float64 {
 // by length (chosen on ADFA-LD's dev split, docs/eval.md).
 const ExcessLengthCap = 500
 
-// TraceScore is a trace's length-weighted excess surprise:
+// TraceScore is a trace's length-weighted robust excess surprise:
 //
-//	(H_model − H_self) · √min(L, ExcessLengthCap)
+//	(H_robust − H_self) · √min(L, ExcessLengthCap)
 //
-// where H_model is the mean surprise per call under the model
-// (MeanSurprise), H_self the entropy in nats of the trace's own call
+// where H_robust is the mean robust surprise per call under the model
+// (RobustSurprise), H_self the entropy in nats of the trace's own call
 // frequencies (how well the trace's bag of calls predicts it, with no
 // order and nothing learned) and L the trace's number of calls; 0 for a
-// trace without calls. H_model − H_self estimates how much worse the
+// trace without calls. H_robust − H_self estimates how much worse the
 // benign model predicts the trace than its own call mix does: a trace
 // that is busy by nature (many different calls, high H_self) is not held
 // against it, one whose order and mix the model finds foreign is. The
@@ -302,7 +344,7 @@ func (m *Markov) TraceScore(streams [][]uint16) float64 {
 	if n == 0 {
 		return 0
 	}
-	return (m.MeanSurprise(streams) - UnigramEntropy(counts, n)) * math.Sqrt(float64(min(n, ExcessLengthCap)))
+	return (m.RobustSurprise(streams) - UnigramEntropy(counts, n)) * math.Sqrt(float64(min(n, ExcessLengthCap)))
 }
 
 // UnigramEntropy is −Σ (c/n) ln(c/n) over the counts (summing to n), in

@@ -200,3 +200,43 @@ func TestStideTraceScore(t *testing.T) {
 		t.Fatalf("trace without n-gram: %v", s)
 	}
 }
+
+// TestRobustSurprise: a learned call's robust surprise is its surprise
+// under the model contaminated by SurpriseFloor — never above the plain
+// surprise, never above −ln SurpriseFloor (3 nats), close to it for likely
+// calls — and a call never learned keeps its full surprise.
+func TestRobustSurprise(t *testing.T) {
+	m, _ := NewMarkov(2)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 20; i++ {
+		s := make([]uint16, 200)
+		for j := range s {
+			s[j] = uint16(1 + j%5)
+			if rng.IntN(10) == 0 {
+				s[j] = uint16(6 + rng.IntN(3))
+			}
+		}
+		m.LearnStream(s)
+	}
+	m.Finish()
+	if r := m.RobustSurprise(nil); r != 0 {
+		t.Errorf("empty trace: %g", r)
+	}
+	bound := -math.Log(SurpriseFloor)
+	for _, tc := range []struct {
+		name           string
+		trace          []uint16
+		minGap, maxGap float64 // mean surprise − robust surprise
+		bounded        bool
+	}{
+		{"known cycle", []uint16{1, 2, 3, 4, 5, 1, 2, 3, 4, 5}, 0, 0.2, true},
+		{"known calls, contexts never seen", []uint16{5, 3, 1, 4, 2, 5, 3, 1, 4, 2}, 1, 20, true},
+		{"calls never learned", []uint16{900, 901, 902, 903, 904, 905}, 0, 0, false},
+	} {
+		tr := [][]uint16{tc.trace}
+		mean, rob := m.MeanSurprise(tr), m.RobustSurprise(tr)
+		if tc.bounded && rob > bound || rob > mean || mean-rob < tc.minGap || mean-rob > tc.maxGap {
+			t.Errorf("%s: mean surprise %.3f, robust %.3f (bound %.3f), want a gap in [%g, %g]", tc.name, mean, rob, bound, tc.minGap, tc.maxGap)
+		}
+	}
+}
