@@ -34,6 +34,11 @@ type Config struct {
 	// MaxFeatures caps a profile's distinct features; beyond it the
 	// profile is "too large" and stops adding features (default 20000).
 	MaxFeatures int
+	// NoExecSessions learns and scores exec sessions (processes the
+	// runtime started in a running container: probes, kubectl exec) in the
+	// image's profile with its init tree, as before they had a profile of
+	// their own (SessionKey).
+	NoExecSessions bool
 	// InheritDiscount multiplies inherited counts (default 0.5).
 	InheritDiscount float64
 	// CheckpointInterval between checkpoints in Run (default 30s).
@@ -79,13 +84,21 @@ func (c *Config) fill() {
 	}
 }
 
-// ctrState is the per-container learning context.
+// ctrState is the learning context of one container's session (its init
+// tree, or its exec sessions: see SessionKey).
 type ctrState struct {
 	prof   *Profile
 	start  int64
 	events uint64
-	// own are the files the container created (learn and detect alike).
-	own OwnFiles
+	// info is the container's, shared by its sessions: the files it
+	// created (learn and detect alike) and its init.
+	info *ctrInfo
+}
+
+// ctrKey names a container's session.
+type ctrKey struct {
+	c    *event.Container
+	exec bool
 }
 
 // Profiler owns the profiles of one store. All methods are safe for
@@ -99,7 +112,8 @@ type Profiler struct {
 	store    *Store
 	cfg      Config
 	profiles map[string]*Profile
-	ctrs     map[*event.Container]*ctrState
+	ctrs     map[ctrKey]*ctrState
+	infos    map[*event.Container]*ctrInfo
 	ex       *Extractor
 	deleted  map[string]bool
 	// meta is the store's user metadata; metaDirty what the next
@@ -118,7 +132,7 @@ const maxContainers = 16384
 // stored profile. Records that fail to decode are skipped and logged.
 func New(store *Store, cfg Config) *Profiler {
 	cfg.fill()
-	p := &Profiler{store: store, cfg: cfg, profiles: map[string]*Profile{}, ctrs: map[*event.Container]*ctrState{}, deleted: map[string]bool{}}
+	p := &Profiler{store: store, cfg: cfg, profiles: map[string]*Profile{}, ctrs: map[ctrKey]*ctrState{}, infos: map[*event.Container]*ctrInfo{}, deleted: map[string]bool{}}
 	p.ex = NewExtractor(cfg.Gen)
 	if store != nil {
 		n, errs := store.load(func(pr *Profile) { p.profiles[pr.Key] = pr })
@@ -189,13 +203,61 @@ func lastIndexAny(s, chars string) int {
 	return -1
 }
 
-// ctr returns the container's context, creating its profile when create.
-func (p *Profiler) ctr(c *event.Container, t int64, create bool) *ctrState {
-	cs := p.ctrs[c]
+// Session context lookups: how an exec session without a profile of its own is handled.
+const (
+	ctxView  = iota // score only: never create a profile
+	ctxLearn        // learn mode: create the session's profile
+	ctxAuto         // auto mode: create it while the image is still learning
+)
+
+// ctx returns the context of e's container and session (init tree or
+// exec session), creating its profile as how says. An exec session of an
+// image that has no exec-session profile is handled as part of the
+// container's init tree (as before the split) when scoring, and in auto
+// mode once every category of the image's profile is ready: an image
+// that never had exec sessions while it learned (no probes) treats the
+// first one as the service's own behaviour, which its detecting
+// categories score, instead of learning it into a new profile.
+func (p *Profiler) ctx(e *event.Enriched, how int) *ctrState {
+	c := e.Container
+	ci := p.infos[c]
+	if ci == nil {
+		if len(p.infos) >= maxContainers {
+			clear(p.infos)
+			clear(p.ctrs)
+		}
+		ci = &ctrInfo{}
+		p.infos[c] = ci
+	}
+	if !p.cfg.NoExecSessions && ci.execSession(e.Proc, c, e.Time) {
+		if cs := p.ctrs[ctrKey{c, true}]; cs != nil {
+			return cs
+		}
+		if p.profiles[SessionKey(c, true)] != nil || how == ctxLearn {
+			return p.ctr(c, ci, true, e.Time, true)
+		}
+		if how == ctxAuto {
+			svc := p.profiles[SessionKey(c, false)]
+			learning := svc == nil
+			for cat := Category(0); svc != nil && cat < NumCategories; cat++ {
+				learning = learning || !svc.State(cat).Ready()
+			}
+			if learning {
+				return p.ctr(c, ci, true, e.Time, true)
+			}
+		}
+	}
+	return p.ctr(c, ci, false, e.Time, how != ctxView)
+}
+
+// ctr returns a container session's context, creating its profile when create.
+func (p *Profiler) ctr(c *event.Container, ci *ctrInfo, exec bool, t int64, create bool) *ctrState {
+	k := ctrKey{c, exec}
+	cs := p.ctrs[k]
 	if cs != nil {
 		return cs
 	}
-	key := KeyFor(c)
+	key := SessionKey(c, exec)
 	pr := p.profiles[key]
 	if pr == nil {
 		if !create {
@@ -210,8 +272,8 @@ func (p *Profiler) ctr(c *event.Container, t int64, create bool) *ctrState {
 	if c != nil && c.StartTime > 0 && c.StartTime <= t {
 		start = c.StartTime
 	}
-	cs = &ctrState{prof: pr, start: start}
-	p.ctrs[c] = cs
+	cs = &ctrState{prof: pr, start: start, info: ci}
+	p.ctrs[k] = cs
 	return cs
 }
 
@@ -225,7 +287,7 @@ func (p *Profiler) createProfile(key string, c *event.Container, t int64) *Profi
 	if pr.Repo != "" {
 		var parent *Profile
 		for _, o := range p.profiles {
-			if o.Repo == pr.Repo && (parent == nil || o.Updated > parent.Updated) {
+			if o.Repo == pr.Repo && IsExecKey(o.Key) == IsExecKey(key) && (parent == nil || o.Updated > parent.Updated) {
 				parent = o
 			}
 		}
@@ -278,11 +340,11 @@ func (p *Profiler) Learn(e *event.Enriched) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t := e.Time
-	cs := p.ctr(e.Container, t, true)
+	cs := p.ctx(e, ctxLearn)
 	pr := cs.prof
 	cs.events++
 	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
-	p.ex.own = &cs.own
+	p.ex.own = &cs.info.own
 	feats := p.ex.extractFor(e, pr)
 	p.ex.own = nil
 	for i := range feats {
@@ -491,11 +553,11 @@ func (p *Profiler) Auto(e *event.Enriched, fn func(pr *Profile, ready []Feature)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t := e.Time
-	cs := p.ctr(e.Container, t, true)
+	cs := p.ctx(e, ctxAuto)
 	pr := cs.prof
 	cs.events++
 	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
-	p.ex.own = &cs.own
+	p.ex.own = &cs.info.own
 	feats := p.ex.extractFor(e, pr)
 	p.ex.own = nil
 	n, learned := 0, 0
@@ -518,12 +580,12 @@ func (p *Profiler) Auto(e *event.Enriched, fn func(pr *Profile, ready []Feature)
 func (p *Profiler) View(e *event.Enriched, fn func(pr *Profile, feats []Feature)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cs := p.ctr(e.Container, e.Time, false)
+	cs := p.ctx(e, ctxView)
 	if cs == nil {
 		fn(nil, nil)
 		return
 	}
-	p.ex.own = &cs.own
+	p.ex.own = &cs.info.own
 	feats := p.ex.extractFor(e, cs.prof)
 	p.ex.own = nil
 	fn(cs.prof, feats)
