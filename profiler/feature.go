@@ -108,10 +108,13 @@ type Extractor struct {
 	// Path cache (used when extracting for a known profile): raw path,
 	// cwd and access → generalised file feature, keyed by maphash and
 	// checked by value. Bounded; cleared when full.
-	prof  *Profile
-	cgen  uint64
-	seed  maphash.Seed
-	cache map[uint64]*pathEntry
+	prof *Profile
+	// imageProf is the image's profile when prof is its exec-session
+	// profile: the files the image's containers create are known there.
+	imageProf *Profile
+	cgen      uint64
+	seed      maphash.Seed
+	cache     map[uint64]*pathEntry
 
 	// own, when set, holds the paths the current container created: its
 	// later reads, writes and deletes of them become "<dir>/<own>" features.
@@ -479,7 +482,7 @@ func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed m
 		return
 	}
 	ch := hashBytes(hashBytes(RootHash, f.Text[:pathLen]), createSuffix)
-	if x.prof.cats[CatFile].feats[ch] == nil {
+	if x.prof.cats[CatFile].feats[ch] == nil && (x.imageProf == nil || x.imageProf.cats[CatFile].feats[ch] == nil) {
 		return
 	}
 	if h, ok := x.ownHash(p, cwd); ok {
@@ -679,7 +682,16 @@ func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 		x.file(e, ev.Path, AccessDelete, collapsed)
 		own := x.own
 		x.own = nil
-		x.file(e, ev.Path2, AccessWrite, collapsed)
+		// Renaming one's own file into place is how a file is written
+		// atomically (pg_internal.init.<pid> → pg_internal.init): the
+		// target is created, and a later container of the image that did
+		// not see it happen (a trace or agent started afterwards) finds
+		// the path among the image's creations.
+		acc := AccessWrite
+		if wasOwn {
+			acc = AccessCreate
+		}
+		x.file(e, ev.Path2, acc, collapsed)
 		x.own = own
 		if wasOwn {
 			if h, ok := x.ownHash(ev.Path2, cwdFor(e, ev.Path2)); ok {

@@ -93,6 +93,10 @@ type ctrState struct {
 	// info is the container's, shared by its sessions: the files it
 	// created (learn and detect alike) and its init.
 	info *ctrInfo
+	// exec: the context of the container's exec sessions, whose image
+	// profile is imageKey.
+	exec     bool
+	imageKey string
 }
 
 // ctrKey names a container's session.
@@ -250,6 +254,17 @@ func (p *Profiler) ctx(e *event.Enriched, how int) *ctrState {
 	return p.ctr(c, ci, false, e.Time, how != ctxView)
 }
 
+// imageProfile returns the image's profile of an exec-session context (nil
+// for the init tree's): a file the image's containers create is the
+// container's own whichever session handles it (nginx -s reload reading
+// the pid file nginx wrote at start).
+func (p *Profiler) imageProfile(cs *ctrState) *Profile {
+	if !cs.exec {
+		return nil
+	}
+	return p.profiles[cs.imageKey]
+}
+
 // ctr returns a container session's context, creating its profile when create.
 func (p *Profiler) ctr(c *event.Container, ci *ctrInfo, exec bool, t int64, create bool) *ctrState {
 	k := ctrKey{c, exec}
@@ -272,7 +287,10 @@ func (p *Profiler) ctr(c *event.Container, ci *ctrInfo, exec bool, t int64, crea
 	if c != nil && c.StartTime > 0 && c.StartTime <= t {
 		start = c.StartTime
 	}
-	cs = &ctrState{prof: pr, start: start, info: ci}
+	cs = &ctrState{prof: pr, start: start, info: ci, exec: exec}
+	if exec {
+		cs.imageKey = SessionKey(c, false)
+	}
 	p.ctrs[k] = cs
 	return cs
 }
@@ -344,9 +362,9 @@ func (p *Profiler) Learn(e *event.Enriched) {
 	pr := cs.prof
 	cs.events++
 	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
-	p.ex.own = &cs.info.own
+	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
 	feats := p.ex.extractFor(e, pr)
-	p.ex.own = nil
+	p.ex.own, p.ex.imageProf = nil, nil
 	for i := range feats {
 		p.learnFeature(pr, &feats[i], t, warm)
 	}
@@ -557,9 +575,9 @@ func (p *Profiler) Auto(e *event.Enriched, fn func(pr *Profile, ready []Feature)
 	pr := cs.prof
 	cs.events++
 	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
-	p.ex.own = &cs.info.own
+	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
 	feats := p.ex.extractFor(e, pr)
-	p.ex.own = nil
+	p.ex.own, p.ex.imageProf = nil, nil
 	n, learned := 0, 0
 	for i := range feats {
 		if pr.State(feats[i].Cat).Ready() {
@@ -585,9 +603,9 @@ func (p *Profiler) View(e *event.Enriched, fn func(pr *Profile, feats []Feature)
 		fn(nil, nil)
 		return
 	}
-	p.ex.own = &cs.info.own
+	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
 	feats := p.ex.extractFor(e, cs.prof)
-	p.ex.own = nil
+	p.ex.own, p.ex.imageProf = nil, nil
 	fn(cs.prof, feats)
 }
 
