@@ -183,8 +183,8 @@ func TestNoveltyEpisodes(t *testing.T) {
 	}
 	burst(10*time.Minute, "xml", 12)
 	burst(20*time.Minute, "json", 1)
-	cals, _ := d.Calibrations("db:1")
-	if fc := cals[profiler.CatFile]; fc.Samples != 2 {
+	cals, _ := d.StratumCalibrations("db:1", profiler.CatFile)
+	if fc := cals[profiler.StratumCode]; fc.Samples != 2 {
 		t.Errorf("file calibration %+v: want 2 episodes (12 modules at once, then 1)", fc)
 	}
 	// Detection with a budget that lets every novelty alert (floor
@@ -295,5 +295,67 @@ func TestExecSessionsDoNotRaiseServiceThresholds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A service whose new code paths import modules of its image now and then
+// (three import episodes and a kernel-file probe in 20 minutes: ν ≈ 12/h,
+// far above the category's budget) has a high threshold for such reads,
+// but one read of a secret by the same process is a novelty of a kind it
+// never had: the file category is calibrated per stratum (issue 14's
+// Python app: its own read of /etc/shadow through a path traversal scored
+// 12.7 bits under a category threshold of 20.8).
+func TestFileStrata(t *testing.T) {
+	prof := profiler.New(nil, profiler.Config{Logger: quiet, WarmUp: 30 * time.Second})
+	d := NewDetector(prof, Config{})
+	app := func(t int64, path string) *event.Enriched {
+		e := pgOpen(t, path, 0)
+		e.Proc.Exe = "/usr/bin/python3.11"
+		return e
+	}
+	prof.Learn(app(t0, "/usr/lib/python3.11/os.py"))
+	prof.Learn(app(t0+1, "/etc/app.conf"))
+	for s := 0; s < 20*60; s++ {
+		tm := t0 + int64(time.Minute) + int64(s)*int64(time.Second)
+		prof.Learn(app(tm, "/srv/app/data.db"))
+		prof.Learn(app(tm+1, "/usr/lib/python3.11/os.py"))
+		switch s {
+		case 200, 500, 900: // a new import: a package of a few modules
+			pkg := map[int]string{200: "csv", 500: "xml", 900: "email"}[s]
+			for i, m := range []string{"core", "parser", "utils", "errors"} {
+				prof.Learn(app(tm+2+int64(i), "/usr/lib/python3.11/"+pkg+"/"+m+".py"))
+			}
+		case 700:
+			prof.Learn(app(tm+2, "/proc/sys/vm/overcommit_memory"))
+		}
+	}
+	prof.Finalize(false)
+	cals, _ := d.StratumCalibrations("db:1", profiler.CatFile)
+	data, code := cals[profiler.StratumData], cals[profiler.StratumCode]
+	if data.Samples != 0 || data.Threshold != d.cfg.MinThreshold || code.Samples != 3 || code.Threshold <= 10 {
+		t.Fatalf("strata: data %+v, code %+v; want data at the floor, code raised by its 3 episodes", data, code)
+	}
+	if cals[profiler.StratumKernel].Samples != 1 || math.Abs(code.NoveltyRate-data.NoveltyRate) > 1e-9 {
+		t.Errorf("kernel %+v: want 1 sample and the category's ν", cals[profiler.StratumKernel])
+	}
+	at := t0 + int64(time.Hour)
+	// The next import is quiet; the secret read alerts, in the data stratum.
+	if as := detectAlerts(d, app(at, "/usr/lib/python3.11/json/decoder.py")); len(as) != 0 {
+		t.Errorf("new module import alerted: %s", as[0].Output)
+	}
+	if as := detectAlerts(d, app(at+int64(time.Minute), "/proc/sys/kernel/random/uuid")); len(as) != 0 {
+		t.Errorf("new kernel file read alerted: %s", as[0].Output)
+	}
+	as := detectAlerts(d, app(at+int64(2*time.Minute), "/etc/shadow"))
+	if len(as) == 0 {
+		t.Fatal("no alert for the service reading /etc/shadow")
+	}
+	if got := as[0].OutputFields["anomaly.stratum"]; got != "data" {
+		t.Errorf("anomaly.stratum %v, want data", got)
+	}
+	// Pooled into one sample, the imports would have hidden it.
+	s := scoreOf(t, d, app(at, "/etc/shadow"))
+	if s >= code.Threshold {
+		t.Errorf("test too weak: the secret read %.1f reaches the code threshold %.1f", s, code.Threshold)
 	}
 }
