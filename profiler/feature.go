@@ -121,6 +121,9 @@ type Extractor struct {
 	own     *OwnFiles
 	ownPath []byte
 	fresh   bool // the current create starts the file afresh (see newContent)
+	// dirfd is the directory descriptor the current path argument is
+	// relative to (-1: the cwd).
+	dirfd int32
 }
 
 // OwnFiles is the set of files one container created (opened with O_CREAT
@@ -181,7 +184,7 @@ func (x *Extractor) extractFor(e *event.Enriched, pr *Profile) []Feature {
 func NewExtractor(gen GenConfig) *Extractor {
 	gen.fill()
 	return &Extractor{gen: &gen, buf: make([]byte, 0, 1024), scratch: make([]byte, 0, 512),
-		seed: maphash.MakeSeed(), cache: make(map[uint64]*pathEntry)}
+		seed: maphash.MakeSeed(), cache: make(map[uint64]*pathEntry), dirfd: -1}
 }
 
 // Open flag bits (Linux x86_64).
@@ -454,6 +457,14 @@ func cwdFor(e *event.Enriched, p []byte) []byte {
 // file is what matters about it.
 func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed map[uint64]string) {
 	cwd := cwdFor(e, p)
+	if x.dirfd >= 0 && len(p) > 0 && p[0] != '/' && e.Proc != nil {
+		// unlinkat/mkdirat relative to a directory descriptor (gzip
+		// removes its input with unlinkat(dirfd, name)): resolved against
+		// the descriptor's path, not the cwd.
+		if f := e.Proc.FDs[x.dirfd]; f != nil && f.Type == event.FDDirectory && f.Name != "" && f.Name[0] == '/' {
+			cwd = sbytes(f.Name)
+		}
+	}
 	handles := access == AccessRead || access == AccessWrite || access == AccessDelete
 	if x.own != nil {
 		if h, ok := x.ownHash(p, cwd); ok {
@@ -668,7 +679,11 @@ func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 		x.file(e, openPath(e), openAccess(flags), collapsed)
 		x.fresh = false
 	case event.FeatDelete:
+		if ev.Syscall == event.SysUnlinkat && ev.Fd != atFDCWD {
+			x.dirfd = ev.Fd
+		}
 		x.file(e, ev.Path, AccessDelete, collapsed)
+		x.dirfd = -1
 	case event.FeatRename:
 		// The old name's ownership passes to the new one, but the new
 		// name is always a path feature (renaming a dropped file into
@@ -700,8 +715,11 @@ func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 		}
 	case event.FeatMkdir:
 		x.fresh = true
+		if ev.Syscall == event.SysMkdirat && ev.Fd != atFDCWD {
+			x.dirfd = ev.Fd
+		}
 		x.file(e, ev.Path, AccessCreate, collapsed)
-		x.fresh = false
+		x.fresh, x.dirfd = false, -1
 	case event.FeatExec:
 		x.file(e, ev.Path, AccessExec, collapsed)
 	case event.FeatNetwork:
@@ -762,6 +780,9 @@ func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 const (
 	sysCreat uint16 = 85
 )
+
+// atFDCWD is AT_FDCWD: a path argument relative to the cwd.
+const atFDCWD = -100
 
 // sbytes views a string as bytes without copying; the result must only be read.
 func sbytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -240,3 +240,31 @@ func TestOutboundPeersOnly(t *testing.T) {
 		}
 	}
 }
+
+// unlinkat and mkdirat resolve a relative name against their directory
+// descriptor: gzip removes its input with unlinkat(dirfd, "access.log.1")
+// after rotating logs, which was learned as "/access.log.1 [delete]" (the
+// exec session's cwd is /), a new top-level name at every rotation
+// (containers-v2 dev).
+func TestDirfdRelativePaths(t *testing.T) {
+	c := testCtr("c1", "", "", "")
+	x := NewExtractor(GenConfig{})
+	dir := &event.FD{Num: 4, Type: event.FDDirectory, Name: "/var/log/nginx"}
+	for _, tc := range []struct {
+		name string
+		nr   uint16
+		fd   int32
+		want string
+	}{
+		{"unlinkat dirfd", event.SysUnlinkat, 4, "/var/log/nginx/access.log.1 [delete]"},
+		{"unlinkat AT_FDCWD", event.SysUnlinkat, -100, "/srv/access.log.1 [delete]"},
+		{"mkdirat dirfd", event.SysMkdirat, 4, "/var/log/nginx/access.log.1 [create]"},
+		{"unknown descriptor", event.SysUnlinkat, 9, "/srv/access.log.1 [delete]"},
+	} {
+		e := sysEv(c, t0, tc.nr, func(e *event.Event) { e.Path, e.Fd = []byte("access.log.1"), tc.fd })
+		e.Proc.FDs = map[int32]*event.FD{4: dir}
+		if got := texts(x.Extract(e, nil)); len(got) != 1 || got[0] != "file "+tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
