@@ -249,6 +249,30 @@ func defaultCases() []falcoCase {
 			func() *event.Enriched {
 				return execEv(inCtr(lineage(proc("bash", "/bin/bash"), proc("runc", "/usr/bin/runc")), ctr()))
 			}},
+		// A service's command-string shell on a terminal is not
+		// interactive (containers-v2 dev); "-i" makes it so.
+		{"Interactive shell in container",
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("sh", "/bin/sh", "sh", "-i"), proc("python3", "/usr/bin/python3")), ctr())
+				p.Tty = 34816
+				return execEv(p)
+			},
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("sh", "/bin/sh", "sh", "-c", "getent hosts cache.internal"), proc("python3", "/usr/bin/python3")), ctr())
+				p.Tty = 34816
+				return execEv(p)
+			}},
+		{"Interactive shell in container",
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("bash", "/bin/bash", "bash", "--norc"), proc("runc", "/usr/bin/runc")), ctr())
+				p.Tty = 34816
+				return execEv(p)
+			},
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("bash", "/bin/bash", "bash", "--norc", "-ec", "pg_dump shop | gzip"), proc("runc", "/usr/bin/runc")), ctr())
+				p.Tty = 34816
+				return execEv(p)
+			}},
 		{"Package manager in container",
 			func() *event.Enriched {
 				return execEv(cshell(proc("apt-get", "/usr/bin/apt-get", "apt-get", "install", "nmap")))
