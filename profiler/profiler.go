@@ -99,12 +99,6 @@ type ctrState struct {
 	imageKey string
 }
 
-// ctrKey names a container's session.
-type ctrKey struct {
-	c    *event.Container
-	exec bool
-}
-
 // Profiler owns the profiles of one store. All methods are safe for
 // concurrent use; the hot paths (Learn, View) take one mutex.
 type Profiler struct {
@@ -116,10 +110,10 @@ type Profiler struct {
 	store    *Store
 	cfg      Config
 	profiles map[string]*Profile
-	ctrs     map[ctrKey]*ctrState
-	infos    map[*event.Container]*ctrInfo
-	ex       *Extractor
-	deleted  map[string]bool
+	// infos holds per running container its sessions' contexts.
+	infos   map[*event.Container]*ctrInfo
+	ex      *Extractor
+	deleted map[string]bool
 	// meta is the store's user metadata; metaDirty what the next
 	// checkpoint writes (Meta, SetMeta).
 	meta      map[string]string
@@ -136,7 +130,7 @@ const maxContainers = 16384
 // stored profile. Records that fail to decode are skipped and logged.
 func New(store *Store, cfg Config) *Profiler {
 	cfg.fill()
-	p := &Profiler{store: store, cfg: cfg, profiles: map[string]*Profile{}, ctrs: map[ctrKey]*ctrState{}, infos: map[*event.Container]*ctrInfo{}, deleted: map[string]bool{}}
+	p := &Profiler{store: store, cfg: cfg, profiles: map[string]*Profile{}, infos: map[*event.Container]*ctrInfo{}, deleted: map[string]bool{}}
 	p.ex = NewExtractor(cfg.Gen)
 	if store != nil {
 		n, errs := store.load(func(pr *Profile) { p.profiles[pr.Key] = pr })
@@ -228,13 +222,12 @@ func (p *Profiler) ctx(e *event.Enriched, how int) *ctrState {
 	if ci == nil {
 		if len(p.infos) >= maxContainers {
 			clear(p.infos)
-			clear(p.ctrs)
 		}
 		ci = &ctrInfo{}
 		p.infos[c] = ci
 	}
-	if !p.cfg.NoExecSessions && ci.execSession(e.Proc, c, e.Time) {
-		if cs := p.ctrs[ctrKey{c, true}]; cs != nil {
+	if !p.cfg.NoExecSessions && ci.isExec(e.Proc, c, e.Time) {
+		if cs := ci.sessions[1]; cs != nil {
 			return cs
 		}
 		if p.profiles[SessionKey(c, true)] != nil || how == ctxLearn {
@@ -267,9 +260,11 @@ func (p *Profiler) imageProfile(cs *ctrState) *Profile {
 
 // ctr returns a container session's context, creating its profile when create.
 func (p *Profiler) ctr(c *event.Container, ci *ctrInfo, exec bool, t int64, create bool) *ctrState {
-	k := ctrKey{c, exec}
-	cs := p.ctrs[k]
-	if cs != nil {
+	k := 0
+	if exec {
+		k = 1
+	}
+	if cs := ci.sessions[k]; cs != nil {
 		return cs
 	}
 	key := SessionKey(c, exec)
@@ -280,18 +275,15 @@ func (p *Profiler) ctr(c *event.Container, ci *ctrInfo, exec bool, t int64, crea
 		}
 		pr = p.createProfile(key, c, t)
 	}
-	if len(p.ctrs) >= maxContainers {
-		clear(p.ctrs)
-	}
 	start := t
 	if c != nil && c.StartTime > 0 && c.StartTime <= t {
 		start = c.StartTime
 	}
-	cs = &ctrState{prof: pr, start: start, info: ci, exec: exec}
+	cs := &ctrState{prof: pr, start: start, info: ci, exec: exec}
 	if exec {
 		cs.imageKey = SessionKey(c, false)
 	}
-	p.ctrs[k] = cs
+	ci.sessions[k] = cs
 	return cs
 }
 
@@ -671,9 +663,11 @@ func (p *Profiler) Reset(key string) bool {
 	}
 	delete(p.profiles, key)
 	p.ex.clearCache() // cached paths are keyed by profile pointer
-	for c, cs := range p.ctrs {
-		if cs.prof.Key == key {
-			delete(p.ctrs, c)
+	for _, ci := range p.infos {
+		for i, cs := range ci.sessions {
+			if cs != nil && cs.prof.Key == key {
+				ci.sessions[i] = nil
+			}
 		}
 	}
 	p.deleted[key] = true

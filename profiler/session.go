@@ -41,6 +41,35 @@ type ctrInfo struct {
 	initPid   uint32
 	initStart int64
 	haveInit  bool
+	// sessions are the contexts of the init tree [0] and of the exec
+	// sessions [1], created on first use.
+	sessions [2]*ctrState
+	// The last process classified, the top of its ancestry as it was then,
+	// and its session: consecutive events of one process skip the walk up
+	// its ancestry while that ancestry is unchanged (a top-level process
+	// is adopted when its parent's fork event arrives after its own
+	// events; an exec sets an unknown start time).
+	last     *event.Process
+	lastPar  *event.Process
+	lastTop  *event.Process
+	topPar   *event.Process
+	topStart int64
+	lastExec bool
+	// top is the top-most in-container ancestor execSession found last.
+	top *event.Process
+}
+
+// isExec is execSession, remembered for the last process.
+func (ci *ctrInfo) isExec(proc *event.Process, c *event.Container, now int64) bool {
+	if proc != nil && proc == ci.last && proc.Parent == ci.lastPar && ci.lastTop.Parent == ci.topPar && ci.lastTop.StartTime == ci.topStart {
+		return ci.lastExec
+	}
+	x := ci.execSession(proc, c, now)
+	ci.last = nil
+	if proc != nil && ci.top != nil {
+		ci.last, ci.lastPar, ci.lastTop, ci.topPar, ci.topStart, ci.lastExec = proc, proc.Parent, ci.top, ci.top.Parent, ci.top.StartTime, x
+	}
+	return x
 }
 
 // maxAncestry bounds the walk up a process's parents.
@@ -74,6 +103,7 @@ func (ci *ctrInfo) execSession(proc *event.Process, c *event.Container, now int6
 	if proc == nil || c == nil || c.IsHost() {
 		return false
 	}
+	ci.top = nil
 	top, nsKnown, pid1 := proc, false, false
 	for i := 0; ; i++ {
 		if top.NSKnown {
@@ -88,6 +118,7 @@ func (ci *ctrInfo) execSession(proc *event.Process, c *event.Container, now int6
 		}
 		top = par
 	}
+	ci.top = top
 	switch {
 	case pid1:
 		ci.initPid, ci.initStart, ci.haveInit = top.Pid, top.StartTime, true

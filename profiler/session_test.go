@@ -157,6 +157,16 @@ func TestExecSessionEdgeCases(t *testing.T) {
 	if ci.execSession(early, c, t0+int64(time.Minute)) || !ci.execSession(init, c, t0+int64(time.Minute)) {
 		t.Error("the earliest top-level process did not become the init")
 	}
+	// A process seen before its parent's fork event (its own events
+	// overtook it) is adopted later: the remembered session follows.
+	orphan := sessionProc(c, 30, t0+int64(2*time.Second), 0, "/bin/sh")
+	if !ci.isExec(orphan, c, t0+int64(2*time.Second)) {
+		t.Fatal("unparented later process not an exec session")
+	}
+	orphan.Parent = early // the init since the snapshot step above
+	if ci.isExec(orphan, c, t0+int64(2*time.Second)) {
+		t.Error("adopted by the init: still an exec session")
+	}
 	shared := &ctrInfo{}
 	if !shared.execSession(sessionProc(c, 20, t0, 7, "/app"), c, t0) {
 		t.Error("no pid 1 in the container's ancestry with namespace ids: want exec session")
