@@ -89,27 +89,30 @@ func sameContainer(a *event.Process, c *event.Container) bool {
 //
 //   - with pid-namespace ids (the sensor's vpid at fork and exec, or a
 //     snapshot's NSpid), a process is in the init tree when it or an
-//     in-container ancestor is pid 1 of its namespace; any other is an
-//     exec session (the runtime's setns'd child is never pid 1);
-//   - without them (older traces), the init tree is the one whose top-most
-//     process started first: exec sessions start after the container
-//     (when a start time is unknown the process stays in the init tree).
+//     in-container ancestor is pid 1 of its namespace; one in a pid
+//     namespace of its own (vpid ≠ pid) without pid 1 above it is an exec
+//     session (the runtime's setns'd child is never pid 1);
+//   - otherwise — older traces without namespace ids, or a container in
+//     the host's pid namespace (vpid = pid: no pid 1 of its own) — the
+//     init tree is the one whose top-most process started first: exec
+//     sessions start after the container (when a start time is unknown
+//     the process stays in the init tree).
 //
-// A container whose pid namespace is shared (a pod with
-// shareProcessNamespace: its pid 1 is the pause process) has no process
-// with vpid 1 of its own: every process is then an exec session, i.e. one
-// profile as before the split.
+// A pod sharing its pid namespace (shareProcessNamespace: pid 1 is the
+// pause process) has no pid 1 of its own: every process of its containers
+// is then an exec session, i.e. one profile as before the split.
 func (ci *ctrInfo) execSession(proc *event.Process, c *event.Container, now int64) bool {
 	if proc == nil || c == nil || c.IsHost() {
 		return false
 	}
 	ci.top = nil
-	top, nsKnown, pid1 := proc, false, false
+	top, ownNS, pid1 := proc, false, false
 	for i := 0; ; i++ {
 		if top.NSKnown {
-			nsKnown = true
 			if top.VPid == 1 {
 				pid1 = true
+			} else if top.VPid != top.Pid {
+				ownNS = true
 			}
 		}
 		par := top.Parent
@@ -123,7 +126,7 @@ func (ci *ctrInfo) execSession(proc *event.Process, c *event.Container, now int6
 	case pid1:
 		ci.initPid, ci.initStart, ci.haveInit = top.Pid, top.StartTime, true
 		return false
-	case nsKnown:
+	case ownNS:
 		return true
 	case !ci.haveInit:
 		// The first process seen: the container's init (its start is
@@ -135,10 +138,9 @@ func (ci *ctrInfo) execSession(proc *event.Process, c *event.Container, now int6
 		}
 		return false
 	case top.Pid == ci.initPid || top.StartTime == 0:
-		// The init lives as long as the container (its pid is not
-		// reused); a start time the table does not know proves nothing,
-		// and the process stays with the init tree (one profile, as
-		// before the split).
+		// The init's tree; a start time the table does not know proves
+		// nothing, and the process stays with the init tree (one
+		// profile, as before the split).
 		return false
 	case top.StartTime < ci.initStart:
 		ci.initPid, ci.initStart = top.Pid, top.StartTime

@@ -171,6 +171,14 @@ func TestExecSessionEdgeCases(t *testing.T) {
 	if !shared.execSession(sessionProc(c, 20, t0, 7, "/app"), c, t0) {
 		t.Error("no pid 1 in the container's ancestry with namespace ids: want exec session")
 	}
+	// A container in the host's pid namespace (vpid = pid) has no pid 1:
+	// its first tree is the init's, as without namespace ids.
+	host := &ctrInfo{}
+	first := sessionProc(c, 4000, t0, 4000, "/bin/sh")
+	later := sessionProc(c, 4100, t0+int64(time.Minute), 4100, "/bin/sh")
+	if host.execSession(first, c, t0) || host.execSession(childOf(first, 4001, t0+1, 4001, "/bin/date"), c, t0+1) || !host.execSession(later, c, t0+int64(time.Minute)) {
+		t.Error("host pid namespace: want the first tree the init's, a later one an exec session")
+	}
 	if (&ctrInfo{}).execSession(nil, c, t0) || (&ctrInfo{}).execSession(init, nil, t0) {
 		t.Error("no process or no container: want the init tree")
 	}
