@@ -209,13 +209,14 @@ const (
 )
 
 // ctx returns the context of e's container and session (init tree or
-// exec session), creating its profile as how says. An exec session of an
-// image that has no exec-session profile is handled as part of the
-// container's init tree (as before the split) when scoring, and in auto
-// mode once every category of the image's profile is ready: an image
-// that never had exec sessions while it learned (no probes) treats the
-// first one as the service's own behaviour, which its detecting
-// categories score, instead of learning it into a new profile.
+// exec session), creating its profile as how says. Learn mode learns exec
+// sessions into the exec-session profile. Scoring uses it once it is
+// established (see established); before, an exec session is handled as
+// part of the container's init tree (as before the split), and in auto
+// mode too once every category of the image's profile is ready: an image
+// that had no (or hardly any) exec sessions while it learned treats the
+// next one as the service's own behaviour, which its detecting categories
+// score, instead of learning it into a new profile.
 func (p *Profiler) ctx(e *event.Enriched, how int) *ctrState {
 	c := e.Container
 	ci := p.infos[c]
@@ -227,11 +228,11 @@ func (p *Profiler) ctx(e *event.Enriched, how int) *ctrState {
 		p.infos[c] = ci
 	}
 	if !p.cfg.NoExecSessions && ci.isExec(e.Proc, c, e.Time) {
-		if cs := ci.sessions[1]; cs != nil {
-			return cs
-		}
-		if p.profiles[SessionKey(c, true)] != nil || how == ctxLearn {
+		if how == ctxLearn {
 			return p.ctr(c, ci, true, e.Time, true)
+		}
+		if pr := p.profiles[SessionKey(c, true)]; pr != nil && p.established(pr) {
+			return p.ctr(c, ci, true, e.Time, false)
 		}
 		if how == ctxAuto {
 			svc := p.profiles[SessionKey(c, false)]
@@ -245,6 +246,16 @@ func (p *Profiler) ctx(e *event.Enriched, how int) *ctrState {
 		}
 	}
 	return p.ctr(c, ci, false, e.Time, how != ctxView)
+}
+
+// established reports whether an exec-session profile has seen enough
+// exec sessions to score them: at least MinWindowObs programs run (an
+// exec probe every 20 s gives that in minutes). One kubectl exec while the
+// image learned is no yardstick for the next: until then exec sessions are
+// scored with the image's profile, as before the split.
+func (p *Profiler) established(pr *Profile) bool {
+	n := pr.Node(CatProcess, RootHash)
+	return n != nil && n.N >= p.cfg.MinWindowObs
 }
 
 // imageProfile returns the image's profile of an exec-session context (nil

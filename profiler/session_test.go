@@ -123,6 +123,38 @@ func TestExecSessionWithoutProfile(t *testing.T) {
 	if keys := p.Keys(); len(keys) != 1 || scored == 0 {
 		t.Errorf("auto mode after learning: profiles %q, %d features scored; want only web:1, scored", keys, scored)
 	}
+	// One kubectl exec while the image learned does not make an exec
+	// profile to score the next against: until it has seen MinWindowObs
+	// programs, exec sessions are scored with the image's profile.
+	r := New(nil, Config{Logger: quiet})
+	r.Learn(execOf(init, t0))
+	r.Learn(execOf(sessionProc(c, 800, t0+int64(time.Second), 5, "/bin/cat"), t0+int64(time.Second)))
+	for i := 1; i <= 40; i++ {
+		r.Learn(openOf(init, t0+int64(i)*int64(time.Minute), "/srv/www/index.html"))
+	}
+	r.Finalize(false)
+	scoredBy := func(q *Profiler, pid uint32, at int64) string {
+		key := ""
+		q.View(execOf(sessionProc(c, pid, at, 6, "/tmp/miner"), at), func(pr *Profile, _ []Feature) {
+			if pr != nil {
+				key = pr.Key
+			}
+		})
+		return key
+	}
+	if keys := r.Keys(); len(keys) != 2 {
+		t.Fatalf("profiles %q: want the image's and its exec-session profile", keys)
+	}
+	if got := scoredBy(r, 900, t0+int64(time.Hour)); got != "web:1" {
+		t.Errorf("exec session after one learned kubectl exec scored by %q, want web:1", got)
+	}
+	for i := 0; i < 25; i++ {
+		at := t0 + int64(time.Hour) + int64(i)*int64(20*time.Second)
+		r.Learn(execOf(sessionProc(c, uint32(1000+i), at, 7, "/usr/bin/curl"), at))
+	}
+	if got := scoredBy(r, 2000, t0+int64(2*time.Hour)); got != "web:1"+ExecSuffix {
+		t.Errorf("exec session after 25 probes scored by %q, want the exec-session profile", got)
+	}
 	// While the image still learns, its probes start the exec profile.
 	c2 := testCtr("c2", "api:1", "api", "1")
 	q := New(nil, Config{Logger: quiet})
