@@ -210,13 +210,14 @@ const (
 
 // ctx returns the context of e's container and session (init tree or
 // exec session), creating its profile as how says. Learn mode learns exec
-// sessions into the exec-session profile. Scoring uses it once it is
-// established (see established); before, an exec session is handled as
-// part of the container's init tree (as before the split), and in auto
-// mode too once every category of the image's profile is ready: an image
-// that had no (or hardly any) exec sessions while it learned treats the
-// next one as the service's own behaviour, which its detecting categories
-// score, instead of learning it into a new profile.
+// sessions into the exec-session profile; detect mode scores with it once
+// it is established (see established), before with the image's profile
+// (as before the split). Auto mode uses it once it exists (its categories
+// learn until stable, as any), and starts it only while a category of the
+// image's profile is still learning: an image that had no exec session
+// while it learned treats the next one as the service's own behaviour,
+// which its detecting categories score, instead of learning it into a new
+// profile.
 func (p *Profiler) ctx(e *event.Enriched, how int) *ctrState {
 	c := e.Container
 	ci := p.infos[c]
@@ -231,7 +232,11 @@ func (p *Profiler) ctx(e *event.Enriched, how int) *ctrState {
 		if how == ctxLearn {
 			return p.ctr(c, ci, true, e.Time, true)
 		}
-		if pr := p.profiles[SessionKey(c, true)]; pr != nil && p.established(pr) {
+		pr := p.profiles[SessionKey(c, true)]
+		if pr != nil && (how == ctxAuto || p.established(pr)) {
+			// Auto mode: an exec-session profile started while the image
+			// learned goes on learning (its own categories decide) until
+			// it detects by itself.
 			return p.ctr(c, ci, true, e.Time, false)
 		}
 		if how == ctxAuto {

@@ -163,6 +163,16 @@ func TestExecSessionWithoutProfile(t *testing.T) {
 	if keys := q.Keys(); len(keys) != 2 || keys[1] != "api:1"+ExecSuffix {
 		t.Errorf("auto mode while learning: profiles %q, want api:1 and its exec profile", keys)
 	}
+	// Once the image is done learning, the probes go on in their own
+	// profile (not established yet: 1 program), not scored as the
+	// service's (containers-v2 dev in auto mode with 3-minute windows:
+	// nginx's curl probe alerted 6 times in the image's profile).
+	q.Finalize(false)
+	got := ""
+	q.Auto(execOf(sessionProc(c2, 301, t0+int64(time.Hour), 10, "/usr/bin/curl"), t0+int64(time.Hour)), func(pr *Profile, _ []Feature) { got = pr.Key })
+	if got != "api:1"+ExecSuffix {
+		t.Errorf("auto mode after learning: probe handled by %q, want the exec-session profile", got)
+	}
 }
 
 // A process with no pid-namespace ids whose start time is unknown stays in
