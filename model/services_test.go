@@ -339,7 +339,7 @@ func TestFileStrata(t *testing.T) {
 		t.Errorf("kernel %+v: want 1 sample and the category's ν", cals[profiler.StratumKernel])
 	}
 	at := t0 + int64(time.Hour)
-	// The next import is quiet; the secret read alerts, in the data stratum.
+	// The next import is quiet; the secret read alerts, in its stratum.
 	if as := detectAlerts(d, app(at, "/usr/lib/python3.11/json/decoder.py")); len(as) != 0 {
 		t.Errorf("new module import alerted: %s", as[0].Output)
 	}
@@ -350,8 +350,12 @@ func TestFileStrata(t *testing.T) {
 	if len(as) == 0 {
 		t.Fatal("no alert for the service reading /etc/shadow")
 	}
-	if got := as[0].OutputFields["anomaly.stratum"]; got != "data" {
-		t.Errorf("anomaly.stratum %v, want data", got)
+	if got := as[0].OutputFields["anomaly.stratum"]; got != "secret" {
+		t.Errorf("anomaly.stratum %v, want secret", got)
+	}
+	// A new configuration file of the app is data: at the floor too here.
+	if as := detectAlerts(d, app(at+int64(3*time.Minute), "/etc/app-extra.conf")); len(as) == 0 || as[0].OutputFields["anomaly.stratum"] != "data" {
+		t.Errorf("new data file: %v", as)
 	}
 	// Pooled into one sample, the imports would have hidden it.
 	s := scoreOf(t, d, app(at, "/etc/shadow"))

@@ -23,11 +23,17 @@ const (
 	// StratumKernel: reads of kernel and runtime interfaces below /proc,
 	// /sys and /dev (cgroup limits, overcommit settings, /proc/<pid>/…).
 	StratumKernel
+	// StratumSecret: any access but exec to credential material: password
+	// and sudo files, private keys, SSH and cloud client directories,
+	// mounted secrets and service-account tokens, other processes'
+	// environments. Services hardly ever touch a new one; a reload through
+	// su reading /etc/shadow is its kind of benign novelty.
+	StratumSecret
 	// NumStrata is the number of strata; not a stratum.
 	NumStrata
 )
 
-var stratumNames = [NumStrata]string{"data", "code", "kernel"}
+var stratumNames = [NumStrata]string{"data", "code", "kernel", "secret"}
 
 // String returns the stratum's name.
 func (s Stratum) String() string {
@@ -46,6 +52,50 @@ var codeComponents = []string{"/node_modules/", "/site-packages/", "/dist-packag
 // codeExts are extensions of loadable code and compiled messages.
 var codeExts = []string{".so", ".py", ".pyc", ".pyo", ".js", ".mjs", ".cjs", ".node", ".pm", ".rb", ".jar", ".class", ".mo", ".wasm"}
 
+// Credential material (StratumSecret): exact paths, trees, directories
+// anywhere, and file names.
+var (
+	secretFiles = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/master.passwd",
+		"/proc/<pid>/environ", "/proc/self/environ"}
+	secretTrees = []string{"/etc/sudoers.d/", "/run/secrets/", "/var/run/secrets/", "/etc/ssl/private/"}
+	secretDirs  = []string{"/.ssh/", "/.aws/", "/.kube/", "/.gnupg/", "/.docker/", "/private/"}
+	secretNames = []string{"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"}
+	secretExts  = []string{".key", ".p12", ".pfx", ".jks", ".keystore"}
+)
+
+func secretPath(path string) bool {
+	for _, f := range secretFiles {
+		if path == f {
+			return true
+		}
+	}
+	for _, d := range secretTrees {
+		if strings.HasPrefix(path, d) {
+			return true
+		}
+	}
+	for _, d := range secretDirs {
+		if strings.Contains(path, d) {
+			return true
+		}
+	}
+	name := path[strings.LastIndexByte(path, '/')+1:]
+	if name == ownName {
+		return false
+	}
+	for _, n := range secretNames {
+		if strings.HasPrefix(name, n) {
+			return true
+		}
+	}
+	for _, x := range secretExts {
+		if strings.HasSuffix(name, x) {
+			return true
+		}
+	}
+	return false
+}
+
 // FileStratum returns the stratum of a file feature's text ("path
 // [access]"); features of other categories are StratumData.
 func FileStratum(c Category, text string) Stratum {
@@ -53,6 +103,9 @@ func FileStratum(c Category, text string) Stratum {
 		return StratumData
 	}
 	path, access := splitFileText(text)
+	if access != AccessExec && secretPath(path) {
+		return StratumSecret
+	}
 	if access != AccessRead {
 		return StratumData
 	}
