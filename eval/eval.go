@@ -48,6 +48,11 @@ const (
 	DetectStide = report.Stide
 	// DetectSetMember is the set-membership baseline (model/setmember).
 	DetectSetMember = "setmember"
+	// DetectBaselineRules is a second static rule set alone, loaded by
+	// Options.NewBaselineRules (the CLI's --baseline-rules files, e.g.
+	// Falco's three rule files), scored like rules: a rule set to compare
+	// with in the same report.
+	DetectBaselineRules = "baseline-rules"
 )
 
 // ErrOptions is wrapped by errors that come from the options rather than
@@ -61,7 +66,7 @@ const ADFAStideN = 6
 
 // Detectors returns the accepted --detector values.
 func Detectors() []string {
-	return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectSetMember, DetectAll, DetectStide}
+	return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectBaselineRules, DetectSetMember, DetectAll, DetectStide}
 }
 
 // needsRules and needsModel say what a detector selection runs.
@@ -106,6 +111,9 @@ type Options struct {
 	// (required for setmember; all includes it when set). It learns and
 	// scores exactly as the profile detector does.
 	NewSetMember func() (Detector, error)
+	// NewBaselineRules returns a fresh static rule set to compare with
+	// (required for baseline-rules; all includes it when set).
+	NewBaselineRules func() (pipeline.Rules, error)
 	// ModelMode is how the profile model learns and detects on a suite:
 	// "" or learn: the training traces in learn mode, FinishLearning, the
 	// test trace in detect mode; auto: training and test traces in auto
@@ -190,10 +198,14 @@ func (o *Options) defaults() error {
 
 func (o *Options) selected() []string {
 	if o.Detector == DetectAll {
-		if o.NewSetMember != nil {
-			return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectSetMember}
+		out := []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed}
+		if o.NewBaselineRules != nil {
+			out = append(out, DetectBaselineRules)
 		}
-		return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed}
+		if o.NewSetMember != nil {
+			out = append(out, DetectSetMember)
+		}
+		return out
 	}
 	return []string{o.Detector}
 }
@@ -281,6 +293,9 @@ func runSuite(ctx context.Context, dir string, opts Options) (*report.Report, *P
 		}
 		if needsModel(d) && opts.NewDetector == nil {
 			return nil, nil, fmt.Errorf("eval: detector %s needs the profile model but no detector constructor was given", d)
+		}
+		if d == DetectBaselineRules && opts.NewBaselineRules == nil {
+			return nil, nil, fmt.Errorf("eval: detector %s needs baseline rule files (--baseline-rules): %w", d, ErrOptions)
 		}
 		if d == DetectSetMember && opts.NewSetMember == nil {
 			return nil, nil, fmt.Errorf("eval: detector %s needs the set-membership baseline but no constructor was given", d)
@@ -427,8 +442,12 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 	var rules *taggedRules
 	var model Detector
 	var suppressFn func(*event.Alert, *event.Enriched, event.Mode) bool
-	if needsRules(det) {
-		r, err := opts.NewRules()
+	if needsRules(det) || det == DetectBaselineRules {
+		newRules := opts.NewRules
+		if det == DetectBaselineRules {
+			newRules = opts.NewBaselineRules
+		}
+		r, err := newRules()
 		if err != nil {
 			return nil, 0, fmt.Errorf("rules: %w", err)
 		}
@@ -516,7 +535,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 		}
 		score := modelScore
 		switch det {
-		case DetectRules, DetectSuppressed:
+		case DetectRules, DetectSuppressed, DetectBaselineRules:
 			score = b2f(ruleHit)
 		case DetectBoth:
 			// A rule alert ranks above every model score.

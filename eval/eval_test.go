@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -542,5 +543,40 @@ func TestSeqShardMerge(t *testing.T) {
 				t.Error("merge with a shard missing succeeded")
 			}
 		})
+	}
+}
+
+// shellOnlyRules alerts on an exec of /bin/sh only: a second rule set.
+type shellOnlyRules struct{}
+
+func (shellOnlyRules) Eval(e *event.Enriched, emit func(*event.Alert)) {
+	if e.Kind == event.KindExec && string(e.Exe) == "/bin/sh" {
+		emit(&event.Alert{Rule: "shell", Pid: e.Pid, EventTime: e.Time, EventNum: e.Num})
+	}
+}
+
+// A second rule set (Falco's files on the CLI) is a detector of its own in
+// the same report, scored like the rules, beside the default rules.
+func TestBaselineRulesDetector(t *testing.T) {
+	dir := tinySuite(t)
+	opts := fakeOptions()
+	opts.NewBaselineRules = func() (pipeline.Rules, error) { return shellOnlyRules{}, nil }
+	rep, err := Run(context.Background(), dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(rep.Order, ","); got != "rules,model,both,suppressed,baseline-rules" {
+		t.Fatalf("order %s", got)
+	}
+	// The shell exec of the attack is its only alert: no false alarm on the
+	// benign shadow read that the rules detector counts.
+	b, r := rep.Detectors[DetectBaselineRules], rep.Detectors[report.Rules]
+	if b == nil || b.TP != 1 || b.FP != 0 || b.Detected != 1 || r.TP != 2 || r.FP != 1 {
+		t.Fatalf("baseline-rules %+v, rules %+v", b, r)
+	}
+	opts = fakeOptions()
+	opts.Detector = DetectBaselineRules
+	if _, err := Run(context.Background(), dir, opts); !errors.Is(err, ErrOptions) {
+		t.Errorf("baseline-rules without rule files: %v, want ErrOptions", err)
 	}
 }

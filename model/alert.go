@@ -68,7 +68,7 @@ func explain(pr *profiler.Profile, f *profiler.Feature) (string, []string) {
 	return b.String(), list
 }
 
-func (d *Detector) buildAlert(e *event.Enriched, pr *profiler.Profile, f *profiler.Feature, st profiler.State, s float64, cal *calVal) *event.Alert {
+func (d *Detector) buildAlert(e *event.Enriched, pr *profiler.Profile, f *profiler.Feature, st profiler.State, s float64, cal *Calibration) *event.Alert {
 	feature := event.Escape(f.Text)
 	expl, usual := explain(pr, f)
 	if !st.Ready() {
@@ -128,6 +128,9 @@ func (d *Detector) buildAlert(e *event.Enriched, pr *profiler.Profile, f *profil
 		"user.uid":                uid,
 		"evt.type":                e.Type(),
 		"evt.num":                 e.Num,
+	}
+	if f.Cat == profiler.CatFile {
+		fields["anomaly.stratum"] = cal.Stratum.String()
 	}
 	out := fmt.Sprintf("%s (feature=%s score=%.1f threshold=%.1f category=%s profile=%s state=%s container_id=%s image=%s proc_cmdline=%s; %s)",
 		RuleNames[f.Cat], feature, s, cal.Threshold, f.Cat, event.Escape([]byte(pr.Key)), st,

@@ -28,31 +28,53 @@ type Calibration struct {
 	// Method: "floor", "empirical", "exponential-tail", "max+tail" or
 	// "max+margin".
 	Method string
+	// Stratum is the kind of file the calibration is for (the file
+	// category is calibrated per stratum; other categories have one,
+	// StratumData).
+	Stratum profiler.Stratum
 }
 
 // minHeldOutHours floors the held-out duration so that a burst of
 // post-warm-up events at one instant does not imply an infinite rate.
 const minHeldOutHours = 1.0 / 60
 
-// calibrate computes the threshold of one category: the benign novelty
-// surprise distribution is sampled by the leave-one-out first-sight
-// surprises of the post-warm-up singletons, the benign novelty rate is
-// their count per held-out hour, and the threshold is the (1 − R/ν)
-// quantile of the sample, so that the expected benign alerts per hour are R
-// (the category's share of the target). Too few samples for that quantile:
-// an exponential tail fitted to the excesses over the median (≥ 10
-// samples), else the sample maximum plus one back-off step. Never below
-// MinThreshold.
-func (d *Detector) calibrate(pr *profiler.Profile, c profiler.Category) Calibration {
+// calibrate computes the thresholds of one category, per stratum (the
+// file category's data, code and kernel files; one for the others): the
+// benign novelty surprise distribution of a stratum is sampled by the
+// leave-one-out first-sight surprises of its post-warm-up singletons, the
+// benign novelty rate ν is the category's episodes per held-out hour
+// (summed over its strata), and a stratum's threshold is the (1 − R/ν)
+// quantile of its own sample, so that the expected benign alerts per hour
+// are Σ ν_s·R/ν = R (the category's share of the target). A stratum
+// without benign novelty (Good–Turing: its next novelty is not expected)
+// sits at the floor. Too few samples for the quantile: an exponential tail
+// fitted to the excesses over the median (≥ 10 samples), else beyond the
+// sample maximum. Never below MinThreshold.
+func (d *Detector) calibrate(pr *profiler.Profile, c profiler.Category) [profiler.NumStrata]Calibration {
+	var samples [profiler.NumStrata][]float64
+	d.episodeSample(pr, c, &samples)
+	n := 0
+	for _, ss := range samples {
+		n += len(ss)
+	}
 	st := pr.Stats(c)
-	cal := Calibration{Target: d.cfg.TargetFalseAlarmsPerHour / float64(profiler.NumCategories)}
-	sample := d.episodeSample(pr, c)
-	cal.Samples = len(sample)
 	hours := float64(st.PostEnd-st.PostStart) / 3.6e12
 	if hours < minHeldOutHours {
 		hours = minHeldOutHours
 	}
-	cal.NoveltyRate = float64(len(sample)) / hours
+	nu := float64(n) / hours
+	var out [profiler.NumStrata]Calibration
+	for s := range out {
+		out[s] = d.calibrateSample(pr, samples[s], nu)
+		out[s].Stratum = profiler.Stratum(s)
+	}
+	return out
+}
+
+// calibrateSample is the threshold of one stratum's sample at the
+// category's benign novelty rate nu.
+func (d *Detector) calibrateSample(pr *profiler.Profile, sample []float64, nu float64) Calibration {
+	cal := Calibration{Target: d.cfg.TargetFalseAlarmsPerHour / float64(profiler.NumCategories), NoveltyRate: nu, Samples: len(sample)}
 	th := d.cfg.MinThreshold
 	cal.Method = "floor"
 	if cal.NoveltyRate > cal.Target && len(sample) > 0 {
@@ -148,35 +170,37 @@ func (d *Detector) pooledRate(pr *profiler.Profile) float64 {
 	return math.Min(e.Rate, defaultTailRate*2)
 }
 
-// episodeSample returns, per novelty episode of a category, the highest
-// leave-one-out surprise of its post-warm-up singletons. Singletons first
-// seen within EpisodeGap of each other are one episode: a new code path
-// (an error handler importing a dozen modules) is one benign novelty, and
-// in detection one alert (Detector folds an episode's anomalies), so the
-// novelty rate and the sample count episodes, not features.
-func (d *Detector) episodeSample(pr *profiler.Profile, c profiler.Category) []float64 {
+// episodeSample appends to out[s], per novelty episode of a category's
+// stratum s, the highest leave-one-out surprise of its post-warm-up
+// singletons. Singletons of a stratum first seen within EpisodeGap of each
+// other are one episode: a new code path (an error handler importing a
+// dozen modules) is one benign novelty, and in detection one alert
+// (Detector folds an episode's anomalies), so the novelty rate and the
+// sample count episodes, not features.
+func (d *Detector) episodeSample(pr *profiler.Profile, c profiler.Category, out *[profiler.NumStrata][]float64) {
 	type sing struct {
 		first int64
 		s     float64
 	}
-	var ss []sing
+	var ss [profiler.NumStrata][]sing
 	var buf []uint64
 	pr.EachFeature(c, func(_ uint64, f *profiler.FeatureStat) {
 		if f.Count == 1 && !f.Warm {
 			buf = chainOf(buf, f)
-			ss = append(ss, sing{f.First, surprise(pr, c, buf, f.Count, f.Count, d.cfg.BackoffBits)})
+			k := profiler.FileStratum(c, f.Text)
+			ss[k] = append(ss[k], sing{f.First, surprise(pr, c, buf, f.Count, f.Count, d.cfg.BackoffBits)})
 		}
 	})
-	sort.Slice(ss, func(i, j int) bool { return ss[i].first < ss[j].first })
-	var out []float64
-	last := int64(0)
-	for i, x := range ss {
-		if i > 0 && x.first-last <= int64(d.cfg.EpisodeGap) {
-			out[len(out)-1] = math.Max(out[len(out)-1], x.s)
-		} else {
-			out = append(out, x.s)
+	for k := range ss {
+		sort.Slice(ss[k], func(i, j int) bool { return ss[k][i].first < ss[k][j].first })
+		last := int64(0)
+		for i, x := range ss[k] {
+			if i > 0 && x.first-last <= int64(d.cfg.EpisodeGap) {
+				out[k][len(out[k])-1] = math.Max(out[k][len(out[k])-1], x.s)
+			} else {
+				out[k] = append(out[k], x.s)
+			}
+			last = x.first
 		}
-		last = x.first
 	}
-	return out
 }

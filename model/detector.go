@@ -168,7 +168,7 @@ type calKey struct {
 }
 
 type calVal struct {
-	Calibration
+	strata  [profiler.NumStrata]Calibration
 	version uint64
 	at      int64
 }
@@ -261,7 +261,7 @@ func (d *Detector) score(e *event.Enriched, pr *profiler.Profile, feats []profil
 		}
 		s := surprise(pr, f.Cat, f.Chain[:f.Depth], 0, 0, d.cfg.BackoffBits)
 		maxScore = max(maxScore, s)
-		cal := d.calibration(pr, f.Cat, e.Time)
+		cal := d.calibration(pr, f.Cat, profiler.FileStratum(f.Cat, string(f.Text)), e.Time)
 		th := cal.Threshold
 		if !st.Ready() {
 			th += d.cfg.LearningMargin
@@ -278,22 +278,23 @@ func (d *Detector) score(e *event.Enriched, pr *profiler.Profile, feats []profil
 	}
 }
 
-func (d *Detector) calibration(pr *profiler.Profile, c profiler.Category, t int64) *calVal {
+func (d *Detector) calibration(pr *profiler.Profile, c profiler.Category, s profiler.Stratum, t int64) *Calibration {
 	k := calKey{pr, c}
 	v := d.cals[k]
-	if v != nil && (v.version == pr.Version || t-v.at < int64(d.cfg.Recalibrate)) {
-		return v
+	if v == nil || (v.version != pr.Version && t-v.at >= int64(d.cfg.Recalibrate)) {
+		if v == nil {
+			v = &calVal{}
+			d.cals[k] = v
+		}
+		v.strata = d.calibrate(pr, c)
+		v.version, v.at = pr.Version, t
 	}
-	if v == nil {
-		v = &calVal{}
-		d.cals[k] = v
-	}
-	v.Calibration = d.calibrate(pr, c)
-	v.version, v.at = pr.Version, t
-	return v
+	return &v.strata[s]
 }
 
-// Calibrations returns the current calibration of every category of a profile.
+// Calibrations returns the current calibration of every category of a
+// profile; for the file category, that of its data stratum (configuration,
+// data, secrets: StratumCalibrations has the others).
 func (d *Detector) Calibrations(key string) (out [profiler.NumCategories]Calibration, ok bool) {
 	d.prof.WithProfile(key, func(pr *profiler.Profile) {
 		if pr == nil {
@@ -301,8 +302,21 @@ func (d *Detector) Calibrations(key string) (out [profiler.NumCategories]Calibra
 		}
 		ok = true
 		for c := profiler.Category(0); c < profiler.NumCategories; c++ {
-			out[c] = d.calibrate(pr, c)
+			out[c] = d.calibrate(pr, c)[profiler.StratumData]
 		}
+	})
+	return out, ok
+}
+
+// StratumCalibrations returns the current calibration of each stratum of a
+// profile's category (only the file category has more than one).
+func (d *Detector) StratumCalibrations(key string, c profiler.Category) (out [profiler.NumStrata]Calibration, ok bool) {
+	d.prof.WithProfile(key, func(pr *profiler.Profile) {
+		if pr == nil {
+			return
+		}
+		ok = true
+		out = d.calibrate(pr, c)
 	})
 	return out, ok
 }
@@ -348,7 +362,7 @@ func (d *Detector) decay(cs *ctrScore, t int64) {
 	}
 }
 
-func (d *Detector) anomaly(e *event.Enriched, pr *profiler.Profile, f *profiler.Feature, st profiler.State, s float64, cal *calVal, emit func(*event.Alert)) {
+func (d *Detector) anomaly(e *event.Enriched, pr *profiler.Profile, f *profiler.Feature, st profiler.State, s float64, cal *Calibration, emit func(*event.Alert)) {
 	cs := d.ctr(e, pr)
 	d.decay(cs, e.Time)
 	cs.score += s - cal.Threshold

@@ -183,8 +183,8 @@ func TestNoveltyEpisodes(t *testing.T) {
 	}
 	burst(10*time.Minute, "xml", 12)
 	burst(20*time.Minute, "json", 1)
-	cals, _ := d.Calibrations("db:1")
-	if fc := cals[profiler.CatFile]; fc.Samples != 2 {
+	cals, _ := d.StratumCalibrations("db:1", profiler.CatFile)
+	if fc := cals[profiler.StratumCode]; fc.Samples != 2 {
 		t.Errorf("file calibration %+v: want 2 episodes (12 modules at once, then 1)", fc)
 	}
 	// Detection with a budget that lets every novelty alert (floor
@@ -205,5 +205,161 @@ func TestNoveltyEpisodes(t *testing.T) {
 	d.Handle(pgOpen(t0+int64(time.Hour)+int64(5*time.Second), "/opt/other/x", 0), event.ModeDetect, func(a *event.Alert) { alerts = append(alerts, a) })
 	if len(alerts) != 2 {
 		t.Errorf("novelty after the gap: %d alerts, want 2", len(alerts))
+	}
+}
+
+// A daemon whose own tree never runs programs after start-up, in a
+// container where the runtime runs an exec probe every 20 s and, once each
+// in the learning window, a backup script (a shell, a dump tool, gzip) and
+// a configuration reload:
+// issue 14's postgres. With exec sessions in the image's profile, the
+// backups' programs were post-warm-up singletons of the process and edge
+// categories (ν ≈ 10/h against a budget of 1/6 per hour), their
+// thresholds rose to ~16–20 bits, and the database starting a shell
+// (COPY … TO PROGRAM: 13 bits) raised nothing; the probes also taught the
+// profile "sh" and "cat". With exec sessions in their own profile the
+// daemon's categories have no benign novelty and the shell alerts; the
+// probes and backups stay quiet in theirs.
+func TestExecSessionsDoNotRaiseServiceThresholds(t *testing.T) {
+	ctr := &event.Container{ContainerInfo: event.ContainerInfo{ID: "pg2", Image: "db:2", ImageRepo: "db", ImageTag: "2"}}
+	proc := func(pid uint32, start int64, vpid uint32, exe string, parent *event.Process) *event.Process {
+		return &event.Process{Pid: pid, StartTime: start, NSKnown: true, VPid: vpid, Exe: exe, Args: []string{exe}, Parent: parent, Container: ctr}
+	}
+	exec := func(p *event.Process, t int64) *event.Enriched {
+		ev := &event.Event{Kind: event.KindExec, Time: t, Exe: []byte(p.Exe), Argv: []byte(p.Exe + "\x00")}
+		return &event.Enriched{Event: ev, Proc: p, Container: ctr}
+	}
+	open := func(p *event.Process, t int64, path string) *event.Enriched {
+		ev := &event.Event{Kind: event.KindSyscall, Syscall: event.SysOpenat, Time: t, Path: []byte(path), Ret: 3}
+		return &event.Enriched{Event: ev, Proc: p, Container: ctr}
+	}
+	learn := func(cfg profiler.Config) (*profiler.Profiler, *event.Process) {
+		cfg.Logger = quiet
+		prof := profiler.New(nil, cfg)
+		db := proc(10, t0, 1, "/usr/lib/db/bin/db", nil)
+		prof.Learn(exec(db, t0))
+		pid := uint32(1000)
+		for s := 1; s <= 20*60; s++ {
+			tm := t0 + int64(s)*int64(time.Second)
+			prof.Learn(open(db, tm, fmt.Sprintf("/var/lib/db/base/rel%d", s%5)))
+			if s%20 == 0 {
+				pid++
+				probe := proc(pid, tm, 50, "/usr/bin/db-ping", nil)
+				prof.Learn(exec(probe, tm))
+				prof.Learn(open(probe, tm+1, "/etc/db/ping.conf"))
+			}
+			if s == 7*60 || s == 16*60 {
+				progs := []string{"/usr/bin/db-dump", "/usr/bin/gzip", "/usr/bin/date"}
+				if s == 16*60 {
+					progs = []string{"/usr/bin/su", "/usr/lib/db/bin/db-ctl"}
+				}
+				pid += 3
+				sh := proc(pid, tm, 60, "/usr/bin/dash", nil)
+				prof.Learn(exec(sh, tm))
+				for i, x := range progs {
+					prof.Learn(exec(proc(pid+uint32(i)+1, tm+int64(i+1), 61+uint32(i), x, sh), tm+int64(i+1)))
+				}
+			}
+		}
+		prof.Finalize(false)
+		return prof, db
+	}
+	at := t0 + int64(time.Hour)
+	for _, tc := range []struct {
+		name       string
+		cfg        profiler.Config
+		shellAlert bool
+	}{
+		{"one profile (before)", profiler.Config{NoExecSessions: true}, false},
+		{"exec sessions apart", profiler.Config{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prof, db := learn(tc.cfg)
+			d := NewDetector(prof, Config{})
+			shell := proc(5000, at, 300, "/usr/bin/dash", db)
+			as := detectAlerts(d, exec(shell, at))
+			if got := len(as) > 0; got != tc.shellAlert {
+				cals, _ := d.Calibrations("db:2")
+				t.Fatalf("database starting a shell: alert %v, want %v (process threshold %.1f, edge %.1f)", got, tc.shellAlert, cals[profiler.CatProcess].Threshold, cals[profiler.CatEdge].Threshold)
+			}
+			if tc.shellAlert && as[0].OutputFields["anomaly.profile"] != "db:2" {
+				t.Errorf("the database's shell scored in profile %v, want db:2", as[0].OutputFields["anomaly.profile"])
+			}
+			// A probe and a backup, as learned, stay quiet.
+			probe := proc(6000, at+1, 80, "/usr/bin/db-ping", nil)
+			backup := proc(6001, at+2, 81, "/usr/bin/dash", nil)
+
+			for _, e := range []*event.Enriched{exec(probe, at+1), open(probe, at+2, "/etc/db/ping.conf"), exec(backup, at+3), exec(proc(6002, at+4, 82, "/usr/bin/gzip", backup), at+4)} {
+				if as := detectAlerts(d, e); len(as) != 0 {
+					t.Errorf("benign exec session alerted: %s", as[0].Output)
+				}
+			}
+		})
+	}
+}
+
+// A service whose new code paths import modules of its image now and then
+// (three import episodes and a kernel-file probe in 20 minutes: ν ≈ 12/h,
+// far above the category's budget) has a high threshold for such reads,
+// but one read of a secret by the same process is a novelty of a kind it
+// never had: the file category is calibrated per stratum (issue 14's
+// Python app: its own read of /etc/shadow through a path traversal scored
+// 12.7 bits under a category threshold of 20.8).
+func TestFileStrata(t *testing.T) {
+	prof := profiler.New(nil, profiler.Config{Logger: quiet, WarmUp: 30 * time.Second})
+	d := NewDetector(prof, Config{})
+	app := func(t int64, path string) *event.Enriched {
+		e := pgOpen(t, path, 0)
+		e.Proc.Exe = "/usr/bin/python3.11"
+		return e
+	}
+	prof.Learn(app(t0, "/usr/lib/python3.11/os.py"))
+	prof.Learn(app(t0+1, "/etc/app.conf"))
+	for s := 0; s < 20*60; s++ {
+		tm := t0 + int64(time.Minute) + int64(s)*int64(time.Second)
+		prof.Learn(app(tm, "/srv/app/data.db"))
+		prof.Learn(app(tm+1, "/usr/lib/python3.11/os.py"))
+		switch s {
+		case 200, 500, 900: // a new import: a package of a few modules
+			pkg := map[int]string{200: "csv", 500: "xml", 900: "email"}[s]
+			for i, m := range []string{"core", "parser", "utils", "errors"} {
+				prof.Learn(app(tm+2+int64(i), "/usr/lib/python3.11/"+pkg+"/"+m+".py"))
+			}
+		case 700:
+			prof.Learn(app(tm+2, "/proc/sys/vm/overcommit_memory"))
+		}
+	}
+	prof.Finalize(false)
+	cals, _ := d.StratumCalibrations("db:1", profiler.CatFile)
+	data, code := cals[profiler.StratumData], cals[profiler.StratumCode]
+	if data.Samples != 0 || data.Threshold != d.cfg.MinThreshold || code.Samples != 3 || code.Threshold <= 10 {
+		t.Fatalf("strata: data %+v, code %+v; want data at the floor, code raised by its 3 episodes", data, code)
+	}
+	if cals[profiler.StratumKernel].Samples != 1 || math.Abs(code.NoveltyRate-data.NoveltyRate) > 1e-9 {
+		t.Errorf("kernel %+v: want 1 sample and the category's ν", cals[profiler.StratumKernel])
+	}
+	at := t0 + int64(time.Hour)
+	// The next import is quiet; the secret read alerts, in its stratum.
+	if as := detectAlerts(d, app(at, "/usr/lib/python3.11/json/decoder.py")); len(as) != 0 {
+		t.Errorf("new module import alerted: %s", as[0].Output)
+	}
+	if as := detectAlerts(d, app(at+int64(time.Minute), "/proc/sys/kernel/random/uuid")); len(as) != 0 {
+		t.Errorf("new kernel file read alerted: %s", as[0].Output)
+	}
+	as := detectAlerts(d, app(at+int64(2*time.Minute), "/etc/shadow"))
+	if len(as) == 0 {
+		t.Fatal("no alert for the service reading /etc/shadow")
+	}
+	if got := as[0].OutputFields["anomaly.stratum"]; got != "secret" {
+		t.Errorf("anomaly.stratum %v, want secret", got)
+	}
+	// A new configuration file of the app is data: at the floor too here.
+	if as := detectAlerts(d, app(at+int64(3*time.Minute), "/etc/app-extra.conf")); len(as) == 0 || as[0].OutputFields["anomaly.stratum"] != "data" {
+		t.Errorf("new data file: %v", as)
+	}
+	// Pooled into one sample, the imports would have hidden it.
+	s := scoreOf(t, d, app(at, "/etc/shadow"))
+	if s >= code.Threshold {
+		t.Errorf("test too weak: the secret read %.1f reaches the code threshold %.1f", s, code.Threshold)
 	}
 }

@@ -108,16 +108,22 @@ type Extractor struct {
 	// Path cache (used when extracting for a known profile): raw path,
 	// cwd and access → generalised file feature, keyed by maphash and
 	// checked by value. Bounded; cleared when full.
-	prof  *Profile
-	cgen  uint64
-	seed  maphash.Seed
-	cache map[uint64]*pathEntry
+	prof *Profile
+	// imageProf is the image's profile when prof is its exec-session
+	// profile: the files the image's containers create are known there.
+	imageProf *Profile
+	cgen      uint64
+	seed      maphash.Seed
+	cache     map[uint64]*pathEntry
 
 	// own, when set, holds the paths the current container created: its
 	// later reads, writes and deletes of them become "<dir>/<own>" features.
 	own     *OwnFiles
 	ownPath []byte
 	fresh   bool // the current create starts the file afresh (see newContent)
+	// dirfd is the directory descriptor the current path argument is
+	// relative to (-1: the cwd).
+	dirfd int32
 }
 
 // OwnFiles is the set of files one container created (opened with O_CREAT
@@ -178,7 +184,7 @@ func (x *Extractor) extractFor(e *event.Enriched, pr *Profile) []Feature {
 func NewExtractor(gen GenConfig) *Extractor {
 	gen.fill()
 	return &Extractor{gen: &gen, buf: make([]byte, 0, 1024), scratch: make([]byte, 0, 512),
-		seed: maphash.MakeSeed(), cache: make(map[uint64]*pathEntry)}
+		seed: maphash.MakeSeed(), cache: make(map[uint64]*pathEntry), dirfd: -1}
 }
 
 // Open flag bits (Linux x86_64).
@@ -451,6 +457,14 @@ func cwdFor(e *event.Enriched, p []byte) []byte {
 // file is what matters about it.
 func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed map[uint64]string) {
 	cwd := cwdFor(e, p)
+	if x.dirfd >= 0 && len(p) > 0 && p[0] != '/' && e.Proc != nil {
+		// unlinkat/mkdirat relative to a directory descriptor (gzip
+		// removes its input with unlinkat(dirfd, name)): resolved against
+		// the descriptor's path, not the cwd.
+		if f := e.Proc.FDs[x.dirfd]; f != nil && f.Type == event.FDDirectory && f.Name != "" && f.Name[0] == '/' {
+			cwd = sbytes(f.Name)
+		}
+	}
 	handles := access == AccessRead || access == AccessWrite || access == AccessDelete
 	if x.own != nil {
 		if h, ok := x.ownHash(p, cwd); ok {
@@ -479,7 +493,7 @@ func (x *Extractor) file(e *event.Enriched, p []byte, access string, collapsed m
 		return
 	}
 	ch := hashBytes(hashBytes(RootHash, f.Text[:pathLen]), createSuffix)
-	if x.prof.cats[CatFile].feats[ch] == nil {
+	if x.prof.cats[CatFile].feats[ch] == nil && (x.imageProf == nil || x.imageProf.cats[CatFile].feats[ch] == nil) {
 		return
 	}
 	if h, ok := x.ownHash(p, cwd); ok {
@@ -665,7 +679,11 @@ func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 		x.file(e, openPath(e), openAccess(flags), collapsed)
 		x.fresh = false
 	case event.FeatDelete:
+		if ev.Syscall == event.SysUnlinkat && ev.Fd != atFDCWD {
+			x.dirfd = ev.Fd
+		}
 		x.file(e, ev.Path, AccessDelete, collapsed)
+		x.dirfd = -1
 	case event.FeatRename:
 		// The old name's ownership passes to the new one, but the new
 		// name is always a path feature (renaming a dropped file into
@@ -679,7 +697,16 @@ func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 		x.file(e, ev.Path, AccessDelete, collapsed)
 		own := x.own
 		x.own = nil
-		x.file(e, ev.Path2, AccessWrite, collapsed)
+		// Renaming one's own file into place is how a file is written
+		// atomically (pg_internal.init.<pid> → pg_internal.init): the
+		// target is created, and a later container of the image that did
+		// not see it happen (a trace or agent started afterwards) finds
+		// the path among the image's creations.
+		acc := AccessWrite
+		if wasOwn {
+			acc = AccessCreate
+		}
+		x.file(e, ev.Path2, acc, collapsed)
 		x.own = own
 		if wasOwn {
 			if h, ok := x.ownHash(ev.Path2, cwdFor(e, ev.Path2)); ok {
@@ -688,8 +715,11 @@ func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 		}
 	case event.FeatMkdir:
 		x.fresh = true
+		if ev.Syscall == event.SysMkdirat && ev.Fd != atFDCWD {
+			x.dirfd = ev.Fd
+		}
 		x.file(e, ev.Path, AccessCreate, collapsed)
-		x.fresh = false
+		x.fresh, x.dirfd = false, -1
 	case event.FeatExec:
 		x.file(e, ev.Path, AccessExec, collapsed)
 	case event.FeatNetwork:
@@ -750,6 +780,9 @@ func (x *Extractor) syscall(e *event.Enriched, collapsed map[uint64]string) {
 const (
 	sysCreat uint16 = 85
 )
+
+// atFDCWD is AT_FDCWD: a path argument relative to the cwd.
+const atFDCWD = -100
 
 // sbytes views a string as bytes without copying; the result must only be read.
 func sbytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -206,10 +206,38 @@ func AppendName(dst, comp []byte, underProc bool) []byte {
 		for j < len(comp) && !isSep(comp[j]) {
 			j++
 		}
-		dst = appendToken(dst, comp[i:j])
+		if i > 0 && mkstempSuffix(comp[i:j]) {
+			dst = append(dst, tokRand...)
+		} else {
+			dst = appendToken(dst, comp[i:j])
+		}
 		i = j
 	}
 	return dst
+}
+
+// mkstempSuffix: six letters and digits with both cases, the suffix
+// mkstemp(3) draws for a "name.XXXXXX" template (Redis's CONFIG REWRITE
+// writes redis.conf.KlrOMQ, then redis.conf.k26QP1, and renames it over
+// redis.conf). Only after a separator: a name's first token ("Readme")
+// is a word.
+func mkstempSuffix(b []byte) bool {
+	if len(b) != 6 {
+		return false
+	}
+	up, lo := false, false
+	for _, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			up = true
+		case c >= 'a' && c <= 'z':
+			lo = true
+		case isDigit(c):
+		default:
+			return false
+		}
+	}
+	return up && lo
 }
 
 // slotPlaceholder reports the length of a placeholder at the start of b that
@@ -232,7 +260,19 @@ func slotPlaceholder(b []byte) int {
 // each digit run or number placeholder becomes "<id>" ("v2" → "v<id>").
 // <rand>, <uuid> and literal words are kept. A component that is a single
 // placeholder already (all digits, long hex ids) has no template.
-func AppendSkeleton(dst, comp []byte) ([]byte, bool) {
+func AppendSkeleton(dst, comp []byte) ([]byte, bool) { return appendSkeleton(dst, comp, false) }
+
+// minLetterKey is the shortest hex token without a digit that fills a
+// learned template's slot ("acebfe").
+const minLetterKey = 4
+
+// appendSkeleton is AppendSkeleton; with letterKeys a token of at least
+// minLetterKey hex letters of one case and no digit is a slot too. Such a
+// name is only matched against a template its directory learned from names
+// with digits: a generated 6-hex key is all letters once in 150 draws
+// (cache-acebfe beside cache-2e42fb), and a word made of a–f ("facade")
+// is not a template of its own.
+func appendSkeleton(dst, comp []byte, letterKeys bool) ([]byte, bool) {
 	if n := slotPlaceholder(comp); n > 0 && n == len(comp) {
 		return dst, false
 	}
@@ -249,7 +289,7 @@ func AppendSkeleton(dst, comp []byte) ([]byte, bool) {
 		}
 		tok := comp[i:j]
 		i = j
-		hexy, num := true, false
+		hexy, num, lower, upper := true, false, false, false
 		for k := 0; k < len(tok); {
 			if n := slotPlaceholder(tok[k:]); n > 0 {
 				num = true
@@ -260,12 +300,17 @@ func AppendSkeleton(dst, comp []byte) ([]byte, bool) {
 				hexy = false
 				break
 			}
-			if isDigit(tok[k]) {
+			switch c := tok[k]; {
+			case isDigit(c):
 				num = true
+			case c >= 'a':
+				lower = true
+			default:
+				upper = true
 			}
 			k++
 		}
-		if hexy && num {
+		if hexy && (num || (letterKeys && len(tok) >= minLetterKey && lower != upper)) {
 			dst = append(dst, tokID...)
 			slot = true
 			continue
@@ -405,10 +450,16 @@ func (g *GenConfig) appendPath(dst []byte, f *Feature, scratch *[]byte, p, cwd [
 			if len(collapsed) > 0 {
 				// A name template the directory has learned.
 				var buf [128]byte
-				if sk, ok := AppendSkeleton(buf[:0], dst[start+1:]); ok {
-					if _, ok := collapsed[hashBytes(dirH, sk)]; ok {
-						dst = append(dst[:start+1], sk...)
+				sk, ok := AppendSkeleton(buf[:0], dst[start+1:])
+				if _, known := collapsed[hashBytes(dirH, sk)]; !ok || !known {
+					// A key drawn without a digit fits a learned template.
+					sk, ok = appendSkeleton(buf[:0], dst[start+1:], true)
+					if _, known = collapsed[hashBytes(dirH, sk)]; !known {
+						ok = false
 					}
+				}
+				if ok {
+					dst = append(dst[:start+1], sk...)
 				}
 			}
 		}

@@ -320,7 +320,7 @@ func (cd *catData) rebuild(gen *GenConfig) {
 	old := cd.feats
 	cd.feats = map[uint64]*FeatureStat{}
 	cd.nodes = map[uint64]*NodeStat{RootHash: {}}
-	x := &Extractor{gen: gen}
+	x := &Extractor{gen: gen, dirfd: -1}
 	for _, f := range old {
 		path, access := splitFileText(f.Text)
 		x.buf, x.n = x.buf[:0], 0

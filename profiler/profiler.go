@@ -34,6 +34,11 @@ type Config struct {
 	// MaxFeatures caps a profile's distinct features; beyond it the
 	// profile is "too large" and stops adding features (default 20000).
 	MaxFeatures int
+	// NoExecSessions learns and scores exec sessions (processes the
+	// runtime started in a running container: probes, kubectl exec) in the
+	// image's profile with its init tree, as before they had a profile of
+	// their own (SessionKey).
+	NoExecSessions bool
 	// InheritDiscount multiplies inherited counts (default 0.5).
 	InheritDiscount float64
 	// CheckpointInterval between checkpoints in Run (default 30s).
@@ -79,13 +84,19 @@ func (c *Config) fill() {
 	}
 }
 
-// ctrState is the per-container learning context.
+// ctrState is the learning context of one container's session (its init
+// tree, or its exec sessions: see SessionKey).
 type ctrState struct {
 	prof   *Profile
 	start  int64
 	events uint64
-	// own are the files the container created (learn and detect alike).
-	own OwnFiles
+	// info is the container's, shared by its sessions: the files it
+	// created (learn and detect alike) and its init.
+	info *ctrInfo
+	// exec: the context of the container's exec sessions, whose image
+	// profile is imageKey.
+	exec     bool
+	imageKey string
 }
 
 // Profiler owns the profiles of one store. All methods are safe for
@@ -99,9 +110,10 @@ type Profiler struct {
 	store    *Store
 	cfg      Config
 	profiles map[string]*Profile
-	ctrs     map[*event.Container]*ctrState
-	ex       *Extractor
-	deleted  map[string]bool
+	// infos holds per running container its sessions' contexts.
+	infos   map[*event.Container]*ctrInfo
+	ex      *Extractor
+	deleted map[string]bool
 	// meta is the store's user metadata; metaDirty what the next
 	// checkpoint writes (Meta, SetMeta).
 	meta      map[string]string
@@ -118,7 +130,7 @@ const maxContainers = 16384
 // stored profile. Records that fail to decode are skipped and logged.
 func New(store *Store, cfg Config) *Profiler {
 	cfg.fill()
-	p := &Profiler{store: store, cfg: cfg, profiles: map[string]*Profile{}, ctrs: map[*event.Container]*ctrState{}, deleted: map[string]bool{}}
+	p := &Profiler{store: store, cfg: cfg, profiles: map[string]*Profile{}, infos: map[*event.Container]*ctrInfo{}, deleted: map[string]bool{}}
 	p.ex = NewExtractor(cfg.Gen)
 	if store != nil {
 		n, errs := store.load(func(pr *Profile) { p.profiles[pr.Key] = pr })
@@ -189,13 +201,89 @@ func lastIndexAny(s, chars string) int {
 	return -1
 }
 
-// ctr returns the container's context, creating its profile when create.
-func (p *Profiler) ctr(c *event.Container, t int64, create bool) *ctrState {
-	cs := p.ctrs[c]
-	if cs != nil {
+// Session context lookups: how an exec session without a profile of its own is handled.
+const (
+	ctxView  = iota // score only: never create a profile
+	ctxLearn        // learn mode: create the session's profile
+	ctxAuto         // auto mode: create it while the image is still learning
+)
+
+// ctx returns the context of e's container and session (init tree or
+// exec session), creating its profile as how says. Learn mode learns exec
+// sessions into the exec-session profile; detect mode scores with it once
+// it is established (see established), before with the image's profile
+// (as before the split). Auto mode uses it once it exists (its categories
+// learn until stable, as any), and starts it only while a category of the
+// image's profile is still learning: an image that had no exec session
+// while it learned treats the next one as the service's own behaviour,
+// which its detecting categories score, instead of learning it into a new
+// profile.
+func (p *Profiler) ctx(e *event.Enriched, how int) *ctrState {
+	c := e.Container
+	ci := p.infos[c]
+	if ci == nil {
+		if len(p.infos) >= maxContainers {
+			clear(p.infos)
+		}
+		ci = &ctrInfo{}
+		p.infos[c] = ci
+	}
+	if !p.cfg.NoExecSessions && ci.isExec(e.Proc, c, e.Time) {
+		if how == ctxLearn {
+			return p.ctr(c, ci, true, e.Time, true)
+		}
+		pr := p.profiles[SessionKey(c, true)]
+		if pr != nil && (how == ctxAuto || p.established(pr)) {
+			// Auto mode: an exec-session profile started while the image
+			// learned goes on learning (its own categories decide) until
+			// it detects by itself.
+			return p.ctr(c, ci, true, e.Time, false)
+		}
+		if how == ctxAuto {
+			svc := p.profiles[SessionKey(c, false)]
+			learning := svc == nil
+			for cat := Category(0); svc != nil && cat < NumCategories; cat++ {
+				learning = learning || !svc.State(cat).Ready()
+			}
+			if learning {
+				return p.ctr(c, ci, true, e.Time, true)
+			}
+		}
+	}
+	return p.ctr(c, ci, false, e.Time, how != ctxView)
+}
+
+// established reports whether an exec-session profile has seen enough
+// exec sessions to score them: at least MinWindowObs programs run (an
+// exec probe every 20 s gives that in minutes). One kubectl exec while the
+// image learned is no yardstick for the next: until then exec sessions are
+// scored with the image's profile, as before the split.
+func (p *Profiler) established(pr *Profile) bool {
+	n := pr.Node(CatProcess, RootHash)
+	return n != nil && n.N >= p.cfg.MinWindowObs
+}
+
+// imageProfile returns the image's profile of an exec-session context (nil
+// for the init tree's): a file the image's containers create is the
+// container's own whichever session handles it (nginx -s reload reading
+// the pid file nginx wrote at start).
+func (p *Profiler) imageProfile(cs *ctrState) *Profile {
+	if !cs.exec {
+		return nil
+	}
+	return p.profiles[cs.imageKey]
+}
+
+// ctr returns a container session's context, creating its profile when create.
+func (p *Profiler) ctr(c *event.Container, ci *ctrInfo, exec bool, t int64, create bool) *ctrState {
+	k := 0
+	if exec {
+		k = 1
+	}
+	if cs := ci.sessions[k]; cs != nil {
 		return cs
 	}
-	key := KeyFor(c)
+	key := SessionKey(c, exec)
 	pr := p.profiles[key]
 	if pr == nil {
 		if !create {
@@ -203,15 +291,15 @@ func (p *Profiler) ctr(c *event.Container, t int64, create bool) *ctrState {
 		}
 		pr = p.createProfile(key, c, t)
 	}
-	if len(p.ctrs) >= maxContainers {
-		clear(p.ctrs)
-	}
 	start := t
 	if c != nil && c.StartTime > 0 && c.StartTime <= t {
 		start = c.StartTime
 	}
-	cs = &ctrState{prof: pr, start: start}
-	p.ctrs[c] = cs
+	cs := &ctrState{prof: pr, start: start, info: ci, exec: exec}
+	if exec {
+		cs.imageKey = SessionKey(c, false)
+	}
+	ci.sessions[k] = cs
 	return cs
 }
 
@@ -225,7 +313,7 @@ func (p *Profiler) createProfile(key string, c *event.Container, t int64) *Profi
 	if pr.Repo != "" {
 		var parent *Profile
 		for _, o := range p.profiles {
-			if o.Repo == pr.Repo && (parent == nil || o.Updated > parent.Updated) {
+			if o.Repo == pr.Repo && IsExecKey(o.Key) == IsExecKey(key) && (parent == nil || o.Updated > parent.Updated) {
 				parent = o
 			}
 		}
@@ -278,13 +366,13 @@ func (p *Profiler) Learn(e *event.Enriched) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t := e.Time
-	cs := p.ctr(e.Container, t, true)
+	cs := p.ctx(e, ctxLearn)
 	pr := cs.prof
 	cs.events++
 	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
-	p.ex.own = &cs.own
+	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
 	feats := p.ex.extractFor(e, pr)
-	p.ex.own = nil
+	p.ex.own, p.ex.imageProf = nil, nil
 	for i := range feats {
 		p.learnFeature(pr, &feats[i], t, warm)
 	}
@@ -491,13 +579,13 @@ func (p *Profiler) Auto(e *event.Enriched, fn func(pr *Profile, ready []Feature)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t := e.Time
-	cs := p.ctr(e.Container, t, true)
+	cs := p.ctx(e, ctxAuto)
 	pr := cs.prof
 	cs.events++
 	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
-	p.ex.own = &cs.own
+	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
 	feats := p.ex.extractFor(e, pr)
-	p.ex.own = nil
+	p.ex.own, p.ex.imageProf = nil, nil
 	n, learned := 0, 0
 	for i := range feats {
 		if pr.State(feats[i].Cat).Ready() {
@@ -518,14 +606,14 @@ func (p *Profiler) Auto(e *event.Enriched, fn func(pr *Profile, ready []Feature)
 func (p *Profiler) View(e *event.Enriched, fn func(pr *Profile, feats []Feature)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cs := p.ctr(e.Container, e.Time, false)
+	cs := p.ctx(e, ctxView)
 	if cs == nil {
 		fn(nil, nil)
 		return
 	}
-	p.ex.own = &cs.own
+	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
 	feats := p.ex.extractFor(e, cs.prof)
-	p.ex.own = nil
+	p.ex.own, p.ex.imageProf = nil, nil
 	fn(cs.prof, feats)
 }
 
@@ -591,9 +679,11 @@ func (p *Profiler) Reset(key string) bool {
 	}
 	delete(p.profiles, key)
 	p.ex.clearCache() // cached paths are keyed by profile pointer
-	for c, cs := range p.ctrs {
-		if cs.prof.Key == key {
-			delete(p.ctrs, c)
+	for _, ci := range p.infos {
+		for i, cs := range ci.sessions {
+			if cs != nil && cs.prof.Key == key {
+				ci.sessions[i] = nil
+			}
 		}
 	}
 	p.deleted[key] = true

@@ -39,6 +39,14 @@ func TestNameTemplates(t *testing.T) {
 			"/tmp/kworkerd2", "/tmp/kworkerd2 [create]", false},
 		{"other directory", []string{"/data/temp-123.rdb", "/data/temp-456.rdb"},
 			"/etc/temp-982.rdb", "/etc/temp-982.rdb [create]", false},
+		{"a hex key without a digit fits the learned template", []string{"/var/cache/app/cache-2e42fb", "/var/cache/app/cache-9c01aa"},
+			"/var/cache/app/cache-acebfe", "/var/cache/app/cache-<id> [create]", true},
+		{"a hex key without a digit learned before the template", []string{"/var/cache/app/cache-acebfe [read]", "/var/cache/app/cache-2e42fb [read]", "/var/cache/app/cache-9c01aa [read]"},
+			"/var/cache/app/cache-ffdbda", "/var/cache/app/cache-<id> [create]", false},
+		{"hex letters are no template of their own", []string{"/var/cache/app/cache-acebfe", "/var/cache/app/cache-ffdbda"},
+			"/var/cache/app/cache-bbdacf", "/var/cache/app/cache-bbdacf [create]", false},
+		{"mixed-case letters are no hex key", []string{"/var/cache/app/cache-2e42fb", "/var/cache/app/cache-9c01aa"},
+			"/var/cache/app/cache-FacadeB", "/var/cache/app/cache-FacadeB [create]", false},
 		{"words are not slots", []string{"/etc/passwd", "/etc/group"},
 			"/etc/shadow", "/etc/shadow [create]", false},
 		{"versions of one library stay apart from other libraries", []string{"/lib/libssl.so.3 [read]", "/lib/libcrypto.so.3 [read]"},
@@ -172,6 +180,9 @@ func TestOwnFiles(t *testing.T) {
 	c2 := testCtr("c1", "", "", "")
 	see(openEv(c2, t0+9, "/srv/reports/report-17.csv", 0))
 	see(openEv(c2, t0+12, "/etc/hostname", 0))
+	// A file renamed into place from one's own (an atomic write) was
+	// created by the image's containers too.
+	see(openEv(c2, t0+13, "/etc/cron.d/x", 0))
 	want := []string{
 		"file /etc/hostname [read]",
 		"file /srv/reports/report-<id>.csv [create]",
@@ -180,13 +191,14 @@ func TestOwnFiles(t *testing.T) {
 		"file /tmp/x [create]",
 		"file /tmp/x [exec]",
 		"file /tmp/<own> [delete]",
-		"file /etc/cron.d/x [write]",
+		"file /etc/cron.d/x [create]",
 		"file /etc/cron.d/<own> [read]",
 		"file /etc/hostname [read]",
 		"file /etc/passwd [create]",
 		"file /etc/passwd [read]",
 		"file /srv/reports/<own> [read]",
 		"file /etc/hostname [read]",
+		"file /etc/cron.d/<own> [read]",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("features:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -224,6 +236,34 @@ func TestOutboundPeersOnly(t *testing.T) {
 	} {
 		got := strings.Join(texts(x.Extract(tc.e, nil)), "|")
 		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// unlinkat and mkdirat resolve a relative name against their directory
+// descriptor: gzip removes its input with unlinkat(dirfd, "access.log.1")
+// after rotating logs, which was learned as "/access.log.1 [delete]" (the
+// exec session's cwd is /), a new top-level name at every rotation
+// (containers-v2 dev).
+func TestDirfdRelativePaths(t *testing.T) {
+	c := testCtr("c1", "", "", "")
+	x := NewExtractor(GenConfig{})
+	dir := &event.FD{Num: 4, Type: event.FDDirectory, Name: "/var/log/nginx"}
+	for _, tc := range []struct {
+		name string
+		nr   uint16
+		fd   int32
+		want string
+	}{
+		{"unlinkat dirfd", event.SysUnlinkat, 4, "/var/log/nginx/access.log.1 [delete]"},
+		{"unlinkat AT_FDCWD", event.SysUnlinkat, -100, "/srv/access.log.1 [delete]"},
+		{"mkdirat dirfd", event.SysMkdirat, 4, "/var/log/nginx/access.log.1 [create]"},
+		{"unknown descriptor", event.SysUnlinkat, 9, "/srv/access.log.1 [delete]"},
+	} {
+		e := sysEv(c, t0, tc.nr, func(e *event.Event) { e.Path, e.Fd = []byte("access.log.1"), tc.fd })
+		e.Proc.FDs = map[int32]*event.FD{4: dir}
+		if got := texts(x.Extract(e, nil)); len(got) != 1 || got[0] != "file "+tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}

@@ -64,6 +64,25 @@ func defaultCases() []falcoCase {
 		{"Unexpected inbound connection",
 			func() *event.Enriched { return accept6("2001:db8::7", 5432) },
 			func() *event.Enriched { return accept6("::1", 5432) }},
+		// PostgreSQL's statistics socket at every start (containers-v2
+		// dev): a datagram connect to the unspecified address (the local
+		// host) and one dissolving the association (no peer).
+		{"Unexpected outbound connection",
+			func() *event.Enriched {
+				return connectEv(inCtr(proc("postgres", "/usr/lib/postgresql/15/bin/postgres"), ctr()), "198.51.100.7", 5432)
+			},
+			func() *event.Enriched {
+				return connectEv(inCtr(proc("postgres", "/usr/lib/postgresql/15/bin/postgres"), ctr()), "::", 5432)
+			}},
+		{"Unexpected outbound connection",
+			func() *event.Enriched {
+				return connectEv(inCtr(proc("postgres", "/usr/lib/postgresql/15/bin/postgres"), ctr()), "0.0.0.1", 5432)
+			},
+			func() *event.Enriched {
+				e := connectEv(inCtr(proc("postgres", "/usr/lib/postgresql/15/bin/postgres"), ctr()), "0.0.0.0", 5432)
+				e.Dst = netip.AddrPort{}
+				return e
+			}},
 		{"Crypto miner stratum connection",
 			func() *event.Enriched {
 				return connectEv(inCtr(proc("xmrig", "/tmp/xmrig", "xmrig", "-o", "pool:3333"), ctr()), "198.51.100.7", 3333)
@@ -118,6 +137,18 @@ func defaultCases() []falcoCase {
 		{"Capabilities changed in container",
 			func() *event.Enriched { return sysEv(cshell(proc("python3", "/usr/bin/python3")), event.SysCapset, 0) },
 			func() *event.Enriched { return sysEv(cshell(proc("runc", "/usr/bin/runc")), event.SysCapset, 0) }},
+		// The runtime's init stage (its exec was outside the container)
+		// and a privilege dropper starting the service (containers-v2
+		// dev); a process of the container that renamed itself like the
+		// runtime still fires.
+		{"Capabilities changed in container",
+			func() *event.Enriched { return sysEv(cshell(proc("runc:[0:PARENT]", "/tmp/x")), event.SysCapset, 0) },
+			func() *event.Enriched { return sysEv(inCtr(proc("runc:[0:PARENT]", ""), ctr()), event.SysCapset, 0) }},
+		{"Capabilities changed in container",
+			func() *event.Enriched { return sysEv(cshell(proc("perl", "/usr/bin/perl")), event.SysCapset, 0) },
+			func() *event.Enriched {
+				return sysEv(inCtr(proc("setpriv", "/usr/bin/setpriv", "setpriv", "--reuid=postgres", "postgres"), ctr()), event.SysCapset, 0)
+			}},
 		{"Process attached with ptrace", func() *event.Enriched { return ptrace(16) }, func() *event.Enriched { return ptrace(1) }},
 		{"Mount in container",
 			func() *event.Enriched {
@@ -130,6 +161,30 @@ func defaultCases() []falcoCase {
 				// container is "Container escape attempt refused").
 				e := sysEv(proc("mount", "/bin/mount"), event.SysMount, 0)
 				e.Path, e.Path2 = []byte("/dev/sda1"), []byte("/mnt")
+				return e
+			}},
+		// runc mounting the container's root, proc and masked paths at
+		// every container start (containers-v2 dev: 43 alerts per start).
+		{"Mount in container",
+			func() *event.Enriched {
+				e := sysEv(inCtr(proc("runc:[0:PARENT]", "/tmp/.x/runc"), ctr()), event.SysMount, 0)
+				e.Path, e.Path2 = []byte("proc"), []byte("/proc")
+				return e
+			},
+			func() *event.Enriched {
+				e := sysEv(inCtr(proc("runc:[0:PARENT]", "memfd:runc_cloned:/proc/self/exe"), ctr()), event.SysMount, 0)
+				e.Path, e.Path2 = []byte("proc"), []byte("/proc")
+				return e
+			}},
+		{"Container escape attempt refused",
+			func() *event.Enriched {
+				e := sysEv(inCtr(proc("runc:[1:CHILD]", "/tmp/runc"), ctr()), event.SysMount, -2)
+				e.Path2 = []byte("/proc/acpi")
+				return e
+			},
+			func() *event.Enriched {
+				e := sysEv(inCtr(proc("runc:[1:CHILD]", ""), ctr()), event.SysMount, -2)
+				e.Path2 = []byte("/proc/acpi")
 				return e
 			}},
 		{"Kernel module loaded from container",
@@ -193,6 +248,30 @@ func defaultCases() []falcoCase {
 			},
 			func() *event.Enriched {
 				return execEv(inCtr(lineage(proc("bash", "/bin/bash"), proc("runc", "/usr/bin/runc")), ctr()))
+			}},
+		// A service's command-string shell on a terminal is not
+		// interactive (containers-v2 dev); "-i" makes it so.
+		{"Interactive shell in container",
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("sh", "/bin/sh", "sh", "-i"), proc("python3", "/usr/bin/python3")), ctr())
+				p.Tty = 34816
+				return execEv(p)
+			},
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("sh", "/bin/sh", "sh", "-c", "getent hosts cache.internal"), proc("python3", "/usr/bin/python3")), ctr())
+				p.Tty = 34816
+				return execEv(p)
+			}},
+		{"Interactive shell in container",
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("bash", "/bin/bash", "bash", "--norc"), proc("runc", "/usr/bin/runc")), ctr())
+				p.Tty = 34816
+				return execEv(p)
+			},
+			func() *event.Enriched {
+				p := inCtr(lineage(proc("bash", "/bin/bash", "bash", "--norc", "-ec", "pg_dump shop | gzip"), proc("runc", "/usr/bin/runc")), ctr())
+				p.Tty = 34816
+				return execEv(p)
 			}},
 		{"Package manager in container",
 			func() *event.Enriched {

@@ -51,19 +51,21 @@ func newEvalCmd() *cobra.Command {
 		jobs                           int
 		shard                          string
 		grace                          time.Duration
-		rulePaths                      []string
+		rulePaths, baselinePaths       []string
 		defaultRules                   bool
 		modelMode                      string
 		minStable, learnWindow         time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "eval --dataset DIR [--report OUT] [--detector rules|model|both|suppressed|all] [--rules PATH]...",
+		Use:   "eval --dataset DIR [--report OUT] [--detector rules|model|both|suppressed|baseline-rules|setmember|all] [--rules PATH]... [--baseline-rules PATH]...",
 		Short: "Replay labelled traces through the pipeline and report precision, recall, false alarms and cost",
 		Long: `Evaluates detection on a labelled dataset:
   - a driftwatch suite (DIR/manifest.json, see docs/labels.md): each scenario
     learns on its benign training traces, then its test trace is replayed through
     the agent's pipeline with static rules, the learned-profile model, both, or
-    the static rules after learned suppression (suppressed);
+    the static rules after learned suppression (suppressed), and baselines: the
+    set-membership learner (setmember) and, with --baseline-rules, other rule
+    files alone (baseline-rules, e.g. Falco's three files);
   - a LID-DS scenario directory (training/, validation/, test/) or a directory
     of them, or an ADFA-LD root: each trace scored by the STIDE baseline
     (detector stide) and driftwatch's sequence model (detector model).
@@ -97,6 +99,7 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 					return rs, err
 				},
 				NewSetMember: func() (eval.Detector, error) { return setmember.New(setmember.Config{}), nil },
+
 				NewDetector: func() (eval.Detector, error) {
 					return profileDetector{model.NewDetector(profiler.New(nil, pcfg), model.Config{}), mm == event.ModeAuto}, nil
 				},
@@ -108,6 +111,17 @@ Writes OUT/report.json, OUT/report.md and PNG plots (docs/eval.md).`,
 					return suppress.New(pd.Profiler(), suppress.Policy{}, nil).Suppress, nil
 				},
 				Log: slog.Default(),
+			}
+			if len(baselinePaths) > 0 {
+				// Checked once here: a bad file is a usage error, not a
+				// failure of every scenario.
+				if _, _, err := rules.Load(baselinePaths, rules.Options{UnknownFieldsAsWarnings: true}); err != nil {
+					return withCode(exitUsage, fmt.Errorf("eval: --baseline-rules: %w", err))
+				}
+				opts.NewBaselineRules = func() (pipeline.Rules, error) {
+					rs, _, err := rules.Load(baselinePaths, rules.Options{UnknownFieldsAsWarnings: true})
+					return rs, err
+				}
 			}
 			opts.Seq.N, opts.Seq.Window, opts.Seq.ThreadAware = seqN, seqWindow, true
 			opts.TargetFPR = targetFPR
@@ -182,9 +196,10 @@ OUT/report.json, report.md and the plots with the same figures a single run give
 	f := cmd.Flags()
 	f.StringVar(&dataset, "dataset", "", "dataset directory (suite with manifest.json, LID-DS scenario(s) or ADFA-LD root)")
 	f.StringVar(&out, "report", "eval-report", "output directory for report.json, report.md and plots")
-	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (all = rules, model, both, suppressed and the setmember baseline side by side)")
+	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (all = rules, model, both, suppressed, baseline-rules with --baseline-rules, and the setmember baseline side by side)")
 	f.StringArrayVar(&rulePaths, "rules", nil, "rules file or directory for the rule detectors (repeatable; default: the built-in rules)")
 	f.BoolVar(&defaultRules, "default-rules", true, "with --rules, also load the built-in rules first")
+	f.StringArrayVar(&baselinePaths, "baseline-rules", nil, "rules files or directories of the baseline-rules detector, loaded alone (repeatable; e.g. Falco's three rule files); all includes it when given")
 	f.StringVar(&format, "input-format", "", "trace format of the suite's files: "+strings.Join(input.Formats(), ", ")+" (default: detect)")
 	f.BoolVar(&withOverhead, "overhead", false, "also measure the sensor overhead (root, BPF) and add the table")
 	f.IntVar(&overheadRounds, "overhead-rounds", 5, "interleaved pairs per overhead workload")
