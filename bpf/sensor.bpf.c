@@ -222,6 +222,7 @@ const struct ev_hdr *const dw_ev_hdr_btf __attribute__((unused)) = 0;
 // Set by the loader before load.
 const volatile __u32 ignore_tgid = 0;         // the sensor's own process
 const volatile __u64 dedup_window_ns = 0;     // 0: no deduplication
+const volatile __u64 dedup_window_jiffies = 0; // the same window in jiffies (see dedup_now)
 const volatile __u64 dedup_k0 = 0, dedup_k1 = 0; // SipHash key, random per load
 
 struct {
@@ -287,7 +288,7 @@ struct dedup_key {
 #define DEDUP_SLOTS 4096
 struct dedup_slot {
 	struct dedup_key k;
-	__u64 ts;  // boot ns of the last delivered event of this key
+	__u64 ts;  // jiffies (dedup_now) of the last delivered event of this key
 	__u32 gen; // dedup_gen when it was delivered
 	__u32 pad;
 };
@@ -298,6 +299,42 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dedup_slot);
 } dedup SEC(".maps");
+
+// Repeats of successful opens are recognised by the opened file's
+// identity, a key of its own (72 bytes instead of dedup_key's 168): it is
+// built, hashed and compared on every open of the open storm, so every
+// word counts. Same direct-mapped per-CPU scheme as dedup.
+struct file_key {
+	__u64 ino;     // the opened file's inode ...
+	__u64 name;    // ... the hash and length of its name (d_name.hash_len) ...
+	__u64 parent;  // ... its directory's inode
+	__u64 root;    // the process's root directory inode ...
+	__u64 rootmnt; // ... its device, and the mount namespace << 32
+	__u32 dev;     // the file's device
+	__u32 mnt_id;  // the mount it was opened on (pointers may not be hashed)
+	__u32 tgid;
+	__u32 uid;
+	__u32 euid;
+	__u32 flags;   // open flags
+	__u32 mode;    // open mode
+	__u32 nr;      // the syscall
+};
+_Static_assert(sizeof(struct file_key) == 72, "file_key layout");
+_Static_assert(sizeof(struct file_key) % 8 == 0, "file_key is compared in words");
+
+struct file_slot {
+	struct file_key k;
+	__u64 ts;  // jiffies (dedup_now) of the last delivered open of this key
+	__u32 gen; // dedup_gen when it was delivered
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DEDUP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct file_slot);
+} dedup_file SEC(".maps");
 
 // dedup_gen[0]: bumped by userspace (Sensor.ResetDedup) to forget every key.
 struct {
@@ -463,7 +500,7 @@ static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u3
 {
 	struct dedup_slot *d = dedup_slot_of(k);
 	*sp = d;
-	if (!d || d->gen != gen || now - d->ts >= dedup_window_ns)
+	if (!d || d->gen != gen || now - d->ts >= dedup_window_jiffies)
 		return 0;
 	const __u64 *a = (const __u64 *)k, *b = (const __u64 *)&d->k;
 #pragma unroll
@@ -479,6 +516,53 @@ static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u3
 // dedup_mark records in d (k's slot) that k was delivered at now. Called
 // only once the record is reserved, so a lost record never hides the next.
 static __always_inline void dedup_mark(struct dedup_slot *d, const struct dedup_key *k, __u64 now, __u32 gen)
+{
+	if (!d)
+		return;
+	__builtin_memcpy(&d->k, k, sizeof(*k));
+	d->ts = now;
+	d->gen = gen;
+}
+
+// dedup_now is the clock of the deduplication windows: jiffies, which
+// the verifier inlines to one load. bpf_ktime_get_boot_ns reads the
+// hardware clock, measured ~40 ns per call on the reference VM: on every
+// repeat that was a fifth of the program's cost above the bare hook
+// (docs/sensor.md "Overhead"). The loader converts the window with the
+// kernel's HZ (bpf.Open); records still carry boot ns.
+static __always_inline __u64 dedup_now(void)
+{
+	return bpf_jiffies64();
+}
+
+#define FILE_KEY_WORDS (sizeof(struct file_key) / 8)
+
+// file_seen is dedup_seen for an identity key; *sp is k's slot for
+// file_mark.
+static __always_inline int file_seen(const struct file_key *k, __u64 now, __u32 gen, __u32 slot,
+				     struct file_slot **sp)
+{
+	// the slot: a spread of the words that vary most between opens
+	__u64 x = k->ino ^ (k->name * 0x9E3779B97F4A7C15ULL) ^ ((__u64)k->tgid << 32) ^ k->flags;
+	x *= 0x9E3779B97F4A7C15ULL;
+	__u32 idx = (x >> 40) & (DEDUP_SLOTS - 1);
+	struct file_slot *d = bpf_map_lookup_elem(&dedup_file, &idx);
+	*sp = d;
+	if (!d || d->gen != gen || now - d->ts >= dedup_window_jiffies)
+		return 0;
+	const __u64 *a = (const __u64 *)k, *b = (const __u64 *)&d->k;
+#pragma unroll
+	for (int i = 0; i < FILE_KEY_WORDS; i++)
+		if (a[i] != b[i])
+			return 0;
+	__u64 *c = bpf_map_lookup_elem(&dedup_count, &slot);
+	if (c)
+		*c += 1;
+	return 1;
+}
+
+// file_mark is dedup_mark for an identity key.
+static __always_inline void file_mark(struct file_slot *d, const struct file_key *k, __u64 now, __u32 gen)
 {
 	if (!d)
 		return;
@@ -901,12 +985,23 @@ static __always_inline struct file *file_of(struct task_struct *t, long fd)
 	struct fdtable *fdt = files->fdt;
 	if (!fdt || fd >= fdt->max_fds)
 		return 0;
-	struct file **fds = fdt->fd;
+	// fdt->fd[fd] with a plain load instead of a bpf_probe_read_kernel
+	// call (measured ~20 ns on every open): the slot is read through a
+	// type whose first member is a struct file pointer (struct kiocb's
+	// ki_filp has been first since 2.6), so the verifier makes it a
+	// fault-safe load.
+	unsigned long slotaddr = (unsigned long)fdt->fd + fd * sizeof(void *);
 	struct file *fp = 0;
-	bpf_probe_read_kernel(&fp, sizeof(fp), &fds[fd]);
+	if (bpf_core_field_offset(struct kiocb, ki_filp) == 0) {
+		struct kiocb *slot = bpf_rdonly_cast((void *)slotaddr, bpf_core_type_id_kernel(struct kiocb));
+		fp = slot->ki_filp;
+	} else {
+		bpf_probe_read_kernel(&fp, sizeof(fp), (void *)slotaddr);
+		fp = bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
+	}
 	if (!fp)
 		return 0;
-	return bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
+	return fp;
 }
 
 // sock_of_file returns the struct sock of a socket file, or NULL.
@@ -1280,7 +1375,7 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 	}
 	}
 
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 dnow = 0;
 	struct dedup_key k;
 	struct dedup_slot *dslot = 0;
 	__u32 gen = 0;
@@ -1300,17 +1395,18 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 		if (nf.family == AF_UNIX && salen > 2)
 			k.hash = siphash13((const char *)sa->data, salen - 2);
 		gen = dedup_generation();
-		if (dedup_seen(&k, now, gen, LOST_NET, &dslot))
+		dnow = dedup_now();
+		if (dedup_seen(&k, dnow, gen, LOST_NET, &dslot))
 			return 0;
 	}
 
 	if (nr == NR_socket && ret >= 0)
 		sock_facts(&nf, sock_of(t, ret), 0, 0, 0, 0);
-	struct ev_hdr *h = reserve_sys(REC_NET, LOST_NET, t, regs, nr, ret, now);
+	struct ev_hdr *h = reserve_sys(REC_NET, LOST_NET, t, regs, nr, ret, bpf_ktime_get_boot_ns());
 	if (!h)
 		return 0;
 	if (dedup)
-		dedup_mark(dslot, &k, now, gen);
+		dedup_mark(dslot, &k, dnow, gen);
 	__builtin_memset((char *)h + HDR_SIZE, 0, UNIX_LEN);
 	// The descriptor's own facts, read now: a socket's type, inode.
 	file_facts(h, file_of(t, (nr == NR_socket || nr == NR_accept || nr == NR_accept4) ? ret : fd));
@@ -1440,15 +1536,6 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 		a.flags = regs->dx;
 		break;
 	}
-	// The path goes straight into the record buffer; the header is
-	// cleared and filled only once the event is known not to be a repeat.
-	__u32 rkey = SCRATCH_SYSCALL;
-	struct ev_hdr *h = bpf_map_lookup_elem(&rec_map, &rkey);
-	if (!h)
-		return 0;
-	const char *up = (const char *)h + HDR_SIZE;
-	__u64 now = bpf_ktime_get_boot_ns();
-
 	// The opened file, read from the descriptor the open returned.
 	struct file *f = 0;
 	struct inode *fino = 0;
@@ -1463,37 +1550,64 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	// file (inode, device) by the same name (the name's hash and length
 	// and its directory's inode) on the same mount, so with the same
 	// resolved path, and the same flags and mode: the string it passed
-	// is not even read for a repeat. A failed open has no file: it
-	// is keyed by its absolute path string.
+	// is not even read for a repeat, and nothing else is looked up,
+	// cleared or read (no record buffer, no boot clock) before the key
+	// says so. A failed open has no file: it is keyed by its absolute
+	// path string below.
+	__u32 gen = 0;
+	__u64 dnow = 0;
+	struct file_key fk;
+	struct file_slot *fslot = 0;
+	int dd = dedup_window_ns && is_open(nr);
+	if (dd && fino) {
+		const struct cred *c = t->cred;
+		struct dentry *fd_d = f->f_path.dentry;
+		struct dentry *fd_p = fd_d->d_parent;
+		struct mount *fd_m = bpf_rdonly_cast((void *)f->f_path.mnt - bpf_core_field_offset(struct mount, mnt),
+						     bpf_core_type_id_kernel(struct mount));
+		fk.ino = fino->i_ino;
+		fk.name = fd_d->d_name.hash_len;
+		fk.parent = 0;
+		if (fd_p && fd_p->d_inode)
+			fk.parent = fd_p->d_inode->i_ino;
+		fk.root = 0;
+		fk.rootmnt = 0;
+		struct fs_struct *fs = t->fs;
+		if (fs) {
+			struct inode *ri = fs->root.dentry->d_inode;
+			if (ri) {
+				fk.root = ri->i_ino;
+				fk.rootmnt = ri->i_sb->s_dev;
+			}
+		}
+		struct nsproxy *ns = t->nsproxy;
+		if (ns)
+			fk.rootmnt |= (__u64)ns->mnt_ns->ns.inum << 32;
+		fk.dev = fino->i_sb->s_dev;
+		fk.mnt_id = fd_m->mnt_id;
+		fk.tgid = t->tgid;
+		fk.uid = c->uid.val;
+		fk.euid = c->euid.val;
+		fk.flags = a.flags;
+		fk.mode = a.mode;
+		fk.nr = nr;
+		gen = dedup_generation();
+		dnow = dedup_now();
+		if (file_seen(&fk, dnow, gen, slot, &fslot))
+			return 0;
+	}
+
+	// The path goes straight into the record buffer; the header is
+	// cleared and filled only once the event is known not to be a repeat.
+	__u32 rkey = SCRATCH_SYSCALL;
+	struct ev_hdr *h = bpf_map_lookup_elem(&rec_map, &rkey);
+	if (!h)
+		return 0;
+	const char *up = (const char *)h + HDR_SIZE;
+	__u64 now = bpf_ktime_get_boot_ns();
 	struct dedup_key k;
 	struct dedup_key *kp = 0;
 	struct dedup_slot *dslot = 0;
-	__u32 gen = 0;
-	int dd = dedup_window_ns && is_open(nr);
-	if (dd && fino) {
-		__builtin_memset(&k, 0, sizeof(k));
-		dedup_task(&k, t, nr, ret);
-		k.flags = a.flags;
-		k.mode = a.mode;
-		k.len = ~0u; // identity key
-		k.ino = fino->i_ino;
-		k.dev = fino->i_sb->s_dev;
-		// the name: its hash and length and its directory's inode;
-		// the mount by its id (pointers may not be hashed)
-		struct dentry *fd_d = f->f_path.dentry;
-		k.hash = fd_d->d_name.hash_len;
-		struct dentry *fd_p = fd_d->d_parent;
-		if (fd_p && fd_p->d_inode)
-			k.path[0] = fd_p->d_inode->i_ino;
-		struct mount *fd_m = bpf_rdonly_cast((void *)f->f_path.mnt - bpf_core_field_offset(struct mount, mnt),
-						     bpf_core_type_id_kernel(struct mount));
-		k.path[1] = fd_m->mnt_id;
-		dedup_root(&k, t);
-		gen = dedup_generation();
-		if (dedup_seen(&k, now, gen, slot, &dslot))
-			return 0;
-		kp = &k;
-	}
 
 	long n = 0;
 	if (a.path)
@@ -1523,7 +1637,8 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 			k.hash = siphash13(up, n);
 		dedup_root(&k, t);
 		gen = dedup_generation();
-		if (dedup_seen(&k, now, gen, slot, &dslot))
+		dnow = dedup_now();
+		if (dedup_seen(&k, dnow, gen, slot, &dslot))
 			return 0;
 		kp = &k;
 	}
@@ -1543,7 +1658,9 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	if (f)
 		off = resolve_path(h, t, R_RPATH, off, f->f_path.dentry, f->f_path.mnt, SCRATCH_SYSCALL);
 	if (kp)
-		dedup_mark(dslot, kp, now, gen);
+		dedup_mark(dslot, kp, dnow, gen);
+	if (fslot)
+		file_mark(fslot, &fk, dnow, gen);
 	rec_submit(&syscall_rb, h, off, slot);
 	return 0;
 }
