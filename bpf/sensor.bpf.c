@@ -373,6 +373,10 @@ struct scratch {
 	// The walk's state lives here, not on the stack: the verifier then
 	// knows nothing about its values and checks the step once.
 	struct walk w;
+	// sys_p1's deduplication keys: off its stack, which dw_sys_exit's
+	// inline repeat check shares (512 bytes for the whole call chain).
+	struct dedup_key dk;
+	struct file_key fk;
 };
 
 // Per-CPU scratch: slot 0 for the lifecycle programs, 1 for sys_exit.
@@ -1426,6 +1430,81 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 	return 0;
 }
 
+// file_key_of fills the identity key of a successful open of f (inode
+// fino) by task t.
+static __always_inline void file_key_of(struct file_key *fk, struct task_struct *t, struct file *f, struct inode *fino,
+					long nr, __u32 flags, __u32 mode)
+{
+	const struct cred *c = t->cred;
+	struct dentry *fd_d = f->f_path.dentry;
+	struct dentry *fd_p = fd_d->d_parent;
+	struct mount *fd_m = bpf_rdonly_cast((void *)f->f_path.mnt - bpf_core_field_offset(struct mount, mnt),
+					     bpf_core_type_id_kernel(struct mount));
+	fk->ino = fino->i_ino;
+	fk->name = fd_d->d_name.hash_len;
+	fk->parent = 0;
+	if (fd_p && fd_p->d_inode)
+		fk->parent = fd_p->d_inode->i_ino;
+	fk->root = 0;
+	fk->rootmnt = 0;
+	struct fs_struct *fs = t->fs;
+	if (fs) {
+		struct inode *ri = fs->root.dentry->d_inode;
+		if (ri) {
+			fk->root = ri->i_ino;
+			fk->rootmnt = ri->i_sb->s_dev;
+		}
+	}
+	struct nsproxy *ns = t->nsproxy;
+	if (ns)
+		fk->rootmnt |= (__u64)ns->mnt_ns->ns.inum << 32;
+	fk->dev = fino->i_sb->s_dev;
+	fk->mnt_id = fd_m->mnt_id;
+	fk->tgid = t->tgid;
+	fk->uid = c->uid.val;
+	fk->euid = c->euid.val;
+	fk->flags = flags;
+	fk->mode = mode;
+	fk->nr = nr;
+}
+
+// open_repeat reports whether a successful open(2), openat(2) or creat(2)
+// repeats one delivered within the window (and counts it if so). It runs
+// inline in dw_sys_exit, before any call: on this kernel every call and
+// return pays a return thunk (retbleed/SRSO mitigations), and a repeat is
+// the commonest event of all. Anything else, and every miss, goes on to
+// sys_p1 (which builds the key again to mark it once the record is out).
+static __always_inline int open_repeat(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+{
+	__u32 flags, mode;
+	switch (nr) {
+	case NR_open:
+		flags = regs->si;
+		mode = regs->dx;
+		break;
+	case NR_openat:
+		flags = regs->dx;
+		mode = regs->r10;
+		break;
+	case NR_creat:
+		flags = 0100 | 01 | 01000;
+		mode = regs->si;
+		break;
+	default:
+		return 0;
+	}
+	struct file *f = file_of(t, ret);
+	if (!f)
+		return 0;
+	struct inode *fino = f->f_inode;
+	if (!fino)
+		return 0;
+	struct file_key fk;
+	file_key_of(&fk, t, f, fino, nr, flags, mode);
+	struct file_slot *fslot;
+	return file_seen(&fk, dedup_now(), dedup_generation(), LOST_FILE, &fslot);
+}
+
 struct p1args {
 	const void *path;
 	__u64 arg3;
@@ -1554,46 +1633,20 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	// cleared or read (no record buffer, no boot clock) before the key
 	// says so. A failed open has no file: it is keyed by its absolute
 	// path string below.
+	__u32 skey = SCRATCH_SYSCALL;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &skey);
+	if (!sc)
+		return 0;
 	__u32 gen = 0;
 	__u64 dnow = 0;
-	struct file_key fk;
+	struct file_key *fk = &sc->fk;
 	struct file_slot *fslot = 0;
 	int dd = dedup_window_ns && is_open(nr);
 	if (dd && fino) {
-		const struct cred *c = t->cred;
-		struct dentry *fd_d = f->f_path.dentry;
-		struct dentry *fd_p = fd_d->d_parent;
-		struct mount *fd_m = bpf_rdonly_cast((void *)f->f_path.mnt - bpf_core_field_offset(struct mount, mnt),
-						     bpf_core_type_id_kernel(struct mount));
-		fk.ino = fino->i_ino;
-		fk.name = fd_d->d_name.hash_len;
-		fk.parent = 0;
-		if (fd_p && fd_p->d_inode)
-			fk.parent = fd_p->d_inode->i_ino;
-		fk.root = 0;
-		fk.rootmnt = 0;
-		struct fs_struct *fs = t->fs;
-		if (fs) {
-			struct inode *ri = fs->root.dentry->d_inode;
-			if (ri) {
-				fk.root = ri->i_ino;
-				fk.rootmnt = ri->i_sb->s_dev;
-			}
-		}
-		struct nsproxy *ns = t->nsproxy;
-		if (ns)
-			fk.rootmnt |= (__u64)ns->mnt_ns->ns.inum << 32;
-		fk.dev = fino->i_sb->s_dev;
-		fk.mnt_id = fd_m->mnt_id;
-		fk.tgid = t->tgid;
-		fk.uid = c->uid.val;
-		fk.euid = c->euid.val;
-		fk.flags = a.flags;
-		fk.mode = a.mode;
-		fk.nr = nr;
+		file_key_of(fk, t, f, fino, nr, a.flags, a.mode);
 		gen = dedup_generation();
 		dnow = dedup_now();
-		if (file_seen(&fk, dnow, gen, slot, &fslot))
+		if (file_seen(fk, dnow, gen, slot, &fslot))
 			return 0;
 	}
 
@@ -1605,7 +1658,7 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 		return 0;
 	const char *up = (const char *)h + HDR_SIZE;
 	__u64 now = bpf_ktime_get_boot_ns();
-	struct dedup_key k;
+	struct dedup_key *k = &sc->dk;
 	struct dedup_key *kp = 0;
 	struct dedup_slot *dslot = 0;
 
@@ -1615,11 +1668,11 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	n = n > 1 ? n - 1 : 0; // without the NUL
 
 	if (dd && !fino && ret < 0 && (nr != NR_openat2 || a.arg3 == 0) && n > 0 && n < PATH_LEN && up[0] == '/') {
-		__builtin_memset(&k, 0, sizeof(k));
-		dedup_task(&k, t, nr, ret);
-		k.flags = a.flags;
-		k.mode = a.mode;
-		k.len = n;
+		__builtin_memset(k, 0, sizeof(*k));
+		dedup_task(k, t, nr, ret);
+		k->flags = a.flags;
+		k->mode = a.mode;
+		k->len = n;
 		// Paths up to DEDUP_PATH bytes (most) are compared exactly;
 		// longer ones by their first bytes and a keyed hash.
 		const __u64 *pw = (const __u64 *)up;
@@ -1631,16 +1684,16 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 				w = 0;
 			else if (rem < 8)
 				w &= (1ULL << ((rem & 7) * 8)) - 1;
-			k.path[i] = w;
+			k->path[i] = w;
 		}
 		if (n > DEDUP_PATH)
-			k.hash = siphash13(up, n);
-		dedup_root(&k, t);
+			k->hash = siphash13(up, n);
+		dedup_root(k, t);
 		gen = dedup_generation();
 		dnow = dedup_now();
-		if (dedup_seen(&k, dnow, gen, slot, &dslot))
+		if (dedup_seen(k, dnow, gen, slot, &dslot))
 			return 0;
-		kp = &k;
+		kp = k;
 	}
 	clear_hdr(h);
 	fill_sys(h, t, regs, nr, ret, now);
@@ -1660,7 +1713,7 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	if (kp)
 		dedup_mark(dslot, kp, dnow, gen);
 	if (fslot)
-		file_mark(fslot, &fk, dnow, gen);
+		file_mark(fslot, fk, dnow, gen);
 	rec_submit(&syscall_rb, h, off, slot);
 	return 0;
 }
@@ -1826,6 +1879,8 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 	if (t->thread_info.status & TS_COMPAT)
 		return 0; // ia32 numbering: not reported
 
+	if (dedup_window_ns && ret >= 0 && open_repeat(t, regs, nr, ret))
+		return 0;
 	switch (nr) {
 	case NR_execve:
 	case NR_execveat:
