@@ -222,6 +222,7 @@ const struct ev_hdr *const dw_ev_hdr_btf __attribute__((unused)) = 0;
 // Set by the loader before load.
 const volatile __u32 ignore_tgid = 0;         // the sensor's own process
 const volatile __u64 dedup_window_ns = 0;     // 0: no deduplication
+const volatile __u64 dedup_window_jiffies = 0; // the same window in jiffies (see dedup_now)
 const volatile __u64 dedup_k0 = 0, dedup_k1 = 0; // SipHash key, random per load
 
 struct {
@@ -287,7 +288,7 @@ struct dedup_key {
 #define DEDUP_SLOTS 4096
 struct dedup_slot {
 	struct dedup_key k;
-	__u64 ts;  // boot ns of the last delivered event of this key
+	__u64 ts;  // jiffies (dedup_now) of the last delivered event of this key
 	__u32 gen; // dedup_gen when it was delivered
 	__u32 pad;
 };
@@ -298,6 +299,42 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dedup_slot);
 } dedup SEC(".maps");
+
+// Repeats of successful opens are recognised by the opened file's
+// identity, a key of its own (72 bytes instead of dedup_key's 168): it is
+// built, hashed and compared on every open of the open storm, so every
+// word counts. Same direct-mapped per-CPU scheme as dedup.
+struct file_key {
+	__u64 ino;     // the opened file's inode ...
+	__u64 name;    // ... the hash and length of its name (d_name.hash_len) ...
+	__u64 parent;  // ... its directory's inode
+	__u64 root;    // the process's root directory inode ...
+	__u64 rootmnt; // ... its device, and the mount namespace << 32
+	__u32 dev;     // the file's device
+	__u32 mnt_id;  // the mount it was opened on (pointers may not be hashed)
+	__u32 tgid;
+	__u32 uid;
+	__u32 euid;
+	__u32 flags;   // open flags
+	__u32 mode;    // open mode
+	__u32 nr;      // the syscall
+};
+_Static_assert(sizeof(struct file_key) == 72, "file_key layout");
+_Static_assert(sizeof(struct file_key) % 8 == 0, "file_key is compared in words");
+
+struct file_slot {
+	struct file_key k;
+	__u64 ts;  // jiffies (dedup_now) of the last delivered open of this key
+	__u32 gen; // dedup_gen when it was delivered
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DEDUP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct file_slot);
+} dedup_file SEC(".maps");
 
 // dedup_gen[0]: bumped by userspace (Sensor.ResetDedup) to forget every key.
 struct {
@@ -336,6 +373,10 @@ struct scratch {
 	// The walk's state lives here, not on the stack: the verifier then
 	// knows nothing about its values and checks the step once.
 	struct walk w;
+	// sys_p1's deduplication keys: off its stack, which dw_sys_exit's
+	// inline repeat check shares (512 bytes for the whole call chain).
+	struct dedup_key dk;
+	struct file_key fk;
 };
 
 // Per-CPU scratch: slot 0 for the lifecycle programs, 1 for sys_exit.
@@ -463,7 +504,7 @@ static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u3
 {
 	struct dedup_slot *d = dedup_slot_of(k);
 	*sp = d;
-	if (!d || d->gen != gen || now - d->ts >= dedup_window_ns)
+	if (!d || d->gen != gen || now - d->ts >= dedup_window_jiffies)
 		return 0;
 	const __u64 *a = (const __u64 *)k, *b = (const __u64 *)&d->k;
 #pragma unroll
@@ -479,6 +520,53 @@ static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u3
 // dedup_mark records in d (k's slot) that k was delivered at now. Called
 // only once the record is reserved, so a lost record never hides the next.
 static __always_inline void dedup_mark(struct dedup_slot *d, const struct dedup_key *k, __u64 now, __u32 gen)
+{
+	if (!d)
+		return;
+	__builtin_memcpy(&d->k, k, sizeof(*k));
+	d->ts = now;
+	d->gen = gen;
+}
+
+// dedup_now is the clock of the deduplication windows: jiffies, which
+// the verifier inlines to one load. bpf_ktime_get_boot_ns reads the
+// hardware clock, measured ~40 ns per call on the reference VM: on every
+// repeat that was a fifth of the program's cost above the bare hook
+// (docs/sensor.md "Overhead"). The loader converts the window with the
+// kernel's HZ (bpf.Open); records still carry boot ns.
+static __always_inline __u64 dedup_now(void)
+{
+	return bpf_jiffies64();
+}
+
+#define FILE_KEY_WORDS (sizeof(struct file_key) / 8)
+
+// file_seen is dedup_seen for an identity key; *sp is k's slot for
+// file_mark.
+static __always_inline int file_seen(const struct file_key *k, __u64 now, __u32 gen, __u32 slot,
+				     struct file_slot **sp)
+{
+	// the slot: a spread of the words that vary most between opens
+	__u64 x = k->ino ^ (k->name * 0x9E3779B97F4A7C15ULL) ^ ((__u64)k->tgid << 32) ^ k->flags;
+	x *= 0x9E3779B97F4A7C15ULL;
+	__u32 idx = (x >> 40) & (DEDUP_SLOTS - 1);
+	struct file_slot *d = bpf_map_lookup_elem(&dedup_file, &idx);
+	*sp = d;
+	if (!d || d->gen != gen || now - d->ts >= dedup_window_jiffies)
+		return 0;
+	const __u64 *a = (const __u64 *)k, *b = (const __u64 *)&d->k;
+#pragma unroll
+	for (int i = 0; i < FILE_KEY_WORDS; i++)
+		if (a[i] != b[i])
+			return 0;
+	__u64 *c = bpf_map_lookup_elem(&dedup_count, &slot);
+	if (c)
+		*c += 1;
+	return 1;
+}
+
+// file_mark is dedup_mark for an identity key.
+static __always_inline void file_mark(struct file_slot *d, const struct file_key *k, __u64 now, __u32 gen)
 {
 	if (!d)
 		return;
@@ -901,12 +989,23 @@ static __always_inline struct file *file_of(struct task_struct *t, long fd)
 	struct fdtable *fdt = files->fdt;
 	if (!fdt || fd >= fdt->max_fds)
 		return 0;
-	struct file **fds = fdt->fd;
+	// fdt->fd[fd] with a plain load instead of a bpf_probe_read_kernel
+	// call (measured ~20 ns on every open): the slot is read through a
+	// type whose first member is a struct file pointer (struct kiocb's
+	// ki_filp has been first since 2.6), so the verifier makes it a
+	// fault-safe load.
+	unsigned long slotaddr = (unsigned long)fdt->fd + fd * sizeof(void *);
 	struct file *fp = 0;
-	bpf_probe_read_kernel(&fp, sizeof(fp), &fds[fd]);
+	if (bpf_core_field_offset(struct kiocb, ki_filp) == 0) {
+		struct kiocb *slot = bpf_rdonly_cast((void *)slotaddr, bpf_core_type_id_kernel(struct kiocb));
+		fp = slot->ki_filp;
+	} else {
+		bpf_probe_read_kernel(&fp, sizeof(fp), (void *)slotaddr);
+		fp = bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
+	}
 	if (!fp)
 		return 0;
-	return bpf_rdonly_cast(fp, bpf_core_type_id_kernel(struct file));
+	return fp;
 }
 
 // sock_of_file returns the struct sock of a socket file, or NULL.
@@ -1280,7 +1379,7 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 	}
 	}
 
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 dnow = 0;
 	struct dedup_key k;
 	struct dedup_slot *dslot = 0;
 	__u32 gen = 0;
@@ -1300,17 +1399,18 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 		if (nf.family == AF_UNIX && salen > 2)
 			k.hash = siphash13((const char *)sa->data, salen - 2);
 		gen = dedup_generation();
-		if (dedup_seen(&k, now, gen, LOST_NET, &dslot))
+		dnow = dedup_now();
+		if (dedup_seen(&k, dnow, gen, LOST_NET, &dslot))
 			return 0;
 	}
 
 	if (nr == NR_socket && ret >= 0)
 		sock_facts(&nf, sock_of(t, ret), 0, 0, 0, 0);
-	struct ev_hdr *h = reserve_sys(REC_NET, LOST_NET, t, regs, nr, ret, now);
+	struct ev_hdr *h = reserve_sys(REC_NET, LOST_NET, t, regs, nr, ret, bpf_ktime_get_boot_ns());
 	if (!h)
 		return 0;
 	if (dedup)
-		dedup_mark(dslot, &k, now, gen);
+		dedup_mark(dslot, &k, dnow, gen);
 	__builtin_memset((char *)h + HDR_SIZE, 0, UNIX_LEN);
 	// The descriptor's own facts, read now: a socket's type, inode.
 	file_facts(h, file_of(t, (nr == NR_socket || nr == NR_accept || nr == NR_accept4) ? ret : fd));
@@ -1328,6 +1428,81 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 		put_unix(h, sa, salen);
 	submit_sys(h);
 	return 0;
+}
+
+// file_key_of fills the identity key of a successful open of f (inode
+// fino) by task t.
+static __always_inline void file_key_of(struct file_key *fk, struct task_struct *t, struct file *f, struct inode *fino,
+					long nr, __u32 flags, __u32 mode)
+{
+	const struct cred *c = t->cred;
+	struct dentry *fd_d = f->f_path.dentry;
+	struct dentry *fd_p = fd_d->d_parent;
+	struct mount *fd_m = bpf_rdonly_cast((void *)f->f_path.mnt - bpf_core_field_offset(struct mount, mnt),
+					     bpf_core_type_id_kernel(struct mount));
+	fk->ino = fino->i_ino;
+	fk->name = fd_d->d_name.hash_len;
+	fk->parent = 0;
+	if (fd_p && fd_p->d_inode)
+		fk->parent = fd_p->d_inode->i_ino;
+	fk->root = 0;
+	fk->rootmnt = 0;
+	struct fs_struct *fs = t->fs;
+	if (fs) {
+		struct inode *ri = fs->root.dentry->d_inode;
+		if (ri) {
+			fk->root = ri->i_ino;
+			fk->rootmnt = ri->i_sb->s_dev;
+		}
+	}
+	struct nsproxy *ns = t->nsproxy;
+	if (ns)
+		fk->rootmnt |= (__u64)ns->mnt_ns->ns.inum << 32;
+	fk->dev = fino->i_sb->s_dev;
+	fk->mnt_id = fd_m->mnt_id;
+	fk->tgid = t->tgid;
+	fk->uid = c->uid.val;
+	fk->euid = c->euid.val;
+	fk->flags = flags;
+	fk->mode = mode;
+	fk->nr = nr;
+}
+
+// open_repeat reports whether a successful open(2), openat(2) or creat(2)
+// repeats one delivered within the window (and counts it if so). It runs
+// inline in dw_sys_exit, before any call: on this kernel every call and
+// return pays a return thunk (retbleed/SRSO mitigations), and a repeat is
+// the commonest event of all. Anything else, and every miss, goes on to
+// sys_p1 (which builds the key again to mark it once the record is out).
+static __always_inline int open_repeat(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+{
+	__u32 flags, mode;
+	switch (nr) {
+	case NR_open:
+		flags = regs->si;
+		mode = regs->dx;
+		break;
+	case NR_openat:
+		flags = regs->dx;
+		mode = regs->r10;
+		break;
+	case NR_creat:
+		flags = 0100 | 01 | 01000;
+		mode = regs->si;
+		break;
+	default:
+		return 0;
+	}
+	struct file *f = file_of(t, ret);
+	if (!f)
+		return 0;
+	struct inode *fino = f->f_inode;
+	if (!fino)
+		return 0;
+	struct file_key fk;
+	file_key_of(&fk, t, f, fino, nr, flags, mode);
+	struct file_slot *fslot;
+	return file_seen(&fk, dedup_now(), dedup_generation(), LOST_FILE, &fslot);
 }
 
 struct p1args {
@@ -1440,15 +1615,6 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 		a.flags = regs->dx;
 		break;
 	}
-	// The path goes straight into the record buffer; the header is
-	// cleared and filled only once the event is known not to be a repeat.
-	__u32 rkey = SCRATCH_SYSCALL;
-	struct ev_hdr *h = bpf_map_lookup_elem(&rec_map, &rkey);
-	if (!h)
-		return 0;
-	const char *up = (const char *)h + HDR_SIZE;
-	__u64 now = bpf_ktime_get_boot_ns();
-
 	// The opened file, read from the descriptor the open returned.
 	struct file *f = 0;
 	struct inode *fino = 0;
@@ -1463,37 +1629,38 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	// file (inode, device) by the same name (the name's hash and length
 	// and its directory's inode) on the same mount, so with the same
 	// resolved path, and the same flags and mode: the string it passed
-	// is not even read for a repeat. A failed open has no file: it
-	// is keyed by its absolute path string.
-	struct dedup_key k;
-	struct dedup_key *kp = 0;
-	struct dedup_slot *dslot = 0;
+	// is not even read for a repeat, and nothing else is looked up,
+	// cleared or read (no record buffer, no boot clock) before the key
+	// says so. A failed open has no file: it is keyed by its absolute
+	// path string below.
+	__u32 skey = SCRATCH_SYSCALL;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &skey);
+	if (!sc)
+		return 0;
 	__u32 gen = 0;
+	__u64 dnow = 0;
+	struct file_key *fk = &sc->fk;
+	struct file_slot *fslot = 0;
 	int dd = dedup_window_ns && is_open(nr);
 	if (dd && fino) {
-		__builtin_memset(&k, 0, sizeof(k));
-		dedup_task(&k, t, nr, ret);
-		k.flags = a.flags;
-		k.mode = a.mode;
-		k.len = ~0u; // identity key
-		k.ino = fino->i_ino;
-		k.dev = fino->i_sb->s_dev;
-		// the name: its hash and length and its directory's inode;
-		// the mount by its id (pointers may not be hashed)
-		struct dentry *fd_d = f->f_path.dentry;
-		k.hash = fd_d->d_name.hash_len;
-		struct dentry *fd_p = fd_d->d_parent;
-		if (fd_p && fd_p->d_inode)
-			k.path[0] = fd_p->d_inode->i_ino;
-		struct mount *fd_m = bpf_rdonly_cast((void *)f->f_path.mnt - bpf_core_field_offset(struct mount, mnt),
-						     bpf_core_type_id_kernel(struct mount));
-		k.path[1] = fd_m->mnt_id;
-		dedup_root(&k, t);
+		file_key_of(fk, t, f, fino, nr, a.flags, a.mode);
 		gen = dedup_generation();
-		if (dedup_seen(&k, now, gen, slot, &dslot))
+		dnow = dedup_now();
+		if (file_seen(fk, dnow, gen, slot, &fslot))
 			return 0;
-		kp = &k;
 	}
+
+	// The path goes straight into the record buffer; the header is
+	// cleared and filled only once the event is known not to be a repeat.
+	__u32 rkey = SCRATCH_SYSCALL;
+	struct ev_hdr *h = bpf_map_lookup_elem(&rec_map, &rkey);
+	if (!h)
+		return 0;
+	const char *up = (const char *)h + HDR_SIZE;
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct dedup_key *k = &sc->dk;
+	struct dedup_key *kp = 0;
+	struct dedup_slot *dslot = 0;
 
 	long n = 0;
 	if (a.path)
@@ -1501,11 +1668,11 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	n = n > 1 ? n - 1 : 0; // without the NUL
 
 	if (dd && !fino && ret < 0 && (nr != NR_openat2 || a.arg3 == 0) && n > 0 && n < PATH_LEN && up[0] == '/') {
-		__builtin_memset(&k, 0, sizeof(k));
-		dedup_task(&k, t, nr, ret);
-		k.flags = a.flags;
-		k.mode = a.mode;
-		k.len = n;
+		__builtin_memset(k, 0, sizeof(*k));
+		dedup_task(k, t, nr, ret);
+		k->flags = a.flags;
+		k->mode = a.mode;
+		k->len = n;
 		// Paths up to DEDUP_PATH bytes (most) are compared exactly;
 		// longer ones by their first bytes and a keyed hash.
 		const __u64 *pw = (const __u64 *)up;
@@ -1517,15 +1684,16 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 				w = 0;
 			else if (rem < 8)
 				w &= (1ULL << ((rem & 7) * 8)) - 1;
-			k.path[i] = w;
+			k->path[i] = w;
 		}
 		if (n > DEDUP_PATH)
-			k.hash = siphash13(up, n);
-		dedup_root(&k, t);
+			k->hash = siphash13(up, n);
+		dedup_root(k, t);
 		gen = dedup_generation();
-		if (dedup_seen(&k, now, gen, slot, &dslot))
+		dnow = dedup_now();
+		if (dedup_seen(k, dnow, gen, slot, &dslot))
 			return 0;
-		kp = &k;
+		kp = k;
 	}
 	clear_hdr(h);
 	fill_sys(h, t, regs, nr, ret, now);
@@ -1543,7 +1711,9 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	if (f)
 		off = resolve_path(h, t, R_RPATH, off, f->f_path.dentry, f->f_path.mnt, SCRATCH_SYSCALL);
 	if (kp)
-		dedup_mark(dslot, kp, now, gen);
+		dedup_mark(dslot, kp, dnow, gen);
+	if (fslot)
+		file_mark(fslot, fk, dnow, gen);
 	rec_submit(&syscall_rb, h, off, slot);
 	return 0;
 }
@@ -1709,6 +1879,8 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 	if (t->thread_info.status & TS_COMPAT)
 		return 0; // ia32 numbering: not reported
 
+	if (dedup_window_ns && ret >= 0 && open_repeat(t, regs, nr, ret))
+		return 0;
 	switch (nr) {
 	case NR_execve:
 	case NR_execveat:

@@ -262,6 +262,16 @@ func Open(cfg Config) (*Sensor, error) {
 	if err := specs.DedupWindowNs.Set(uint64(window.Nanoseconds())); err != nil {
 		return nil, fmt.Errorf("bpf: set dedup_window_ns: %w", err)
 	}
+	// The kernel times windows in jiffies (one load instead of a clock
+	// read on every repeat); without the kernel's configuration the
+	// smallest HZ is assumed, which can only shorten the window.
+	hz, hzKnown := kernelHZ()
+	if err := specs.DedupWindowJiffies.Set(windowJiffies(window, hz)); err != nil {
+		return nil, fmt.Errorf("bpf: set dedup_window_jiffies: %w", err)
+	}
+	if !hzKnown && window > 0 {
+		warnings = append(warnings, fmt.Sprintf("kernel configuration not readable (/proc/config.gz, /boot/config-*): deduplication assumes HZ=%d, so the window may be shorter than %v", fallbackHZ, window))
+	}
 	if window > 0 {
 		// A random SipHash key per load: nobody can pick a path whose
 		// hash collides with another one's.

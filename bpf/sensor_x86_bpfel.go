@@ -16,24 +16,26 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	sensorMapDedup         = "dedup"
-	sensorMapDedupCount    = "dedup_count"
-	sensorMapDedupGen      = "dedup_gen"
-	sensorMapLifecycleRb   = "lifecycle_rb"
-	sensorMapLost          = "lost"
-	sensorMapRecMap        = "rec_map"
-	sensorMapScratchMap    = "scratch_map"
-	sensorMapSyscallEnable = "syscall_enable"
-	sensorMapSyscallRb     = "syscall_rb"
-	sensorProgDwExec       = "dw_exec"
-	sensorProgDwExit       = "dw_exit"
-	sensorProgDwFork       = "dw_fork"
-	sensorProgDwSysExit    = "dw_sys_exit"
-	sensorVarDedupK0       = "dedup_k0"
-	sensorVarDedupK1       = "dedup_k1"
-	sensorVarDedupWindowNs = "dedup_window_ns"
-	sensorVarDwEvHdrBtf    = "dw_ev_hdr_btf"
-	sensorVarIgnoreTgid    = "ignore_tgid"
+	sensorMapDedup              = "dedup"
+	sensorMapDedupCount         = "dedup_count"
+	sensorMapDedupFile          = "dedup_file"
+	sensorMapDedupGen           = "dedup_gen"
+	sensorMapLifecycleRb        = "lifecycle_rb"
+	sensorMapLost               = "lost"
+	sensorMapRecMap             = "rec_map"
+	sensorMapScratchMap         = "scratch_map"
+	sensorMapSyscallEnable      = "syscall_enable"
+	sensorMapSyscallRb          = "syscall_rb"
+	sensorProgDwExec            = "dw_exec"
+	sensorProgDwExit            = "dw_exit"
+	sensorProgDwFork            = "dw_fork"
+	sensorProgDwSysExit         = "dw_sys_exit"
+	sensorVarDedupK0            = "dedup_k0"
+	sensorVarDedupK1            = "dedup_k1"
+	sensorVarDedupWindowJiffies = "dedup_window_jiffies"
+	sensorVarDedupWindowNs      = "dedup_window_ns"
+	sensorVarDwEvHdrBtf         = "dw_ev_hdr_btf"
+	sensorVarIgnoreTgid         = "ignore_tgid"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -90,6 +92,7 @@ type sensorProgramSpecs struct {
 type sensorMapSpecs struct {
 	Dedup         *ebpf.MapSpec `ebpf:"dedup"`
 	DedupCount    *ebpf.MapSpec `ebpf:"dedup_count"`
+	DedupFile     *ebpf.MapSpec `ebpf:"dedup_file"`
 	DedupGen      *ebpf.MapSpec `ebpf:"dedup_gen"`
 	LifecycleRb   *ebpf.MapSpec `ebpf:"lifecycle_rb"`
 	Lost          *ebpf.MapSpec `ebpf:"lost"`
@@ -103,11 +106,12 @@ type sensorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorVariableSpecs struct {
-	DedupK0       *ebpf.VariableSpec `ebpf:"dedup_k0"`
-	DedupK1       *ebpf.VariableSpec `ebpf:"dedup_k1"`
-	DedupWindowNs *ebpf.VariableSpec `ebpf:"dedup_window_ns"`
-	DwEvHdrBtf    *ebpf.VariableSpec `ebpf:"dw_ev_hdr_btf"`
-	IgnoreTgid    *ebpf.VariableSpec `ebpf:"ignore_tgid"`
+	DedupK0            *ebpf.VariableSpec `ebpf:"dedup_k0"`
+	DedupK1            *ebpf.VariableSpec `ebpf:"dedup_k1"`
+	DedupWindowJiffies *ebpf.VariableSpec `ebpf:"dedup_window_jiffies"`
+	DedupWindowNs      *ebpf.VariableSpec `ebpf:"dedup_window_ns"`
+	DwEvHdrBtf         *ebpf.VariableSpec `ebpf:"dw_ev_hdr_btf"`
+	IgnoreTgid         *ebpf.VariableSpec `ebpf:"ignore_tgid"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -132,6 +136,7 @@ func (o *sensorObjects) Close() error {
 type sensorMaps struct {
 	Dedup         *ebpf.Map `ebpf:"dedup"`
 	DedupCount    *ebpf.Map `ebpf:"dedup_count"`
+	DedupFile     *ebpf.Map `ebpf:"dedup_file"`
 	DedupGen      *ebpf.Map `ebpf:"dedup_gen"`
 	LifecycleRb   *ebpf.Map `ebpf:"lifecycle_rb"`
 	Lost          *ebpf.Map `ebpf:"lost"`
@@ -145,6 +150,7 @@ func (m *sensorMaps) Close() error {
 	return _SensorClose(
 		m.Dedup,
 		m.DedupCount,
+		m.DedupFile,
 		m.DedupGen,
 		m.LifecycleRb,
 		m.Lost,
@@ -159,11 +165,12 @@ func (m *sensorMaps) Close() error {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorVariables struct {
-	DedupK0       *ebpf.Variable `ebpf:"dedup_k0"`
-	DedupK1       *ebpf.Variable `ebpf:"dedup_k1"`
-	DedupWindowNs *ebpf.Variable `ebpf:"dedup_window_ns"`
-	DwEvHdrBtf    *ebpf.Variable `ebpf:"dw_ev_hdr_btf"`
-	IgnoreTgid    *ebpf.Variable `ebpf:"ignore_tgid"`
+	DedupK0            *ebpf.Variable `ebpf:"dedup_k0"`
+	DedupK1            *ebpf.Variable `ebpf:"dedup_k1"`
+	DedupWindowJiffies *ebpf.Variable `ebpf:"dedup_window_jiffies"`
+	DedupWindowNs      *ebpf.Variable `ebpf:"dedup_window_ns"`
+	DwEvHdrBtf         *ebpf.Variable `ebpf:"dw_ev_hdr_btf"`
+	IgnoreTgid         *ebpf.Variable `ebpf:"ignore_tgid"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.
