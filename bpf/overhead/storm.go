@@ -115,6 +115,9 @@ func Storm(opt StormOptions) ([]StormPoint, error) {
 	defer s.Close()
 
 	prefix := []byte(dir + "/")
+	// Only the exec loop's own children count: other processes on the
+	// machine may run /bin/true too.
+	self := uint32(os.Getpid())
 	var delivered, execsSeen atomic.Uint64
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -127,7 +130,7 @@ func Storm(opt StormOptions) ([]StormPoint, error) {
 			}
 			if ev.Kind == event.KindSyscall && ev.Syscall == event.SysOpen && hasPrefix(ev.Path, prefix) {
 				delivered.Add(1)
-			} else if ev.Kind == event.KindExec && string(ev.Exe) == trueExe {
+			} else if ev.Kind == event.KindExec && ev.Ppid == self && string(ev.Exe) == trueExe {
 				execsSeen.Add(1)
 			}
 			if opt.Consume != nil {
