@@ -1,6 +1,9 @@
 package profiler
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Stratum is the kind of file a file feature names, for calibration: a
 // category's benign novelties are a mixture — a service's new code path
@@ -64,32 +67,21 @@ var (
 )
 
 func secretPath(path string) bool {
-	for _, f := range secretFiles {
-		if path == f {
-			return true
-		}
-	}
-	for _, d := range secretTrees {
-		if strings.HasPrefix(path, d) {
-			return true
-		}
-	}
-	for _, d := range secretDirs {
-		if strings.Contains(path, d) {
-			return true
-		}
+	if slices.Contains(secretFiles, path) || anyOf(secretTrees, path, strings.HasPrefix) ||
+		anyOf(secretDirs, path, strings.Contains) {
+		return true
 	}
 	name := path[strings.LastIndexByte(path, '/')+1:]
 	if name == ownName {
 		return false
 	}
-	for _, n := range secretNames {
-		if strings.HasPrefix(name, n) {
-			return true
-		}
-	}
-	for _, x := range secretExts {
-		if strings.HasSuffix(name, x) {
+	return anyOf(secretNames, name, strings.HasPrefix) || anyOf(secretExts, name, strings.HasSuffix)
+}
+
+// anyOf reports whether match(s, p) holds for one of the patterns.
+func anyOf(patterns []string, s string, match func(s, p string) bool) bool {
+	for _, p := range patterns {
+		if match(s, p) {
 			return true
 		}
 	}
@@ -114,15 +106,8 @@ func FileStratum(c Category, text string) Stratum {
 			return StratumKernel
 		}
 	}
-	for _, d := range codeDirs {
-		if strings.HasPrefix(path, d) {
-			return StratumCode
-		}
-	}
-	for _, d := range codeComponents {
-		if strings.Contains(path, d) {
-			return StratumCode
-		}
+	if anyOf(codeDirs, path, strings.HasPrefix) || anyOf(codeComponents, path, strings.Contains) {
+		return StratumCode
 	}
 	name := path[strings.LastIndexByte(path, '/')+1:]
 	for _, x := range codeExts {
