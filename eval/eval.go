@@ -44,6 +44,12 @@ const (
 	// alert is dropped when the profile knows every feature of its event
 	// (agent/suppress with its default policy). Only rule alerts count.
 	DetectSuppressed = "suppressed"
+	// DetectBothRaw is the model with the static rules without learned
+	// suppression. DetectBoth is what the agent runs by default (its
+	// default configuration has suppression.enabled: true): the model and
+	// the rules after learned suppression (when Options.NewSuppressor is
+	// set; without it both is both-raw).
+	DetectBothRaw = "both-raw"
 	// DetectStide is the STIDE baseline of sequence datasets.
 	DetectStide = report.Stide
 	// DetectSetMember is the set-membership baseline (model/setmember).
@@ -66,12 +72,22 @@ const ADFAStideN = 6
 
 // Detectors returns the accepted --detector values.
 func Detectors() []string {
-	return []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed, DetectBaselineRules, DetectSetMember, DetectAll, DetectStide}
+	return []string{DetectRules, DetectModel, DetectBoth, DetectBothRaw, DetectSuppressed, DetectBaselineRules, DetectSetMember, DetectAll, DetectStide}
 }
 
 // needsRules and needsModel say what a detector selection runs.
-func needsRules(d string) bool { return d == DetectRules || d == DetectBoth || d == DetectSuppressed }
-func needsModel(d string) bool { return d == DetectModel || d == DetectBoth || d == DetectSuppressed }
+func needsRules(d string) bool {
+	return d == DetectRules || d == DetectBoth || d == DetectBothRaw || d == DetectSuppressed
+}
+func needsModel(d string) bool {
+	return d == DetectModel || d == DetectBoth || d == DetectBothRaw || d == DetectSuppressed
+}
+
+// suppresses says whether a detector learns which rules are the image's
+// noise and drops their alerts the profile explains.
+func suppresses(d string, o *Options) bool {
+	return d == DetectSuppressed || (d == DetectBoth && o.NewSuppressor != nil)
+}
 
 // Detector is a learned-profile detector the runner can train: the
 // pipeline's interface plus the end of learning.
@@ -198,7 +214,7 @@ func (o *Options) defaults() error {
 
 func (o *Options) selected() []string {
 	if o.Detector == DetectAll {
-		out := []string{DetectRules, DetectModel, DetectBoth, DetectSuppressed}
+		out := []string{DetectRules, DetectModel, DetectBoth, DetectBothRaw, DetectSuppressed}
 		if o.NewBaselineRules != nil {
 			out = append(out, DetectBaselineRules)
 		}
@@ -463,7 +479,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 			return nil, 0, fmt.Errorf("detector: %w", err)
 		}
 		var sup func(*event.Alert, *event.Enriched, event.Mode) bool
-		if det == DetectSuppressed {
+		if suppresses(det, &opts) {
 			// The suppressor sees the rules' alerts while learning (which
 			// rules are the image's normal noise), then decides in detect.
 			if sup, err = opts.NewSuppressor(d); err != nil {
@@ -537,7 +553,7 @@ func runScenario(ctx context.Context, m *labels.Manifest, sc labels.Scenario, la
 		switch det {
 		case DetectRules, DetectSuppressed, DetectBaselineRules:
 			score = b2f(ruleHit)
-		case DetectBoth:
+		case DetectBoth, DetectBothRaw:
 			// A rule alert ranks above every model score.
 			score = modelScore + ruleBoost*b2f(ruleHit)
 		}

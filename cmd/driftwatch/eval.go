@@ -57,7 +57,7 @@ func newEvalCmd() *cobra.Command {
 		minStable, learnWindow         time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "eval --dataset DIR [--report OUT] [--detector rules|model|both|suppressed|baseline-rules|setmember|all] [--rules PATH]... [--baseline-rules PATH]...",
+		Use:   "eval --dataset DIR [--report OUT] [--detector rules|model|both|both-raw|suppressed|baseline-rules|setmember|all] [--rules PATH]... [--baseline-rules PATH]...",
 		Short: "Replay labelled traces through the pipeline and report precision, recall, false alarms and cost",
 		Long: `Evaluates detection on a labelled dataset:
   - a driftwatch suite (DIR/manifest.json, see docs/labels.md): each scenario
@@ -196,7 +196,7 @@ OUT/report.json, report.md and the plots with the same figures a single run give
 	f := cmd.Flags()
 	f.StringVar(&dataset, "dataset", "", "dataset directory (suite with manifest.json, LID-DS scenario(s) or ADFA-LD root)")
 	f.StringVar(&out, "report", "eval-report", "output directory for report.json, report.md and plots")
-	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (all = rules, model, both, suppressed, baseline-rules with --baseline-rules, and the setmember baseline side by side)")
+	f.StringVar(&detector, "detector", eval.DetectAll, "detectors: "+strings.Join(eval.Detectors(), ", ")+" (both = the model and the rules after learned suppression, as the agent runs by default; both-raw = the model and the rules without it; all = rules, model, both, both-raw, suppressed, baseline-rules with --baseline-rules, and the setmember baseline side by side)")
 	f.StringArrayVar(&rulePaths, "rules", nil, "rules file or directory for the rule detectors (repeatable; default: the built-in rules)")
 	f.BoolVar(&defaultRules, "default-rules", true, "with --rules, also load the built-in rules first")
 	f.StringArrayVar(&baselinePaths, "baseline-rules", nil, "rules files or directories of the baseline-rules detector, loaded alone (repeatable; e.g. Falco's three rule files); all includes it when given")
