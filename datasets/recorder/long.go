@@ -45,9 +45,11 @@ func longBenignScenarios(runs []*running) []labels.Scenario {
 
 // recordLongBenign makes one capture of cfg.longBenign while every
 // workload runs with its usual load and no attack, cuts it into one trace
-// per workload and writes each an empty labels sidecar. It is not retried
+// per workload and writes each an empty labels sidecar. Every containers-v2
+// container is restarted once during it and clients from a new address
+// join half-way. It is not retried
 // on losses (it is long); they are reported in recording.json.
-func recordLongBenign(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config, bin, work string, runs []*running) []traceStat {
+func recordLongBenign(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config, bin, work string, runs []*running, b *testinfra.Netns, h hosts) []traceStat {
 	raw := filepath.Join(work, "benign-long.raw.dwt")
 	defer os.Remove(raw)
 	rec, err := startRecording(ctx, bin, raw)
@@ -56,7 +58,10 @@ func recordLongBenign(ctx context.Context, s *testinfra.Scope, log *slog.Logger,
 	}
 	started := time.Now()
 	log.Info("long benign capture", "duration", cfg.longBenign)
-	sleep(ctx, s, cfg.longBenign)
+	// The life events only the test time has: each container restarted
+	// at another time than in training, and clients from a new address.
+	evs := append(restartEvents(s, log, runs, cfg.longBenign, true), newClientEvent(s, log, b, h, runs, cfg.longBenign)...)
+	sleepWith(ctx, s, log, cfg.longBenign, evs)
 	summary, err := rec.stop()
 	if err != nil {
 		s.Fatalf("%v", err)

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -97,12 +98,22 @@ func main() {
 	}
 }
 
-// running is a started workload.
+// running is a started workload. A restart (restart.go) replaces c and
+// info under mu and adds the new container's cgroup to keep; keep is read
+// only between captures.
 type running struct {
 	w    workload
+	mu   sync.Mutex
 	c    *testinfra.Container
 	info event.ContainerInfo
 	keep map[uint64]event.ContainerInfo
+
+	// What a restart needs: the first container's options (rootfs, mounts,
+	// pod) and its image.
+	opts     testinfra.RuncOptions
+	image    string
+	digest   string
+	restarts int
 }
 
 func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg config) {
@@ -193,7 +204,7 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 		}
 		startLoad()
 		log.Info("training capture", "duration", cfg.train)
-		sleep(ctx, s, cfg.train)
+		sleepWith(ctx, s, log, cfg.train, restartEvents(s, log, runs, cfg.train, false))
 		summary, err := rec.stop()
 		if err != nil {
 			s.Fatalf("%v", err)
@@ -244,7 +255,7 @@ func recordSuite(ctx context.Context, s *testinfra.Scope, log *slog.Logger, cfg 
 	}
 	if cfg.longBenign > 0 && selected(cfg.only, "benign-long") {
 		manifest.Scenarios = append(manifest.Scenarios, longBenignScenarios(runs)...)
-		stats = append(stats, recordLongBenign(ctx, s, log, cfg, bin, work, runs)...)
+		stats = append(stats, recordLongBenign(ctx, s, log, cfg, bin, work, runs, b, h)...)
 	}
 	_, statErr := os.Stat(filepath.Join(cfg.out, labels.ManifestFile))
 	switch {
@@ -308,16 +319,15 @@ func startWorkload(s *testinfra.Scope, log *slog.Logger, w workload, h hosts, a 
 		}
 		mounts = append(mounts, testinfra.Mount{Source: sa, Destination: "/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true})
 	}
-	c := testinfra.NewRuncContainer(s, testinfra.RuncOptions{
+	opts := testinfra.RuncOptions{
 		Args: w.args(h), Rootfs: rootfs, Writable: true, NetNS: a.Path(), Hostname: w.name, Mounts: mounts,
-	})
-	info := event.ContainerInfo{
-		ID: c.ID(), Name: w.name, Image: image, ImageRepo: "driftwatch.test/" + w.name, ImageTag: "1",
-		ImageDigest: img.ConfigDigest, PodName: w.name + "-0", PodUID: c.PodUID(), Namespace: "datasets",
-		Runtime: "runc", StartTime: time.Now().UnixNano(),
 	}
+	c := testinfra.NewRuncContainer(s, opts)
+	opts.PodUID = c.PodUID()
+	r := &running{w: w, opts: opts, image: image, digest: img.ConfigDigest, keep: map[uint64]event.ContainerInfo{}}
+	r.adopt(c)
 	log.Info("workload started", "name", w.name, "container", c.ID()[:12], "pid", c.Pid(), "image", img.ConfigDigest[:19])
-	return &running{w: w, c: c, info: info, keep: map[uint64]event.ContainerInfo{c.CgroupID(): info}}
+	return r
 }
 
 // recordScenario makes one test capture: benign time, the attack (none for
@@ -453,7 +463,7 @@ func runAttack(ctx context.Context, s *testinfra.Scope, log *slog.Logger, r *run
 		// container and window only (no pid in the label).
 		cmd = b.Command(at.fromB(h)...)
 	} else {
-		cmd = r.c.CommandWith(testinfra.ExecOptions{User: at.user, PidFile: pidFile}, at.argv(h)...)
+		cmd = r.container().CommandWith(testinfra.ExecOptions{User: at.user, PidFile: pidFile}, at.argv(h)...)
 	}
 	cmd.Stdin = strings.NewReader(at.stdin)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -480,14 +490,14 @@ func runAttack(ctx context.Context, s *testinfra.Scope, log *slog.Logger, r *run
 	// A failing attack (the escape attempt is refused) is still an attack.
 	log.Info("attack ran", "scenario", at.scenario, "exit", errString(err), "output", strings.TrimSpace(string(output)))
 	if at.fromB != nil {
-		return labels.Attack{Name: at.name, StartNs: start, EndNs: end, ContainerID: r.c.ID()}
+		return labels.Attack{Name: at.name, StartNs: start, EndNs: end, ContainerID: r.container().ID()}
 	}
 	pidData, perr := os.ReadFile(pidFile)
 	pid, aerr := strconv.ParseUint(strings.TrimSpace(string(pidData)), 10, 32)
 	if perr != nil || aerr != nil {
 		s.Fatalf("%s: runc pid file %s: %v %v", at.scenario, pidFile, perr, aerr)
 	}
-	return labels.Attack{Name: at.name, StartNs: start, EndNs: end, ContainerID: r.c.ID(), Pids: []uint32{uint32(pid)}}
+	return labels.Attack{Name: at.name, StartNs: start, EndNs: end, ContainerID: r.container().ID(), Pids: []uint32{uint32(pid)}}
 }
 
 func errString(err error) string {

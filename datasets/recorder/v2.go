@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/driftwatch/driftwatch/internal/testinfra"
@@ -68,14 +69,18 @@ func merge(a, b map[string]fileSpec) map[string]fileSpec {
 	return out
 }
 
-const nginxSite = `server {
+// nginxSite serves static files and proxies /api/ to the Node.js app
+// (same network namespace), caching its answers in files named by the
+// key's MD5 (generated names in two levels of directories).
+const nginxSite = `proxy_cache_path /var/cache/nginx/api levels=1:2 keys_zone=api:1m max_size=10m inactive=3m;
+server {
 	listen 8080 default_server;
 	root /var/www/html;
 	index index.html;
 	access_log /var/log/nginx/access.log;
 	error_log /var/log/nginx/error.log;
 	location / { try_files $uri $uri/ =404; }
-	location /api/ { proxy_pass http://127.0.0.1:3000/; proxy_set_header Host $host; }
+	location /api/ { proxy_pass http://127.0.0.1:3000/; proxy_set_header Host $host; proxy_cache api; proxy_cache_valid 200 20s; }
 }
 `
 
@@ -134,13 +139,16 @@ func workloadsV2(helper string) []workload {
 	return []workload{
 		{
 			name: "nginx", split: splitDev,
-			debian: []string{"nginx", "curl", "ca-certificates"},
-			args:   func(hosts) []string { return []string{"nginx", "-g", "daemon off;"} },
+			debian:     []string{"nginx", "curl", "ca-certificates"},
+			stopSignal: syscall.SIGQUIT, // nginx's image: graceful shutdown
+			newClient:  true,
+			args:       func(hosts) []string { return []string{"nginx", "-g", "daemon off;"} },
 			files: func(hosts) map[string]fileSpec {
 				return merge(commonFiles(helper), map[string]fileSpec{
 					"etc/nginx/sites-enabled/default": {mode: 0o644, data: nginxSite},
 					"var/www/html/index.html":         {mode: 0o644, data: "<html><body>shop</body></html>\n"},
 					"var/www/html/static/app.css":     {mode: 0o644, data: "body{font-family:sans-serif}\n"},
+					"var/cache/nginx/.keep":           {mode: 0o644},
 				})
 			},
 			load: func(h hosts) []string { return []string{"python3", "-c", clientLoad, "nginx", h.A} },
@@ -173,7 +181,8 @@ func workloadsV2(helper string) []workload {
 		},
 		{
 			name: "postgres", split: splitDev,
-			debian: []string{"postgresql-15", "postgresql-client-15"},
+			debian:     []string{"postgresql-15", "postgresql-client-15"},
+			stopSignal: syscall.SIGINT, // postgres's image: fast shutdown
 			// /run is the runtime's tmpfs: the socket directory is made at
 			// start, as the Debian image's entrypoint does.
 			args: func(hosts) []string {
@@ -200,6 +209,10 @@ func workloadsV2(helper string) []workload {
 				probe(20*time.Second, 7*time.Second, "pg_isready", "-h", "localhost", "-q"),
 				probe(9*time.Minute, 3*time.Minute, "sh", "-c", "pg_dump -h localhost -U postgres shop | gzip > /var/backups/shop-$(date +%s).sql.gz && ls -t /var/backups/*.gz | tail -n +4 | xargs -r rm"),
 				probe(13*time.Minute, 6*time.Minute, "su", "postgres", "-s", "/bin/sh", "-c", "/usr/lib/postgresql/15/bin/pg_ctl reload -D /var/lib/postgresql/data"),
+				// Maintenance jobs exec'd in the container (the clients run
+				// VACUUM ANALYZE and CHECKPOINT over the network too).
+				probe(8*time.Minute, 150*time.Second, "psql", "-h", "localhost", "-U", "postgres", "-d", "shop", "-qc", "VACUUM (ANALYZE) pgbench_history"),
+				probe(12*time.Minute, 330*time.Second, "psql", "-h", "localhost", "-U", "postgres", "-d", "shop", "-qc", "CHECKPOINT"),
 			},
 			attacks: []attack{
 				{scenario: "postgres-copy-program", name: "COPY TO PROGRAM runs a shell command", split: splitDev, mitre: []string{"T1190", "T1059.004"},
@@ -230,9 +243,10 @@ func workloadsV2(helper string) []workload {
 		},
 		{
 			name: "redis", split: splitDev,
-			debian: []string{"redis-server", "redis-tools"},
-			args:   func(hosts) []string { return []string{"redis-server", "/etc/redis/redis.conf"} },
-			files:  func(hosts) map[string]fileSpec { return commonFiles(helper) },
+			debian:    []string{"redis-server", "redis-tools"},
+			newClient: true,
+			args:      func(hosts) []string { return []string{"redis-server", "/etc/redis/redis.conf"} },
+			files:     func(hosts) map[string]fileSpec { return commonFiles(helper) },
 			setup: func(root string, _ hosts) error {
 				_, err := testinfra.Chroot(root, "sh", "-c", `sed -i -e 's/^bind .*/bind 0.0.0.0/' -e 's/^protected-mode yes/protected-mode no/' `+
 					`-e 's/^appendonly no/appendonly yes/' -e 's/^daemonize yes/daemonize no/' -e 's/^supervised .*/supervised no/' `+
@@ -244,6 +258,10 @@ func workloadsV2(helper string) []workload {
 			execs: []execEvent{
 				probe(20*time.Second, 9*time.Second, "redis-cli", "ping"),
 				probe(10*time.Minute, 5*time.Minute, "redis-cli", "config", "rewrite"),
+				// Persistence jobs exec'd in the container (the clients send
+				// BGSAVE and BGREWRITEAOF over the network too).
+				probe(8*time.Minute, 200*time.Second, "redis-cli", "bgsave"),
+				probe(15*time.Minute, 7*time.Minute, "redis-cli", "bgrewriteaof"),
 			},
 			attacks: []attack{
 				{scenario: "redis-cron-write", name: "CONFIG SET dir/dbfilename + SAVE writes a crontab", split: splitDev, mitre: []string{"T1053.003", "T1190"},
@@ -272,8 +290,10 @@ func workloadsV2(helper string) []workload {
 		},
 		{
 			name: "python", split: splitDev,
-			debian: []string{"python3", "curl"},
-			args:   func(hosts) []string { return []string{"python3", "/srv/app/app.py"} },
+			debian:      []string{"python3", "curl"},
+			crashInLong: true,
+			newClient:   true,
+			args:        func(hosts) []string { return []string{"python3", "/srv/app/app.py"} },
 			files: func(hosts) map[string]fileSpec {
 				return merge(commonFiles(helper), map[string]fileSpec{
 					"srv/app/app.py":            {mode: 0o644, data: pyApp},
@@ -316,17 +336,22 @@ func workloadsV2(helper string) []workload {
 		},
 		{
 			name: "node", split: splitHeldOut,
-			debian: []string{"nodejs", "curl"},
-			args:   func(hosts) []string { return []string{"node", "/srv/node/app.js"} },
+			debian:      []string{"nodejs", "curl"},
+			crashInLong: true,
+			newClient:   true,
+			args:        func(hosts) []string { return []string{"node", "/srv/node/app.js"} },
 			files: func(hosts) map[string]fileSpec {
 				return merge(commonFiles(helper), map[string]fileSpec{
-					"srv/node/app.js":     {mode: 0o644, data: nodeApp},
-					"srv/node/users.json": {mode: 0o644, data: `[{"id":1,"name":"ada"},{"id":2,"name":"grace"}]` + "\n"},
+					"srv/node/app.js":        {mode: 0o644, data: nodeApp},
+					"srv/node/users.json":    {mode: 0o644, data: `[{"id":1,"name":"ada"},{"id":2,"name":"grace"}]` + "\n"},
+					"srv/node/lib/errors.js": {mode: 0o644, data: nodeErrors},
 				})
 			},
 			load: func(h hosts) []string { return []string{"python3", "-c", clientLoad, "node", h.A} },
 			execs: []execEvent{
 				probe(20*time.Second, 13*time.Second, "curl", "-fsS", "-o", "/dev/null", "http://localhost:3000/"),
+				// Log rotation: the app reopens its log on SIGHUP.
+				probe(12*time.Minute, 4*time.Minute, "sh", "-c", "mv /var/log/node/access.log /var/log/node/access.log.1 && kill -HUP 1 && sleep 1 && gzip -f /var/log/node/access.log.1"),
 			},
 			attacks: []attack{
 				{scenario: "node-command-injection", name: "command injection through the files endpoint", split: splitHeldOut, mitre: []string{"T1190", "T1059.004"},
@@ -395,7 +420,7 @@ func startExecs(ctx context.Context, s *testinfra.Scope, log *slog.Logger, r *ru
 				case <-time.After(wait):
 				}
 				wait = ev.every
-				cmd := r.c.Command(ev.argv...)
+				cmd := r.container().Command(ev.argv...)
 				cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 				if err := cmd.Start(); err != nil {
 					log.Warn("exec event", "workload", r.w.name, "argv", ev.argv, "err", err)

@@ -114,7 +114,10 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()
 
 // nodeApp is the Node.js application: a JSON user API, uploads stored
 // under generated names and renamed into place, a child process now and
-// then, and a deliberate flaw: /files passes its argument to a shell.
+// then, an access log reopened on SIGHUP (log rotation), an error path
+// (a 500) that loads its error reporter module (nodeErrors) only when the
+// first error happens, and a deliberate flaw: /files passes its argument
+// to a shell.
 const nodeApp = `const http = require("http");
 const fs = require("fs");
 const crypto = require("crypto");
@@ -124,9 +127,18 @@ const url = require("url");
 const users = JSON.parse(fs.readFileSync("/srv/node/users.json"));
 const up = "/srv/node/uploads";
 fs.mkdirSync(up, { recursive: true });
+const logPath = "/var/log/node/access.log";
+fs.mkdirSync("/var/log/node", { recursive: true });
+let log = fs.createWriteStream(logPath, { flags: "a" });
+process.on("SIGHUP", () => {
+  const old = log;
+  log = fs.createWriteStream(logPath, { flags: "a" });
+  old.end();
+});
 
 http.createServer((req, res) => {
   const u = url.parse(req.url, true);
+  log.write(new Date().toISOString() + " " + req.socket.remoteAddress + " " + req.method + " " + JSON.stringify(req.url) + "\n");
   const send = (code, body, type) => { res.writeHead(code, { "Content-Type": type || "application/json" }); res.end(body); };
   try {
     if (u.pathname === "/") return send(200, "ok\n", "text/plain");
@@ -153,32 +165,47 @@ http.createServer((req, res) => {
     }
     send(404, "not found\n", "text/plain");
   } catch (e) {
+    require("/srv/node/lib/errors.js").report(e, req);
     send(500, "error: " + e.message + "\n", "text/plain");
   }
 }).listen(3000);
+`
+
+// nodeErrors is the Node.js app's error reporter, loaded on the first
+// error: it appends the stack to the error log.
+const nodeErrors = `const fs = require("fs");
+const os = require("os");
+exports.report = (e, req) => {
+  const line = JSON.stringify({ t: new Date().toISOString(), host: os.hostname(), url: req.url, stack: String(e.stack) });
+  fs.appendFileSync("/var/log/node/error.log", line + "\n");
+};
 `
 
 // clientLoad is the load generator run on test host B (host python3), one
 // process per service: ordinary requests at a steady pace, and the
 // service's life events at intervals with some randomness so training and
 // test see them at different times with different details.
-const clientLoad = `import json, os, random, socket, subprocess, sys, time, urllib.request
+const clientLoad = `import http.client, json, os, random, socket, subprocess, sys, time
 svc, host = sys.argv[1], sys.argv[2]
+# An optional source address (a client from a second address of host B;
+# psql and pgbench cannot bind one, so postgres's client ignores it).
+src = (sys.argv[3], 0) if len(sys.argv) > 3 else None
 rnd = random.Random()
 
-def get(port, path, timeout=5):
+def request(method, port, path, body=None, timeout=5):
     try:
-        with urllib.request.urlopen("http://%s:%d%s" % (host, port, path), timeout=timeout) as r:
-            r.read()
+        c = http.client.HTTPConnection(host, port, timeout=timeout, source_address=src)
+        c.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+        c.getresponse().read()
+        c.close()
     except Exception:
         pass
 
+def get(port, path, timeout=5):
+    request("GET", port, path, timeout=timeout)
+
 def post(port, path, obj):
-    try:
-        req = urllib.request.Request("http://%s:%d%s" % (host, port, path), data=json.dumps(obj).encode(), headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req, timeout=5).read()
-    except Exception:
-        pass
+    request("POST", port, path, body=json.dumps(obj).encode())
 
 def resp(*args):
     out = b"*%d\r\n" % len(args)
@@ -189,7 +216,7 @@ def resp(*args):
 
 def redis(*cmds):
     try:
-        s = socket.create_connection((host, 6379), timeout=5)
+        s = socket.create_connection((host, 6379), timeout=5, source_address=src)
         for c in cmds:
             s.sendall(resp(*c))
             s.recv(65536)
@@ -208,6 +235,8 @@ while True:
     if svc == "nginx":
         for p in ["/", "/index.html", "/static/app.css", "/api/users", "/missing"]:
             get(8080, p)
+        if i % 4 == 0:
+            get(8080, "/api/users?page=%d" % rnd.randint(1, 40))
         if i % 40 == 0:
             get(8080, "/api/boom")
         time.sleep(0.5)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/driftwatch/driftwatch/internal/testinfra"
 )
@@ -28,6 +29,15 @@ type workload struct {
 	setup  func(root string, h hosts) error // image build steps after the files
 	load   func(h hosts) []string           // client load on test host B
 	execs  []execEvent                      // exec probes and life events
+	// stopSignal stops the container at a restart (the image's
+	// STOPSIGNAL; 0 = SIGTERM); crashInLong makes its restart in the long
+	// benign capture a SIGKILL instead.
+	stopSignal  syscall.Signal
+	crashInLong bool
+	// newClient: the long benign capture adds a client of this workload
+	// from an address never used in training (its load takes the source
+	// address as a last argument).
+	newClient bool
 }
 
 type fileSpec struct {
