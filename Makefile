@@ -1,5 +1,7 @@
 # driftwatch — build, run and test. See README.md.
 GO      ?= go
+# Reference data beside the clone (Falco's rule files for the eval baselines).
+SHARED  ?= ../shared
 BIN     := bin/driftwatch
 PKGS    := ./...
 # Arguments for `make run`; the agent with built-in defaults (store under ./var),
@@ -97,12 +99,18 @@ datasets: build
 	SUITE=containers-v2 ./datasets/record-all.sh
 
 # Regenerates the eval reports kept in docs/results (the figures quoted in
-# docs/datasets.md and docs/eval.md; TestSuiteHeadlineFigures checks them).
+# docs/datasets.md and docs/eval.md; TestSuiteHeadlineFigures and
+# TestSuiteV2HeadlineFigures check them; containers-v2 needs $(SHARED)).
 # ADFA-LD is not in the repo: pass ADFA=/path/to/ADFA-LD to refresh its report.
 eval-results: build
 	./$(BIN) eval --dataset datasets/containers-v1 --report var/eval/containers-v1
 	mkdir -p docs/results/containers-v1
 	cp var/eval/containers-v1/report.json var/eval/containers-v1/report.md docs/results/containers-v1/
+	./$(BIN) eval --dataset datasets/containers-v2 --report var/eval/containers-v2 \
+		--baseline-rules $(SHARED)/compat/falco_rules.yaml --baseline-rules $(SHARED)/compat/falco-incubating_rules.yaml \
+		--baseline-rules $(SHARED)/compat/falco-sandbox_rules.yaml
+	mkdir -p docs/results/containers-v2
+	cp var/eval/containers-v2/report.json var/eval/containers-v2/report.md docs/results/containers-v2/
 	@if [ -n "$(ADFA)" ]; then \
 		./$(BIN) eval --dataset "$(ADFA)" --report var/eval/adfa-ld && \
 		mkdir -p docs/results/adfa-ld && \

@@ -565,7 +565,7 @@ func TestBaselineRulesDetector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(rep.Order, ","); got != "rules,model,both,suppressed,baseline-rules" {
+	if got := strings.Join(rep.Order, ","); got != "rules,model,both,both-raw,suppressed,baseline-rules" {
 		t.Fatalf("order %s", got)
 	}
 	// The shell exec of the attack is its only alert: no false alarm on the

@@ -34,7 +34,7 @@ func TestEvalSuppressedOnSuite(t *testing.T) {
 		args = append(args, "--rules", filepath.Join(compat, f))
 	}
 	figs := map[string]map[string]scenarioFigures{}
-	for _, det := range []string{"rules", "suppressed"} {
+	for _, det := range []string{"rules", "suppressed", "model", "both", "both-raw"} {
 		if _, errOut, err := runCmd(t, append(args, "--detector", det)...); err != nil {
 			t.Fatalf("eval --detector %s: %v\n%s", det, err, errOut)
 		}
@@ -63,6 +63,15 @@ func TestEvalSuppressedOnSuite(t *testing.T) {
 			if r.Detected > 0 && s.Detected == 0 {
 				t.Errorf("%s: the attack lost its last alert to suppression (%d rule alerts before)", name, r.Alerts)
 			}
+		}
+	}
+	// both is what the agent runs by default: the model's alerts and the
+	// rules' after suppression; both-raw the model's and every rule alert.
+	for name := range figs["rules"] {
+		m, sup, r := figs["model"][name].Detectors["model"], figs["suppressed"][name].Detectors["suppressed"], figs["rules"][name].Detectors["rules"]
+		both, raw := figs["both"][name].Detectors["both"], figs["both-raw"][name].Detectors["both-raw"]
+		if both.Alerts != m.Alerts+sup.Alerts || raw.Alerts != m.Alerts+r.Alerts {
+			t.Errorf("%s: both %d alerts, both-raw %d; want model %d + suppressed %d, model + rules %d", name, both.Alerts, raw.Alerts, m.Alerts, sup.Alerts, r.Alerts)
 		}
 	}
 	t.Logf("benign alerts: %d before suppression, %d after; %d attack scenarios", before, after, attacks)

@@ -117,6 +117,26 @@ func TestSuiteHeadlineFigures(t *testing.T) {
 	}
 }
 
+// TestSuiteV2HeadlineFigures re-runs containers-v2's eval with Falco's
+// three rule files as the baseline-rules detector (from ../shared, as
+// 'make eval-results' does) and checks the figures docs/datasets.md quotes
+// against docs/results/containers-v2/report.json.
+func TestSuiteV2HeadlineFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-runs the containers-v2 eval (~10 s)")
+	}
+	root := testutil.RepoRoot(t)
+	compat := filepath.Join(testutil.SharedDir(t), "compat")
+	kept := readHeadline(t, filepath.Join(root, "docs", "results", "containers-v2", "report.json"))
+	out := filepath.Join(t.TempDir(), "v2")
+	args := []string{"eval", "--dataset", filepath.Join(root, "datasets", "containers-v2"), "--report", out, "--jobs", "2"}
+	for _, f := range []string{"falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"} {
+		args = append(args, "--baseline-rules", filepath.Join(compat, f))
+	}
+	lpMust(t, args...)
+	sameHeadline(t, "containers-v2 eval vs docs/results", readHeadline(t, filepath.Join(out, "report.json")), kept)
+}
+
 // TestADFAHeadlineFigures re-runs ADFA-LD when DRIFTWATCH_ADFA names a
 // copy (it has no licence to redistribute, so it is not in the repo) and
 // checks docs/results/adfa-ld/report.json.
