@@ -496,6 +496,21 @@ static __always_inline struct dedup_slot *dedup_slot_of(const struct dedup_key *
 	return bpf_map_lookup_elem(&dedup, &idx);
 }
 
+// slot_hit reports whether the stored key b equals the key a (words
+// 64-bit words, a constant at every call) and, if so, counts the repeat
+// under slot (the dedup_count index of the event's kind).
+static __always_inline int slot_hit(const __u64 *a, const __u64 *b, const int words, __u32 slot)
+{
+#pragma unroll
+	for (int i = 0; i < words; i++)
+		if (a[i] != b[i])
+			return 0;
+	__u64 *c = bpf_map_lookup_elem(&dedup_count, &slot);
+	if (c)
+		*c += 1;
+	return 1;
+}
+
 // dedup_seen reports whether k was delivered within the window in this
 // generation on this CPU; if so the event is counted (slot) and must not be
 // delivered. *sp is k's slot for dedup_mark.
@@ -506,15 +521,7 @@ static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u3
 	*sp = d;
 	if (!d || d->gen != gen || now - d->ts >= dedup_window_jiffies)
 		return 0;
-	const __u64 *a = (const __u64 *)k, *b = (const __u64 *)&d->k;
-#pragma unroll
-	for (int i = 0; i < DEDUP_KEY_WORDS; i++)
-		if (a[i] != b[i])
-			return 0;
-	__u64 *c = bpf_map_lookup_elem(&dedup_count, &slot);
-	if (c)
-		*c += 1;
-	return 1;
+	return slot_hit((const __u64 *)k, (const __u64 *)&d->k, DEDUP_KEY_WORDS, slot);
 }
 
 // dedup_mark records in d (k's slot) that k was delivered at now. Called
@@ -554,15 +561,7 @@ static __always_inline int file_seen(const struct file_key *k, __u64 now, __u32 
 	*sp = d;
 	if (!d || d->gen != gen || now - d->ts >= dedup_window_jiffies)
 		return 0;
-	const __u64 *a = (const __u64 *)k, *b = (const __u64 *)&d->k;
-#pragma unroll
-	for (int i = 0; i < FILE_KEY_WORDS; i++)
-		if (a[i] != b[i])
-			return 0;
-	__u64 *c = bpf_map_lookup_elem(&dedup_count, &slot);
-	if (c)
-		*c += 1;
-	return 1;
+	return slot_hit((const __u64 *)k, (const __u64 *)&d->k, FILE_KEY_WORDS, slot);
 }
 
 // file_mark is dedup_mark for an identity key.
