@@ -358,6 +358,23 @@ func (pr *Profile) recount() {
 	pr.dirty = true
 }
 
+// extract returns e's features against cs's profile, with the
+// container's own files and the image's profile in view. Under p.mu; the
+// slice is the extractor's and valid until the next call.
+func (p *Profiler) extract(e *event.Enriched, cs *ctrState) []Feature {
+	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
+	feats := p.ex.extractFor(e, cs.prof)
+	p.ex.own, p.ex.imageProf = nil, nil
+	return feats
+}
+
+// counted counts an event of cs at time t and reports whether it falls in
+// the container's warm-up (learned, not counted towards stability).
+func (p *Profiler) counted(cs *ctrState, t int64) bool {
+	cs.events++
+	return cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
+}
+
 // Learn adds e's features to its image's profile.
 func (p *Profiler) Learn(e *event.Enriched) {
 	if e == nil || e.Event == nil {
@@ -368,11 +385,8 @@ func (p *Profiler) Learn(e *event.Enriched) {
 	t := e.Time
 	cs := p.ctx(e, ctxLearn)
 	pr := cs.prof
-	cs.events++
-	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
-	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
-	feats := p.ex.extractFor(e, pr)
-	p.ex.own, p.ex.imageProf = nil, nil
+	warm := p.counted(cs, t)
+	feats := p.extract(e, cs)
 	for i := range feats {
 		p.learnFeature(pr, &feats[i], t, warm)
 	}
@@ -581,11 +595,8 @@ func (p *Profiler) Auto(e *event.Enriched, fn func(pr *Profile, ready []Feature)
 	t := e.Time
 	cs := p.ctx(e, ctxAuto)
 	pr := cs.prof
-	cs.events++
-	warm := cs.events <= p.cfg.WarmUpEvents && t-cs.start < int64(p.cfg.WarmUp)
-	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
-	feats := p.ex.extractFor(e, pr)
-	p.ex.own, p.ex.imageProf = nil, nil
+	warm := p.counted(cs, t)
+	feats := p.extract(e, cs)
 	n, learned := 0, 0
 	for i := range feats {
 		if pr.State(feats[i].Cat).Ready() {
@@ -611,9 +622,7 @@ func (p *Profiler) View(e *event.Enriched, fn func(pr *Profile, feats []Feature)
 		fn(nil, nil)
 		return
 	}
-	p.ex.own, p.ex.imageProf = &cs.info.own, p.imageProfile(cs)
-	feats := p.ex.extractFor(e, cs.prof)
-	p.ex.own, p.ex.imageProf = nil, nil
+	feats := p.extract(e, cs)
 	fn(cs.prof, feats)
 }
 
