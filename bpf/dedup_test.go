@@ -175,6 +175,54 @@ func TestDedupConnects(t *testing.T) {
 	}
 }
 
+// TestDedupConnectsPerPeer: repeats are merged per peer, never across
+// peers: 5 connects to each of three loopback listeners deliver one connect
+// and one accept per listener, each naming its listener's port (read from
+// the kernel's socket), and two connects refused by a closed port are
+// delivered once with the port the caller passed.
+func TestDedupConnectsPerPeer(t *testing.T) {
+	c := sensor(t)
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	out, cmd := cg.run(t, helper(t), "conns", "5", "3")
+	evs := c.waitFor(t, cg.id, "helper's exit", hasExit(cmd.Process.Pid))
+	ports := strings.Split(out["lports"], ",")
+	if len(ports) != 3 {
+		t.Fatalf("helper printed lports=%q", out["lports"])
+	}
+	refused := uint16(atoi(t, out["refused"]))
+	for i, p := range ports {
+		port := uint16(atoi(t, p))
+		var conns, accs int
+		for _, e := range evs {
+			switch {
+			case isSys(event.SysConnect)(e) && e.Dst.Port() == port && e.Ret == 0:
+				conns++
+				if e.Dst.Addr().String() != "127.0.0.1" || e.Src.Port() == 0 {
+					t.Errorf("connect to listener %d: %s, want 127.0.0.1:%d from a bound local port", i, describe(e), port)
+				}
+			case isSys(event.SysAccept4)(e) && e.Ret >= 0 && e.Dst.Port() == port:
+				accs++
+			}
+		}
+		if conns != 1 || accs != 1 {
+			t.Errorf("listener %d (port %d): %d connects, %d accepts delivered, want 1 each:\n%s", i, port, conns, accs, dump(evs))
+		}
+	}
+	var ref int
+	for _, e := range evs {
+		if isSys(event.SysConnect)(e) && e.Ret == -int64(unix.ECONNREFUSED) {
+			ref++
+			if e.Dst.Port() != refused || e.Dst.Addr().String() != "127.0.0.1" {
+				t.Errorf("refused connect: %s, want 127.0.0.1:%d", describe(e), refused)
+			}
+		}
+	}
+	if ref != 1 {
+		t.Errorf("refused connects delivered: %d of 2, want 1:\n%s", ref, dump(evs))
+	}
+}
+
 // TestUnixConnects: connects to unix sockets carry the path (or abstract
 // name) and are deduplicated per path: n connects to each of two paths that
 // differ only in the last byte, and to an abstract name, deliver one each.

@@ -260,7 +260,7 @@ struct {
 #define DEDUP_PATH 64 // path bytes kept in the key itself (most paths)
 struct dedup_key {
 	__u64 path[DEDUP_PATH / 8]; // opens: the path's first bytes, zero-padded
-	__u64 hash;     // SipHash-1-3 of a longer path / of a unix socket path
+	__u64 hash;     // SipHash-1-3 of a longer path
 	__u64 root;     // opens: inode number of the process's root directory ...
 	__u64 rootmnt;  // ... its device, and the mount namespace: chroot/setns make new keys
 	__u64 ino;      // opens: the opened file's inode ...
@@ -271,11 +271,8 @@ struct dedup_key {
 	__u32 flags;    // open flags / socket type and flags / accept4 flags
 	__u32 mode;     // open mode / socket protocol argument
 	__s32 ret;      // errno of a failure, 0 for any success
-	__u32 len;      // path length / family, type, proto of a socket
-	__u16 nr;
-	__u16 port;     // connect: peer port; accept: local port
-	__u8 addr[16];  // connect: peer address; accept: local address
-	__u8 addr2[16]; // connect: local address; accept: client address
+	__u32 len;      // path length
+	__u32 nr;
 };
 
 // The "seen" table is a per-CPU direct-mapped cache: a key's slot is
@@ -335,6 +332,42 @@ struct {
 	__type(key, __u32);
 	__type(value, struct file_slot);
 } dedup_file SEC(".maps");
+
+// Repeats of socket(2), connect(2) and accept(2) have a key of their own
+// (72 bytes): the socket's addresses, family, type and protocol, the
+// process and credentials, flags and the result class. A successful
+// connect or accept is keyed by what the kernel's socket holds, so a
+// repeat is recognised inline in dw_sys_exit without reading user memory
+// (net_repeat). Same direct-mapped per-CPU scheme as dedup.
+struct net_key {
+	__u8 addr[16];  // connect: peer address; accept: local address
+	__u8 addr2[16]; // connect: local address; accept: client address
+	__u64 hash;     // AF_UNIX: SipHash-1-3 of the path passed
+	__u32 tgid;
+	__u32 uid;
+	__u32 euid;
+	__u32 flags;    // socket type and flags / accept4 flags
+	__u32 mode;     // socket protocol argument
+	__u32 fam;      // family | type << 16 | protocol << 24
+	__u16 nr;
+	__u16 port;     // connect: peer port; accept: local port (ephemeral ports are left out)
+	__s32 ret;      // errno of a failure, 0 for any success
+};
+_Static_assert(sizeof(struct net_key) == 72, "net_key layout");
+
+struct net_slot {
+	struct net_key k;
+	__u64 ts;  // jiffies (dedup_now) of the last delivered event of this key
+	__u32 gen; // dedup_gen when it was delivered
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DEDUP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct net_slot);
+} dedup_net SEC(".maps");
 
 // dedup_gen[0]: bumped by userspace (Sensor.ResetDedup) to forget every key.
 struct {
@@ -479,26 +512,29 @@ static __always_inline __u32 dedup_generation(void)
 }
 
 #define DEDUP_KEY_WORDS (sizeof(struct dedup_key) / 8)
+#define FILE_KEY_WORDS (sizeof(struct file_key) / 8)
+#define NET_KEY_WORDS (sizeof(struct net_key) / 8)
 _Static_assert(sizeof(struct dedup_key) % 8 == 0, "dedup_key is compared in words");
 
-// dedup_slot_of returns k's slot in this CPU's table.
-static __always_inline struct dedup_slot *dedup_slot_of(const struct dedup_key *k)
+// The three "seen" tables share one slot layout: the key's words, then
+// the jiffies (dedup_now) and generation (dedup_gen) of the key's last
+// delivered event. words is a constant at every call below.
+
+// spread picks a key's slot: a cheap spread of its words (a collision
+// only evicts: the evicted key's next event is delivered, so it need not
+// resist anyone).
+static __always_inline __u32 spread(const __u64 *w, const int words)
 {
-	// A cheap spread of the words: a collision only evicts (the evicted
-	// key's next event is delivered), so it need not resist anyone.
-	const __u64 *w = (const __u64 *)k;
 	__u64 x = 0;
 #pragma unroll
-	for (int i = 0; i < DEDUP_KEY_WORDS; i++)
+	for (int i = 0; i < words; i++)
 		x += w[i] ^ (w[i] >> 29);
 	x *= 0x9E3779B97F4A7C15ULL;
-	__u32 idx = (x >> 40) & (DEDUP_SLOTS - 1);
-	return bpf_map_lookup_elem(&dedup, &idx);
+	return (x >> 40) & (DEDUP_SLOTS - 1);
 }
 
-// slot_hit reports whether the stored key b equals the key a (words
-// 64-bit words, a constant at every call) and, if so, counts the repeat
-// under slot (the dedup_count index of the event's kind).
+// slot_hit reports whether the stored key b equals the key a and, if so,
+// counts the repeat under slot (the dedup_count index of the event's kind).
 static __always_inline int slot_hit(const __u64 *a, const __u64 *b, const int words, __u32 slot)
 {
 #pragma unroll
@@ -511,28 +547,61 @@ static __always_inline int slot_hit(const __u64 *a, const __u64 *b, const int wo
 	return 1;
 }
 
-// dedup_seen reports whether k was delivered within the window in this
-// generation on this CPU; if so the event is counted (slot) and must not be
-// delivered. *sp is k's slot for dedup_mark.
-static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u32 gen, __u32 slot,
-				      struct dedup_slot **sp)
+// seen_in reports whether key k, whose slot is d, was delivered within the
+// window in this generation on this CPU; if so the event is counted (slot)
+// and must not be delivered.
+static __always_inline int seen_in(const __u64 *k, const __u64 *d, const int words, __u64 now, __u32 gen, __u32 slot)
 {
-	struct dedup_slot *d = dedup_slot_of(k);
-	*sp = d;
-	if (!d || d->gen != gen || now - d->ts >= dedup_window_jiffies)
+	if (!d || *(const __u32 *)&d[words + 1] != gen || now - d[words] >= dedup_window_jiffies)
 		return 0;
-	return slot_hit((const __u64 *)k, (const __u64 *)&d->k, DEDUP_KEY_WORDS, slot);
+	return slot_hit(k, d, words, slot);
 }
 
-// dedup_mark records in d (k's slot) that k was delivered at now. Called
+// mark_slot records in d (k's slot) that k was delivered at now. Called
 // only once the record is reserved, so a lost record never hides the next.
-static __always_inline void dedup_mark(struct dedup_slot *d, const struct dedup_key *k, __u64 now, __u32 gen)
+static __always_inline void mark_slot(void *d, const void *k, const int words, __u64 now, __u32 gen)
 {
 	if (!d)
 		return;
-	__builtin_memcpy(&d->k, k, sizeof(*k));
-	d->ts = now;
-	d->gen = gen;
+	__u64 *dw = d;
+	const __u64 *kw = k;
+#pragma unroll
+	for (int i = 0; i < words; i++)
+		dw[i] = kw[i];
+	dw[words] = now;
+	*(__u32 *)&dw[words + 1] = gen;
+}
+
+// dedup_seen: the path key k (*sp: its slot, for mark_slot).
+static __always_inline int dedup_seen(const struct dedup_key *k, __u64 now, __u32 gen, __u32 slot,
+				      struct dedup_slot **sp)
+{
+	__u32 idx = spread((const __u64 *)k, DEDUP_KEY_WORDS);
+	struct dedup_slot *d = bpf_map_lookup_elem(&dedup, &idx);
+	*sp = d;
+	return seen_in((const __u64 *)k, (const __u64 *)d, DEDUP_KEY_WORDS, now, gen, slot);
+}
+
+// file_seen: the file identity key k.
+static __always_inline int file_seen(const struct file_key *k, __u64 now, __u32 gen, __u32 slot,
+				     struct file_slot **sp)
+{
+	// the slot: a spread of the words that vary most between opens
+	__u64 x = k->ino ^ (k->name * 0x9E3779B97F4A7C15ULL) ^ ((__u64)k->tgid << 32) ^ k->flags;
+	x *= 0x9E3779B97F4A7C15ULL;
+	__u32 idx = (x >> 40) & (DEDUP_SLOTS - 1);
+	struct file_slot *d = bpf_map_lookup_elem(&dedup_file, &idx);
+	*sp = d;
+	return seen_in((const __u64 *)k, (const __u64 *)d, FILE_KEY_WORDS, now, gen, slot);
+}
+
+// net_seen: the socket key k.
+static __always_inline int net_seen(const struct net_key *k, __u64 now, __u32 gen, struct net_slot **sp)
+{
+	__u32 idx = spread((const __u64 *)k, NET_KEY_WORDS);
+	struct net_slot *d = bpf_map_lookup_elem(&dedup_net, &idx);
+	*sp = d;
+	return seen_in((const __u64 *)k, (const __u64 *)d, NET_KEY_WORDS, now, gen, LOST_NET);
 }
 
 // dedup_now is the clock of the deduplication windows: jiffies, which
@@ -544,34 +613,6 @@ static __always_inline void dedup_mark(struct dedup_slot *d, const struct dedup_
 static __always_inline __u64 dedup_now(void)
 {
 	return bpf_jiffies64();
-}
-
-#define FILE_KEY_WORDS (sizeof(struct file_key) / 8)
-
-// file_seen is dedup_seen for an identity key; *sp is k's slot for
-// file_mark.
-static __always_inline int file_seen(const struct file_key *k, __u64 now, __u32 gen, __u32 slot,
-				     struct file_slot **sp)
-{
-	// the slot: a spread of the words that vary most between opens
-	__u64 x = k->ino ^ (k->name * 0x9E3779B97F4A7C15ULL) ^ ((__u64)k->tgid << 32) ^ k->flags;
-	x *= 0x9E3779B97F4A7C15ULL;
-	__u32 idx = (x >> 40) & (DEDUP_SLOTS - 1);
-	struct file_slot *d = bpf_map_lookup_elem(&dedup_file, &idx);
-	*sp = d;
-	if (!d || d->gen != gen || now - d->ts >= dedup_window_jiffies)
-		return 0;
-	return slot_hit((const __u64 *)k, (const __u64 *)&d->k, FILE_KEY_WORDS, slot);
-}
-
-// file_mark is dedup_mark for an identity key.
-static __always_inline void file_mark(struct file_slot *d, const struct file_key *k, __u64 now, __u32 gen)
-{
-	if (!d)
-		return;
-	__builtin_memcpy(&d->k, k, sizeof(*k));
-	d->ts = now;
-	d->gen = gen;
 }
 
 static __always_inline __u32 new_encode_dev(__u32 major, __u32 minor)
@@ -1312,6 +1353,99 @@ static __always_inline void put_unix(struct ev_hdr *h, struct sa_buf *sa, long a
 	}
 }
 
+// connected reports whether a connect(2) result leaves the peer in the
+// socket: success, or a non-blocking connect under way.
+static __always_inline int connected(long ret)
+{
+	return ret == 0 || ret == -115; // -EINPROGRESS
+}
+
+// kernel_netfacts fills nf for the network events whose facts are all in
+// the registers and the kernel's socket: socket(2), a successful accept,
+// and a connect that left its peer in an IPv4/IPv6 socket (the peer is
+// read from the socket, not from the caller's memory, which another
+// thread may have rewritten by now). Returns 0 for any other event.
+static __always_inline int kernel_netfacts(struct netfacts *nf, struct task_struct *t, struct pt_regs *regs, long nr,
+					   long ret)
+{
+	nf->fd = regs->di;
+	switch (nr) {
+	case NR_socket:
+		nf->family = regs->di;
+		nf->type = regs->si & 0xf;
+		nf->flags = regs->si;
+		nf->mode = regs->dx;
+		nf->proto = regs->dx;
+		nf->fd = -1;
+		return 1; // the new socket's facts are read after the dedup check
+	case NR_accept:
+	case NR_accept4:
+		if (ret < 0)
+			return 0;
+		if (nr == NR_accept4)
+			nf->flags = regs->r10;
+		sock_facts(nf, sock_of(t, ret), nf->daddr, &nf->dport, nf->saddr, &nf->sport);
+		return 1;
+	case NR_connect: {
+		if (!connected(ret))
+			return 0;
+		struct sock *sk = sock_of(t, regs->di);
+		if (!sk)
+			return 0;
+		__u16 fam = sk->__sk_common.skc_family;
+		if (fam != AF_INET && fam != AF_INET6)
+			return 0;
+		sock_facts(nf, sk, nf->saddr, &nf->sport, nf->daddr, &nf->dport);
+		return 1;
+	}
+	}
+	return 0;
+}
+
+// net_key_of fills the deduplication key of a network event of task t
+// from its facts. The ephemeral port (connect: local, accept: the
+// client's) is left out; every address, the peer/listening port, family,
+// type, protocol, flags and the result class are in.
+static __always_inline void net_key_of(struct net_key *k, const struct netfacts *nf, struct task_struct *t, long nr,
+				       long ret)
+{
+	const struct cred *c = t->cred;
+	__builtin_memcpy(k->addr, nf->daddr, 16);
+	__builtin_memcpy(k->addr2, nf->saddr, 16);
+	k->hash = 0;
+	k->tgid = t->tgid;
+	k->uid = c->uid.val;
+	k->euid = c->euid.val;
+	k->flags = nf->flags;
+	k->mode = nf->mode;
+	k->fam = (__u32)nf->family | (__u32)nf->type << 16 | (__u32)nf->proto << 24;
+	k->nr = nr;
+	k->port = nf->dport;
+	k->ret = ret < 0 ? ret : 0;
+}
+
+static __always_inline int net_dedup(long nr)
+{
+	return nr == NR_socket || nr == NR_connect || nr == NR_accept || nr == NR_accept4;
+}
+
+// net_repeat reports whether a socket, accept or connect whose facts are
+// all in the kernel (kernel_netfacts) repeats one delivered within the
+// window (and counts it if so). Inline in dw_sys_exit, before any call,
+// like open_repeat; everything else goes on to sys_net.
+static __always_inline int net_repeat(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
+{
+	if (!net_dedup(nr))
+		return 0;
+	struct netfacts nf = {};
+	if (!kernel_netfacts(&nf, t, regs, nr, ret))
+		return 0;
+	struct net_key k;
+	net_key_of(&k, &nf, t, nr, ret);
+	struct net_slot *d;
+	return net_seen(&k, dedup_now(), dedup_generation(), &d);
+}
+
 static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long nr, long ret)
 {
 	__u32 skey = SCRATCH_SYSCALL;
@@ -1323,15 +1457,9 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 	long salen = 0;
 	long fd = regs->di;
 	nf.fd = fd;
+	if (kernel_netfacts(&nf, t, regs, nr, ret))
+		goto facts;
 	switch (nr) {
-	case NR_socket:
-		nf.family = regs->di;
-		nf.type = regs->si & 0xf;
-		nf.flags = regs->si;
-		nf.mode = regs->dx;
-		nf.proto = regs->dx;
-		nf.fd = -1;
-		break; // the new socket's facts are read after the dedup check
 	case NR_connect:
 		salen = user_sockaddr(&nf, sa, (void *)regs->si, regs->dx, nf.daddr, &nf.dport);
 		sock_facts(&nf, sock_of(t, fd), nf.saddr, &nf.sport, 0, 0);
@@ -1340,10 +1468,7 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 	case NR_accept4:
 		if (nr == NR_accept4)
 			nf.flags = regs->r10;
-		if (ret >= 0)
-			sock_facts(&nf, sock_of(t, ret), nf.daddr, &nf.dport, nf.saddr, &nf.sport);
-		else
-			sock_facts(&nf, sock_of(t, fd), 0, 0, 0, 0);
+		sock_facts(&nf, sock_of(t, fd), 0, 0, 0, 0);
 		break;
 	case NR_bind:
 		salen = user_sockaddr(&nf, sa, (void *)regs->si, regs->dx, nf.saddr, &nf.sport);
@@ -1378,28 +1503,19 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 	}
 	}
 
+facts:;
 	__u64 dnow = 0;
-	struct dedup_key k;
-	struct dedup_slot *dslot = 0;
+	struct net_key k;
+	struct net_slot *dslot = 0;
 	__u32 gen = 0;
-	int dedup = dedup_window_ns && (nr == NR_socket || nr == NR_connect || nr == NR_accept || nr == NR_accept4);
+	int dedup = dedup_window_ns && net_dedup(nr);
 	if (dedup) {
-		// The ephemeral port (connect: local, accept: the client's) is
-		// left out; every address, the peer/listening port, family,
-		// type, protocol, flags and the result class are in.
-		__builtin_memset(&k, 0, sizeof(k));
-		dedup_task(&k, t, nr, ret);
-		k.flags = nf.flags;
-		k.mode = nf.mode;
-		k.len = (__u32)nf.family | (__u32)nf.type << 16 | (__u32)nf.proto << 24;
-		k.port = nf.dport;
-		__builtin_memcpy(k.addr, nf.daddr, 16);
-		__builtin_memcpy(k.addr2, nf.saddr, 16);
+		net_key_of(&k, &nf, t, nr, ret);
 		if (nf.family == AF_UNIX && salen > 2)
 			k.hash = siphash13((const char *)sa->data, salen - 2);
 		gen = dedup_generation();
 		dnow = dedup_now();
-		if (dedup_seen(&k, dnow, gen, LOST_NET, &dslot))
+		if (net_seen(&k, dnow, gen, &dslot))
 			return 0;
 	}
 
@@ -1409,7 +1525,7 @@ static __noinline int sys_net(struct task_struct *t, struct pt_regs *regs, long 
 	if (!h)
 		return 0;
 	if (dedup)
-		dedup_mark(dslot, &k, dnow, gen);
+		mark_slot(dslot, &k, NET_KEY_WORDS, dnow, gen);
 	__builtin_memset((char *)h + HDR_SIZE, 0, UNIX_LEN);
 	// The descriptor's own facts, read now: a socket's type, inode.
 	file_facts(h, file_of(t, (nr == NR_socket || nr == NR_accept || nr == NR_accept4) ? ret : fd));
@@ -1710,9 +1826,9 @@ static __noinline int sys_p1(struct task_struct *t, struct pt_regs *regs, long n
 	if (f)
 		off = resolve_path(h, t, R_RPATH, off, f->f_path.dentry, f->f_path.mnt, SCRATCH_SYSCALL);
 	if (kp)
-		dedup_mark(dslot, kp, dnow, gen);
+		mark_slot(dslot, kp, DEDUP_KEY_WORDS, dnow, gen);
 	if (fslot)
-		file_mark(fslot, fk, dnow, gen);
+		mark_slot(fslot, fk, FILE_KEY_WORDS, dnow, gen);
 	rec_submit(&syscall_rb, h, off, slot);
 	return 0;
 }
@@ -1879,6 +1995,8 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 		return 0; // ia32 numbering: not reported
 
 	if (dedup_window_ns && ret >= 0 && open_repeat(t, regs, nr, ret))
+		return 0;
+	if (dedup_window_ns && net_repeat(t, regs, nr, ret))
 		return 0;
 	switch (nr) {
 	case NR_execve:

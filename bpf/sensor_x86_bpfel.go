@@ -20,6 +20,7 @@ const (
 	sensorMapDedupCount         = "dedup_count"
 	sensorMapDedupFile          = "dedup_file"
 	sensorMapDedupGen           = "dedup_gen"
+	sensorMapDedupNet           = "dedup_net"
 	sensorMapLifecycleRb        = "lifecycle_rb"
 	sensorMapLost               = "lost"
 	sensorMapRecMap             = "rec_map"
@@ -94,6 +95,7 @@ type sensorMapSpecs struct {
 	DedupCount    *ebpf.MapSpec `ebpf:"dedup_count"`
 	DedupFile     *ebpf.MapSpec `ebpf:"dedup_file"`
 	DedupGen      *ebpf.MapSpec `ebpf:"dedup_gen"`
+	DedupNet      *ebpf.MapSpec `ebpf:"dedup_net"`
 	LifecycleRb   *ebpf.MapSpec `ebpf:"lifecycle_rb"`
 	Lost          *ebpf.MapSpec `ebpf:"lost"`
 	RecMap        *ebpf.MapSpec `ebpf:"rec_map"`
@@ -138,6 +140,7 @@ type sensorMaps struct {
 	DedupCount    *ebpf.Map `ebpf:"dedup_count"`
 	DedupFile     *ebpf.Map `ebpf:"dedup_file"`
 	DedupGen      *ebpf.Map `ebpf:"dedup_gen"`
+	DedupNet      *ebpf.Map `ebpf:"dedup_net"`
 	LifecycleRb   *ebpf.Map `ebpf:"lifecycle_rb"`
 	Lost          *ebpf.Map `ebpf:"lost"`
 	RecMap        *ebpf.Map `ebpf:"rec_map"`
@@ -152,6 +155,7 @@ func (m *sensorMaps) Close() error {
 		m.DedupCount,
 		m.DedupFile,
 		m.DedupGen,
+		m.DedupNet,
 		m.LifecycleRb,
 		m.Lost,
 		m.RecMap,

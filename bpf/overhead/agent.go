@@ -31,19 +31,23 @@ type AgentOptions struct {
 
 // AgentResult is one workload's outcome under MeasureAgent.
 type AgentResult struct {
-	Name                  string
-	Without, Agent, Floor []float64 // ops/s per round
+	Name                         string
+	Without, Agent, Floor, Empty []float64 // ops/s per round
 	// AgentRatios and FloorRatios are ops/s with the agent (with the bare
-	// hooks: attached, nothing reported) ÷ without, per round; the CPU
-	// variants compare ops per CPU-second of the workload.
-	AgentRatios, FloorRatios       []float64
-	AgentCPURatios, FloorCPURatios []float64
+	// hooks: attached, nothing reported) ÷ without, per round; EmptyRatios
+	// the same with only an empty program on sys_exit (the kernel's own
+	// cost of a syscall hook). The CPU variants compare ops per CPU-second
+	// of the workload.
+	AgentRatios, FloorRatios, EmptyRatios          []float64
+	AgentCPURatios, FloorCPURatios, EmptyCPURatios []float64
 }
 
-// MeasureAgent runs each workload in Rounds interleaved triples — without
-// anything attached, with the agent running as its own process, and with
-// only the sensor's bare hooks attached (the floor: every syscall enters
-// the program, which returns at once) — rotating the order per round.
+// MeasureAgent runs each workload in Rounds interleaved quadruples —
+// without anything attached, with the agent running as its own process,
+// with only the sensor's bare hooks attached (the floor: every syscall
+// enters the program, which returns at once) and with only an empty
+// program on sys_exit (what the kernel's syscall tracepoint costs before
+// any sensor code runs) — rotating the order per round.
 func MeasureAgent(workloads []Workload, opt AgentOptions) ([]AgentResult, error) {
 	if opt.Rounds <= 0 {
 		opt.Rounds = 7
@@ -62,13 +66,18 @@ func MeasureAgent(workloads []Workload, opt AgentOptions) ([]AgentResult, error)
 	if err := floor.Detach(); err != nil {
 		return nil, err
 	}
+	empty, err := newEmptyHook()
+	if err != nil {
+		return nil, err
+	}
+	defer empty.Close()
 	var out []AgentResult
 	for _, w := range workloads {
 		r := AgentResult{Name: w.Name}
 		for round := 0; round < opt.Rounds; round++ {
-			var wall, cpu [3]float64 // without, agent, floor
-			for i := 0; i < 3; i++ {
-				mode := (round + i) % 3
+			var wall, cpu [4]float64 // without, agent, floor, empty
+			for i := 0; i < 4; i++ {
+				mode := (round + i) % 4
 				var stop func() error
 				switch mode {
 				case 1:
@@ -76,6 +85,9 @@ func MeasureAgent(workloads []Workload, opt AgentOptions) ([]AgentResult, error)
 				case 2:
 					err = floor.Attach()
 					stop = floor.Detach
+				case 3:
+					err = empty.Attach()
+					stop = empty.Detach
 				}
 				if err != nil {
 					return nil, err
@@ -92,12 +104,15 @@ func MeasureAgent(workloads []Workload, opt AgentOptions) ([]AgentResult, error)
 				wall[mode], cpu[mode] = rate, cpuRate
 				if opt.Progress != nil {
 					fmt.Fprintf(opt.Progress, "%s round %d %s: %.0f ops/s, %.0f ops/cpu-s\n", w.Name, round+1,
-						[...]string{"without", "agent", "bare hooks"}[mode], rate, cpuRate)
+						[...]string{"without", "agent", "bare hooks", "empty hook"}[mode], rate, cpuRate)
 				}
 			}
 			r.Without = append(r.Without, wall[0])
 			r.Agent = append(r.Agent, wall[1])
 			r.Floor = append(r.Floor, wall[2])
+			r.Empty = append(r.Empty, wall[3])
+			r.EmptyRatios = append(r.EmptyRatios, wall[3]/wall[0])
+			r.EmptyCPURatios = append(r.EmptyCPURatios, cpu[3]/cpu[0])
 			r.AgentRatios = append(r.AgentRatios, wall[1]/wall[0])
 			r.FloorRatios = append(r.FloorRatios, wall[2]/wall[0])
 			r.AgentCPURatios = append(r.AgentCPURatios, cpu[1]/cpu[0])
@@ -164,10 +179,10 @@ func startAgent(argv []string, ready string) (func() error, error) {
 // beside the bare hooks' floor.
 func PrintAgent(w io.Writer, results []AgentResult) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tops/s without\tops/s agent\tops/s bare hooks\tagent ratio\tbare-hooks ratio\tagent cpu ratio\tbare-hooks cpu ratio\t")
+	fmt.Fprintln(tw, "workload\tops/s without\tops/s agent\tops/s bare hooks\tagent ratio\tbare-hooks ratio\tagent cpu ratio\tbare-hooks cpu ratio\tempty-hook cpu ratio\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", r.Name, Median(r.Without), Median(r.Agent), Median(r.Floor),
-			Median(r.AgentRatios), Median(r.FloorRatios), Median(r.AgentCPURatios), Median(r.FloorCPURatios))
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", r.Name, Median(r.Without), Median(r.Agent), Median(r.Floor),
+			Median(r.AgentRatios), Median(r.FloorRatios), Median(r.AgentCPURatios), Median(r.FloorCPURatios), Median(r.EmptyCPURatios))
 	}
 	return tw.Flush()
 }

@@ -138,7 +138,7 @@ on the machine disturbs much less.`,
 					}
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "agent overhead: %d interleaved triples of %s per workload (without, agent, bare hooks)\n", rounds, duration)
+				fmt.Fprintf(cmd.OutOrStdout(), "agent overhead: %d interleaved runs of %s per workload (without, agent, bare hooks, empty hook)\n", rounds, duration)
 				return overhead.PrintAgent(cmd.OutOrStdout(), res)
 			}
 			opt := overhead.Options{Rounds: rounds, Duration: duration, ProgStats: progStats,

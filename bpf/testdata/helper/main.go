@@ -63,10 +63,17 @@ func main() {
 			err = openSteps(args)
 		}
 	case "conns":
+		// conns N [L]: connect N times to each of L loopback listeners
+		// (default 1); with L > 1, then close the last listener and
+		// connect to its port twice more (refused).
 		n, _ := strconv.Atoi(args[0])
+		l := 1
+		if len(args) > 1 {
+			l, _ = strconv.Atoi(args[1])
+		}
 		err = pinCPU()
 		if err == nil {
-			err = connLoop(n)
+			err = connLoop(n, l)
 		}
 	case "unixconns":
 		// unixconns N PATH...: listen on each path (a leading "@" is an
@@ -285,38 +292,64 @@ func openSteps(steps []string) error {
 }
 
 // connLoop listens on loopback and connects, accepts and closes n times.
-func connLoop(n int) error {
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-	if err != nil {
-		return err
-	}
-	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		return err
-	}
-	if err := unix.Listen(lfd, 8); err != nil {
-		return err
-	}
-	sa, err := unix.Getsockname(lfd)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < n; i++ {
-		cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+func connLoop(n, listeners int) error {
+	var lfds []int
+	var ports []string
+	var addrs []unix.Sockaddr
+	for i := 0; i < listeners; i++ {
+		lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 		if err != nil {
 			return err
 		}
-		if err := unix.Connect(cfd, sa); err != nil {
+		if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 			return err
 		}
-		afd, _, err := unix.Accept4(lfd, 0)
+		if err := unix.Listen(lfd, 8); err != nil {
+			return err
+		}
+		sa, err := unix.Getsockname(lfd)
 		if err != nil {
 			return err
 		}
-		unix.SetsockoptLinger(cfd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
-		unix.Close(afd)
-		unix.Close(cfd)
+		lfds = append(lfds, lfd)
+		addrs = append(addrs, sa)
+		ports = append(ports, strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
 	}
-	fmt.Printf("lport=%d\n", sa.(*unix.SockaddrInet4).Port)
+	for j, lfd := range lfds {
+		for i := 0; i < n; i++ {
+			cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+			if err != nil {
+				return err
+			}
+			if err := unix.Connect(cfd, addrs[j]); err != nil {
+				return err
+			}
+			afd, _, err := unix.Accept4(lfd, 0)
+			if err != nil {
+				return err
+			}
+			unix.SetsockoptLinger(cfd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+			unix.Close(afd)
+			unix.Close(cfd)
+		}
+	}
+	if listeners > 1 {
+		last := len(lfds) - 1
+		unix.Close(lfds[last])
+		for i := 0; i < 2; i++ {
+			cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+			if err != nil {
+				return err
+			}
+			if err := unix.Connect(cfd, addrs[last]); err != unix.ECONNREFUSED {
+				return fmt.Errorf("connect to a closed port: %v, want ECONNREFUSED", err)
+			}
+			unix.Close(cfd)
+		}
+		fmt.Printf("refused=%s\n", ports[last])
+	}
+	fmt.Printf("lport=%s\n", ports[0])
+	fmt.Printf("lports=%s\n", strings.Join(ports, ","))
 	return nil
 }
 
