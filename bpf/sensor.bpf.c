@@ -221,6 +221,7 @@ const struct ev_hdr *const dw_ev_hdr_btf __attribute__((unused)) = 0;
 
 // Set by the loader before load.
 const volatile __u32 ignore_tgid = 0;         // the sensor's own process
+const volatile __u32 only_tgid = 0;           // non-zero: report only this process's syscalls
 const volatile __u64 dedup_window_ns = 0;     // 0: no deduplication
 const volatile __u64 dedup_window_jiffies = 0; // the same window in jiffies (see dedup_now)
 const volatile __u64 dedup_k0 = 0, dedup_k1 = 0; // SipHash key, random per load
@@ -283,19 +284,25 @@ struct dedup_key {
 // next event delivered there once. (An LRU hash map measured slower: every
 // delivered event of a new key inserts, and a full LRU evicts under a lock.)
 #define DEDUP_SLOTS 4096
-struct dedup_slot {
-	struct dedup_key k;
-	__u64 ts;  // jiffies (dedup_now) of the last delivered event of this key
-	__u32 gen; // dedup_gen when it was delivered
-	__u32 pad;
-};
+// SEEN_TABLE declares a "seen" table: the slot type (the key, then the
+// jiffies (dedup_now) and generation (dedup_gen) of the key's last
+// delivered event: the layout seen_in and mark_slot rely on) and its
+// per-CPU direct-mapped array of DEDUP_SLOTS slots.
+#define SEEN_TABLE(slot_type, key_type, map_name)                                                                 \
+	struct slot_type {                                                                                        \
+		struct key_type k;                                                                                \
+		__u64 ts;                                                                                         \
+		__u32 gen;                                                                                        \
+		__u32 pad;                                                                                        \
+	};                                                                                                        \
+	struct {                                                                                                  \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                                          \
+		__uint(max_entries, DEDUP_SLOTS);                                                                 \
+		__type(key, __u32);                                                                               \
+		__type(value, struct slot_type);                                                                  \
+	} map_name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DEDUP_SLOTS);
-	__type(key, __u32);
-	__type(value, struct dedup_slot);
-} dedup SEC(".maps");
+SEEN_TABLE(dedup_slot, dedup_key, dedup);
 
 // Repeats of successful opens are recognised by the opened file's
 // identity, a key of its own (72 bytes instead of dedup_key's 168): it is
@@ -319,19 +326,7 @@ struct file_key {
 _Static_assert(sizeof(struct file_key) == 72, "file_key layout");
 _Static_assert(sizeof(struct file_key) % 8 == 0, "file_key is compared in words");
 
-struct file_slot {
-	struct file_key k;
-	__u64 ts;  // jiffies (dedup_now) of the last delivered open of this key
-	__u32 gen; // dedup_gen when it was delivered
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DEDUP_SLOTS);
-	__type(key, __u32);
-	__type(value, struct file_slot);
-} dedup_file SEC(".maps");
+SEEN_TABLE(file_slot, file_key, dedup_file);
 
 // Repeats of socket(2), connect(2) and accept(2) have a key of their own
 // (72 bytes): the socket's addresses, family, type and protocol, the
@@ -355,19 +350,7 @@ struct net_key {
 };
 _Static_assert(sizeof(struct net_key) == 72, "net_key layout");
 
-struct net_slot {
-	struct net_key k;
-	__u64 ts;  // jiffies (dedup_now) of the last delivered event of this key
-	__u32 gen; // dedup_gen when it was delivered
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DEDUP_SLOTS);
-	__type(key, __u32);
-	__type(value, struct net_slot);
-} dedup_net SEC(".maps");
+SEEN_TABLE(net_slot, net_key, dedup_net);
 
 // dedup_gen[0]: bumped by userspace (Sensor.ResetDedup) to forget every key.
 struct {
@@ -516,9 +499,8 @@ static __always_inline __u32 dedup_generation(void)
 #define NET_KEY_WORDS (sizeof(struct net_key) / 8)
 _Static_assert(sizeof(struct dedup_key) % 8 == 0, "dedup_key is compared in words");
 
-// The three "seen" tables share one slot layout: the key's words, then
-// the jiffies (dedup_now) and generation (dedup_gen) of the key's last
-// delivered event. words is a constant at every call below.
+// The three "seen" tables share one slot layout (SEEN_TABLE); words is a
+// constant at every call below.
 
 // spread picks a key's slot: a cheap spread of its words (a collision
 // only evicts: the evicted key's next event is delivered, so it need not
@@ -1991,6 +1973,8 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (t->tgid == ignore_tgid)
 		return 0;
+	if (only_tgid && t->tgid != only_tgid)
+		return 0; // a constant: the verifier drops this when unset
 	if (t->thread_info.status & TS_COMPAT)
 		return 0; // ia32 numbering: not reported
 

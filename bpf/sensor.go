@@ -92,6 +92,11 @@ type Config struct {
 	// IncludeSelf reports the sensor process's own syscalls too (they are
 	// filtered in the kernel by default).
 	IncludeSelf bool
+	// OnlyTgid, when non-zero, reports the syscalls of that process only
+	// (filtered in the kernel, before anything is read; lifecycle events
+	// stay machine-wide). For tests and benchmarks that must not share
+	// the syscall ring with the rest of the machine.
+	OnlyTgid uint32
 	// DedupWindow is the in-kernel deduplication window: an open of an
 	// absolute path, a socket, connect or accept identical to one the
 	// same process made less than DedupWindow earlier (same path or
@@ -288,6 +293,11 @@ func Open(cfg Config) (*Sensor, error) {
 	if !cfg.IncludeSelf {
 		if err := specs.IgnoreTgid.Set(uint32(os.Getpid())); err != nil {
 			return nil, fmt.Errorf("bpf: set ignore_tgid: %w", err)
+		}
+	}
+	if cfg.OnlyTgid != 0 {
+		if err := specs.OnlyTgid.Set(cfg.OnlyTgid); err != nil {
+			return nil, fmt.Errorf("bpf: set only_tgid: %w", err)
 		}
 	}
 

@@ -867,3 +867,59 @@ func TestChdir(t *testing.T) {
 		t.Fatalf("chdir paths %q, want [%s /]\n%s", got, dir, dump(evs))
 	}
 }
+
+// TestOnlyTgid: a sensor with OnlyTgid reports that process's syscalls and
+// no other's, while lifecycle events stay machine-wide.
+func TestOnlyTgid(t *testing.T) {
+	testutil.NeedRoot(t)
+	s, err := Open(Config{IncludeSelf: true, OnlyTgid: uint32(os.Getpid()), DedupWindow: -1})
+	if err != nil {
+		testutil.NeedBPF(t, err.Error())
+	}
+	defer s.Close()
+	dir := t.TempDir()
+	own, other := filepath.Join(dir, "own"), filepath.Join(dir, "other")
+	for _, p := range []string{own, other} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("/bin/cat", other)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("cat: %v", err)
+	}
+	f, err := os.Open(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var sawOwn, sawOther, sawCatExec bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ev event.Event
+		for !sawOwn || !sawCatExec {
+			if err := s.Next(&ev); err != nil {
+				return
+			}
+			switch {
+			case ev.Kind == event.KindSyscall && string(ev.Path) == own:
+				sawOwn = true
+			case ev.Kind == event.KindSyscall && ev.Pid != uint32(os.Getpid()):
+				sawOther = true // cat's open of other, or anything else's
+				t.Logf("another process's syscall: %s", describe(&ev))
+			case ev.Kind == event.KindExec && ev.Pid == uint32(cmd.Process.Pid):
+				sawCatExec = true
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.Close()
+		<-done
+	}
+	if !sawOwn || !sawCatExec || sawOther {
+		t.Errorf("own open seen %v (want true), cat's exec seen %v (want true), another process's syscall seen %v (want false)", sawOwn, sawCatExec, sawOther)
+	}
+}

@@ -37,6 +37,7 @@ const (
 	sensorVarDedupWindowNs      = "dedup_window_ns"
 	sensorVarDwEvHdrBtf         = "dw_ev_hdr_btf"
 	sensorVarIgnoreTgid         = "ignore_tgid"
+	sensorVarOnlyTgid           = "only_tgid"
 )
 
 // loadSensor returns the embedded CollectionSpec for sensor.
@@ -114,6 +115,7 @@ type sensorVariableSpecs struct {
 	DedupWindowNs      *ebpf.VariableSpec `ebpf:"dedup_window_ns"`
 	DwEvHdrBtf         *ebpf.VariableSpec `ebpf:"dw_ev_hdr_btf"`
 	IgnoreTgid         *ebpf.VariableSpec `ebpf:"ignore_tgid"`
+	OnlyTgid           *ebpf.VariableSpec `ebpf:"only_tgid"`
 }
 
 // sensorObjects contains all objects after they have been loaded into the kernel.
@@ -175,6 +177,7 @@ type sensorVariables struct {
 	DedupWindowNs      *ebpf.Variable `ebpf:"dedup_window_ns"`
 	DwEvHdrBtf         *ebpf.Variable `ebpf:"dw_ev_hdr_btf"`
 	IgnoreTgid         *ebpf.Variable `ebpf:"ignore_tgid"`
+	OnlyTgid           *ebpf.Variable `ebpf:"only_tgid"`
 }
 
 // sensorPrograms contains all programs after they have been loaded into the kernel.

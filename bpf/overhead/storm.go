@@ -26,6 +26,11 @@ type StormOptions struct {
 	Rates []int
 	// Duration of one step; 0 means 3 s.
 	Duration time.Duration
+	// OnlySelf reports this process's syscalls only (bpf.Config.OnlyTgid),
+	// so that other programs on the machine cannot fill the syscall ring
+	// (tests); the bench leaves it off: the agent shares its ring with
+	// the whole machine.
+	OnlySelf bool
 	// Workers is the number of threads opening distinct files; 0 means 4.
 	Workers int
 	// Files each worker cycles through; 0 means 2048.
@@ -105,6 +110,9 @@ func Storm(opt StormOptions) ([]StormPoint, error) {
 
 	cfg := opt.Sensor
 	cfg.IncludeSelf = true
+	if opt.OnlySelf {
+		cfg.OnlyTgid = uint32(os.Getpid())
+	}
 	if cfg.DedupWindow == 0 {
 		cfg.DedupWindow = -1
 	}
