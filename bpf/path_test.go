@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/driftwatch/driftwatch/event"
+	"github.com/driftwatch/driftwatch/internal/testutil"
 )
 
 // TestResolvedPathLength: the kernel path of an opened file is read whole
@@ -84,5 +85,64 @@ func TestResolvedPathOfPipe(t *testing.T) {
 	}
 	if len(op.RealPath) != 0 || op.FileType != event.FDPipe {
 		t.Errorf("re-opened pipe: resolved %q, type %v; want no path, pipe", op.RealPath, op.FileType)
+	}
+}
+
+// TestIOURingOpen: a file opened by an io_uring request (no open system
+// call) is reported as an openat flagged FlagIOURing, with the kernel's
+// path of the file (through a symlink: its target), the descriptor and the
+// file's facts, attributed to the process that submitted it.
+func TestIOURingOpen(t *testing.T) {
+	for _, op := range []string{"uring", "uring-async"} {
+		t.Run(op, func(t *testing.T) { testIOURingOpen(t, op) })
+	}
+}
+
+// testIOURingOpen: op "uring" runs the request inline in io_uring_enter,
+// "uring-async" in an io-wq worker thread of the helper.
+func testIOURingOpen(t *testing.T, op string) {
+	c := sensor(t)
+	if !c.s.Features()["io_uring"] {
+		testutil.NeedBPF(t, "no io_uring_complete tracepoint on this kernel")
+	}
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "secret")
+	if err := os.WriteFile(target, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "innocent")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	out, cmd := cg.run(t, helper(t), op, link)
+	fd := atoi(t, out["fd"])
+	pid := uint32(cmd.Process.Pid)
+	evs := c.waitFor(t, cg.id, "the io_uring open", func(evs []*event.Event) bool {
+		return find(evs, func(e *event.Event) bool { return e.Flags2&event.FlagIOURing != 0 }) != nil
+	})
+	e := find(evs, func(e *event.Event) bool { return e.Flags2&event.FlagIOURing != 0 })
+	t.Logf("%s", describe(e))
+	if e.Kind != event.KindSyscall || e.Syscall != event.SysOpenat || e.Pid != pid || e.Ret != int64(fd) {
+		t.Errorf("io_uring open: %s, want openat by pid %d returning %d", describe(e), pid, fd)
+	}
+	if string(e.RealPath) != target || string(e.Path) != target {
+		t.Errorf("io_uring open: path %q, resolved %q, want %q for both", e.Path, e.RealPath, target)
+	}
+	if e.Flags2&event.FlagFileFacts == 0 || e.FileType != event.FDFile {
+		t.Errorf("io_uring open: file facts %#x, type %v, want a regular file", e.Flags2, e.FileType)
+	}
+	if strings.HasPrefix(e.CommString(), "iou-") {
+		t.Errorf("io_uring open: comm %q, want the submitting process's", e.CommString())
+	}
+	// The helper made no open system call of the file.
+	if sys := find(evs, func(e *event.Event) bool {
+		return e.Flags2&event.FlagIOURing == 0 && isSys(event.SysOpenat)(e) && strings.HasPrefix(string(e.Path), dir)
+	}); sys != nil {
+		t.Errorf("an open system call of the file was reported: %s", describe(sys))
 	}
 }

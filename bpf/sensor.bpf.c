@@ -56,6 +56,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define F_RPATH_TRUNC (1 << 6) // the resolved path (R_RPATH) was cut
 #define F_FILE (1 << 7)        // fd_type/file_ino/file_dev were read from the kernel
 #define F_ENV_TRUNC (1 << 8)   // the environment was longer than ENV_LEN
+#define F_IO_URING (1 << 9)    // done by io_uring (a request, not a system call)
 
 // String regions (index into off[]/len[]), mapped to event.Event fields.
 #define R_PATH 0
@@ -143,6 +144,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_bpf 321
 #define NR_userfaultfd 323
 #define NR_fchmodat2 452
+#define PF_IO_WORKER 0x00000010
+#define IORING_OP_OPENAT 18
+#define IORING_OP_OPENAT2 28
 
 // Fixed record header: 296 bytes, little endian, mirrored in decode.go.
 struct ev_hdr {
@@ -398,9 +402,10 @@ struct scratch {
 // Per-CPU scratch: slot 0 for the lifecycle programs, 1 for sys_exit.
 #define SCRATCH_LIFECYCLE 0
 #define SCRATCH_SYSCALL 1
+#define SCRATCH_URING 2
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
@@ -413,7 +418,7 @@ struct recbuf {
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, struct recbuf);
 } rec_map SEC(".maps");
@@ -1957,6 +1962,78 @@ static __noinline int sys_plain(struct task_struct *t, struct pt_regs *regs, lon
 			fd_facts(h, t, fd);
 	}
 	submit_sys(h);
+	return 0;
+}
+
+// ------------------------------------------------------------ io_uring
+
+// An open done by io_uring (IORING_OP_OPENAT, IORING_OP_OPENAT2) makes no
+// open system call: the request runs inside io_uring_enter, an io-wq
+// worker or the SQPOLL thread, all threads of the submitting process. It is
+// reported at its completion as an openat with F_IO_URING, the flags and
+// mode of the request and the kernel's path of the file installed in the
+// descriptor table; the path string the process passed has been freed by
+// then, so the resolved path stands for it too. A file installed in the
+// ring's fixed-file table (file_slot) has no descriptor to read: it is
+// reported with its result and no path.
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(dw_uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
+{
+	// Kernels before 6.0 keep the request's data elsewhere: not read.
+	if (!bpf_core_type_exists(struct io_open) || !bpf_core_field_exists(((struct io_kiocb *)0)->cmd))
+		return 0;
+	struct io_kiocb *r = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_kiocb));
+	if (!r)
+		return 0;
+	__u8 op = r->opcode;
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
+		return 0;
+	__u32 key = NR_openat;
+	__u32 *on = bpf_map_lookup_elem(&syscall_enable, &key);
+	if (!on || !*on)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (t->tgid == ignore_tgid)
+		return 0;
+	if (only_tgid && t->tgid != only_tgid)
+		return 0;
+	long res = cqe->res;
+	struct io_open *o = bpf_rdonly_cast(&r->cmd, bpf_core_type_id_kernel(struct io_open));
+	struct ev_hdr *h = rec_buf(SCRATCH_URING);
+	if (!h)
+		return 0;
+	fill_task(h, t, KIND_SYSCALL, bpf_ktime_get_boot_ns());
+	if (t->flags & PF_IO_WORKER) {
+		// an io-wq worker or the SQPOLL thread ("iou-wrk-N"): name
+		// the process that submitted the request
+		struct task_struct *leader = t->group_leader;
+		if (leader)
+			__builtin_memcpy(h->comm, leader->comm, sizeof(h->comm));
+	}
+	h->syscall = op == IORING_OP_OPENAT2 ? NR_openat2 : NR_openat;
+	h->ret = res;
+	h->fd = o->dfd;
+	h->flags = o->how.flags;
+	h->mode = o->how.mode;
+	if (op == IORING_OP_OPENAT2)
+		h->arg3 = o->how.resolve;
+	h->flags2 |= F_IO_URING;
+	h->raw[0] = o->dfd;
+	h->raw[2] = o->how.flags;
+	h->raw[3] = o->how.mode;
+	__u32 off = HDR_SIZE;
+	if (res >= 0 && o->file_slot == 0) {
+		struct file *f = file_of(t, res);
+		if (f) {
+			file_facts(h, f);
+			off = resolve_path(h, t, R_RPATH, off, f->f_path.dentry, f->f_path.mnt, SCRATCH_URING);
+			h->off[R_PATH] = h->off[R_RPATH];
+			h->len[R_PATH] = h->len[R_RPATH];
+			if (h->flags2 & F_RPATH_TRUNC)
+				h->flags2 |= F_PATH_TRUNC;
+		}
+	}
+	rec_submit(&syscall_rb, h, off, LOST_FILE);
 	return 0;
 }
 

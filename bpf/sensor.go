@@ -125,6 +125,8 @@ var hooks = []hook{
 	{prog: "dw_exec", target: "sched_process_exec", feature: "exec"},
 	{prog: "dw_fork", target: "sched_process_fork", feature: "fork"},
 	{prog: "dw_exit", target: "sched_process_exit", feature: "exit"},
+	// opens done by io_uring requests, reported at their completion
+	{prog: "dw_uring_complete", target: "io_uring_complete", feature: "io_uring", optional: true},
 }
 
 // supported lists the syscalls sensor.bpf.c decodes (its sys_exit
@@ -682,6 +684,7 @@ func (s *Sensor) Attach() error {
 	progs := map[string]*ebpf.Program{
 		"dw_sys_exit": s.objs.DwSysExit, "dw_exec": s.objs.DwExec,
 		"dw_fork": s.objs.DwFork, "dw_exit": s.objs.DwExit,
+		"dw_uring_complete": s.objs.DwUringComplete,
 	}
 	for _, h := range hooks {
 		p := progs[h.prog]
@@ -713,6 +716,7 @@ func (s *Sensor) ProgramStats() map[string]ProgramStat {
 	out := map[string]ProgramStat{}
 	for name, p := range map[string]*ebpf.Program{
 		"sys_exit": s.objs.DwSysExit, "exec": s.objs.DwExec, "fork": s.objs.DwFork, "exit": s.objs.DwExit,
+		"io_uring": s.objs.DwUringComplete,
 	} {
 		if p == nil {
 			continue

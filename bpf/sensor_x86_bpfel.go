@@ -31,6 +31,7 @@ const (
 	sensorProgDwExit            = "dw_exit"
 	sensorProgDwFork            = "dw_fork"
 	sensorProgDwSysExit         = "dw_sys_exit"
+	sensorProgDwUringComplete   = "dw_uring_complete"
 	sensorVarDedupK0            = "dedup_k0"
 	sensorVarDedupK1            = "dedup_k1"
 	sensorVarDedupWindowJiffies = "dedup_window_jiffies"
@@ -82,10 +83,11 @@ type sensorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sensorProgramSpecs struct {
-	DwExec    *ebpf.ProgramSpec `ebpf:"dw_exec"`
-	DwExit    *ebpf.ProgramSpec `ebpf:"dw_exit"`
-	DwFork    *ebpf.ProgramSpec `ebpf:"dw_fork"`
-	DwSysExit *ebpf.ProgramSpec `ebpf:"dw_sys_exit"`
+	DwExec          *ebpf.ProgramSpec `ebpf:"dw_exec"`
+	DwExit          *ebpf.ProgramSpec `ebpf:"dw_exit"`
+	DwFork          *ebpf.ProgramSpec `ebpf:"dw_fork"`
+	DwSysExit       *ebpf.ProgramSpec `ebpf:"dw_sys_exit"`
+	DwUringComplete *ebpf.ProgramSpec `ebpf:"dw_uring_complete"`
 }
 
 // sensorMapSpecs contains maps before they are loaded into the kernel.
@@ -184,10 +186,11 @@ type sensorVariables struct {
 //
 // It can be passed to loadSensorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sensorPrograms struct {
-	DwExec    *ebpf.Program `ebpf:"dw_exec"`
-	DwExit    *ebpf.Program `ebpf:"dw_exit"`
-	DwFork    *ebpf.Program `ebpf:"dw_fork"`
-	DwSysExit *ebpf.Program `ebpf:"dw_sys_exit"`
+	DwExec          *ebpf.Program `ebpf:"dw_exec"`
+	DwExit          *ebpf.Program `ebpf:"dw_exit"`
+	DwFork          *ebpf.Program `ebpf:"dw_fork"`
+	DwSysExit       *ebpf.Program `ebpf:"dw_sys_exit"`
+	DwUringComplete *ebpf.Program `ebpf:"dw_uring_complete"`
 }
 
 func (p *sensorPrograms) Close() error {
@@ -196,6 +199,7 @@ func (p *sensorPrograms) Close() error {
 		p.DwExit,
 		p.DwFork,
 		p.DwSysExit,
+		p.DwUringComplete,
 	)
 }
 

@@ -95,6 +95,10 @@ const (
 	FlagFileFacts
 	// FlagEnvTruncated: Env was longer than the sensor's bound (4 KiB).
 	FlagEnvTruncated
+	// FlagIOURing: an open done by an io_uring request (IORING_OP_OPENAT,
+	// IORING_OP_OPENAT2), not a system call; reported at its completion,
+	// Path is the kernel's path of the file (the string passed is gone).
+	FlagIOURing
 )
 
 // Event is one kernel event. It is a plain value: decoding into an existing

@@ -60,6 +60,10 @@ func TestEvasionSuite(t *testing.T) {
 		// open_by_handle_at (CAP_DAC_READ_SEARCH, the "shocker" escape)
 		// passes no path at all: only the resolved one names the file.
 		{"open_by_handle_at", "", []string{"evade", "byhandle", "/etc/shadow"}, ""},
+		// io_uring (IORING_OP_OPENAT) makes no open system call at all:
+		// reported at the request's completion (the path passed is gone
+		// by then: the resolved path stands for it).
+		{"io_uring openat", "", []string{"evade", "uring", "/etc/shadow"}, "/etc/shadow"},
 		// The sender runs as "sshd", an allowed reader: only the
 		// receiver's re-open of the passed descriptor can raise it.
 		{"descriptor passed over a unix socket", "", []string{"/tmp/sshd", "fdpass", "/etc/shadow", "/usr/local/bin/evade"}, "/proc/self/fd/"},

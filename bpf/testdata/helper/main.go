@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/driftwatch/driftwatch/internal/uring"
 )
 
 func main() {
@@ -62,6 +64,16 @@ func main() {
 		if err == nil {
 			err = openSteps(args)
 		}
+	case "uring", "uring-async":
+		// uring PATH: open PATH by an io_uring request (no open
+		// syscall); uring-async: in an io-wq worker thread
+		var fl uint8
+		if os.Args[1] == "uring-async" {
+			fl = uring.Async
+		}
+		var fd int
+		fd, err = uring.Openat(unix.AT_FDCWD, args[0], unix.O_RDONLY|unix.O_CLOEXEC, 0, fl)
+		fmt.Printf("fd=%d\n", fd)
 	case "conns":
 		// conns N [L]: connect N times to each of L loopback listeners
 		// (default 1); with L > 1, then close the last listener and

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/driftwatch/driftwatch/internal/uring"
 )
 
 func main() {
@@ -29,6 +31,11 @@ func main() {
 		fd, err = unix.Openat(unix.AT_FDCWD, a[0], unix.O_WRONLY|unix.O_CREAT, 0o644)
 		if err == nil {
 			unix.Close(fd)
+		}
+	case "uring": // uring PATH: open PATH by an io_uring request (no open system call), read
+		var fd int
+		if fd, err = uring.Openat(unix.AT_FDCWD, a[0], unix.O_RDONLY, 0, 0); err == nil {
+			err = readFd(fd)
 		}
 	case "dirfd": // dirfd DIR REL: open DIR, openat(dirfd, REL)
 		err = withDir(a[0], func(d int) error { return readAt(d, a[1]) })

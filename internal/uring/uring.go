@@ -1,0 +1,113 @@
+// Package uring opens a file through io_uring (IORING_OP_OPENAT) with raw
+// system calls and no library: the sensor's tests and the evasion suite
+// use it to open a file without any open system call, as an attacker
+// avoiding syscall hooks would.
+package uring
+
+import (
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	opOpenat       = 18         // IORING_OP_OPENAT
+	enterGetEvents = 1          // IORING_ENTER_GETEVENTS
+	offSQRing      = 0          // IORING_OFF_SQ_RING
+	offCQRing      = 0x8000000  // IORING_OFF_CQ_RING
+	offSQEs        = 0x10000000 // IORING_OFF_SQES
+	featSingleMmap = 1          // IORING_FEAT_SINGLE_MMAP
+	sqeSize        = 64
+	cqeSize        = 16
+)
+
+// params is struct io_uring_params.
+type params struct {
+	sqEntries, cqEntries, flags, sqThreadCPU, sqThreadIdle, features, wqFd uint32
+	resv                                                                   [3]uint32
+	sq                                                                     struct {
+		head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
+		userAddr                                                        uint64
+	}
+	cq struct {
+		head, tail, ringMask, ringEntries, overflow, cqes, flags, resv1 uint32
+		userAddr                                                        uint64
+	}
+}
+
+// Async (IOSQE_ASYNC) makes the kernel run a request in one of its io-wq
+// worker threads ("iou-wrk-N") instead of inline in io_uring_enter.
+const Async = 1 << 4
+
+// Openat opens path relative to dirfd with flags and mode by one io_uring
+// request (sqeFlags: 0 or Async) and returns the new descriptor.
+func Openat(dirfd int, path string, flags int, mode uint32, sqeFlags uint8) (int, error) {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return -1, err
+	}
+	var prm params
+	r, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&prm)), 0)
+	if e != 0 {
+		return -1, fmt.Errorf("io_uring_setup: %w", e)
+	}
+	ring := int(r)
+	defer unix.Close(ring)
+
+	sqLen := int(prm.sq.array + prm.sqEntries*4)
+	cqLen := int(prm.cq.cqes + prm.cqEntries*cqeSize)
+	if prm.features&featSingleMmap != 0 && cqLen > sqLen {
+		sqLen = cqLen
+	}
+	sq, err := unix.Mmap(ring, offSQRing, sqLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return -1, fmt.Errorf("mmap SQ ring: %w", err)
+	}
+	defer unix.Munmap(sq)
+	cq := sq
+	if prm.features&featSingleMmap == 0 {
+		if cq, err = unix.Mmap(ring, offCQRing, cqLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+			return -1, fmt.Errorf("mmap CQ ring: %w", err)
+		}
+		defer unix.Munmap(cq)
+	}
+	sqes, err := unix.Mmap(ring, offSQEs, int(prm.sqEntries)*sqeSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return -1, fmt.Errorf("mmap SQEs: %w", err)
+	}
+	defer unix.Munmap(sqes)
+
+	u32 := func(b []byte, off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
+	// the request: struct io_uring_sqe
+	sqe := sqes[:sqeSize]
+	clear(sqe)
+	sqe[0] = opOpenat
+	sqe[1] = sqeFlags
+	*(*int32)(unsafe.Pointer(&sqe[4])) = int32(dirfd)                         // fd
+	*(*uint64)(unsafe.Pointer(&sqe[16])) = uint64(uintptr(unsafe.Pointer(p))) // addr: the path
+	*u32(sqe, 24) = mode                                                      // len: the mode
+	*u32(sqe, 28) = uint32(flags)                                             // open_flags
+	*(*uint64)(unsafe.Pointer(&sqe[32])) = 1                                  // user_data
+
+	tail := atomic.LoadUint32(u32(sq, prm.sq.tail))
+	mask := atomic.LoadUint32(u32(sq, prm.sq.ringMask))
+	*u32(sq, prm.sq.array+4*(tail&mask)) = 0
+	atomic.StoreUint32(u32(sq, prm.sq.tail), tail+1)
+
+	if _, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(ring), 1, 1, enterGetEvents, 0, 0); e != 0 {
+		return -1, fmt.Errorf("io_uring_enter: %w", e)
+	}
+	head := atomic.LoadUint32(u32(cq, prm.cq.head))
+	if head == atomic.LoadUint32(u32(cq, prm.cq.tail)) {
+		return -1, fmt.Errorf("io_uring: no completion")
+	}
+	cqe := prm.cq.cqes + (head&atomic.LoadUint32(u32(cq, prm.cq.ringMask)))*cqeSize
+	res := *(*int32)(unsafe.Pointer(&cq[cqe+8]))
+	atomic.StoreUint32(u32(cq, prm.cq.head), head+1)
+	if res < 0 {
+		return -1, fmt.Errorf("io_uring openat %q: %w", path, unix.Errno(-res))
+	}
+	return int(res), nil
+}
