@@ -93,13 +93,15 @@ func TestResolvedPathOfPipe(t *testing.T) {
 // path of the file (through a symlink: its target), the descriptor and the
 // file's facts, attributed to the process that submitted it.
 func TestIOURingOpen(t *testing.T) {
-	for _, op := range []string{"uring", "uring-async"} {
+	for _, op := range []string{"uring", "uring-async", "uring-fixed"} {
 		t.Run(op, func(t *testing.T) { testIOURingOpen(t, op) })
 	}
 }
 
 // testIOURingOpen: op "uring" runs the request inline in io_uring_enter,
-// "uring-async" in an io-wq worker thread of the helper.
+// "uring-async" in an io-wq worker thread of the helper, "uring-fixed"
+// installs the file in the ring's fixed-file table (Ret: slot 0,
+// FlagIOURingFixed).
 func testIOURingOpen(t *testing.T, op string) {
 	c := sensor(t)
 	if !c.s.Features()["io_uring"] {
@@ -129,6 +131,9 @@ func testIOURingOpen(t *testing.T, op string) {
 	t.Logf("%s", describe(e))
 	if e.Kind != event.KindSyscall || e.Syscall != event.SysOpenat || e.Pid != pid || e.Ret != int64(fd) {
 		t.Errorf("io_uring open: %s, want openat by pid %d returning %d", describe(e), pid, fd)
+	}
+	if fixed := e.Flags2&event.FlagIOURingFixed != 0; fixed != (op == "uring-fixed") {
+		t.Errorf("io_uring open: FlagIOURingFixed %v, want %v", fixed, op == "uring-fixed")
 	}
 	if string(e.RealPath) != target || string(e.Path) != target {
 		t.Errorf("io_uring open: path %q, resolved %q, want %q for both", e.Path, e.RealPath, target)

@@ -57,6 +57,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define F_FILE (1 << 7)        // fd_type/file_ino/file_dev were read from the kernel
 #define F_ENV_TRUNC (1 << 8)   // the environment was longer than ENV_LEN
 #define F_IO_URING (1 << 9)    // done by io_uring (a request, not a system call)
+#define F_URING_FIXED (1 << 10) // io_uring installed the file in the ring's fixed-file table: ret is its index
 
 // String regions (index into off[]/len[]), mapped to event.Event fields.
 #define R_PATH 0
@@ -1967,6 +1968,28 @@ static __noinline int sys_plain(struct task_struct *t, struct pt_regs *regs, lon
 
 // ------------------------------------------------------------ io_uring
 
+#define IORING_FILE_INDEX_ALLOC (~0U)
+#define FFS_MASK (~3UL) // io_uring/filetable.h: FFS_NOWAIT | FFS_ISREG in the low bits
+
+// fixed_file returns the file in slot idx of ring's fixed-file table, or
+// NULL (kernels before 6.13 keep the table in another shape: not read).
+static __always_inline struct file *fixed_file(struct io_ring_ctx *ring, __u32 idx)
+{
+	if (!bpf_core_field_exists(ring->file_table) || !bpf_core_field_exists(((struct io_rsrc_node *)0)->file_ptr))
+		return 0;
+	if (idx >= ring->file_table.data.nr)
+		return 0;
+	struct io_rsrc_node *node = 0;
+	bpf_probe_read_kernel(&node, sizeof(node), ring->file_table.data.nodes + idx);
+	if (!node)
+		return 0;
+	node = bpf_rdonly_cast(node, bpf_core_type_id_kernel(struct io_rsrc_node));
+	unsigned long fp = node->file_ptr & FFS_MASK;
+	if (!fp)
+		return 0;
+	return bpf_rdonly_cast((void *)fp, bpf_core_type_id_kernel(struct file));
+}
+
 // An open done by io_uring (IORING_OP_OPENAT, IORING_OP_OPENAT2) makes no
 // open system call: the request runs inside io_uring_enter, an io-wq
 // worker or the SQPOLL thread, all threads of the submitting process. It is
@@ -1974,8 +1997,8 @@ static __noinline int sys_plain(struct task_struct *t, struct pt_regs *regs, lon
 // mode of the request and the kernel's path of the file installed in the
 // descriptor table; the path string the process passed has been freed by
 // then, so the resolved path stands for it too. A file installed in the
-// ring's fixed-file table (file_slot) has no descriptor to read: it is
-// reported with its result and no path.
+// ring's fixed-file table (file_slot) has no descriptor: it is read from
+// that table, and ret is its index there (F_URING_FIXED).
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(dw_uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
@@ -2022,8 +2045,16 @@ int BPF_PROG(dw_uring_complete, struct io_ring_ctx *ring, void *req, struct io_u
 	h->raw[2] = o->how.flags;
 	h->raw[3] = o->how.mode;
 	__u32 off = HDR_SIZE;
-	if (res >= 0 && o->file_slot == 0) {
-		struct file *f = file_of(t, res);
+	if (res >= 0) {
+		__u32 slot = o->file_slot;
+		struct file *f;
+		if (slot == 0) {
+			f = file_of(t, res);
+		} else {
+			// no descriptor: the file went to the fixed-file table
+			h->flags2 |= F_URING_FIXED;
+			f = fixed_file(ring, slot == IORING_FILE_INDEX_ALLOC ? res : slot - 1);
+		}
 		if (f) {
 			file_facts(h, f);
 			off = resolve_path(h, t, R_RPATH, off, f->f_path.dentry, f->f_path.mnt, SCRATCH_URING);

@@ -99,6 +99,9 @@ const (
 	// IORING_OP_OPENAT2), not a system call; reported at its completion,
 	// Path is the kernel's path of the file (the string passed is gone).
 	FlagIOURing
+	// FlagIOURingFixed: with FlagIOURing, the file went to the ring's
+	// fixed-file table, not the descriptor table: Ret is its index there.
+	FlagIOURingFixed
 )
 
 // Event is one kernel event. It is a plain value: decoding into an existing

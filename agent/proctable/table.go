@@ -867,6 +867,17 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			t.failed = event.FD{Num: -1, Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
 			return &t.failed
 		}
+		if ev.Flags2&event.FlagIOURingFixed != 0 {
+			// io_uring put the file in its ring's fixed-file table:
+			// Ret is that table's index, no descriptor was made.
+			// Describe it (fd.num = the index) without touching the
+			// process's descriptors.
+			t.failed = event.FD{Num: int32(ev.Ret), Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
+			if ev.Flags2&event.FlagFileFacts != 0 && ev.FileType != event.FDUnknown {
+				t.failed.Type = ev.FileType
+			}
+			return &t.failed
+		}
 		f := t.newFD()
 		*f = event.FD{Num: int32(ev.Ret), Type: typ, Name: name, NameRaw: raw, Flags: ev.Flags, Truncated: cut}
 		if ev.Flags2&event.FlagFileFacts != 0 && ev.FileType != event.FDUnknown {

@@ -68,6 +68,17 @@ func TestFDSemantics(t *testing.T) {
 			checkFD: 6, checkType: event.FDFile, checkName: "/var/log/x.log",
 		},
 		{
+			name: "io_uring open into a fixed-file slot describes the file, leaves the descriptors alone",
+			steps: []step{
+				{ev: sys(16, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret = -100, []byte("/dev/null"), 0 }), wantNum: 0, wantType: event.FDFile, wantName: "/dev/null"},
+				{ev: sys(16, event.SysOpenat, func(e *event.Event) {
+					e.Fd, e.Path, e.RealPath, e.Ret = -100, []byte("/etc/shadow"), []byte("/etc/shadow"), 0
+					e.Flags2 |= event.FlagIOURing | event.FlagIOURingFixed
+				}), wantNum: 0, wantType: event.FDFile, wantName: "/etc/shadow"},
+			},
+			checkFD: 0, checkType: event.FDFile, checkName: "/dev/null",
+		},
+		{
 			name: "failed open gives a transient fd with the path",
 			steps: []step{
 				{ev: sys(13, event.SysOpenat, func(e *event.Event) { e.Fd, e.Path, e.Ret = -100, []byte("/etc/shadow"), -13 }), wantNum: -1, wantType: event.FDFile, wantName: "/etc/shadow"},

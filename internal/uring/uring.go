@@ -37,13 +37,27 @@ type params struct {
 	}
 }
 
-// Async (IOSQE_ASYNC) makes the kernel run a request in one of its io-wq
-// worker threads ("iou-wrk-N") instead of inline in io_uring_enter.
-const Async = 1 << 4
+// Options shape the request.
+type Options struct {
+	// Async (IOSQE_ASYNC) makes the kernel run the request in one of its
+	// io-wq worker threads ("iou-wrk-N") instead of inline in
+	// io_uring_enter.
+	Async bool
+	// Fixed installs the file in slot 0 of the ring's fixed-file table
+	// (registered sparse first) instead of the descriptor table: the
+	// process never holds a descriptor of it. O_CLOEXEC, which the kernel
+	// refuses for fixed files, is dropped.
+	Fixed bool
+}
+
+const (
+	sqeAsync      = 1 << 4 // IOSQE_ASYNC
+	registerFiles = 2      // IORING_REGISTER_FILES
+)
 
 // Openat opens path relative to dirfd with flags and mode by one io_uring
-// request (sqeFlags: 0 or Async) and returns the new descriptor.
-func Openat(dirfd int, path string, flags int, mode uint32, sqeFlags uint8) (int, error) {
+// request and returns the new descriptor (with Fixed: the slot, 0).
+func Openat(dirfd int, path string, flags int, mode uint32, opt Options) (int, error) {
 	p, err := unix.BytePtrFromString(path)
 	if err != nil {
 		return -1, err
@@ -84,12 +98,22 @@ func Openat(dirfd int, path string, flags int, mode uint32, sqeFlags uint8) (int
 	sqe := sqes[:sqeSize]
 	clear(sqe)
 	sqe[0] = opOpenat
-	sqe[1] = sqeFlags
+	if opt.Async {
+		sqe[1] = sqeAsync
+	}
 	*(*int32)(unsafe.Pointer(&sqe[4])) = int32(dirfd)                         // fd
 	*(*uint64)(unsafe.Pointer(&sqe[16])) = uint64(uintptr(unsafe.Pointer(p))) // addr: the path
 	*u32(sqe, 24) = mode                                                      // len: the mode
 	*u32(sqe, 28) = uint32(flags)                                             // open_flags
 	*(*uint64)(unsafe.Pointer(&sqe[32])) = 1                                  // user_data
+	if opt.Fixed {
+		*u32(sqe, 28) &^= unix.O_CLOEXEC
+		empty := [1]int32{-1}
+		if _, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(ring), registerFiles, uintptr(unsafe.Pointer(&empty[0])), 1, 0, 0); e != 0 {
+			return -1, fmt.Errorf("io_uring_register files: %w", e)
+		}
+		*u32(sqe, 44) = 1 // file_index: slot 0, plus one
+	}
 
 	tail := atomic.LoadUint32(u32(sq, prm.sq.tail))
 	mask := atomic.LoadUint32(u32(sq, prm.sq.ringMask))

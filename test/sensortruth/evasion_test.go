@@ -64,6 +64,7 @@ func TestEvasionSuite(t *testing.T) {
 		// reported at the request's completion (the path passed is gone
 		// by then: the resolved path stands for it).
 		{"io_uring openat", "", []string{"evade", "uring", "/etc/shadow"}, "/etc/shadow"},
+		{"io_uring openat into a fixed-file slot", "", []string{"evade", "uringfixed", "/etc/shadow"}, "/etc/shadow"},
 		// The sender runs as "sshd", an allowed reader: only the
 		// receiver's re-open of the passed descriptor can raise it.
 		{"descriptor passed over a unix socket", "", []string{"/tmp/sshd", "fdpass", "/etc/shadow", "/usr/local/bin/evade"}, "/proc/self/fd/"},

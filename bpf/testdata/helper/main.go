@@ -64,15 +64,13 @@ func main() {
 		if err == nil {
 			err = openSteps(args)
 		}
-	case "uring", "uring-async":
+	case "uring", "uring-async", "uring-fixed":
 		// uring PATH: open PATH by an io_uring request (no open
-		// syscall); uring-async: in an io-wq worker thread
-		var fl uint8
-		if os.Args[1] == "uring-async" {
-			fl = uring.Async
-		}
+		// syscall); uring-async: in an io-wq worker thread;
+		// uring-fixed: into the ring's fixed-file table (no descriptor)
+		opt := uring.Options{Async: os.Args[1] == "uring-async", Fixed: os.Args[1] == "uring-fixed"}
 		var fd int
-		fd, err = uring.Openat(unix.AT_FDCWD, args[0], unix.O_RDONLY|unix.O_CLOEXEC, 0, fl)
+		fd, err = uring.Openat(unix.AT_FDCWD, args[0], unix.O_RDONLY|unix.O_CLOEXEC, 0, opt)
 		fmt.Printf("fd=%d\n", fd)
 	case "conns":
 		// conns N [L]: connect N times to each of L loopback listeners

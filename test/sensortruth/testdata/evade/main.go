@@ -34,9 +34,11 @@ func main() {
 		}
 	case "uring": // uring PATH: open PATH by an io_uring request (no open system call), read
 		var fd int
-		if fd, err = uring.Openat(unix.AT_FDCWD, a[0], unix.O_RDONLY, 0, 0); err == nil {
+		if fd, err = uring.Openat(unix.AT_FDCWD, a[0], unix.O_RDONLY, 0, uring.Options{}); err == nil {
 			err = readFd(fd)
 		}
+	case "uringfixed": // uringfixed PATH: open PATH by io_uring into the ring's fixed-file table (no descriptor at all)
+		_, err = uring.Openat(unix.AT_FDCWD, a[0], unix.O_RDONLY, 0, uring.Options{Fixed: true})
 	case "dirfd": // dirfd DIR REL: open DIR, openat(dirfd, REL)
 		err = withDir(a[0], func(d int) error { return readAt(d, a[1]) })
 	case "openat2": // openat2 DIR REL RESOLVE: openat2(dirfd, REL, {O_RDONLY, resolve})
