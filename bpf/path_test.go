@@ -151,3 +151,38 @@ func testIOURingOpen(t *testing.T, op string) {
 		t.Errorf("an open system call of the file was reported: %s", describe(sys))
 	}
 }
+
+// TestIOURingConnect: a connect and an accept done by io_uring requests
+// (no connect or accept system call) are reported as connect and accept4
+// flagged FlagIOURing, with the tuple from the kernel's socket.
+func TestIOURingConnect(t *testing.T) {
+	c := sensor(t)
+	if !c.s.Features()["io_uring"] {
+		testutil.NeedBPF(t, "no io_uring_complete tracepoint on this kernel")
+	}
+	cg := newCgroup(t)
+	c.watch(cg.id)
+	out, cmd := cg.run(t, helper(t), "uring-conn")
+	lport := uint16(atoi(t, out["lport"]))
+	uringEv := func(nr uint16) func(*event.Event) bool {
+		return func(e *event.Event) bool { return isSys(nr)(e) && e.Flags2&event.FlagIOURing != 0 }
+	}
+	evs := c.waitFor(t, cg.id, "the io_uring connect and accept", func(evs []*event.Event) bool {
+		return find(evs, uringEv(event.SysConnect)) != nil && find(evs, uringEv(event.SysAccept4)) != nil
+	})
+	pid := uint32(cmd.Process.Pid)
+	conn, acc := find(evs, uringEv(event.SysConnect)), find(evs, uringEv(event.SysAccept4))
+	t.Logf("%s\n%s", describe(conn), describe(acc))
+	if conn.Pid != pid || conn.Ret != 0 || conn.Dst.String() != "127.0.0.1:"+strconv.Itoa(int(lport)) || !conn.Src.IsValid() {
+		t.Errorf("io_uring connect: %s, want pid %d to 127.0.0.1:%d from a local port", describe(conn), pid, lport)
+	}
+	if acc.Pid != pid || acc.Ret != int64(atoi(t, out["afd"])) || acc.Dst.Port() != lport || acc.Src.Port() != conn.Src.Port() {
+		t.Errorf("io_uring accept: %s, want fd %s, local port %d, client %s", describe(acc), out["afd"], lport, conn.Src)
+	}
+	// no connect or accept system call was made
+	if sys := find(evs, func(e *event.Event) bool {
+		return (isSys(event.SysConnect)(e) || isSys(event.SysAccept4)(e) || isSys(event.SysAccept)(e)) && e.Flags2&event.FlagIOURing == 0
+	}); sys != nil {
+		t.Errorf("a connect or accept system call was reported: %s", describe(sys))
+	}
+}

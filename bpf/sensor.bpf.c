@@ -146,6 +146,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_userfaultfd 323
 #define NR_fchmodat2 452
 #define PF_IO_WORKER 0x00000010
+#define IORING_OP_ACCEPT 13
+#define IORING_OP_CONNECT 16
 #define IORING_OP_OPENAT 18
 #define IORING_OP_OPENAT2 28
 
@@ -1999,6 +2001,90 @@ static __always_inline struct file *fixed_file(struct io_ring_ctx *ring, __u32 i
 // then, so the resolved path stands for it too. A file installed in the
 // ring's fixed-file table (file_slot) has no descriptor: it is read from
 // that table, and ret is its index there (F_URING_FIXED).
+// uring_net reports an io_uring connect or accept (IORING_OP_CONNECT,
+// IORING_OP_ACCEPT) of task t as a connect or accept4 with F_IO_URING. The
+// request's descriptor number is gone by its completion (Fd is -1); the
+// socket is the request's file (connect) or the new descriptor or fixed
+// slot (accept), and its tuple comes from the kernel's socket; a connect
+// that did not connect names the peer from the request's address (the
+// caller's memory, as for the system call).
+static __noinline int uring_net(struct task_struct *t, struct io_kiocb *r, struct io_ring_ctx *ring, long res)
+{
+	__u8 op = r->opcode;
+	long nr = op == IORING_OP_CONNECT ? NR_connect : NR_accept4;
+	__u32 skey = SCRATCH_URING;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &skey);
+	if (!sc)
+		return 0;
+	struct sa_buf *sa = (struct sa_buf *)sc->buf;
+	struct netfacts nf = {};
+	nf.fd = -1;
+	long salen = 0;
+	struct file *f = 0;
+	__u32 fixed = 0;
+	if (op == IORING_OP_CONNECT) {
+		if (!bpf_core_type_exists(struct io_connect))
+			return 0;
+		f = r->file;
+		struct sock *sk = sock_of_file(f);
+		if (connected(res) && sk && (sk->__sk_common.skc_family == AF_INET || sk->__sk_common.skc_family == AF_INET6)) {
+			sock_facts(&nf, sk, nf.saddr, &nf.sport, nf.daddr, &nf.dport);
+		} else {
+			struct io_connect *c = bpf_rdonly_cast(&r->cmd, bpf_core_type_id_kernel(struct io_connect));
+			salen = user_sockaddr(&nf, sa, c->addr, c->addr_len, nf.daddr, &nf.dport);
+			sock_facts(&nf, sk, nf.saddr, &nf.sport, 0, 0);
+		}
+	} else {
+		if (!bpf_core_type_exists(struct io_accept))
+			return 0;
+		struct io_accept *a = bpf_rdonly_cast(&r->cmd, bpf_core_type_id_kernel(struct io_accept));
+		nf.flags = a->flags;
+		if (res >= 0) {
+			__u32 slot = a->file_slot;
+			if (slot == 0) {
+				f = file_of(t, res);
+			} else {
+				fixed = F_URING_FIXED;
+				f = fixed_file(ring, slot == IORING_FILE_INDEX_ALLOC ? res : slot - 1);
+			}
+			sock_facts(&nf, sock_of_file(f), nf.daddr, &nf.dport, nf.saddr, &nf.sport);
+		} else {
+			sock_facts(&nf, sock_of_file(r->file), 0, 0, 0, 0);
+		}
+	}
+	struct ev_hdr *h = bpf_ringbuf_reserve(&syscall_rb, REC_NET, 0);
+	if (!h) {
+		count_lost(LOST_NET);
+		return 0;
+	}
+	clear_hdr(h);
+	fill_task(h, t, KIND_SYSCALL, bpf_ktime_get_boot_ns());
+	if (t->flags & PF_IO_WORKER) {
+		struct task_struct *leader = t->group_leader;
+		if (leader)
+			__builtin_memcpy(h->comm, leader->comm, sizeof(h->comm));
+	}
+	h->syscall = nr;
+	h->ret = res;
+	h->flags2 |= F_IO_URING | fixed;
+	__builtin_memset((char *)h + HDR_SIZE, 0, UNIX_LEN);
+	file_facts(h, f);
+	h->fd = nf.fd;
+	h->flags = nf.flags;
+	h->mode = nf.mode;
+	h->family = nf.family;
+	h->proto = nf.proto;
+	h->sock_type = nf.type;
+	h->sport = nf.sport;
+	h->dport = nf.dport;
+	__builtin_memcpy(h->saddr, nf.saddr, 16);
+	__builtin_memcpy(h->daddr, nf.daddr, 16);
+	if (salen && sa->family == AF_UNIX)
+		put_unix(h, sa, salen);
+	submit_sys(h);
+	return 0;
+}
+
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(dw_uring_complete, struct io_ring_ctx *ring, void *req, struct io_uring_cqe *cqe)
 {
@@ -2009,6 +2095,16 @@ int BPF_PROG(dw_uring_complete, struct io_ring_ctx *ring, void *req, struct io_u
 	if (!r)
 		return 0;
 	__u8 op = r->opcode;
+	if (op == IORING_OP_CONNECT || op == IORING_OP_ACCEPT) {
+		__u32 nkey = op == IORING_OP_CONNECT ? NR_connect : NR_accept4;
+		__u32 *non = bpf_map_lookup_elem(&syscall_enable, &nkey);
+		if (!non || !*non)
+			return 0;
+		struct task_struct *t = bpf_get_current_task_btf();
+		if (t->tgid == ignore_tgid || (only_tgid && t->tgid != only_tgid))
+			return 0;
+		return uring_net(t, r, ring, cqe->res);
+	}
 	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
 		return 0;
 	__u32 key = NR_openat;

@@ -800,6 +800,13 @@ func noteKernel(f *event.FD, fd int32, ev *event.Event) {
 // family when the table does not know it (sockets older than the capture)
 // or when the kernel says the table's record is stale.
 func (t *Table) socketFD(p *event.Process, fd int32, ev *event.Event) *event.FD {
+	if fd < 0 {
+		// An io_uring connect or accept: the request's descriptor number
+		// is not known. Describe the socket from the event alone, in the
+		// scratch FD, without touching the table.
+		t.failed = event.FD{Num: -1, Type: event.SocketFDType(ev.Family), Family: ev.Family, Proto: ev.Proto}
+		return &t.failed
+	}
 	f := p.FDs[fd]
 	if stale(f, fd, ev) {
 		f = nil
@@ -953,6 +960,15 @@ func (t *Table) syscall(p *event.Process, ev *event.Event) *event.FD {
 			f.Name = lf.Name
 		}
 		f.NameChanged = true
+		if ev.Flags2&event.FlagIOURingFixed != 0 {
+			// accepted into an io_uring fixed-file slot: Ret is the slot,
+			// no descriptor was made
+			t.failed = *f
+			if len(t.freeFDs) < maxFree {
+				t.freeFDs = append(t.freeFDs, f)
+			}
+			return &t.failed
+		}
 		noteKernel(f, f.Num, ev)
 		t.setFD(p, f)
 		return f

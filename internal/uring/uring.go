@@ -1,11 +1,13 @@
-// Package uring opens a file through io_uring (IORING_OP_OPENAT) with raw
-// system calls and no library: the sensor's tests and the evasion suite
-// use it to open a file without any open system call, as an attacker
-// avoiding syscall hooks would.
+// Package uring submits single io_uring requests (openat, connect,
+// accept) with raw system calls and no library: the sensor's tests and the
+// evasion suite use it to open files and make connections without the
+// system calls, as an attacker avoiding syscall hooks would.
 package uring
 
 import (
 	"fmt"
+	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -13,6 +15,8 @@ import (
 )
 
 const (
+	opAccept       = 13         // IORING_OP_ACCEPT
+	opConnect      = 16         // IORING_OP_CONNECT
 	opOpenat       = 18         // IORING_OP_OPENAT
 	enterGetEvents = 1          // IORING_ENTER_GETEVENTS
 	offSQRing      = 0          // IORING_OFF_SQ_RING
@@ -62,6 +66,60 @@ func Openat(dirfd int, path string, flags int, mode uint32, opt Options) (int, e
 	if err != nil {
 		return -1, err
 	}
+	if opt.Fixed {
+		flags &^= unix.O_CLOEXEC
+	}
+	res, err := submit(opt, func(sqe []byte) {
+		sqe[0] = opOpenat
+		putU32(sqe, 4, uint32(int32(dirfd)))                // fd
+		putU64(sqe, 16, uint64(uintptr(unsafe.Pointer(p)))) // addr: the path
+		putU32(sqe, 24, mode)                               // len: the mode
+		putU32(sqe, 28, uint32(flags))                      // open_flags
+	})
+	runtime.KeepAlive(p)
+	if err != nil {
+		return -1, fmt.Errorf("io_uring openat %q: %w", path, err)
+	}
+	return res, nil
+}
+
+// Connect connects socket fd to the IPv4 address to by one io_uring
+// request.
+func Connect(fd int, to netip.AddrPort, opt Options) error {
+	sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: to.Addr().As4()}
+	sa.Port = to.Port()<<8 | to.Port()>>8 // network byte order
+	_, err := submit(opt, func(sqe []byte) {
+		sqe[0] = opConnect
+		putU32(sqe, 4, uint32(int32(fd)))
+		putU64(sqe, 8, uint64(unsafe.Sizeof(sa)))             // addr2: the address length
+		putU64(sqe, 16, uint64(uintptr(unsafe.Pointer(&sa)))) // addr: the address
+	})
+	runtime.KeepAlive(&sa)
+	if err != nil {
+		return fmt.Errorf("io_uring connect %s: %w", to, err)
+	}
+	return nil
+}
+
+// Accept accepts a connection on the listening socket fd by one io_uring
+// request and returns the new descriptor (with Fixed: the slot, 0).
+func Accept(fd int, opt Options) (int, error) {
+	res, err := submit(opt, func(sqe []byte) {
+		sqe[0] = opAccept
+		putU32(sqe, 4, uint32(int32(fd)))
+	})
+	if err != nil {
+		return -1, fmt.Errorf("io_uring accept: %w", err)
+	}
+	return res, nil
+}
+
+func putU32(b []byte, off int, v uint32) { *(*uint32)(unsafe.Pointer(&b[off])) = v }
+func putU64(b []byte, off int, v uint64) { *(*uint64)(unsafe.Pointer(&b[off])) = v }
+
+// submit sets up a ring, submits the one request fill writes into a zeroed
+// SQE, waits for its completion and returns its result.
+func submit(opt Options, fill func(sqe []byte)) (int, error) {
 	var prm params
 	r, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&prm)), 0)
 	if e != 0 {
@@ -94,25 +152,19 @@ func Openat(dirfd int, path string, flags int, mode uint32, opt Options) (int, e
 	defer unix.Munmap(sqes)
 
 	u32 := func(b []byte, off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
-	// the request: struct io_uring_sqe
 	sqe := sqes[:sqeSize]
 	clear(sqe)
-	sqe[0] = opOpenat
+	fill(sqe)
+	putU64(sqe, 32, 1) // user_data
 	if opt.Async {
 		sqe[1] = sqeAsync
 	}
-	*(*int32)(unsafe.Pointer(&sqe[4])) = int32(dirfd)                         // fd
-	*(*uint64)(unsafe.Pointer(&sqe[16])) = uint64(uintptr(unsafe.Pointer(p))) // addr: the path
-	*u32(sqe, 24) = mode                                                      // len: the mode
-	*u32(sqe, 28) = uint32(flags)                                             // open_flags
-	*(*uint64)(unsafe.Pointer(&sqe[32])) = 1                                  // user_data
 	if opt.Fixed {
-		*u32(sqe, 28) &^= unix.O_CLOEXEC
 		empty := [1]int32{-1}
 		if _, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(ring), registerFiles, uintptr(unsafe.Pointer(&empty[0])), 1, 0, 0); e != 0 {
 			return -1, fmt.Errorf("io_uring_register files: %w", e)
 		}
-		*u32(sqe, 44) = 1 // file_index: slot 0, plus one
+		putU32(sqe, 44, 1) // file_index: slot 0, plus one
 	}
 
 	tail := atomic.LoadUint32(u32(sq, prm.sq.tail))
@@ -131,7 +183,7 @@ func Openat(dirfd int, path string, flags int, mode uint32, opt Options) (int, e
 	res := *(*int32)(unsafe.Pointer(&cq[cqe+8]))
 	atomic.StoreUint32(u32(cq, prm.cq.head), head+1)
 	if res < 0 {
-		return -1, fmt.Errorf("io_uring openat %q: %w", path, unix.Errno(-res))
+		return -1, unix.Errno(-res)
 	}
 	return int(res), nil
 }

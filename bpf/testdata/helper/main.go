@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -72,6 +73,10 @@ func main() {
 		var fd int
 		fd, err = uring.Openat(unix.AT_FDCWD, args[0], unix.O_RDONLY|unix.O_CLOEXEC, 0, opt)
 		fmt.Printf("fd=%d\n", fd)
+	case "uring-conn":
+		// uring-conn: a loopback listener; connect to it and accept the
+		// connection by io_uring requests (no connect or accept syscall)
+		err = uringConn()
 	case "conns":
 		// conns N [L]: connect N times to each of L loopback listeners
 		// (default 1); with L > 1, then close the last listener and
@@ -540,5 +545,36 @@ func bpfUffd() error {
 		return fmt.Errorf("userfaultfd: %w", e)
 	}
 	fmt.Printf("uffd=%d\n", ufd)
+	return nil
+}
+
+func uringConn() error {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		return err
+	}
+	if err := unix.Listen(lfd, 8); err != nil {
+		return err
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		return err
+	}
+	port := sa.(*unix.SockaddrInet4).Port
+	cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return err
+	}
+	if err := uring.Connect(cfd, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port)), uring.Options{}); err != nil {
+		return err
+	}
+	afd, err := uring.Accept(lfd, uring.Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("lport=%d\nafd=%d\n", port, afd)
 	return nil
 }
