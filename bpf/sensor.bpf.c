@@ -1343,6 +1343,27 @@ static __always_inline void put_unix(struct ev_hdr *h, struct sa_buf *sa, long a
 	}
 }
 
+// put_net writes a network event's facts (nf, the descriptor's file f,
+// an AF_UNIX path from sa) into the record h.
+static __always_inline void put_net(struct ev_hdr *h, const struct netfacts *nf, struct file *f, struct sa_buf *sa,
+				    long salen)
+{
+	__builtin_memset((char *)h + HDR_SIZE, 0, UNIX_LEN);
+	file_facts(h, f);
+	h->fd = nf->fd;
+	h->flags = nf->flags;
+	h->mode = nf->mode;
+	h->family = nf->family;
+	h->proto = nf->proto;
+	h->sock_type = nf->type;
+	h->sport = nf->sport;
+	h->dport = nf->dport;
+	__builtin_memcpy(h->saddr, nf->saddr, 16);
+	__builtin_memcpy(h->daddr, nf->daddr, 16);
+	if (salen && sa->family == AF_UNIX)
+		put_unix(h, sa, salen);
+}
+
 // connected reports whether a connect(2) result leaves the peer in the
 // socket: success, or a non-blocking connect under way.
 static __always_inline int connected(long ret)
@@ -1516,21 +1537,8 @@ facts:;
 		return 0;
 	if (dedup)
 		mark_slot(dslot, &k, NET_KEY_WORDS, dnow, gen);
-	__builtin_memset((char *)h + HDR_SIZE, 0, UNIX_LEN);
 	// The descriptor's own facts, read now: a socket's type, inode.
-	file_facts(h, file_of(t, (nr == NR_socket || nr == NR_accept || nr == NR_accept4) ? ret : fd));
-	h->fd = nf.fd;
-	h->flags = nf.flags;
-	h->mode = nf.mode;
-	h->family = nf.family;
-	h->proto = nf.proto;
-	h->sock_type = nf.type;
-	h->sport = nf.sport;
-	h->dport = nf.dport;
-	__builtin_memcpy(h->saddr, nf.saddr, 16);
-	__builtin_memcpy(h->daddr, nf.daddr, 16);
-	if (salen && sa->family == AF_UNIX)
-		put_unix(h, sa, salen);
+	put_net(h, &nf, file_of(t, (nr == NR_socket || nr == NR_accept || nr == NR_accept4) ? ret : fd), sa, salen);
 	submit_sys(h);
 	return 0;
 }
@@ -2001,6 +2009,19 @@ static __always_inline struct file *fixed_file(struct io_ring_ctx *ring, __u32 i
 // then, so the resolved path stands for it too. A file installed in the
 // ring's fixed-file table (file_slot) has no descriptor: it is read from
 // that table, and ret is its index there (F_URING_FIXED).
+// fill_uring_task fills h's task fields for an io_uring request completed
+// by t; an io-wq worker or the SQPOLL thread ("iou-wrk-N") is named by
+// the process that submitted the request.
+static __always_inline void fill_uring_task(struct ev_hdr *h, struct task_struct *t)
+{
+	fill_task(h, t, KIND_SYSCALL, bpf_ktime_get_boot_ns());
+	if (t->flags & PF_IO_WORKER) {
+		struct task_struct *leader = t->group_leader;
+		if (leader)
+			__builtin_memcpy(h->comm, leader->comm, sizeof(h->comm));
+	}
+}
+
 // uring_net reports an io_uring connect or accept (IORING_OP_CONNECT,
 // IORING_OP_ACCEPT) of task t as a connect or accept4 with F_IO_URING. The
 // request's descriptor number is gone by its completion (Fd is -1); the
@@ -2058,29 +2079,11 @@ static __noinline int uring_net(struct task_struct *t, struct io_kiocb *r, struc
 		return 0;
 	}
 	clear_hdr(h);
-	fill_task(h, t, KIND_SYSCALL, bpf_ktime_get_boot_ns());
-	if (t->flags & PF_IO_WORKER) {
-		struct task_struct *leader = t->group_leader;
-		if (leader)
-			__builtin_memcpy(h->comm, leader->comm, sizeof(h->comm));
-	}
+	fill_uring_task(h, t);
 	h->syscall = nr;
 	h->ret = res;
 	h->flags2 |= F_IO_URING | fixed;
-	__builtin_memset((char *)h + HDR_SIZE, 0, UNIX_LEN);
-	file_facts(h, f);
-	h->fd = nf.fd;
-	h->flags = nf.flags;
-	h->mode = nf.mode;
-	h->family = nf.family;
-	h->proto = nf.proto;
-	h->sock_type = nf.type;
-	h->sport = nf.sport;
-	h->dport = nf.dport;
-	__builtin_memcpy(h->saddr, nf.saddr, 16);
-	__builtin_memcpy(h->daddr, nf.daddr, 16);
-	if (salen && sa->family == AF_UNIX)
-		put_unix(h, sa, salen);
+	put_net(h, &nf, f, sa, salen);
 	submit_sys(h);
 	return 0;
 }
@@ -2121,14 +2124,7 @@ int BPF_PROG(dw_uring_complete, struct io_ring_ctx *ring, void *req, struct io_u
 	struct ev_hdr *h = rec_buf(SCRATCH_URING);
 	if (!h)
 		return 0;
-	fill_task(h, t, KIND_SYSCALL, bpf_ktime_get_boot_ns());
-	if (t->flags & PF_IO_WORKER) {
-		// an io-wq worker or the SQPOLL thread ("iou-wrk-N"): name
-		// the process that submitted the request
-		struct task_struct *leader = t->group_leader;
-		if (leader)
-			__builtin_memcpy(h->comm, leader->comm, sizeof(h->comm));
-	}
+	fill_uring_task(h, t);
 	h->syscall = op == IORING_OP_OPENAT2 ? NR_openat2 : NR_openat;
 	h->ret = res;
 	h->fd = o->dfd;

@@ -312,23 +312,13 @@ func connLoop(n, listeners int) error {
 	var ports []string
 	var addrs []unix.Sockaddr
 	for i := 0; i < listeners; i++ {
-		lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-		if err != nil {
-			return err
-		}
-		if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-			return err
-		}
-		if err := unix.Listen(lfd, 8); err != nil {
-			return err
-		}
-		sa, err := unix.Getsockname(lfd)
+		lfd, sa, err := loopbackListener()
 		if err != nil {
 			return err
 		}
 		lfds = append(lfds, lfd)
 		addrs = append(addrs, sa)
-		ports = append(ports, strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
+		ports = append(ports, strconv.Itoa(sa.Port))
 	}
 	for j, lfd := range lfds {
 		for i := 0; i < n; i++ {
@@ -548,22 +538,31 @@ func bpfUffd() error {
 	return nil
 }
 
-func uringConn() error {
+// loopbackListener listens on an ephemeral port of 127.0.0.1.
+func loopbackListener() (int, *unix.SockaddrInet4, error) {
 	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 	if err != nil {
-		return err
+		return -1, nil, err
 	}
 	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		return err
+		return -1, nil, err
 	}
 	if err := unix.Listen(lfd, 8); err != nil {
-		return err
+		return -1, nil, err
 	}
 	sa, err := unix.Getsockname(lfd)
 	if err != nil {
+		return -1, nil, err
+	}
+	return lfd, sa.(*unix.SockaddrInet4), nil
+}
+
+func uringConn() error {
+	lfd, sa, err := loopbackListener()
+	if err != nil {
 		return err
 	}
-	port := sa.(*unix.SockaddrInet4).Port
+	port := sa.Port
 	cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return err
