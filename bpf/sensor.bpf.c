@@ -2009,6 +2009,22 @@ static __always_inline struct file *fixed_file(struct io_ring_ctx *ring, __u32 i
 // then, so the resolved path stands for it too. A file installed in the
 // ring's fixed-file table (file_slot) has no descriptor: it is read from
 // that table, and ret is its index there (F_URING_FIXED).
+// reported_task returns the current task when syscall nr is enabled and
+// the task is reported (not the sensor itself, and the one process of
+// only_tgid when that is set), else NULL.
+static __always_inline struct task_struct *reported_task(__u32 nr)
+{
+	__u32 *on = bpf_map_lookup_elem(&syscall_enable, &nr);
+	if (!on || !*on)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (t->tgid == ignore_tgid)
+		return 0;
+	if (only_tgid && t->tgid != only_tgid)
+		return 0; // a constant: the verifier drops this when unset
+	return t;
+}
+
 // fill_uring_task fills h's task fields for an io_uring request completed
 // by t; an io-wq worker or the SQPOLL thread ("iou-wrk-N") is named by
 // the process that submitted the request.
@@ -2099,25 +2115,15 @@ int BPF_PROG(dw_uring_complete, struct io_ring_ctx *ring, void *req, struct io_u
 		return 0;
 	__u8 op = r->opcode;
 	if (op == IORING_OP_CONNECT || op == IORING_OP_ACCEPT) {
-		__u32 nkey = op == IORING_OP_CONNECT ? NR_connect : NR_accept4;
-		__u32 *non = bpf_map_lookup_elem(&syscall_enable, &nkey);
-		if (!non || !*non)
-			return 0;
-		struct task_struct *t = bpf_get_current_task_btf();
-		if (t->tgid == ignore_tgid || (only_tgid && t->tgid != only_tgid))
+		struct task_struct *t = reported_task(op == IORING_OP_CONNECT ? NR_connect : NR_accept4);
+		if (!t)
 			return 0;
 		return uring_net(t, r, ring, cqe->res);
 	}
 	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
 		return 0;
-	__u32 key = NR_openat;
-	__u32 *on = bpf_map_lookup_elem(&syscall_enable, &key);
-	if (!on || !*on)
-		return 0;
-	struct task_struct *t = bpf_get_current_task_btf();
-	if (t->tgid == ignore_tgid)
-		return 0;
-	if (only_tgid && t->tgid != only_tgid)
+	struct task_struct *t = reported_task(NR_openat);
+	if (!t)
 		return 0;
 	long res = cqe->res;
 	struct io_open *o = bpf_rdonly_cast(&r->cmd, bpf_core_type_id_kernel(struct io_open));
@@ -2166,15 +2172,9 @@ int BPF_PROG(dw_sys_exit, struct pt_regs *regs, long ret)
 	long nr = regs->orig_ax;
 	if ((unsigned long)nr >= NR_SYSCALLS)
 		return 0;
-	__u32 key = nr;
-	__u32 *on = bpf_map_lookup_elem(&syscall_enable, &key);
-	if (!on || !*on)
+	struct task_struct *t = reported_task(nr);
+	if (!t)
 		return 0;
-	struct task_struct *t = bpf_get_current_task_btf();
-	if (t->tgid == ignore_tgid)
-		return 0;
-	if (only_tgid && t->tgid != only_tgid)
-		return 0; // a constant: the verifier drops this when unset
 	if (t->thread_info.status & TS_COMPAT)
 		return 0; // ia32 numbering: not reported
 
