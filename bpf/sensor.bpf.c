@@ -2122,7 +2122,8 @@ int BPF_PROG(dw_uring_complete, struct io_ring_ctx *ring, void *req, struct io_u
 	}
 	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
 		return 0;
-	struct task_struct *t = reported_task(NR_openat);
+	long nr = op == IORING_OP_OPENAT2 ? NR_openat2 : NR_openat;
+	struct task_struct *t = reported_task(nr);
 	if (!t)
 		return 0;
 	long res = cqe->res;
@@ -2131,7 +2132,7 @@ int BPF_PROG(dw_uring_complete, struct io_ring_ctx *ring, void *req, struct io_u
 	if (!h)
 		return 0;
 	fill_uring_task(h, t);
-	h->syscall = op == IORING_OP_OPENAT2 ? NR_openat2 : NR_openat;
+	h->syscall = nr;
 	h->ret = res;
 	h->fd = o->dfd;
 	h->flags = o->how.flags;

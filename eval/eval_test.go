@@ -372,15 +372,7 @@ func TestShardMerge(t *testing.T) {
 			t.Fatalf("shard %d has %d scenarios, want %d", i, len(rep.Scenarios), want)
 		}
 		// Through the file, as 'eval merge' reads it.
-		sub := filepath.Join(out, fmt.Sprint(i))
-		if _, err := WritePartial(sub, part); err != nil {
-			t.Fatal(err)
-		}
-		p, err := ReadPartial(sub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts = append(parts, p)
+		parts = append(parts, throughFile(t, filepath.Join(out, fmt.Sprint(i)), part))
 	}
 	merged, err := Merge([]*Partial{parts[2], parts[0], parts[1]})
 	if err != nil {
@@ -504,15 +496,7 @@ func TestSeqShardMerge(t *testing.T) {
 					t.Fatal(err)
 				}
 				tests += len(part.Seq[0].Attack)
-				sub := filepath.Join(out, fmt.Sprint(i))
-				if _, err := WritePartial(sub, part); err != nil {
-					t.Fatal(err)
-				}
-				p, err := ReadPartial(sub)
-				if err != nil {
-					t.Fatal(err)
-				}
-				parts = append(parts, p)
+				parts = append(parts, throughFile(t, filepath.Join(out, fmt.Sprint(i)), part))
 			}
 			if want := parts[0].Seq[0].Tests; tests != want || len(parts[0].Seq[0].Attack) == want {
 				t.Fatalf("shards score %d test traces (the first %d), want %d split in blocks", tests, len(parts[0].Seq[0].Attack), want)
@@ -582,4 +566,18 @@ func TestBaselineRulesDetector(t *testing.T) {
 	if _, err := Run(context.Background(), dir, opts); !errors.Is(err, ErrOptions) {
 		t.Errorf("baseline-rules without rule files: %v, want ErrOptions", err)
 	}
+}
+
+// throughFile writes part to dir and reads it back, as 'eval merge' reads
+// what the shards wrote.
+func throughFile(t *testing.T, dir string, part *Partial) *Partial {
+	t.Helper()
+	if _, err := WritePartial(dir, part); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadPartial(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

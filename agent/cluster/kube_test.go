@@ -118,6 +118,20 @@ type cluster struct {
 	dyn  dynamic.Interface
 }
 
+// newAgents adds nodes node-1 … node-n and starts an agent on each, with
+// its own profile store in a test directory.
+func (c *cluster) newAgents(t *testing.T, n int) []*agent {
+	t.Helper()
+	dir := t.TempDir()
+	var agents []*agent
+	for i := 1; i <= n; i++ {
+		node := fmt.Sprintf("node-%d", i)
+		c.addNode(t, node)
+		agents = append(agents, c.newAgent(t, node, filepath.Join(dir, node+".db"), nil))
+	}
+	return agents
+}
+
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	if os.Getuid() != 0 {
@@ -300,13 +314,7 @@ func allParts(t int64) []*event.Enriched {
 // the merged profile: nothing learned anywhere alerts, a new behaviour does.
 func TestThreeNodesLearnFourthDetects(t *testing.T) {
 	c := startCluster(t)
-	dir := t.TempDir()
-	var agents []*agent
-	for i := 1; i <= 4; i++ {
-		node := fmt.Sprintf("node-%d", i)
-		c.addNode(t, node)
-		agents = append(agents, c.newAgent(t, node, filepath.Join(dir, node+".db"), nil))
-	}
+	agents := c.newAgents(t, 4)
 	start := t0 + int64(time.Minute)
 	for i := 0; i < 3; i++ {
 		learn(agents[i].prof, start, 30, 0, i+1) // 5 minutes of event time
@@ -460,13 +468,7 @@ func TestAPIServerDownRestartsLostResponses(t *testing.T) {
 // retried and the result is the exact sum.
 func TestConcurrentMergersConverge(t *testing.T) {
 	c := startCluster(t)
-	dir := t.TempDir()
-	var agents []*agent
-	for i := 1; i <= 3; i++ {
-		node := fmt.Sprintf("node-%d", i)
-		c.addNode(t, node)
-		agents = append(agents, c.newAgent(t, node, filepath.Join(dir, node+".db"), nil))
-	}
+	agents := c.newAgents(t, 3)
 	// Extra mergers outside the election, each with its own informers.
 	var extra []*merger
 	ctx, cancel := context.WithCancel(context.Background())
@@ -513,13 +515,7 @@ func TestConcurrentMergersConverge(t *testing.T) {
 // into the retired total and deleted; the merged counts do not change.
 func TestNodeLeaves(t *testing.T) {
 	c := startCluster(t)
-	dir := t.TempDir()
-	var agents []*agent
-	for i := 1; i <= 3; i++ {
-		node := fmt.Sprintf("node-%d", i)
-		c.addNode(t, node)
-		agents = append(agents, c.newAgent(t, node, filepath.Join(dir, node+".db"), nil))
-	}
+	agents := c.newAgents(t, 3)
 	for i := range agents {
 		learn(agents[i].prof, t0+int64(time.Minute), 10, 0, i+1)
 	}
@@ -566,13 +562,7 @@ func TestNodeLeaves(t *testing.T) {
 // of the retired total.
 func TestSlotRetiredWhileAgentRuns(t *testing.T) {
 	c := startCluster(t)
-	dir := t.TempDir()
-	var agents []*agent
-	for i := 1; i <= 2; i++ {
-		node := fmt.Sprintf("node-%d", i)
-		c.addNode(t, node)
-		agents = append(agents, c.newAgent(t, node, filepath.Join(dir, node+".db"), nil))
-	}
+	agents := c.newAgents(t, 2)
 	learn(agents[0].prof, t0+int64(time.Minute), 10, 0, 1)
 	learn(agents[1].prof, t0+int64(time.Minute), 10, 0, 2)
 	retiredCounts := counts(agents[1].prof, webKey)
